@@ -1,0 +1,72 @@
+// The contract between the mapper framework and a protocol driver. A new protocol is one folder under
+// src/drivers/<protocol>/ that exports a DriverFactory; the framework does scheduling, transforms that
+// every protocol shares, report strategies, write reconciliation, state reporting and MQTT.
+
+import type { ResolvedDevice, ResolvedProperty } from '@edgetwin/api';
+import type { Logger } from 'pino';
+
+/** A raw reading as the driver decoded it: a number, boolean or string in the device's own units. */
+export type RawValue = number | boolean | string;
+
+export type ReadResult = { ok: true; value: RawValue; timestamp: number } | { ok: false; error: DriverError };
+
+export type DeviceHealth = 'online' | 'offline' | 'unknown' | 'unhealthy';
+
+/** Errors carry what failed, on which device and property, and whether retrying may help. */
+export class DriverError extends Error {
+  constructor(
+    message: string,
+    readonly code:
+      | 'timeout'
+      | 'connection'
+      | 'exception'
+      | 'config'
+      | 'unsupported'
+      | 'out-of-range'
+      | 'io'
+      | 'not-connected',
+    readonly retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'DriverError';
+  }
+}
+
+export interface DriverContext {
+  logger: Logger;
+  /** aborted when the device is removed or the mapper stops */
+  signal: AbortSignal;
+}
+
+export interface DeviceDriver {
+  /** Open the connection. Throws DriverError; the framework retries with backoff. */
+  connect(): Promise<void>;
+  /**
+   * Read several properties at once. Drivers batch what they can (contiguous Modbus registers in one
+   * request). Returns one result per property name; a failure of one property is its own result.
+   */
+  readBatch(properties: ResolvedProperty[]): Promise<Map<string, ReadResult>>;
+  /** Write one value, already converted by the framework to the property's raw value. */
+  write(property: ResolvedProperty, value: RawValue): Promise<void>;
+  /** Optional, for push protocols (GPIO edges, OPC UA subscriptions, BLE notify). Returns an unsubscribe. */
+  subscribe?(
+    properties: ResolvedProperty[],
+    onValue: (property: string, value: RawValue, timestamp: number) => void,
+  ): Promise<() => Promise<void>>;
+  health(): Promise<DeviceHealth>;
+  disconnect(): Promise<void>;
+}
+
+export interface DriverFactory {
+  /** protocolName this driver serves, as in Device spec.protocol.protocolName (e.g. "modbus") */
+  protocol: string;
+  /**
+   * Check a device's protocol and visitor config before anything connects; return one message per
+   * problem, each naming the property and key ("property temperature: register 70000 is beyond 65535").
+   */
+  validate(device: ResolvedDevice): string[];
+  create(device: ResolvedDevice, ctx: DriverContext): DeviceDriver;
+  /** Optional: release shared resources (a serial line or TCP gateway shared by several devices). */
+  close?(): Promise<void>;
+}
