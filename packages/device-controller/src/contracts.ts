@@ -1,0 +1,28 @@
+// The seams inside the cloud side: the controller core (sources, dispatch, status) on one hand, and the
+// cloud link (MQTT publisher of desired state, consumer of edge reports) on the other.
+
+import type { Device, DeviceModel, OutboxEntry, Presence } from '@edgetwin/api';
+
+export type DesiredChange =
+  | { kind: 'device'; id: string; object: Device | null }
+  | { kind: 'model'; id: string; object: DeviceModel | null };
+
+/** Per-node desired state computed by dispatch from the source (Kubernetes or the embedded store). */
+export interface NodeDesiredState {
+  nodes(): string[];
+  /** Everything a node must hold now: its devices and the models they use. */
+  snapshot(node: string): { devices: Device[]; models: DeviceModel[] };
+  /**
+   * Called for every change a node must see: a device added/changed/removed on it, a model added or
+   * edited that one of its devices uses, a model no longer used there (object null). Status-only
+   * changes are never emitted. Returns an unsubscribe.
+   */
+  onChange(listener: (node: string, change: DesiredChange) => void): () => void;
+}
+
+/** Where edge reports end up: DeviceStatus and Device.status, coalesced per device. */
+export interface StatusSink {
+  /** Apply entries of one node in seq order; resolves when they are durable in the controller. */
+  applyReports(node: string, entries: OutboxEntry[]): Promise<void>;
+  setNodePresence(node: string, presence: Presence, at: Date): void;
+}

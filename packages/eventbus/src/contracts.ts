@@ -1,0 +1,65 @@
+// The API of the event bus package that other packages code against.
+import type { Logger } from 'pino';
+
+export interface BrokerAuth {
+  /** return true to accept the connection */
+  authenticate?(
+    clientId: string,
+    username: string | undefined,
+    password: Buffer | undefined,
+  ): boolean | Promise<boolean>;
+  /** return true if this client may publish on topic */
+  authorizePublish?(client: { id: string; username?: string }, topic: string): boolean;
+  /** return true if this client may subscribe to filter */
+  authorizeSubscribe?(client: { id: string; username?: string }, filter: string): boolean;
+}
+
+export interface BrokerOptions {
+  host?: string; // default 127.0.0.1
+  port?: number; // default 1883; 0 = ephemeral
+  /** username/password table, or a full auth hook set */
+  users?: Record<string, string>;
+  auth?: BrokerAuth;
+  tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
+  /** directory for durable sessions (aedes-persistence-level); absent = in memory */
+  persistenceDir?: string;
+  logger?: Logger;
+}
+
+export interface RunningBroker {
+  /** mqtt://host:port (or mqtts://) that clients dial */
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export interface BusClientOptions {
+  url: string;
+  clientId?: string;
+  username?: string;
+  password?: string;
+  /** CA certificate (PEM) for mqtts:// */
+  ca?: string | Buffer;
+  /** false = persistent session (QoS 1 messages queued while away) */
+  clean?: boolean;
+  will?: { topic: string; payload: string | Buffer; qos?: 0 | 1; retain?: boolean };
+  /** first reconnect delay, doubled up to maxBackoffMs */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  /** how long connect() waits for the first CONNACK before rejecting with BusError */
+  connectTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export type MessageHandler = (topic: string, payload: Buffer, packet: { retain: boolean; qos: number }) => void;
+
+export interface BusClient {
+  readonly connected: boolean;
+  publish(topic: string, payload: string | Buffer, opts?: { qos?: 0 | 1; retain?: boolean }): Promise<void>;
+  /** subscribe (QoS 1 by default); the handler gets only messages matching filter; kept across reconnects */
+  subscribe(filter: string, handler: MessageHandler, opts?: { qos?: 0 | 1 }): Promise<() => Promise<void>>;
+  /** called on every (re)connect, with sessionPresent */
+  onConnect(listener: (sessionPresent: boolean) => void): () => void;
+  onDisconnect(listener: (error?: Error) => void): () => void;
+  close(): Promise<void>;
+}
