@@ -39,6 +39,11 @@ export interface DriverContext {
   signal: AbortSignal;
 }
 
+/**
+ * One connection to one device. Drivers take protocol settings from the device given to create(), but
+ * read visitor settings from the properties passed to each call: the framework applies a changed
+ * property (new register, new pin) by passing the new visitor, without reconnecting the device.
+ */
 export interface DeviceDriver {
   /** Open the connection. Throws DriverError; the framework retries with backoff. */
   connect(): Promise<void>;
@@ -47,7 +52,11 @@ export interface DeviceDriver {
    * request). Returns one result per property name; a failure of one property is its own result.
    */
   readBatch(properties: ResolvedProperty[]): Promise<Map<string, ReadResult>>;
-  /** Write one value, already converted by the framework to the property's raw value. */
+  /**
+   * Write one value, already converted by the framework to the property's raw value. Rejects with a
+   * DriverError: code 'config' for a ReadOnly property (see rejectReadOnly), 'out-of-range' for a value
+   * the protocol cannot carry (wrong JS type, too large for the register).
+   */
   write(property: ResolvedProperty, value: RawValue): Promise<void>;
   /** Optional, for push protocols (GPIO edges, OPC UA subscriptions, BLE notify). Returns an unsubscribe. */
   subscribe?(
@@ -69,4 +78,10 @@ export interface DriverFactory {
   create(device: ResolvedDevice, ctx: DriverContext): DeviceDriver;
   /** Optional: release shared resources (a serial line or TCP gateway shared by several devices). */
   close?(): Promise<void>;
+}
+
+/** The error every driver throws when asked to write a ReadOnly property (the framework checks first too). */
+export function rejectReadOnly(deviceId: string, property: ResolvedProperty): void {
+  if (property.accessMode === 'ReadOnly')
+    throw new DriverError(`device ${deviceId}: property ${property.name} is ReadOnly`, 'config', false);
 }
