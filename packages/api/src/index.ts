@@ -5,3 +5,5 @@ export * from './values.js';
 export * from './resolve.js';
 export * from './mapper-contract.js';
 export * from './cloud-link.js';
+export * from './cloud-link-codec.js';
+export * from './modbus-codec.js';
