@@ -1,0 +1,199 @@
+// The embedded edge broker: aedes over TCP (or TLS), optional auth/ACL, optional durable sessions.
+import { timingSafeEqual } from 'node:crypto';
+import net from 'node:net';
+import tls from 'node:tls';
+import { Aedes, type AedesOptions, type AuthenticateError, type Client } from 'aedes';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { BrokerAuth, BrokerOptions, RunningBroker } from './contracts.js';
+import { brokerMetrics } from './metrics.js';
+import { openLevelPersistence } from './persistence.js';
+import { silentLogger } from './silent-logger.js';
+
+export interface EmbeddedBrokerOptions extends BrokerOptions {
+  /** Prometheus registry for broker metrics (default: this package's metricsRegistry) */
+  registry?: Registry;
+}
+
+export interface EmbeddedBroker extends RunningBroker {
+  /** clients connected right now */
+  readonly connectedClients: number;
+}
+
+/**
+ * A denied PUBLISH is acknowledged and dropped, as Mosquitto does (MQTT-3.3.5-2 allows either that
+ * or closing the connection; closing makes an MQTT 3.1.1 client resend the same message forever).
+ * aedes has no "drop" verdict, so the packet is re-addressed to this topic, which is never forwarded.
+ */
+const DENIED_TOPIC = '$edgetwin/denied';
+
+/** BAD_USERNAME_OR_PASSWORD (4) in the CONNACK, so clients can tell it from other refusals. */
+function badCredentials(clientId: string): AuthenticateError {
+  return Object.assign(new Error(`client ${clientId}: bad user name or password`), { returnCode: 4 as const });
+}
+
+function samePassword(expected: string, given: Buffer | undefined): boolean {
+  if (!given) return false;
+  const a = Buffer.from(expected);
+  return a.length === given.length && timingSafeEqual(a, given);
+}
+
+/** Combine the `users` table and `auth` hooks: both must accept when both are given. */
+function authHooks(opts: BrokerOptions): BrokerAuth | undefined {
+  const { users, auth } = opts;
+  if (!users && !auth) return undefined;
+  return {
+    async authenticate(clientId, username, password) {
+      if (users) {
+        const expected = username === undefined ? undefined : users[username];
+        if (expected === undefined || !Object.hasOwn(users, username!) || !samePassword(expected, password)) {
+          return false;
+        }
+      }
+      return auth?.authenticate ? await auth.authenticate(clientId, username, password) : true;
+    },
+    ...(auth?.authorizePublish ? { authorizePublish: auth.authorizePublish.bind(auth) } : {}),
+    ...(auth?.authorizeSubscribe ? { authorizeSubscribe: auth.authorizeSubscribe.bind(auth) } : {}),
+  };
+}
+
+/** aedes does not expose the CONNECT username on its client object; remember it here. */
+const usernames = new WeakMap<Client, string>();
+
+function who(client: Client): { id: string; username?: string } {
+  const username = usernames.get(client);
+  return username === undefined ? { id: client.id } : { id: client.id, username };
+}
+
+export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
+  const host = opts.host ?? '127.0.0.1';
+  const log: Logger = (opts.logger ?? silentLogger).child({ component: 'broker' });
+  const metrics = brokerMetrics(opts.registry);
+  const hooks = authHooks(opts);
+  const persistence = opts.persistenceDir ? await openLevelPersistence(opts.persistenceDir) : undefined;
+
+  const aedesOpts: AedesOptions = {
+    ...(persistence ? { persistence: persistence.persistence } : {}),
+    authenticate(client, username, password, done) {
+      if (!hooks?.authenticate) {
+        if (username !== undefined) usernames.set(client, username);
+        return done(null, true);
+      }
+      Promise.resolve()
+        .then(() => hooks.authenticate!(client.id, username, password))
+        .then(
+          (ok) => {
+            if (ok) {
+              if (username !== undefined) usernames.set(client, username);
+              return done(null, true);
+            }
+            metrics.authFailures.inc();
+            log.warn({ clientId: client.id, username }, 'refused credentials');
+            done(badCredentials(client.id), false);
+          },
+          (err: unknown) => {
+            metrics.authFailures.inc();
+            log.error({ clientId: client.id, username, err }, 'authenticate hook threw; connection refused');
+            done(badCredentials(client.id), false);
+          },
+        );
+    },
+    authorizePublish(client, packet, done) {
+      if (packet.topic.startsWith(DENIED_TOPIC)) return done(new Error(`publishing on ${DENIED_TOPIC} is reserved`));
+      if (client && hooks?.authorizePublish && !hooks.authorizePublish(who(client), packet.topic)) {
+        metrics.publishDenied.inc();
+        log.warn(
+          { clientId: client.id, username: usernames.get(client), topic: packet.topic },
+          'publish denied by ACL',
+        );
+        packet.topic = DENIED_TOPIC;
+        packet.retain = false;
+      }
+      done(null);
+    },
+    authorizeSubscribe(client, sub, done) {
+      const denied =
+        sub.topic.startsWith(DENIED_TOPIC) ||
+        (hooks?.authorizeSubscribe !== undefined && !hooks.authorizeSubscribe(who(client), sub.topic));
+      if (denied) {
+        log.warn(
+          { clientId: client.id, username: usernames.get(client), filter: sub.topic },
+          'subscribe denied by ACL',
+        );
+        // null subscription = SUBACK 0x80 for this filter, the connection stays up.
+        return done(null, null);
+      }
+      done(null, sub);
+    },
+    authorizeForward(_client, packet) {
+      if (packet.topic === DENIED_TOPIC) return null;
+      metrics.messagesOut.inc();
+      return packet;
+    },
+  };
+
+  const aedes = await Aedes.createBroker(aedesOpts);
+  const untrack = metrics.track(aedes);
+  aedes.on('publish', (_packet, client) => {
+    if (client) metrics.messagesIn.inc();
+  });
+  aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'));
+  aedes.on('connectionError', (client, err) =>
+    log.debug({ clientId: client.id, err: err.message }, 'connection error'),
+  );
+  aedes.on('client', (client) => log.debug({ clientId: client.id }, 'client connected'));
+  aedes.on('clientDisconnect', (client) => log.debug({ clientId: client.id }, 'client disconnected'));
+
+  const server = opts.tls
+    ? tls.createServer(
+        { cert: opts.tls.cert, key: opts.tls.key, ...(opts.tls.ca ? { ca: opts.tls.ca } : {}) },
+        aedes.handle,
+      )
+    : net.createServer(aedes.handle);
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? 1883, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    untrack();
+    await new Promise<void>((r) => aedes.close(() => r()));
+    await persistence?.close();
+    const e = err as NodeJS.ErrnoException;
+    throw new Error(`cannot start MQTT broker on ${host}:${opts.port ?? 1883}: ${e.code ?? e.message}`, { cause: err });
+  }
+
+  const port = (server.address() as net.AddressInfo).port;
+  const scheme = opts.tls ? 'mqtts' : 'mqtt';
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const url = `${scheme}://${urlHost}:${port}`;
+  log.info(
+    { url, durable: Boolean(persistence), auth: Boolean(hooks), tls: Boolean(opts.tls) },
+    'MQTT broker listening',
+  );
+
+  let closed: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    get connectedClients() {
+      return aedes.connectedClients;
+    },
+    close() {
+      closed ??= (async () => {
+        untrack();
+        const serverClosed = new Promise<void>((r) => server.close(() => r()));
+        await new Promise<void>((r) => aedes.close(() => r()));
+        await serverClosed;
+        // LevelDB holds a lock on its directory: release it so a new broker can open the same dir.
+        await persistence?.close();
+        log.info({ url }, 'MQTT broker closed');
+      })();
+      return closed;
+    },
+  };
+}

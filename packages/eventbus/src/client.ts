@@ -1,0 +1,385 @@
+// The one MQTT client wrapper of edgetwin. Mapper processes import this file directly
+// (`@edgetwin/eventbus/client`), so it must not pull in the broker (aedes) or prom-client.
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import type { BusClient, BusClientOptions, MessageHandler } from './contracts.js';
+import { BusError } from './errors.js';
+import { silentLogger } from './silent-logger.js';
+import { filterProblem, topicMatches, topicProblem } from './topic-match.js';
+
+export type { BusClient, BusClientOptions, MessageHandler } from './contracts.js';
+export { BusError } from './errors.js';
+export { topicMatches } from './topic-match.js';
+
+const DEFAULTS = { backoffMs: 500, maxBackoffMs: 30_000, connectTimeoutMs: 10_000 } as const;
+
+/** Extra hooks beyond the shared contract (metrics live outside this file to keep it light). */
+export interface BusClientHooks {
+  /** called each time a reconnect attempt is started, with the attempt number since the last success */
+  onReconnectAttempt?: (attempt: number, delayMs: number) => void;
+}
+
+/** Delay before reconnect attempt `attempt` (1-based): backoffMs doubled per attempt, capped. */
+export function backoffDelay(attempt: number, backoffMs: number, maxBackoffMs: number): number {
+  const exp = Math.min(attempt - 1, 30);
+  return Math.min(backoffMs * 2 ** exp, maxBackoffMs);
+}
+
+/** Turn an mqtt.js connect failure into a message a user can act on. */
+export function describeConnectError(url: string, username: string | undefined, err: unknown): BusError {
+  const e = err as { code?: string | number; message?: string } | undefined;
+  const code = e?.code;
+  if (typeof code === 'number' && (code === 4 || code === 5 || code === 134 || code === 135)) {
+    const why = code === 4 || code === 134 ? 'bad user name or password' : 'not authorized';
+    const who = username === undefined ? 'an anonymous client' : `user ${username}`;
+    return new BusError(
+      `MQTT broker at ${url} refused the credentials for ${who} (${why})`,
+      url,
+      'refused-credentials',
+      {
+        cause: err,
+      },
+    );
+  }
+  if (typeof code === 'number') {
+    return new BusError(
+      `MQTT broker at ${url} refused the connection (${e?.message ?? `return code ${code}`})`,
+      url,
+      'refused',
+      {
+        cause: err,
+      },
+    );
+  }
+  const socketReasons: Record<string, string> = {
+    ECONNREFUSED: 'connection refused',
+    ECONNRESET: 'connection reset',
+    EHOSTUNREACH: 'host unreachable',
+    ENETUNREACH: 'network unreachable',
+    ENOTFOUND: 'host name not found',
+    EAI_AGAIN: 'host name lookup failed',
+    ETIMEDOUT: 'timed out',
+  };
+  const reason = (typeof code === 'string' && socketReasons[code]) || e?.message || String(err);
+  return new BusError(`cannot reach MQTT broker at ${url}: ${reason}`, url, 'unreachable', { cause: err });
+}
+
+/** The URL without credentials, for messages and logs. */
+function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return url;
+  }
+}
+
+interface Subscription {
+  qos: 0 | 1;
+  handlers: Set<MessageHandler>;
+  /** the broker has acknowledged this filter in the current session */
+  acked: boolean;
+}
+
+/**
+ * Connect to an MQTT 3.1.1 broker (embedded aedes or external). Resolves once the first CONNACK
+ * accepted us; rejects with a BusError if the broker is unreachable, refuses, or does not answer
+ * within connectTimeoutMs. Afterwards the client reconnects on its own with exponential backoff and
+ * re-subscribes every filter whenever the broker does not hold our session.
+ */
+export async function connectBus(opts: BusClientOptions & BusClientHooks): Promise<BusClient> {
+  const url = safeUrl(opts.url);
+  const log = (opts.logger ?? silentLogger).child({ component: 'bus-client', url });
+  const backoffMs = opts.backoffMs ?? DEFAULTS.backoffMs;
+  const maxBackoffMs = Math.max(opts.maxBackoffMs ?? DEFAULTS.maxBackoffMs, backoffMs);
+  const connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs;
+  const clean = opts.clean ?? true;
+  const clientId = opts.clientId ?? `edgetwin-${Math.random().toString(16).slice(2, 10)}`;
+  // Our own stores, handed back on every reconnect, so unacknowledged QoS 1 publishes survive it.
+  const incomingStore = new mqtt.Store();
+  const outgoingStore = new mqtt.Store();
+
+  const mqttOptions: IClientOptions = {
+    protocolVersion: 4,
+    clientId,
+    clean,
+    connectTimeout: connectTimeoutMs,
+    // Reconnects are ours (exponential backoff); mqtt.js only knows a fixed period.
+    reconnectPeriod: 0,
+    // Re-subscribing is ours too, so it is explicit and covers sessions the broker lost.
+    resubscribe: false,
+    incomingStore,
+    outgoingStore,
+    ...(opts.username !== undefined ? { username: opts.username } : {}),
+    ...(opts.password !== undefined ? { password: opts.password } : {}),
+    ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
+    ...(opts.will
+      ? {
+          will: {
+            topic: opts.will.topic,
+            payload: Buffer.from(opts.will.payload),
+            qos: opts.will.qos ?? 1,
+            retain: opts.will.retain ?? false,
+          },
+        }
+      : {}),
+  };
+
+  const raw = mqtt.connect(opts.url, mqttOptions);
+  await waitForFirstConnack(raw, url, opts.username, connectTimeoutMs);
+  log.debug({ clientId }, 'connected');
+  return new ReconnectingBusClient(raw, {
+    url,
+    log,
+    backoffMs,
+    maxBackoffMs,
+    stores: { incomingStore, outgoingStore },
+    ...(opts.onReconnectAttempt ? { onReconnectAttempt: opts.onReconnectAttempt } : {}),
+  });
+}
+
+function waitForFirstConnack(
+  raw: MqttClient,
+  url: string,
+  username: string | undefined,
+  timeoutMs: number,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let firstError: unknown;
+    const cleanup = () => {
+      clearTimeout(timer);
+      raw.off('connect', onConnect);
+      raw.off('error', onError);
+      raw.off('close', onClose);
+    };
+    const fail = (err: BusError) => {
+      cleanup();
+      raw.end(true);
+      reject(err);
+    };
+    const onConnect = () => {
+      cleanup();
+      resolve();
+    };
+    const onError = (err: unknown) => {
+      // A refused CONNACK (or socket error) is followed by close; keep the most telling error.
+      firstError ??= err;
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'number') fail(describeConnectError(url, username, err));
+    };
+    const onClose = () => {
+      fail(
+        firstError !== undefined
+          ? describeConnectError(url, username, firstError)
+          : new BusError(`cannot reach MQTT broker at ${url}: connection closed before CONNACK`, url, 'unreachable'),
+      );
+    };
+    const timer = setTimeout(() => {
+      fail(
+        new BusError(
+          `cannot reach MQTT broker at ${url}: no CONNACK within ${timeoutMs} ms` +
+            (firstError ? ` (${(firstError as Error).message})` : ''),
+          url,
+          'timeout',
+        ),
+      );
+    }, timeoutMs);
+    raw.on('connect', onConnect);
+    raw.on('error', onError);
+    raw.on('close', onClose);
+  });
+}
+
+interface ClientSettings {
+  url: string;
+  log: Logger;
+  backoffMs: number;
+  maxBackoffMs: number;
+  stores: { incomingStore: InstanceType<typeof mqtt.Store>; outgoingStore: InstanceType<typeof mqtt.Store> };
+  onReconnectAttempt?: (attempt: number, delayMs: number) => void;
+}
+
+class ReconnectingBusClient implements BusClient {
+  private readonly subs = new Map<string, Subscription>();
+  private readonly connectListeners = new Set<(sessionPresent: boolean) => void>();
+  private readonly disconnectListeners = new Set<(error?: Error) => void>();
+  private closing = false;
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private lastError: Error | undefined;
+  private wasConnected = true;
+
+  constructor(
+    private readonly raw: MqttClient,
+    private readonly s: ClientSettings,
+  ) {
+    raw.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet));
+    raw.on('connect', (connack) => this.handleConnect(connack.sessionPresent));
+    raw.on('error', (err) => {
+      this.lastError = err;
+      s.log.warn({ err: err.message }, 'MQTT client error');
+    });
+    raw.on('close', () => this.handleClose());
+  }
+
+  get connected(): boolean {
+    return this.raw.connected;
+  }
+
+  async publish(topic: string, payload: string | Buffer, opts?: { qos?: 0 | 1; retain?: boolean }): Promise<void> {
+    const problem = topicProblem(topic);
+    if (problem) throw new BusError(`cannot publish on '${topic}': ${problem}`, this.s.url, 'invalid');
+    if (this.closing) throw new BusError(`cannot publish on '${topic}': client is closed`, this.s.url, 'closed');
+    try {
+      await this.raw.publishAsync(topic, payload, { qos: opts?.qos ?? 1, retain: opts?.retain ?? false });
+    } catch (err) {
+      throw new BusError(
+        `publish on '${topic}' to ${this.s.url} failed: ${(err as Error).message}`,
+        this.s.url,
+        'publish-failed',
+        { cause: err },
+      );
+    }
+  }
+
+  async subscribe(filter: string, handler: MessageHandler, opts?: { qos?: 0 | 1 }): Promise<() => Promise<void>> {
+    const problem = filterProblem(filter);
+    if (problem) throw new BusError(`cannot subscribe to '${filter}': ${problem}`, this.s.url, 'invalid');
+    if (this.closing) throw new BusError(`cannot subscribe to '${filter}': client is closed`, this.s.url, 'closed');
+    const qos = opts?.qos ?? 1;
+    let sub = this.subs.get(filter);
+    const isNew = !sub;
+    if (!sub) {
+      sub = { qos, handlers: new Set(), acked: false };
+      this.subs.set(filter, sub);
+    }
+    sub.handlers.add(handler);
+    if (isNew || qos > sub.qos) {
+      sub.qos = Math.max(sub.qos, qos) as 0 | 1;
+      try {
+        await this.sendSubscribe(filter, sub);
+      } catch (err) {
+        sub.handlers.delete(handler);
+        if (sub.handlers.size === 0) this.subs.delete(filter);
+        throw err;
+      }
+    }
+    let removed = false;
+    return async () => {
+      if (removed) return;
+      removed = true;
+      const current = this.subs.get(filter);
+      if (!current) return;
+      current.handlers.delete(handler);
+      if (current.handlers.size > 0) return;
+      this.subs.delete(filter);
+      if (this.closing || !this.raw.connected) return;
+      await this.raw.unsubscribeAsync(filter);
+    };
+  }
+
+  onConnect(listener: (sessionPresent: boolean) => void): () => void {
+    this.connectListeners.add(listener);
+    return () => this.connectListeners.delete(listener);
+  }
+
+  onDisconnect(listener: (error?: Error) => void): () => void {
+    this.disconnectListeners.add(listener);
+    return () => this.disconnectListeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    clearTimeout(this.reconnectTimer);
+    // Force when offline: a graceful end would wait for a DISCONNECT that can never be sent.
+    await this.raw.endAsync(!this.raw.connected);
+  }
+
+  private async sendSubscribe(filter: string, sub: Subscription): Promise<void> {
+    // While offline the subscription is only recorded; handleConnect sends it.
+    if (!this.raw.connected) return;
+    const qos = sub.qos;
+    let granted: Array<{ topic: string; qos: number }>;
+    try {
+      granted = await this.raw.subscribeAsync(filter, { qos });
+    } catch (err) {
+      throw new BusError(
+        `subscribe to '${filter}' at ${this.s.url} failed: ${(err as Error).message}`,
+        this.s.url,
+        'subscribe-refused',
+        { cause: err },
+      );
+    }
+    // MQTT 3.1.1 SUBACK 0x80: the broker (e.g. its ACL) refused this filter.
+    if (granted.some((g) => g.qos === 128)) {
+      throw new BusError(
+        `MQTT broker at ${this.s.url} refused the subscription to '${filter}'`,
+        this.s.url,
+        'subscribe-refused',
+      );
+    }
+    sub.acked = true;
+  }
+
+  private dispatch(topic: string, payload: Buffer, packet: { retain: boolean; qos: number }): void {
+    const meta = { retain: packet.retain, qos: packet.qos };
+    for (const [filter, sub] of this.subs) {
+      if (!topicMatches(filter, topic)) continue;
+      for (const handler of sub.handlers) {
+        try {
+          handler(topic, payload, meta);
+        } catch (err) {
+          this.s.log.error({ err, filter, topic }, 'message handler threw; message skipped for this handler');
+        }
+      }
+    }
+  }
+
+  private handleConnect(sessionPresent: boolean): void {
+    this.attempt = 0;
+    this.lastError = undefined;
+    const reconnected = this.wasConnected === false;
+    this.wasConnected = true;
+    this.s.log.info({ sessionPresent }, 'connected to MQTT broker');
+    if (reconnected) {
+      // Without a session the broker forgot every filter; with one, only those added while offline are missing.
+      if (!sessionPresent) for (const sub of this.subs.values()) sub.acked = false;
+      void this.subscribeUnacked();
+    }
+    for (const l of this.connectListeners) l(sessionPresent);
+  }
+
+  /** Send every recorded subscription the broker does not hold for us. */
+  private async subscribeUnacked(): Promise<void> {
+    for (const [filter, sub] of this.subs) {
+      if (sub.acked) continue;
+      try {
+        await this.sendSubscribe(filter, sub);
+      } catch (err) {
+        this.s.log.error({ err: (err as Error).message, filter }, 'resubscribe failed');
+      }
+    }
+  }
+
+  private handleClose(): void {
+    const wasUp = this.wasConnected;
+    this.wasConnected = false;
+    if (wasUp) {
+      this.s.log.warn({ err: this.lastError?.message }, 'disconnected from MQTT broker');
+      for (const l of this.disconnectListeners) l(this.lastError);
+    }
+    if (this.closing || this.reconnectTimer) return;
+    this.attempt += 1;
+    const delay = backoffDelay(this.attempt, this.s.backoffMs, this.s.maxBackoffMs);
+    this.s.onReconnectAttempt?.(this.attempt, delay);
+    this.s.log.debug({ attempt: this.attempt, delayMs: delay }, 'reconnect scheduled');
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.closing) return;
+      this.raw.reconnect(this.s.stores);
+    }, delay);
+  }
+}
