@@ -1,0 +1,142 @@
+// The traffic light's edge app. It speaks only KubeEdge's MQTT contract: it reads the twin with
+// `twin/get`, follows `twin/update/document`, and drives the lamps by setting their desired (`expected`)
+// values with `twin/update`; the GPIO mapper turns desired values into pin levels.
+//
+// Override rule: the twin property `mode` (desired value, set from the cloud with
+// `edgetwin twin set traffic-light-01 mode=manual`). In `auto` (or when unset) the app cycles
+// red -> green -> yellow -> red. In `manual` it stops touching the lamps, so the lamps follow the desired
+// values the cloud sets; back in `auto` the cycle restarts at red.
+
+import type { BusClient } from '@edgetwin/eventbus/contracts';
+import type { Logger } from 'pino';
+import { connectAppBus } from '../shared/bus.js';
+import { type DeviceWatch, watchDevice } from '../shared/device-watch.js';
+import { defaultLogger, isMain, runStandalone } from '../shared/standalone.js';
+import {
+  type Colour,
+  DEFAULT_DURATIONS,
+  lampsFor,
+  MODE_PROPERTY,
+  type Mode,
+  nextColour,
+  type PhaseDurations,
+  parseDurations,
+  parseMode,
+} from './cycle.js';
+
+export const DEFAULT_DEVICE = 'default/traffic-light-01';
+
+export interface TrafficLightAppOptions {
+  brokerUrl: string;
+  node: string;
+  logger?: Logger;
+  /** ns/name of the traffic light device */
+  device?: string;
+  /** phase lengths in ms; missing colours keep DEFAULT_DURATIONS */
+  durations?: Partial<PhaseDurations>;
+  /** how often to ask the twin again while it does not know the device yet (ms) */
+  retryMs?: number;
+}
+
+export async function startApp(opts: TrafficLightAppOptions): Promise<{ stop(): Promise<void> }> {
+  const device = opts.device ?? DEFAULT_DEVICE;
+  const durations: PhaseDurations = { ...DEFAULT_DURATIONS, ...opts.durations };
+  const retryMs = opts.retryMs ?? 1000;
+  const log = (opts.logger ?? defaultLogger('traffic-light')).child({ app: 'traffic-light', device, node: opts.node });
+
+  const bus: BusClient = await connectAppBus(opts.brokerUrl, 'traffic-light', log);
+  let stopped = false;
+  let ready = false;
+  let mode: Mode = 'auto';
+  let phaseTimer: NodeJS.Timeout | undefined;
+  let retryTimer: NodeJS.Timeout | undefined;
+  // Bumped on every mode change, so a phase whose publish was in flight does not schedule the next one.
+  let generation = 0;
+
+  const enterPhase = async (colour: Colour, gen: number) => {
+    if (stopped || gen !== generation) return;
+    try {
+      await watch.setExpected(lampsFor(colour));
+      log.info({ colour, ms: durations[colour] }, `light ${colour}`);
+    } catch (e) {
+      log.warn({ err: e, colour }, 'could not publish the lamp values; trying again at the next phase');
+    }
+    if (stopped || gen !== generation) return;
+    phaseTimer = setTimeout(() => void enterPhase(nextColour(colour), gen), durations[colour]);
+  };
+
+  const applyMode = (next: Mode) => {
+    mode = next;
+    generation++;
+    clearTimeout(phaseTimer);
+    if (next === 'auto') {
+      log.info({ mode }, 'auto mode: cycling red -> green -> yellow');
+      void enterPhase('red', generation);
+    } else {
+      log.info({ mode }, 'manual mode: the lamps follow the desired values set from the cloud');
+    }
+  };
+
+  const modeOf = (s: ReturnType<DeviceWatch['snapshot']>): string | undefined =>
+    s[MODE_PROPERTY]?.expected ?? s[MODE_PROPERTY]?.actual;
+
+  const watch: DeviceWatch = await watchDevice(bus, device, {
+    logger: log,
+    onChange: (snapshot, changed) => {
+      if (!ready || !changed.includes(MODE_PROPERTY)) return;
+      const raw = modeOf(snapshot);
+      const next = parseMode(raw);
+      if (next === undefined) {
+        log.warn(
+          { value: raw, property: MODE_PROPERTY },
+          `ignoring mode "${raw}": use auto or manual; keeping ${mode}`,
+        );
+        return;
+      }
+      if (next !== mode) applyMode(next);
+    },
+  });
+
+  // The twin may not know the device yet (the app started before the manifests were applied): keep asking.
+  const waitForTwin = async () => {
+    if (stopped) return;
+    try {
+      const snapshot = await watch.refresh(Math.max(retryMs, 500));
+      if (stopped) return;
+      ready = true;
+      const raw = modeOf(snapshot);
+      const initial = parseMode(raw);
+      if (raw !== undefined && initial === undefined)
+        log.warn({ value: raw, property: MODE_PROPERTY }, `mode "${raw}" is not auto or manual; starting in auto`);
+      applyMode(initial ?? 'auto');
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, `twin not ready for ${device}; asking again in ${retryMs} ms`);
+      retryTimer = setTimeout(() => void waitForTwin(), retryMs);
+    }
+  };
+  void waitForTwin();
+
+  return {
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearTimeout(phaseTimer);
+      clearTimeout(retryTimer);
+      await watch.close();
+      await bus.close();
+    },
+  };
+}
+
+if (isMain(import.meta.url)) {
+  await runStandalone('traffic-light', ['device', 'durations'], (args, logger) => {
+    const durations = args.extra.durations ? parseDurations(args.extra.durations) : undefined;
+    return startApp({
+      brokerUrl: args.brokerUrl,
+      node: args.node,
+      logger,
+      ...(args.extra.device ? { device: args.extra.device } : {}),
+      ...(durations ? { durations } : {}),
+    });
+  });
+}

@@ -1,0 +1,160 @@
+import { deviceTopic, type TwinUpdateMessage } from '@edgetwin/api';
+import { connectBus } from '@edgetwin/eventbus/client';
+import type { BusClient } from '@edgetwin/eventbus/contracts';
+import {
+  collectMessages,
+  type EmbeddedBroker,
+  type MessageCollector,
+  startTestBroker,
+} from '@edgetwin/eventbus/testing';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { captureLogs } from '../shared/testing/log-capture.js';
+import { type FakeTwin, startFakeTwin } from '../shared/testing/fake-twin.js';
+import { startApp } from './app.js';
+import { COLOURS, lampsFor, nextColour, parseDurations, parseMode } from './cycle.js';
+
+const ID = 'default/traffic-light-01';
+const FAST = { red: 50, green: 50, yellow: 50 };
+
+/** Which colour one twin/update from the app switches on; fails unless exactly one lamp is ON. */
+function litColour(msg: TwinUpdateMessage): string {
+  const on = COLOURS.filter((c) => msg.twin[c]?.expected?.value === 'ON');
+  const off = COLOURS.filter((c) => msg.twin[c]?.expected?.value === 'OFF');
+  expect(on.length, `exactly one lamp ON in ${JSON.stringify(msg.twin)}`).toBe(1);
+  expect(off.length).toBe(2);
+  return on[0]!;
+}
+
+const lit = (c: MessageCollector) => c.messages.map((m) => litColour(m.json() as TwinUpdateMessage));
+
+/**
+ * Absence can only be shown over a window: the window is several phase lengths, so a cycle that kept
+ * running would publish several times in it.
+ */
+async function countAfterWindow(c: MessageCollector, ms: number): Promise<number> {
+  await new Promise((r) => setTimeout(r, ms));
+  return c.messages.length;
+}
+
+describe('traffic-light cycle rules', () => {
+  it('goes red, green, yellow, red with exactly one lamp lit', () => {
+    expect(nextColour('red')).toBe('green');
+    expect(nextColour('green')).toBe('yellow');
+    expect(nextColour('yellow')).toBe('red');
+    expect(lampsFor('yellow')).toEqual({ red: 'OFF', yellow: 'ON', green: 'OFF' });
+  });
+
+  it('reads phase durations and names a bad entry', () => {
+    expect(parseDurations('red=1000, yellow=300')).toEqual({ red: 1000, green: 4000, yellow: 300 });
+    expect(() => parseDurations('blue=100')).toThrow(/"blue=100" is not <red\|yellow\|green>=<milliseconds>/);
+    expect(() => parseDurations('red=fast')).toThrow(/red=fast must be a whole number/);
+    expect(() => parseDurations('green=0')).toThrow(/green=0/);
+  });
+
+  it('accepts only auto and manual as modes', () => {
+    expect(parseMode('Manual')).toBe('manual');
+    expect(parseMode(' auto ')).toBe('auto');
+    expect(parseMode('blink')).toBeUndefined();
+    expect(parseMode(undefined)).toBeUndefined();
+  });
+});
+
+describe('traffic-light app against a real broker', () => {
+  let broker: EmbeddedBroker;
+  let client: BusClient;
+  let twin: FakeTwin | undefined;
+  let app: { stop(): Promise<void> } | undefined;
+  let updates: MessageCollector;
+
+  beforeEach(async () => {
+    broker = await startTestBroker();
+    client = await connectBus({ url: broker.url, clientId: 'test-traffic' });
+    updates = await collectMessages(client, deviceTopic(ID, 'twin/update'));
+  });
+
+  afterEach(async () => {
+    await app?.stop();
+    await twin?.stop();
+    await updates.stop();
+    await client.close();
+    await broker.close();
+    app = undefined;
+    twin = undefined;
+  });
+
+  const lamps = { red: { expected: 'OFF' }, yellow: { expected: 'OFF' }, green: { expected: 'OFF' } };
+
+  it('cycles the lamps through twin/update: red, green, yellow, red', async () => {
+    twin = await startFakeTwin(client, ID, { ...lamps, mode: { expected: 'auto' } });
+    app = await startApp({ brokerUrl: broker.url, node: 'edge-node-1', logger: captureLogs().logger, durations: FAST });
+    await updates.waitFor(4);
+    expect(lit(updates).slice(0, 4)).toEqual(['red', 'green', 'yellow', 'red']);
+    // the twin holds what the app asked for: exactly one desired ON
+    const on = COLOURS.filter((c) => twin!.state()[c]?.expected === 'ON');
+    expect(on).toHaveLength(1);
+  });
+
+  it('stops cycling when the cloud sets mode=manual, and restarts at red on mode=auto', async () => {
+    twin = await startFakeTwin(client, ID, { ...lamps, mode: { expected: 'auto' } });
+    const logs = captureLogs();
+    app = await startApp({ brokerUrl: broker.url, node: 'edge-node-1', logger: logs.logger, durations: FAST });
+    await updates.waitFor(2);
+
+    await twin.desire({ mode: 'manual' });
+    await logs.waitFor('manual mode');
+    const atManual = updates.messages.length;
+    // at most one publish was already in flight when the mode changed
+    expect(await countAfterWindow(updates, 250)).toBeLessThanOrEqual(atManual + 1);
+
+    // the cloud drives the lamps now; the app leaves them alone
+    const beforeCloud = updates.messages.length;
+    await twin.desire({ red: 'OFF', yellow: 'ON', green: 'OFF' });
+    expect(await countAfterWindow(updates, 150)).toBe(beforeCloud);
+    expect(twin.state().yellow?.expected).toBe('ON');
+
+    await twin.desire({ mode: 'auto' });
+    await updates.waitFor(beforeCloud + 1);
+    expect(litColour(updates.messages[beforeCloud]!.json() as TwinUpdateMessage)).toBe('red');
+  });
+
+  it('starts hands-off when the twin already says manual', async () => {
+    twin = await startFakeTwin(client, ID, { ...lamps, mode: { expected: 'manual' } });
+    const logs = captureLogs();
+    app = await startApp({ brokerUrl: broker.url, node: 'edge-node-1', logger: logs.logger, durations: FAST });
+    await logs.waitFor('manual mode');
+    expect(await countAfterWindow(updates, 200)).toBe(0);
+    await twin.desire({ mode: 'AUTO' });
+    await updates.waitFor(1);
+    expect(lit(updates)[0]).toBe('red');
+  });
+
+  it('ignores a mode it does not understand, says so, and keeps cycling', async () => {
+    twin = await startFakeTwin(client, ID, { ...lamps, mode: { expected: 'auto' } });
+    const logs = captureLogs();
+    app = await startApp({ brokerUrl: broker.url, node: 'edge-node-1', logger: logs.logger, durations: FAST });
+    await updates.waitFor(1);
+    await twin.desire({ mode: 'blinking' });
+    const warn = await logs.waitFor('ignoring mode "blinking"');
+    expect(warn.level).toBe(40);
+    const n = updates.messages.length;
+    await updates.waitFor(n + 2);
+  });
+
+  it('waits for a twin that does not know the device yet, then starts', async () => {
+    twin = await startFakeTwin(client, ID, { ...lamps }, { known: false });
+    const logs = captureLogs();
+    app = await startApp({
+      brokerUrl: broker.url,
+      node: 'edge-node-1',
+      logger: logs.logger,
+      durations: FAST,
+      retryMs: 50,
+    });
+    const line = await logs.waitFor('twin not ready');
+    expect(String(line.err)).toMatch(/404.*not found/);
+    expect(updates.messages).toHaveLength(0);
+    twin.setKnown(true);
+    await updates.waitFor(1);
+    expect(lit(updates)[0]).toBe('red');
+  });
+});
