@@ -3,7 +3,11 @@
 // Pure functions: visitor/protocol configData -> ModbusPoint/ModbusProtocolConfig, value <-> registers.
 //
 // KubeEdge's visitor keys (register, offset, limit, scale, isSwap, isRegisterSwap, dataType) keep their
-// meaning; `type`, `order`, `bit`, `bits`, `encoding` and `writeFunction` are edgetwin's precise additions.
+// meaning; `type`, `order`, `bit`, `bitOffset`, `bits`, `encoding` and `writeFunction` are edgetwin's additions.
+//
+// Two views of a value: the engineering view (scale applied, one bit of a word as a boolean), which the
+// simulator serves, and the raw view (rawModbusPoint), which the mapper driver hands to the framework,
+// because the framework applies `scale` and `bit` itself for every protocol.
 
 import type { ConfigData, PropertyType } from './types.js';
 
@@ -124,7 +128,12 @@ export function parseModbusPoint(property: {
   let order = orderKey(v, at);
   if (!order) order = orderFromSwaps(boolKey(v, 'isSwap', at), boolKey(v, 'isRegisterSwap', at));
 
-  const bit = v.bit === undefined || v.bit === '' ? undefined : intKey(v, 'bit', 0, at);
+  // `bit` is one bit (a boolean); a wider field starts at `bitOffset`. The mapper framework also reads `bit`
+  // (it extracts that bit from the driver's raw word), so a bitfield must not use it.
+  const bitKey = type === 'bitfield' ? 'bitOffset' : 'bit';
+  if (type === 'bitfield' && v.bit !== undefined && v.bit !== '')
+    at('bit', 'selects one bit of a boolean; a bitfield starts at bitOffset and is bits wide');
+  const bit = v[bitKey] === undefined || v[bitKey] === '' ? undefined : intKey(v, bitKey, 0, at);
   const bitsKey = v.bits === undefined || v.bits === '' ? undefined : intKey(v, 'bits', 1, at);
   const encoding = v.encoding === undefined ? 'utf8' : v.encoding;
   if (encoding !== 'ascii' && encoding !== 'utf8') at('encoding', `"${String(encoding)}" is not ascii or utf8`);
@@ -153,7 +162,10 @@ export function parseModbusPoint(property: {
   }
   const bits = bitsKey ?? (type === 'bitfield' && bit === undefined ? count * (isBits ? 1 : 16) : 1);
   if (bit !== undefined && !isBits && bit + bits > count * 16)
-    at('bit', `${bit} with ${bits} bit(s) does not fit in ${count} register(s)`);
+    at(bitKey, `${bit} with ${bits} bit(s) does not fit in ${count} register(s)`);
+  if (bit !== undefined && isBits) at(bitKey, `does not apply to ${String(registerName)} (each coil is one bit)`);
+  if (type === 'boolean' && bit !== undefined && count > 3)
+    at('limit', `${count} registers is too wide for one bit's word (max 3)`);
   if (bits > 53) at('bits', `${bits} is over 53 bits`);
 
   const maxCount = isBits ? MODBUS_MAX_READ_BITS : MODBUS_MAX_READ_REGISTERS;
@@ -344,6 +356,20 @@ function bytesToRegisters(b: Buffer): number[] {
 /** Keeps the decimal digits a user expects: 215 x 0.1 = 21.5, not 21.500000000000004. */
 function scaled(raw: number, scale: number): number {
   return scale === 1 ? raw : Number((raw * scale).toPrecision(15));
+}
+
+/**
+ * The point as the mapper driver reads it: no scale, and a boolean at `bit` reads as its whole word, so the
+ * framework's shared transforms (scale, bit) apply exactly once.
+ */
+export function rawModbusPoint(point: ModbusPoint): ModbusPoint {
+  const raw: ModbusPoint = { ...point, scale: 1 };
+  if (point.type === 'boolean' && point.bit !== undefined && point.table !== 'coil' && point.table !== 'discrete') {
+    raw.type = 'bitfield';
+    raw.bits = point.count * 16;
+    delete raw.bit;
+  }
+  return raw;
 }
 
 /** Decodes a register-table point from its `point.count` registers (wire order), scale applied. */

@@ -13,6 +13,7 @@ import {
   modbusCrc16,
   parseModbusPoint,
   parseModbusProtocol,
+  rawModbusPoint,
 } from '../src/index.js';
 
 function point(
@@ -137,10 +138,20 @@ describe('modbus codec: scale, strings, booleans, bitfields, bits', () => {
   });
 
   it('a bitfield reads and writes only its bits', () => {
-    const p = point({ register: 'HoldingRegister', type: 'bitfield', bit: 4, bits: 3 });
+    const p = point({ register: 'HoldingRegister', type: 'bitfield', bitOffset: 4, bits: 3 });
     expect(decodeModbusRegisters(p, [0b1101_0000])).toBe(0b101);
     expect(encodeModbusRegisters(p, 2, [0xffff])).toEqual([0xffaf]);
     expect(() => encodeModbusRegisters(p, 9, [0])).toThrow(/does not fit in 3 bit/);
+  });
+
+  it('the raw view (for the mapper) drops scale and reads a bit as its whole word', () => {
+    const t = rawModbusPoint(point({ register: 'HoldingRegister', type: 'int16', scale: 0.1 }));
+    expect(decodeModbusRegisters(t, [215])).toBe(215);
+    const b = rawModbusPoint(point({ register: 'HoldingRegister', type: 'boolean', bit: 3 }));
+    expect(decodeModbusRegisters(b, [0b1010])).toBe(0b1010);
+    expect(() => point({ register: 'HoldingRegister', type: 'bitfield', bit: 2, bits: 2 })).toThrow(
+      /bit selects one bit/,
+    );
   });
 
   it('coils: one coil is a boolean, several coils are an integer (first coil = lowest bit)', () => {
