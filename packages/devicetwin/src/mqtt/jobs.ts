@@ -1,0 +1,20 @@
+// A request taken off the bus, waiting for the next batch. Decoding happens in the batch so that a flood
+// costs the bus handler only a push.
+
+import { type DeviceId, deviceTopic, type DeviceInSuffix } from '@edgetwin/api';
+
+export type Job =
+  | { kind: 'device'; id: DeviceId; action: DeviceInSuffix; payload: Buffer }
+  | { kind: 'membership-get'; payload: Buffer }
+  | { kind: 'write-status'; id: DeviceId; payload: Buffer };
+
+/** Where the reply to a job goes, or undefined if it has none (write status is fire-and-forget). */
+export function replyTopic(job: Job, membershipResultTopic: string): string | undefined {
+  if (job.kind === 'device') return deviceTopic(job.id, `${job.action}/result` as Parameters<typeof deviceTopic>[1]);
+  if (job.kind === 'membership-get') return membershipResultTopic;
+  return undefined;
+}
+
+export function actionOf(job: Job): string {
+  return job.kind === 'device' ? job.action : job.kind;
+}

@@ -1,0 +1,54 @@
+// The durable queue of reports for the cloud (table `outbox`). The twin appends inside its own write
+// transactions; the cloud link reads pending entries and acks what the cloud applied.
+
+import type { OutboxEntry, Report } from '@edgetwin/api';
+import type { Logger } from 'pino';
+import type { Outbox } from './contracts.js';
+import type { TwinStore } from './store/twin-store.js';
+
+export class SqliteOutbox implements Outbox {
+  private readonly listeners = new Set<() => void>();
+
+  constructor(
+    private readonly store: TwinStore,
+    private readonly log: Logger,
+  ) {}
+
+  pending(afterSeq: number, limit: number): OutboxEntry[] {
+    return this.store.pendingOutbox(afterSeq, limit);
+  }
+
+  ack(upTo: number): void {
+    this.store.ackOutbox(upTo);
+  }
+
+  lastSeq(): number {
+    return this.store.lastSeq();
+  }
+
+  ackedSeq(): number {
+    return this.store.ackedSeq();
+  }
+
+  onAppended(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  append(report: Report): OutboxEntry {
+    const entry = this.store.appendOutbox(report, Date.now());
+    this.notify();
+    return entry;
+  }
+
+  /** Called by the twin after a transaction that appended entries has committed. */
+  notify(): void {
+    for (const l of this.listeners) {
+      try {
+        l();
+      } catch (e) {
+        this.log.error({ err: e }, 'outbox listener threw');
+      }
+    }
+  }
+}

@@ -1,0 +1,419 @@
+// The twin algorithm: KubeEdge's twin/update, state/update, twin/get and membership semantics
+// (reference/kubeedge.md §3.2-§3.4), with value comparison, typed values and cloud/edge desired precedence
+// (docs/twin.md). Every method validates first and throws TwinError before touching anything, then
+// mutates the in-memory records and the store together; the caller wraps calls in a store transaction and
+// publishes the collected Effects after commit.
+
+import {
+  checkValue,
+  type Device,
+  type DeviceModel,
+  deviceId,
+  deviceTopic,
+  membershipUpdatedTopic,
+  type ModelProperty,
+  type MsgTwin,
+  normaliseState,
+  type PropertyType,
+  sameValue,
+  type TwinReportEntry,
+  type TwinUpdateMessage,
+  twinMetadataType,
+  typeFromTwinMetadata,
+  type WriteStatus,
+} from '@edgetwin/api';
+import type { Logger } from 'pino';
+import { TwinError } from '../errors.js';
+import type { TwinStore } from '../store/twin-store.js';
+import type { Effects } from './effects.js';
+import { MapperSpecs } from './mapper-specs.js';
+import {
+  deltaMessage,
+  documentMessage,
+  membershipGetResult,
+  membershipUpdated,
+  msgTwinOf,
+  rfc3339,
+  stateResult,
+  twinMap,
+} from './payloads.js';
+import { cloneTwin, type DeviceRecord, type ModelRecord, newTwin, type TwinRecord } from './records.js';
+
+/** KubeEdge's twin key rule; applied to twins an update creates (model property names come from YAML). */
+const TWIN_KEY_RE = /^[a-zA-Z0-9-_.,:/@#]{1,128}$/;
+/** A name that can sit in one MQTT topic level. */
+const TOPIC_LEVEL_RE = /^[^/+#\u0000]+$/;
+/** last_online of a device that keeps reporting "online" is written to disk at most this often. */
+export const LAST_ONLINE_PERSIST_MS = 60_000;
+
+interface TwinChange {
+  name: string;
+  last: TwinRecord | undefined;
+  next: TwinRecord | undefined;
+  report?: TwinReportEntry;
+}
+
+export class TwinEngine {
+  readonly models = new Map<string, ModelRecord>();
+  readonly devices = new Map<string, DeviceRecord>();
+  private readonly specs: MapperSpecs;
+  private lastOnlinePersisted = new Map<string, number>();
+
+  constructor(
+    private readonly store: TwinStore,
+    readonly node: string,
+    private readonly log: Logger,
+  ) {
+    this.specs = new MapperSpecs(node);
+    this.reload();
+  }
+
+  /** Rebuilds the in-memory view from disk (at open, and after a rolled-back transaction). */
+  reload(): void {
+    const { models, devices } = this.store.loadAll();
+    this.models.clear();
+    this.devices.clear();
+    for (const [k, v] of models) this.models.set(k, v);
+    for (const [k, v] of devices) this.devices.set(k, v);
+    this.specs.clear();
+    this.lastOnlinePersisted.clear();
+  }
+
+  /** Publishes every device's mapper spec and pending delta (at startup, so mappers catch up). */
+  republishAll(fx: Effects, now: number): void {
+    for (const dev of this.devices.values()) {
+      const model = this.models.get(dev.modelId);
+      if (!model) continue;
+      this.specs.publish(dev, model.model, fx, true);
+      const delta = deltaMessage(dev, now);
+      if (delta) fx.publish(deviceTopic(dev.id, 'twin/update/delta'), delta);
+    }
+  }
+
+  device(id: string): DeviceRecord {
+    const dev = this.devices.get(id);
+    if (!dev) throw new TwinError(404, `device ${id} is not on node ${this.node}`);
+    return dev;
+  }
+
+  // ---------------------------------------------------------------- MQTT API
+
+  twinUpdate(id: string, msg: TwinUpdateMessage, fx: Effects, now: number): void {
+    const dev = this.device(id);
+    const changes = this.planTwinUpdate(dev, msg, now);
+    this.commitTwinChanges(dev, changes, msg.event_id, fx, now);
+    const result: Record<string, MsgTwin | null> = {};
+    for (const name of Object.keys(msg.twin)) {
+      const t = dev.twins.get(name);
+      result[name] = t ? msgTwinOf(t, false) : null;
+    }
+    fx.publish(deviceTopic(id, 'twin/update/result'), { event_id: msg.event_id, timestamp: now, twin: result });
+  }
+
+  twinGet(id: string, eventId: string, fx: Effects, now: number): void {
+    const dev = this.device(id);
+    fx.publish(deviceTopic(id, 'twin/get/result'), { event_id: eventId, timestamp: now, twin: twinMap(dev) });
+  }
+
+  stateUpdate(id: string, eventId: string, stateText: string, fx: Effects, now: number): void {
+    const dev = this.device(id);
+    const state = normaliseState(stateText);
+    if (!state)
+      throw new TwinError(
+        400,
+        `device ${id}: state "${clip(stateText)}" is not one of online, offline, ok, unknown, unhealthy`,
+      );
+    const changed = state !== dev.state;
+    // last_online is kept when a device goes offline (KubeEdge clears it): "last seen" is what users ask for.
+    const lastOnline = state === 'online' || state === 'ok' ? rfc3339(now) : dev.lastOnline;
+    const persistedAt = this.lastOnlinePersisted.get(id) ?? 0;
+    dev.state = state;
+    dev.lastOnline = lastOnline;
+    if (changed || now - persistedAt >= LAST_ONLINE_PERSIST_MS) {
+      this.store.putState(id, state, lastOnline);
+      this.lastOnlinePersisted.set(id, now);
+    }
+    if (changed) {
+      this.store.appendOutbox({ kind: 'state', deviceId: id, state, lastOnlineTime: lastOnline }, now);
+      fx.outboxAppended++;
+    }
+    fx.publish(deviceTopic(id, 'state/update/result'), stateResult(eventId, dev, now));
+  }
+
+  membershipGet(eventId: string, fx: Effects, now: number, topic: string): void {
+    fx.publish(topic, membershipGetResult(eventId, this.devices.values(), now));
+  }
+
+  /** A mapper's acknowledgement of a desired value; stored on the twin and reported upstream. */
+  writeStatus(id: string, ws: WriteStatus, fx: Effects, now: number): void {
+    const dev = this.device(id);
+    const t = dev.twins.get(ws.property);
+    if (!t) throw new TwinError(404, `device ${id} has no twin ${ws.property}`);
+    const prev = t.writeStatus;
+    if (prev && prev.desired === ws.desired && prev.state === ws.state && prev.reason === ws.reason) return;
+    t.writeStatus = ws;
+    this.store.putTwin(id, t);
+    this.store.appendOutbox({ kind: 'write', deviceId: id, status: ws }, now);
+    fx.outboxAppended++;
+  }
+
+  /** The local interface for edge apps (KubeEdge #4166): same rules as twin/update with `expected`. */
+  setDesiredLocally(id: string, property: string, value: string, fx: Effects, now: number): void {
+    this.twinUpdate(id, { event_id: '', timestamp: now, twin: { [property]: { expected: { value } } } }, fx, now);
+  }
+
+  // ---------------------------------------------------------------- desired state from the cloud
+
+  upsertModel(model: DeviceModel, fx: Effects, now: number): void {
+    const id = deviceId(model);
+    checkName(model.metadata.name, `DeviceModel ${id}: metadata.name`);
+    const rec: ModelRecord = { id, model };
+    this.store.putModel(rec);
+    this.models.set(id, rec);
+    for (const dev of this.devices.values()) {
+      if (dev.modelId !== id) continue;
+      this.syncTwins(dev, model, fx, now);
+      this.specs.publish(dev, model, fx);
+    }
+  }
+
+  removeModel(id: string): void {
+    const users = [...this.devices.values()].filter((d) => d.modelId === id).map((d) => d.id);
+    if (users.length)
+      throw new TwinError(409, `DeviceModel ${id} is still used by device(s) ${users.join(', ')}; remove them first`);
+    this.store.deleteModel(id);
+    this.models.delete(id);
+  }
+
+  upsertDevice(device: Device, fx: Effects, now: number): void {
+    const id = deviceId(device);
+    const ns = device.metadata.namespace ?? 'default';
+    checkName(device.metadata.name, `Device ${id}: metadata.name`);
+    checkName(ns, `Device ${id}: metadata.namespace`);
+    const modelName = device.spec?.deviceModelRef?.name;
+    if (!modelName) throw new TwinError(400, `Device ${id}: spec.deviceModelRef.name is missing`);
+    const modelId = `${ns}/${modelName}`;
+    const model = this.models.get(modelId);
+    if (!model)
+      throw new TwinError(
+        404,
+        `Device ${id}: spec.deviceModelRef names DeviceModel ${modelId}, which node ${this.node} does not hold`,
+      );
+    const protocol = device.spec.protocol?.protocolName ?? model.model.spec.protocol ?? '';
+    if (!TOPIC_LEVEL_RE.test(protocol))
+      throw new TwinError(
+        400,
+        `Device ${id}: protocol name "${protocol}" is empty or holds /, + or # (it names an MQTT topic level)`,
+      );
+    const modelProps = propsOf(model.model);
+    for (const [i, p] of (device.spec.properties ?? []).entries()) {
+      const v = p.desired?.value;
+      if (v === undefined || v === null) continue;
+      if (typeof v !== 'string')
+        throw new TwinError(400, `Device ${id}: spec.properties[${i}] (${p.name}).desired.value must be a string`);
+      const check = checkValue(modelProps.get(p.name) ?? { type: 'STRING' }, v);
+      if (!check.ok)
+        throw new TwinError(400, `Device ${id}: spec.properties[${i}] (${p.name}).desired.value: ${check.reason}`);
+    }
+
+    let dev = this.devices.get(id);
+    const isNew = !dev;
+    if (!dev) {
+      dev = {
+        id,
+        namespace: ns,
+        name: device.metadata.name,
+        description: '',
+        modelId,
+        device,
+        state: 'unknown',
+        lastOnline: '',
+        twins: new Map(),
+      };
+      this.devices.set(id, dev);
+    }
+    dev.device = device;
+    dev.modelId = modelId;
+    dev.description = device.metadata.labels?.description ?? '';
+    this.store.putDevice(dev);
+    this.syncTwins(dev, model.model, fx, now);
+    if (isNew) fx.publish(membershipUpdatedTopic(this.node), membershipUpdated([dev], [], now));
+    this.specs.publish(dev, model.model, fx);
+    const delta = deltaMessage(dev, now);
+    if (delta) fx.publish(deviceTopic(id, 'twin/update/delta'), delta);
+  }
+
+  removeDevice(id: string, fx: Effects, now: number): void {
+    const dev = this.devices.get(id);
+    if (!dev) return;
+    this.store.deleteDevice(id);
+    this.devices.delete(id);
+    this.lastOnlinePersisted.delete(id);
+    fx.publish(membershipUpdatedTopic(this.node), membershipUpdated([], [dev], now));
+    this.specs.unpublish(id, fx);
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  /** Validates a twin/update against the stored twins; returns the changes or throws TwinError. */
+  private planTwinUpdate(dev: DeviceRecord, msg: TwinUpdateMessage, now: number): TwinChange[] {
+    const props = propsOf(this.models.get(dev.modelId)?.model);
+    const changes: TwinChange[] = [];
+    for (const [name, mt] of Object.entries(msg.twin)) {
+      const where = `device ${dev.id} twin ${name}`;
+      const existing = dev.twins.get(name);
+      if (mt === null) {
+        if (!existing) continue;
+        if (!existing.optional) throw new TwinError(400, `${where}: declared by the model, so it cannot be deleted`);
+        changes.push({ name, last: existing, next: undefined });
+        continue;
+      }
+      let next: TwinRecord;
+      if (existing) next = cloneTwin(existing);
+      else {
+        if (!TWIN_KEY_RE.test(name))
+          throw new TwinError(400, `${where}: a new twin's name must match ${TWIN_KEY_RE.source}`);
+        const type = typeFromTwinMetadata(mt.metadata?.type);
+        if (!type)
+          throw new TwinError(
+            400,
+            `${where}: metadata.type "${clip(String(mt.metadata?.type))}" is not allowed (string, int, float, double, boolean, bytes)`,
+          );
+        next = newTwin(name, type, mt.optional ?? true);
+      }
+      const prop = props.get(name);
+      const rule = prop ?? { type: next.type };
+      const report: TwinReportEntry = { property: name };
+      let changed = !existing;
+      for (const side of ['expected', 'actual'] as const) {
+        const value = mt[side]?.value;
+        if (value === undefined || value === null) continue;
+        const check = checkValue(rule, value);
+        if (!check.ok)
+          throw new TwinError(400, `${where} ${side}: ${check.reason} (type ${twinMetadataType(next.type)})`);
+        if (side === 'expected' && prop?.accessMode === 'ReadOnly')
+          throw new TwinError(400, `${where}: the model declares it ReadOnly, so it takes no desired (expected) value`);
+        const stored = side === 'expected' ? next.expectedVersion : next.actualVersion;
+        const asked = mt[`${side}_version`];
+        if (asked && (stored.cloud > asked.cloud || stored.edge > asked.edge))
+          throw new TwinError(
+            409,
+            `${where}: ${side}_version {cloud:${asked.cloud},edge:${asked.edge}} is older than the stored {cloud:${stored.cloud},edge:${stored.edge}}`,
+          );
+        const current = side === 'expected' ? next.expected : next.actual;
+        if (sameValue(next.type, current, value)) continue;
+        changed = true;
+        if (side === 'expected') {
+          next.expected = value;
+          next.expectedTs = now;
+          next.expectedVersion.edge++;
+          next.expectedSource = 'edge';
+          report.observedDesired = { value, timestamp: now, type: twinMetadataType(next.type), source: 'edge' };
+        } else {
+          next.actual = value;
+          next.actualTs = now;
+          next.actualVersion.edge++;
+          report.reported = { value, timestamp: now, type: twinMetadataType(next.type) };
+        }
+      }
+      if (!changed) continue;
+      const change: TwinChange = { name, last: existing, next };
+      if (report.reported || report.observedDesired) change.report = report;
+      changes.push(change);
+    }
+    return changes;
+  }
+
+  private commitTwinChanges(dev: DeviceRecord, changes: TwinChange[], eventId: string, fx: Effects, now: number): void {
+    if (changes.length === 0) return;
+    const reports: TwinReportEntry[] = [];
+    for (const c of changes) {
+      if (c.next) {
+        dev.twins.set(c.name, c.next);
+        this.store.putTwin(dev.id, c.next);
+      } else {
+        dev.twins.delete(c.name);
+        this.store.deleteTwin(dev.id, c.name);
+      }
+      if (c.report) reports.push(c.report);
+    }
+    if (reports.length) {
+      this.store.appendOutbox({ kind: 'twin', deviceId: dev.id, twins: reports }, now);
+      fx.outboxAppended++;
+    }
+    fx.publish(
+      deviceTopic(dev.id, 'twin/update/document'),
+      documentMessage(
+        eventId,
+        changes.map((c) => ({ name: c.name, last: c.last, current: c.next })),
+        now,
+      ),
+    );
+    const delta = deltaMessage(dev, now);
+    if (delta) fx.publish(deviceTopic(dev.id, 'twin/update/delta'), delta);
+  }
+
+  /**
+   * Brings a device's twins in line with its model and spec: every model property has a twin of the model's
+   * type; a changed cloud desired value overrides the expected value (cloud wins, docs/twin.md).
+   */
+  private syncTwins(dev: DeviceRecord, model: DeviceModel, fx: Effects, now: number): void {
+    const props = propsOf(model);
+    const declared = new Map<string, PropertyType>();
+    for (const p of props.values()) declared.set(p.name, p.type ?? 'STRING');
+    for (const p of dev.device.spec.properties ?? []) if (!declared.has(p.name)) declared.set(p.name, 'STRING');
+    const desired = new Map<string, string>();
+    for (const p of dev.device.spec.properties ?? []) {
+      if (typeof p.desired?.value === 'string') desired.set(p.name, p.desired.value);
+    }
+    const changes: TwinChange[] = [];
+    for (const [name, type] of declared) {
+      const existing = dev.twins.get(name);
+      const next = existing ? cloneTwin(existing) : newTwin(name, type, false);
+      let rowChanged = !existing || existing.type !== type || existing.optional;
+      next.type = type;
+      next.optional = false;
+      const report: TwinReportEntry = { property: name };
+      const cloudValue = desired.get(name);
+      if (
+        cloudValue !== undefined &&
+        (next.cloudDesired === undefined || !sameValue(type, next.cloudDesired, cloudValue))
+      ) {
+        next.cloudDesired = cloudValue;
+        rowChanged = true;
+        if (!sameValue(type, next.expected, cloudValue) || next.expectedSource !== 'cloud') {
+          next.expected = cloudValue;
+          next.expectedTs = now;
+          next.expectedVersion.cloud++;
+          next.expectedSource = 'cloud';
+          report.observedDesired = { value: cloudValue, timestamp: now, type: twinMetadataType(type), source: 'cloud' };
+        }
+      }
+      if (!rowChanged) continue;
+      const change: TwinChange = { name, last: existing, next };
+      if (report.observedDesired) change.report = report;
+      changes.push(change);
+    }
+    // A property the model no longer declares keeps its values, as an optional twin: nothing stored is lost.
+    for (const t of dev.twins.values()) {
+      if (declared.has(t.name) || t.optional) continue;
+      const next = cloneTwin(t);
+      next.optional = true;
+      changes.push({ name: t.name, last: t, next });
+    }
+    this.commitTwinChanges(dev, changes, '', fx, now);
+  }
+}
+
+function propsOf(model: DeviceModel | undefined): Map<string, ModelProperty> {
+  return new Map((model?.spec?.properties ?? []).map((p) => [p.name, p]));
+}
+
+function checkName(name: unknown, where: string): void {
+  if (typeof name !== 'string' || !TOPIC_LEVEL_RE.test(name))
+    throw new TwinError(400, `${where} must be a non-empty string without /, + or #`);
+}
+
+function clip(s: string): string {
+  return s.length > 60 ? `${s.slice(0, 60)}…` : s;
+}
