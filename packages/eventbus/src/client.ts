@@ -76,6 +76,15 @@ function safeUrl(url: string): string {
   }
 }
 
+/** Messages a resumed session delivered before any handler matched them (clean:false only). */
+const MAX_HELD_MESSAGES = 1000;
+
+interface HeldMessage {
+  topic: string;
+  payload: Buffer;
+  packet: { retain: boolean; qos: number };
+}
+
 interface Subscription {
   qos: 0 | 1;
   handlers: Set<MessageHandler>;
@@ -136,6 +145,7 @@ export async function connectBus(opts: BusClientOptions & BusClientHooks): Promi
     backoffMs,
     maxBackoffMs,
     stores: { incomingStore, outgoingStore },
+    holdUnrouted: !clean,
     ...(opts.onReconnectAttempt ? { onReconnectAttempt: opts.onReconnectAttempt } : {}),
   });
 }
@@ -199,6 +209,11 @@ interface ClientSettings {
   maxBackoffMs: number;
   stores: { incomingStore: InstanceType<typeof mqtt.Store>; outgoingStore: InstanceType<typeof mqtt.Store> };
   onReconnectAttempt?: (attempt: number, delayMs: number) => void;
+  /**
+   * A persistent session delivers its queued messages right after CONNACK, before the
+   * application had a chance to subscribe its handlers again: hold those until one matches.
+   */
+  holdUnrouted: boolean;
 }
 
 class ReconnectingBusClient implements BusClient {
@@ -210,6 +225,7 @@ class ReconnectingBusClient implements BusClient {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private lastError: Error | undefined;
   private wasConnected = true;
+  private held: HeldMessage[] = [];
 
   constructor(
     private readonly raw: MqttClient,
@@ -256,6 +272,7 @@ class ReconnectingBusClient implements BusClient {
       this.subs.set(filter, sub);
     }
     sub.handlers.add(handler);
+    this.releaseHeld(filter, handler);
     if (isNew || qos > sub.qos) {
       sub.qos = Math.max(sub.qos, qos) as 0 | 1;
       try {
@@ -306,6 +323,17 @@ class ReconnectingBusClient implements BusClient {
     try {
       granted = await this.raw.subscribeAsync(filter, { qos });
     } catch (err) {
+      // mqtt.js turns SUBACK 0x80 (the broker, e.g. its ACL, refused this filter) into an error.
+      if ((err as { packet?: { granted?: unknown[] } }).packet?.granted?.some((g) => g === 128)) {
+        throw new BusError(
+          `MQTT broker at ${this.s.url} refused the subscription to '${filter}'`,
+          this.s.url,
+          'subscribe-refused',
+          {
+            cause: err,
+          },
+        );
+      }
       throw new BusError(
         `subscribe to '${filter}' at ${this.s.url} failed: ${(err as Error).message}`,
         this.s.url,
@@ -326,16 +354,53 @@ class ReconnectingBusClient implements BusClient {
 
   private dispatch(topic: string, payload: Buffer, packet: { retain: boolean; qos: number }): void {
     const meta = { retain: packet.retain, qos: packet.qos };
+    let routed = false;
     for (const [filter, sub] of this.subs) {
       if (!topicMatches(filter, topic)) continue;
       for (const handler of sub.handlers) {
-        try {
-          handler(topic, payload, meta);
-        } catch (err) {
-          this.s.log.error({ err, filter, topic }, 'message handler threw; message skipped for this handler');
-        }
+        routed = true;
+        this.callHandler(handler, filter, topic, payload, meta);
       }
     }
+    if (routed) return;
+    if (!this.s.holdUnrouted) {
+      this.s.log.debug({ topic }, 'message matched no handler; dropped');
+      return;
+    }
+    if (this.held.length >= MAX_HELD_MESSAGES) {
+      const dropped = this.held.shift()!;
+      this.s.log.warn(
+        { topic: dropped.topic, max: MAX_HELD_MESSAGES },
+        'too many unclaimed session messages; oldest dropped',
+      );
+    }
+    this.held.push({ topic, payload, packet: meta });
+  }
+
+  private callHandler(
+    handler: MessageHandler,
+    filter: string,
+    topic: string,
+    payload: Buffer,
+    meta: { retain: boolean; qos: number },
+  ): void {
+    try {
+      handler(topic, payload, meta);
+    } catch (err) {
+      this.s.log.error({ err, filter, topic }, 'message handler threw; message skipped for this handler');
+    }
+  }
+
+  /** Hand held session messages matching `filter` to its new handler, in arrival order. */
+  private releaseHeld(filter: string, handler: MessageHandler): void {
+    if (this.held.length === 0) return;
+    const mine = this.held.filter((m) => topicMatches(filter, m.topic));
+    if (mine.length === 0) return;
+    this.held = this.held.filter((m) => !topicMatches(filter, m.topic));
+    // After the caller's `await subscribe()` continues, like any other delivery.
+    setImmediate(() => {
+      for (const m of mine) this.callHandler(handler, filter, m.topic, m.payload, m.packet);
+    });
   }
 
   private handleConnect(sessionPresent: boolean): void {
