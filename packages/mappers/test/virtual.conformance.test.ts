@@ -1,0 +1,25 @@
+import { runDriverConformance } from '../src/conformance/index.js';
+import { removeVirtualDevice, virtualDevice } from '../src/drivers/virtual/index.js';
+import { virtualDriverFactory } from '../src/drivers/virtual/index.js';
+import { virtualCounterDevice } from './fixtures.js';
+
+runDriverConformance('virtual', async () => {
+  const device = virtualCounterDevice();
+  const sim = virtualDevice(device.id);
+  const nameOf = (prop: string) => String(device.properties.find((p) => p.name === prop)?.visitor.name ?? prop);
+  return {
+    factory: virtualDriverFactory,
+    device,
+    // the simulator's values exist once the driver has connected; before that the visitor's initial value
+    peek: async (prop) => sim.read(nameOf(prop)),
+    poke: async (prop, v) => sim.set(nameOf(prop), v),
+    fault: async (kind) => {
+      sim.reachable = kind === 'reachable';
+    },
+    teardown: async () => removeVirtualDevice(device.id),
+    writeSamples: { status: 'OFF', count: 7, setpoint: 42 },
+    badWrites: { status: 'BROKEN', count: 'seven', setpoint: 'forty' },
+    volatile: ['wave'],
+    desiredSamples: { status: 'ON', setpoint: '55' },
+  };
+});
