@@ -7,3 +7,4 @@ export * from './mapper-contract.js';
 export * from './cloud-link.js';
 export * from './cloud-link-codec.js';
 export * from './modbus-codec.js';
+export * from './validate/index.js';

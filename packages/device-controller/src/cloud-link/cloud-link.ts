@@ -1,0 +1,182 @@
+// The cloud end of the link (docs/cloud-link.md): desired state down as retained messages, reports up
+// applied once each, node presence from the edge's last will. By default it runs its own aedes broker
+// inside the controller process with per-node credentials and ACL; it can instead use an external
+// broker (Mosquitto, EMQX...) that enforces the same ACL (docs/acl.md).
+
+import { randomBytes } from 'node:crypto';
+import { cloudTopics } from '@edgetwin/api';
+import { startBroker } from '@edgetwin/eventbus';
+import pino, { type Logger } from 'pino';
+import type { NodeDesiredState, StatusSink } from '../contracts.js';
+import { CONTROLLER_USERNAME, cloudLinkAuth } from './broker-acl.js';
+import { DesiredPublisher } from './desired-publisher.js';
+import { type LinkClient, openLinkClient } from './link-client.js';
+import { LinkState } from './link-state.js';
+import { ReportConsumer } from './report-consumer.js';
+
+export interface ExternalBrokerOptions {
+  url: string;
+  username?: string;
+  password?: string;
+  ca?: string | Buffer;
+}
+
+export interface EmbeddedLinkBrokerOptions {
+  /** default 127.0.0.1; use 0.0.0.0 to accept edge nodes from the network */
+  host?: string;
+  /** default 1884; 0 = ephemeral */
+  port?: number;
+  tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
+  /** durable sessions for edge nodes (aedes-persistence-level); absent = in memory */
+  persistenceDir?: string;
+}
+
+export interface CloudLinkOptions {
+  desired: NodeDesiredState;
+  status: StatusSink;
+  /** an external broker (`{url}`) or options of the embedded one (default: embedded) */
+  broker?: ExternalBrokerOptions | { embedded: EmbeddedLinkBrokerOptions };
+  /** node -> password for the embedded broker; absent = any node name may connect, confined to its topics */
+  nodeCredentials?: Record<string, string>;
+  /** SQLite file for applied report seqs and generations (e.g. `cloud-link.db` next to the controller db) */
+  stateDbPath?: string;
+  /** MQTT client id of the controller (default edgetwin-controller) */
+  clientId?: string;
+  keepaliveSec?: number;
+  logger?: Logger;
+}
+
+export interface CloudLink {
+  /** where edge nodes dial (the embedded broker's URL, or the external one) */
+  readonly url: string;
+  /** the DesiredIndex generation last published for a node (0 = none yet) */
+  generation(node: string): number;
+  /** resolves when every desired change and report received so far has been handled */
+  idle(): Promise<void>;
+  readonly stats: { readonly reportsApplied: number; readonly duplicateReports: number };
+  close(): Promise<void>;
+}
+
+export async function startCloudLink(opts: CloudLinkOptions): Promise<CloudLink> {
+  const log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'cloud-link' });
+  const state = new LinkState(opts.stateDbPath ?? ':memory:');
+  if (!opts.stateDbPath)
+    log.warn(
+      'cloud link: no stateDbPath, applied report seqs are kept in memory only (resent reports after a restart are applied again)',
+    );
+
+  const cleanups: Array<() => Promise<void> | void> = [() => state.close()];
+  const closeAll = async () => {
+    for (const c of cleanups.splice(0).reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        log.warn({ err }, 'cloud link: error while closing');
+      }
+    }
+  };
+
+  try {
+    const external = opts.broker && 'url' in opts.broker ? opts.broker : undefined;
+    let url: string;
+    let username: string | undefined;
+    let password: string | undefined;
+    let ca: string | Buffer | undefined;
+    if (external) {
+      url = external.url;
+      username = external.username;
+      password = external.password;
+      ca = external.ca;
+      if (opts.nodeCredentials)
+        log.warn(
+          'cloud link: nodeCredentials apply to the embedded broker only; configure the external broker (docs/acl.md)',
+        );
+    } else {
+      const embedded = opts.broker && 'embedded' in opts.broker ? opts.broker.embedded : {};
+      password = randomBytes(24).toString('base64url');
+      username = CONTROLLER_USERNAME;
+      const auth = cloudLinkAuth({
+        controllerPassword: password,
+        ...(opts.nodeCredentials ? { nodeCredentials: opts.nodeCredentials } : {}),
+      });
+      const broker = await startBroker({
+        host: embedded.host ?? '127.0.0.1',
+        port: embedded.port ?? 1884,
+        auth,
+        ...(embedded.tls ? { tls: embedded.tls } : {}),
+        ...(embedded.persistenceDir ? { persistenceDir: embedded.persistenceDir } : {}),
+        logger: log,
+      });
+      cleanups.push(() => broker.close());
+      url = broker.url;
+      ca = embedded.tls?.ca;
+    }
+
+    const client = openLinkClient({
+      url,
+      clientId: opts.clientId ?? 'edgetwin-controller',
+      clean: false,
+      keepaliveSec: opts.keepaliveSec ?? 5,
+      logger: log,
+      ...(username !== undefined ? { username } : {}),
+      ...(password !== undefined ? { password } : {}),
+      ...(ca !== undefined ? { ca } : {}),
+    });
+    cleanups.push(() => client.close());
+    await firstConnect(client, url);
+
+    const publisher = new DesiredPublisher(opts.desired, client, state, log);
+    const consumer = new ReportConsumer(opts.status, client, state, log);
+    await client.subscribe(cloudTopics.allReports, (topic, payload) => consumer.onReports(topic, payload));
+    await client.subscribe(cloudTopics.allPresence, (topic, payload) => consumer.onPresence(topic, payload));
+    // listen before the snapshot, so no change falls between the two (a change seen twice is harmless)
+    const unlisten = opts.desired.onChange((node, change) => publisher.onChange(node, change));
+    cleanups.push(unlisten);
+    cleanups.push(() => publisher.idle());
+    const credentialNodes = Object.keys(opts.nodeCredentials ?? {});
+    publisher.publishAll(credentialNodes);
+    client.onConnect((sessionPresent) => {
+      // a broker that lost our session may have lost the retained desired state too (in-memory restart)
+      if (!sessionPresent) {
+        log.warn('cloud link: broker has no session for the controller; publishing every node again');
+        publisher.publishAll(credentialNodes);
+      }
+    });
+    log.info({ url, external: Boolean(external) }, 'cloud link started');
+
+    return {
+      url,
+      generation: (node) => publisher.generation(node),
+      async idle() {
+        await publisher.idle();
+        await consumer.idle();
+      },
+      stats: {
+        get reportsApplied() {
+          return consumer.applied;
+        },
+        get duplicateReports() {
+          return consumer.duplicates;
+        },
+      },
+      close: closeAll,
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+function firstConnect(client: LinkClient, url: string, timeoutMs = 10_000): Promise<void> {
+  if (client.connected) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`cloud link: no connection to the broker at ${url} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    client.onConnect(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,149 @@
+// Publishes each node's desired state as retained messages: one per Device and DeviceModel, then the
+// DesiredIndex that lists them all by version. A node that reconnects (or starts from nothing) rebuilds
+// the cloud's exact view from those retained messages; the index tells it when it has everything and
+// what to delete. Changes are queued per node and published in bursts, with one index per burst.
+
+import { type DesiredIndex, type Device, type DeviceModel, cloudTopics, desiredVersion, deviceId } from '@edgetwin/api';
+import type { Logger } from 'pino';
+import type { DesiredChange, NodeDesiredState } from '../contracts.js';
+import type { LinkClient } from './link-client.js';
+import type { LinkState, PublishedKind } from './link-state.js';
+
+type QueueItem = { kind: 'full' } | { kind: 'change'; change: DesiredChange };
+
+interface NodeQueue {
+  devices: Map<string, string>;
+  models: Map<string, string>;
+  items: QueueItem[];
+  draining: Promise<void> | undefined;
+  generation: number;
+}
+
+/** What the edge needs of a Device: everything but the status, which flows the other way. */
+export function desiredDevice(device: Device): Device {
+  const { status: _status, ...rest } = device;
+  return rest;
+}
+
+export class DesiredPublisher {
+  private readonly nodes = new Map<string, NodeQueue>();
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly desired: NodeDesiredState,
+    private readonly client: LinkClient,
+    private readonly state: LinkState,
+    private readonly log: Logger,
+  ) {}
+
+  /** Queues a full publication of every node the source, the credentials or the last run knew. */
+  publishAll(extraNodes: string[]): void {
+    const all = new Set([...this.desired.nodes(), ...extraNodes, ...this.state.nodesKnown()]);
+    for (const node of all) this.enqueue(node, { kind: 'full' });
+  }
+
+  onChange(node: string, change: DesiredChange): void {
+    this.enqueue(node, { kind: 'change', change });
+  }
+
+  generation(node: string): number {
+    return this.nodes.get(node)?.generation ?? 0;
+  }
+
+  /** Resolves when every queued change has been published (with its index). */
+  idle(): Promise<void> {
+    if ([...this.nodes.values()].every((q) => !q.draining)) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private enqueue(node: string, item: QueueItem): void {
+    let q = this.nodes.get(node);
+    if (!q) {
+      // a node first seen through a change still gets a full publication first: an index built from the
+      // change alone would list only that object and make the edge delete the rest
+      q = { devices: new Map(), models: new Map(), items: [{ kind: 'full' }], draining: undefined, generation: 0 };
+      this.nodes.set(node, q);
+    }
+    q.items.push(item);
+    if (!q.draining) q.draining = this.drain(node, q);
+  }
+
+  private async drain(node: string, q: NodeQueue): Promise<void> {
+    try {
+      while (q.items.length > 0) {
+        const batch = q.items.splice(0);
+        try {
+          await this.publishBatch(node, q, batch);
+        } catch (err) {
+          // the client re-sends unacknowledged QoS 1 publishes itself; a failure here means the client
+          // closed: give the node a full publication on the next start instead of retrying in a loop
+          this.log.error({ err, node }, 'cloud link: publishing desired state failed');
+          break;
+        }
+      }
+    } finally {
+      q.draining = undefined;
+      if ([...this.nodes.values()].every((n) => !n.draining)) {
+        const waiters = this.idleWaiters.splice(0);
+        for (const w of waiters) w();
+      }
+    }
+  }
+
+  private async publishBatch(node: string, q: NodeQueue, batch: QueueItem[]): Promise<void> {
+    const writes = new Map<string, { kind: PublishedKind; id: string; object: Device | DeviceModel | null }>();
+    const put = (kind: PublishedKind, id: string, object: Device | DeviceModel | null) =>
+      writes.set(`${kind}\u0000${id}`, { kind, id, object });
+
+    for (const item of batch) {
+      if (item.kind === 'full') {
+        const snap = this.desired.snapshot(node);
+        const previous = this.state.published(node);
+        q.devices.clear();
+        q.models.clear();
+        for (const p of previous) put(p.kind, p.id, null);
+        for (const m of snap.models) put('model', deviceId(m), m);
+        for (const d of snap.devices) put('device', deviceId(d), desiredDevice(d));
+      } else {
+        const c = item.change;
+        const id = c.object ? deviceId(c.object) : c.id.includes('/') ? c.id : `default/${c.id}`;
+        put(c.kind, id, c.kind === 'device' && c.object ? desiredDevice(c.object) : c.object);
+      }
+    }
+
+    const publishes: Promise<void>[] = [];
+    // models first, so an edge reading in order rarely has to buffer a device for its model
+    const ordered = [...writes.values()].sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'model' ? -1 : 1));
+    for (const w of ordered) {
+      const map = w.kind === 'device' ? q.devices : q.models;
+      const topic = w.kind === 'device' ? cloudTopics.device(node, w.id) : cloudTopics.model(node, w.id);
+      if (w.object) {
+        map.set(w.id, desiredVersion(w.object));
+        publishes.push(this.client.publish(topic, JSON.stringify(w.object), { qos: 1, retain: true }));
+      } else {
+        map.delete(w.id);
+        // an empty retained payload deletes the retained message and tells a connected edge to remove it
+        publishes.push(this.client.publish(topic, '', { qos: 1, retain: true }));
+      }
+    }
+    await Promise.all(publishes);
+    this.state.recordPublished(
+      node,
+      ordered.map((w) => ({ kind: w.kind, id: w.id, present: w.object !== null })),
+    );
+
+    q.generation = this.state.nextGeneration(node);
+    const index: DesiredIndex = {
+      node,
+      generation: q.generation,
+      devices: Object.fromEntries(q.devices),
+      models: Object.fromEntries(q.models),
+      timestamp: Date.now(),
+    };
+    await this.client.publish(cloudTopics.index(node), JSON.stringify(index), { qos: 1, retain: true });
+    this.log.debug(
+      { node, generation: q.generation, devices: q.devices.size, models: q.models.size, published: ordered.length },
+      'cloud link: desired state published',
+    );
+  }
+}

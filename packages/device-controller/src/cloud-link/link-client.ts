@@ -1,0 +1,174 @@
+// The MQTT client of the cloud link. It is mqtt.js with the few behaviours the link depends on, which a
+// general bus client does not promise: it starts even when the broker is unreachable (and keeps trying,
+// with backoff), it re-sends every SUBSCRIBE on every connect (so retained desired state is delivered again
+// even when the broker kept the session), a refused subscription is an error, and the keepalive is short
+// so that the broker notices a dead peer within seconds.
+//
+// The same file exists in packages/devicetwin/src/cloud-link/: the two ends live in packages that may not
+// import each other, and the cloud end may not import an edge package.
+
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+
+export interface LinkClientOptions {
+  url: string;
+  clientId: string;
+  username?: string;
+  password?: string;
+  ca?: string | Buffer;
+  clean: boolean;
+  will?: { topic: string; payload: string; retain: boolean };
+  /** seconds; the broker drops a silent client after 1.5 x this */
+  keepaliveSec?: number;
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  logger: Logger;
+}
+
+export type LinkMessageHandler = (topic: string, payload: Buffer, retained: boolean) => void;
+
+export class SubscriptionRefused extends Error {
+  constructor(readonly filter: string) {
+    super(`broker refused the subscription to ${filter}`);
+    this.name = 'SubscriptionRefused';
+  }
+}
+
+export interface LinkClient {
+  readonly connected: boolean;
+  publish(topic: string, payload: string | Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void>;
+  /** Subscribes now (if connected) and again after every reconnect. Rejects if the broker refuses it. */
+  subscribe(filter: string, handler: LinkMessageHandler): Promise<void>;
+  unsubscribe(filter: string): Promise<void>;
+  onConnect(listener: (sessionPresent: boolean) => void): void;
+  onDisconnect(listener: () => void): void;
+  close(): Promise<void>;
+}
+
+export function openLinkClient(opts: LinkClientOptions): LinkClient {
+  const log = opts.logger;
+  const mqttOpts: IClientOptions = {
+    clientId: opts.clientId,
+    clean: opts.clean,
+    keepalive: opts.keepaliveSec ?? 5,
+    protocolVersion: 4,
+    // reconnects are ours (backoff); mqtt.js would retry at a fixed period
+    reconnectPeriod: 0,
+    resubscribe: false,
+    connectTimeout: 10_000,
+  };
+  if (opts.username !== undefined) mqttOpts.username = opts.username;
+  if (opts.password !== undefined) mqttOpts.password = opts.password;
+  if (opts.ca !== undefined) mqttOpts.ca = opts.ca;
+  if (opts.will)
+    mqttOpts.will = {
+      topic: opts.will.topic,
+      payload: Buffer.from(opts.will.payload),
+      qos: 1,
+      retain: opts.will.retain,
+    };
+
+  const client: MqttClient = mqtt.connect(opts.url, mqttOpts);
+  const handlers = new Map<string, LinkMessageHandler>();
+  const connectListeners: Array<(sessionPresent: boolean) => void> = [];
+  const disconnectListeners: Array<() => void> = [];
+  const baseBackoff = opts.backoffMs ?? 200;
+  const maxBackoff = opts.maxBackoffMs ?? 10_000;
+  let backoff = baseBackoff;
+  let closing = false;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  let wasConnected = false;
+
+  const subscribeNow = async (filters: string[]): Promise<void> => {
+    if (filters.length === 0) return;
+    const granted = await client.subscribeAsync(filters, { qos: 1 });
+    for (const g of granted) if (g.qos === 128) throw new SubscriptionRefused(g.topic);
+  };
+
+  client.on('connect', (connack) => {
+    backoff = baseBackoff;
+    wasConnected = true;
+    log.info(
+      { url: opts.url, clientId: opts.clientId, sessionPresent: connack.sessionPresent },
+      'cloud link connected',
+    );
+    subscribeNow([...handlers.keys()]).catch((err) =>
+      log.error({ err, clientId: opts.clientId }, 'cloud link could not re-subscribe after connecting'),
+    );
+    for (const l of connectListeners) l(connack.sessionPresent);
+  });
+  client.on('close', () => {
+    if (wasConnected) {
+      wasConnected = false;
+      log.warn({ url: opts.url, clientId: opts.clientId }, 'cloud link disconnected');
+      for (const l of disconnectListeners) l();
+    }
+    if (closing || reconnectTimer) return;
+    const delay = backoff;
+    backoff = Math.min(backoff * 2, maxBackoff);
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = undefined;
+      // keep the stores: QoS 1 messages not yet acknowledged are re-sent on the new connection
+      if (!closing) client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore });
+    }, delay);
+    reconnectTimer.unref();
+  });
+  client.on('error', (err) =>
+    log.warn({ err: err.message, url: opts.url, clientId: opts.clientId }, 'cloud link error'),
+  );
+  client.on('message', (topic, payload, packet) => {
+    for (const [filter, handler] of handlers) {
+      if (!matches(filter, topic)) continue;
+      try {
+        handler(topic, payload, packet.retain);
+      } catch (err) {
+        log.error({ err, topic }, 'cloud link message handler failed');
+      }
+    }
+  });
+
+  return {
+    get connected() {
+      return client.connected;
+    },
+    async publish(topic, payload, o) {
+      await client.publishAsync(topic, payload, { qos: o.qos, retain: o.retain });
+    },
+    async subscribe(filter, handler) {
+      handlers.set(filter, handler);
+      if (client.connected) await subscribeNow([filter]);
+    },
+    async unsubscribe(filter) {
+      handlers.delete(filter);
+      if (client.connected) await client.unsubscribeAsync(filter);
+    },
+    onConnect(l) {
+      connectListeners.push(l);
+    },
+    onDisconnect(l) {
+      disconnectListeners.push(l);
+    },
+    async close() {
+      closing = true;
+      if (reconnectTimer) clearTimeout(reconnectTimer);
+      await client.endAsync();
+    },
+  };
+}
+
+/** MQTT filter match (`+` one level, `#` the rest); `$` topics only match filters that spell the `$` level. */
+export function matches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    const level = f[i];
+    if (level === '#') return !(i === 0 && t[0]?.startsWith('$'));
+    if (i >= t.length) return false;
+    if (level === '+') {
+      if (i === 0 && t[0]?.startsWith('$')) return false;
+      continue;
+    }
+    if (level !== t[i]) return false;
+  }
+  return f.length === t.length;
+}

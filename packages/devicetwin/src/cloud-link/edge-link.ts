@@ -1,0 +1,149 @@
+// The edge end of the cloud link (docs/cloud-link.md). It dials out to the cloud's broker with a
+// persistent session, announces itself online (with "offline" as its last will), applies the retained
+// desired state to the twin and sends the twin's outbox up. The twin keeps working while the link is
+// down; the link catches up when it returns.
+
+import { cloudTopics, decodeReportAck, parseCloudTopic } from '@edgetwin/api';
+import pino, { type Logger } from 'pino';
+import type { EdgeTwinApi } from '../contracts.js';
+import { DesiredApplier } from './desired-applier.js';
+import { openLinkClient } from './link-client.js';
+import { ReportPump, type ReportPumpOptions } from './report-pump.js';
+
+export interface CloudLinkEdgeOptions extends ReportPumpOptions {
+  twin: EdgeTwinApi;
+  /** the cloud's broker, e.g. mqtts://cloud.example:8883 */
+  cloudUrl: string;
+  /** default twin.node */
+  node?: string;
+  /** default the node name (the cloud's ACL identifies a node by its username) */
+  username?: string;
+  password?: string;
+  /** CA certificate (PEM) for mqtts:// */
+  ca?: string | Buffer;
+  /** MQTT keepalive in seconds (default 5): the cloud sees this node offline about 1.5 x this after the network dies */
+  keepaliveSec?: number;
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  /** first delay before asking again for objects the index lists but that did not arrive (default 2 s) */
+  healAfterMs?: number;
+  logger?: Logger;
+}
+
+export interface CloudLinkEdge {
+  readonly node: string;
+  readonly connected: boolean;
+  /** generation of the last DesiredIndex the twin was reconciled with (0 = none since start) */
+  readonly syncedGeneration: number;
+  onSynced(listener: (generation: number) => void): () => void;
+  onConnectionChange(listener: (connected: boolean) => void): () => void;
+  readonly stats: { readonly batchesSent: number };
+  close(): Promise<void>;
+}
+
+/** Starts the link; it does not wait for the cloud, which may be unreachable (the edge works on). */
+export function startCloudLinkEdge(opts: CloudLinkEdgeOptions): CloudLinkEdge {
+  const node = opts.node ?? opts.twin.node;
+  const log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'cloud-link-edge', node });
+  const presence = cloudTopics.presence(node);
+  const client = openLinkClient({
+    url: opts.cloudUrl,
+    clientId: `edgetwin-edge-${node}`,
+    username: opts.username ?? node,
+    clean: false,
+    will: { topic: presence, payload: 'offline', retain: true },
+    keepaliveSec: opts.keepaliveSec ?? 5,
+    logger: log,
+    ...(opts.password !== undefined ? { password: opts.password } : {}),
+    ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
+    ...(opts.backoffMs !== undefined ? { backoffMs: opts.backoffMs } : {}),
+    ...(opts.maxBackoffMs !== undefined ? { maxBackoffMs: opts.maxBackoffMs } : {}),
+  });
+
+  const healTopics = new Set<string>();
+  const applier = new DesiredApplier(
+    opts.twin,
+    node,
+    log,
+    (topics) => {
+      // a fresh SUBSCRIBE to the exact topics makes the broker deliver their retained messages again;
+      // they reach the applier through the desired/# handler
+      for (const t of topics) {
+        healTopics.add(t);
+        client
+          .subscribe(t, () => {})
+          .catch((err) => log.warn({ err, topic: t }, 'cloud link: heal subscription failed'));
+      }
+    },
+    opts.healAfterMs !== undefined ? { healAfterMs: opts.healAfterMs } : {},
+  );
+  applier.onSynced(() => {
+    for (const t of healTopics) client.unsubscribe(t).catch(() => {});
+    healTopics.clear();
+  });
+  const pump = new ReportPump(opts.twin.outbox, client, node, log, opts);
+  const connectionListeners = new Set<(connected: boolean) => void>();
+
+  client.onConnect(() => {
+    client
+      .publish(presence, 'online', { qos: 1, retain: true })
+      .catch((err) => log.warn({ err }, 'cloud link: could not announce presence'));
+    pump.onConnect();
+    for (const l of connectionListeners) l(true);
+  });
+  client.onDisconnect(() => {
+    pump.onDisconnect();
+    for (const l of connectionListeners) l(false);
+  });
+
+  const subscribed = Promise.all([
+    client.subscribe(cloudTopics.desiredFilter(node), (topic, payload) => {
+      const parsed = parseCloudTopic(topic);
+      if (!parsed || parsed.node !== node) return;
+      if (parsed.kind === 'device') applier.onDevice(parsed.id, payload);
+      else if (parsed.kind === 'model') applier.onModel(parsed.id, payload);
+      else if (parsed.kind === 'index') applier.onIndex(payload);
+    }),
+    client.subscribe(cloudTopics.acks(node), (_topic, payload) => {
+      if (payload.length === 0) return;
+      const ack = decodeReportAck(payload);
+      if (!ack.ok) {
+        log.error({ error: ack.error }, 'cloud link: ignored a bad report ack');
+        return;
+      }
+      pump.onAck(ack.value.upTo);
+    }),
+  ]);
+  subscribed.catch((err) =>
+    log.error({ err }, 'cloud link: the broker refused the node its own topics (check the ACL)'),
+  );
+
+  return {
+    node,
+    get connected() {
+      return client.connected;
+    },
+    get syncedGeneration() {
+      return applier.syncedGeneration;
+    },
+    onSynced: (l) => applier.onSynced(l),
+    onConnectionChange(l) {
+      connectionListeners.add(l);
+      return () => connectionListeners.delete(l);
+    },
+    stats: {
+      get batchesSent() {
+        return pump.batchesSent;
+      },
+    },
+    async close() {
+      pump.close();
+      applier.close();
+      // a clean DISCONNECT suppresses the will: say offline ourselves
+      if (client.connected) {
+        await client.publish(presence, 'offline', { qos: 1, retain: true }).catch(() => {});
+      }
+      await client.close();
+    },
+  };
+}
