@@ -2,5 +2,7 @@ import type { Command } from 'commander';
 
 export type RegisterCommand = (program: Command) => void;
 
+import { registerValidate } from './validate.js';
+
 // One entry per command file. Keep alphabetical.
-export const commands: RegisterCommand[] = [];
+export const commands: RegisterCommand[] = [registerValidate];

@@ -1,0 +1,281 @@
+// Checks no schema can express, made over the whole set of objects: the model exists in the device's
+// namespace, device properties name model properties, names are unique, visitors speak the device's
+// protocol, bounds are ordered, desired values parse and lie within bounds, ReadOnly properties carry no
+// desired value, cycles are positive. The API server accepts all of these; the edge would not work.
+// Every message starts with "edgetwin check:" so a reader knows kubectl alone would not refuse it.
+
+import type { Device, DeviceModel, ModelProperty } from '../types.js';
+import { bound, checkValue } from '../values.js';
+import type { FieldPath, Severity } from './finding.js';
+import { quoteValue } from './finding.js';
+
+export interface SemanticProblem {
+  path: FieldPath;
+  message: string;
+  expected?: string;
+  severity: Severity;
+}
+
+const PREFIX = 'edgetwin check: ';
+
+function err(path: FieldPath, message: string, expected?: string): SemanticProblem {
+  return { path, message: PREFIX + message, ...(expected !== undefined ? { expected } : {}), severity: 'error' };
+}
+function notice(path: FieldPath, message: string, expected?: string): SemanticProblem {
+  return { path, message, ...(expected !== undefined ? { expected } : {}), severity: 'notice' };
+}
+
+/** Models visible to devices, by `namespace/name`; `null` marks a model present but itself invalid. */
+export type ModelIndex = Map<string, DeviceModel | null>;
+
+export function checkModel(model: DeviceModel): SemanticProblem[] {
+  const out: SemanticProblem[] = [];
+  const props = model.spec?.properties ?? [];
+  if (props.length === 0)
+    out.push(err(['spec', 'properties'], 'model has no properties', 'expected at least one property'));
+  const seen = new Map<string, number>();
+  props.forEach((p, i) => {
+    const at = ['spec', 'properties', i];
+    if (!p.name) {
+      out.push(err([...at, 'name'], 'property has no name', 'expected a non-empty name'));
+      return;
+    }
+    const first = seen.get(p.name);
+    if (first !== undefined)
+      out.push(
+        err(
+          [...at, 'name'],
+          `duplicate property name ${quoteValue(p.name)}`,
+          `expected unique names; first at spec.properties[${first}]`,
+        ),
+      );
+    else seen.set(p.name, i);
+    out.push(...checkBounds(p, at));
+    const vp = p.visitors?.protocolName;
+    if (vp && model.spec.protocol && vp !== model.spec.protocol)
+      out.push(
+        err(
+          [...at, 'visitors', 'protocolName'],
+          `visitor protocol ${quoteValue(vp)} differs from the model protocol ${quoteValue(model.spec.protocol)}`,
+          `expected ${quoteValue(model.spec.protocol)}`,
+        ),
+      );
+  });
+  return out;
+}
+
+function checkBounds(p: ModelProperty, at: FieldPath): SemanticProblem[] {
+  const out: SemanticProblem[] = [];
+  const numeric = p.type === 'INT' || p.type === 'FLOAT' || p.type === 'DOUBLE';
+  const min = bound(p.minimum);
+  const max = bound(p.maximum);
+  for (const [field, v] of [
+    ['minimum', min],
+    ['maximum', max],
+  ] as const) {
+    if (v === undefined) continue;
+    if (!numeric) {
+      out.push(
+        notice(
+          [...at, field],
+          `${field} is ignored for type ${p.type ?? 'STRING (default)'}`,
+          'expected only on INT, FLOAT or DOUBLE properties',
+        ),
+      );
+    } else if (Number.isNaN(v)) {
+      out.push(
+        err(
+          [...at, field],
+          `${field} ${quoteValue(p[field])} is not a number`,
+          'expected a decimal number as text, e.g. "0" or "100.5"',
+        ),
+      );
+    } else if (p.type === 'INT' && !Number.isInteger(v)) {
+      out.push(
+        err(
+          [...at, field],
+          `${field} ${quoteValue(p[field])} is not an integer`,
+          'expected an integer bound for an INT property',
+        ),
+      );
+    }
+  }
+  if (numeric && min !== undefined && max !== undefined && !Number.isNaN(min) && !Number.isNaN(max) && min > max)
+    out.push(
+      err(
+        [...at, 'minimum'],
+        `minimum ${p.minimum} is greater than maximum ${p.maximum}`,
+        'expected minimum <= maximum',
+      ),
+    );
+  return out;
+}
+
+export function checkDevice(device: Device, models: ModelIndex): SemanticProblem[] {
+  const out: SemanticProblem[] = [];
+  const ns = device.metadata.namespace || 'default';
+  const spec = device.spec ?? {};
+  const modelName = spec.deviceModelRef?.name;
+  let model: DeviceModel | null | undefined;
+  if (!modelName) {
+    out.push(
+      err(
+        ['spec', 'deviceModelRef', 'name'],
+        'device names no model',
+        'expected the name of a DeviceModel in the same namespace',
+      ),
+    );
+  } else {
+    model = models.get(`${ns}/${modelName}`);
+    if (model === undefined)
+      out.push(
+        err(
+          ['spec', 'deviceModelRef', 'name'],
+          `DeviceModel ${quoteValue(modelName)} not found in namespace ${quoteValue(ns)}`,
+          'expected a DeviceModel of that name in the same namespace, in the files validated together or already applied',
+        ),
+      );
+  }
+  const protocol = spec.protocol?.protocolName || model?.spec.protocol || '';
+  if (!protocol)
+    out.push(
+      err(
+        ['spec', 'protocol', 'protocolName'],
+        'device has no protocol',
+        'expected spec.protocol.protocolName, or spec.protocol on its model',
+      ),
+    );
+  else if (model?.spec.protocol && spec.protocol?.protocolName && model.spec.protocol !== spec.protocol.protocolName)
+    out.push(
+      notice(
+        ['spec', 'protocol', 'protocolName'],
+        `device protocol ${quoteValue(spec.protocol.protocolName)} differs from its model's ${quoteValue(model.spec.protocol)}; the device's wins`,
+      ),
+    );
+  if (!spec.nodeName)
+    out.push(notice(['spec', 'nodeName'], 'no nodeName: the device is not dispatched to any edge node'));
+
+  const props = spec.properties ?? [];
+  if (props.length === 0)
+    out.push(
+      err(['spec', 'properties'], 'device has no properties', 'expected at least one property naming a model property'),
+    );
+  const modelProps = new Map((model?.spec.properties ?? []).map((p) => [p.name, p]));
+  const seen = new Map<string, number>();
+  props.forEach((p, i) => {
+    const at = ['spec', 'properties', i];
+    if (!p.name) {
+      out.push(err([...at, 'name'], 'property has no name', 'expected the name of a model property'));
+      return;
+    }
+    const first = seen.get(p.name);
+    if (first !== undefined)
+      out.push(
+        err(
+          [...at, 'name'],
+          `duplicate property name ${quoteValue(p.name)}`,
+          `expected unique names; first at spec.properties[${first}]`,
+        ),
+      );
+    else seen.set(p.name, i);
+    const mp = modelProps.get(p.name);
+    if (model && mp === undefined)
+      out.push(
+        err(
+          [...at, 'name'],
+          `property ${quoteValue(p.name)} is not a property of DeviceModel ${quoteValue(modelName)}`,
+          listOf('expected one of', [...modelProps.keys()]),
+        ),
+      );
+    const vp = p.visitors?.protocolName;
+    if (vp && protocol && vp !== protocol)
+      out.push(
+        err(
+          [...at, 'visitors', 'protocolName'],
+          `visitor protocol ${quoteValue(vp)} differs from the device protocol ${quoteValue(protocol)}`,
+          `expected ${quoteValue(protocol)}`,
+        ),
+      );
+    for (const cycle of ['collectCycle', 'reportCycle'] as const) {
+      const v = p[cycle];
+      if (v !== undefined && v <= 0)
+        out.push(
+          err(
+            [...at, cycle],
+            `${cycle} ${v} is not positive`,
+            'expected milliseconds > 0; leave it out for the 1000 ms default',
+          ),
+        );
+    }
+    if (p.report?.mode === 'deadband' && p.report.deadband === undefined)
+      out.push(err([...at, 'report', 'deadband'], 'report mode deadband needs a deadband', 'expected a number >= 0'));
+    if (p.report?.deadband !== undefined && p.report.deadband < 0)
+      out.push(
+        err([...at, 'report', 'deadband'], `deadband ${p.report.deadband} is negative`, 'expected a number >= 0'),
+      );
+    const qos = p.pushMethod?.mqtt?.qos;
+    if (qos !== undefined && (qos < 0 || qos > 2))
+      out.push(err([...at, 'pushMethod', 'mqtt', 'qos'], `MQTT QoS ${qos} does not exist`, 'expected 0, 1 or 2'));
+    if (p.desired !== undefined && mp !== undefined) {
+      if (mp.accessMode === 'ReadOnly')
+        out.push(
+          err(
+            [...at, 'desired'],
+            `property ${quoteValue(p.name)} is ReadOnly in its model but has a desired value`,
+            'expected no desired value on a ReadOnly property',
+          ),
+        );
+      else {
+        const check = checkValue(mp, p.desired.value);
+        if (!check.ok) out.push(err([...at, 'desired', 'value'], `desired value: ${check.reason}`, expectedValue(mp)));
+      }
+    }
+  });
+  if (spec.stateReport?.reportCycle !== undefined && spec.stateReport.reportCycle <= 0)
+    out.push(
+      err(
+        ['spec', 'stateReport', 'reportCycle'],
+        `reportCycle ${spec.stateReport.reportCycle} is not positive`,
+        'expected milliseconds > 0',
+      ),
+    );
+  const methodNames = new Map<string, number>();
+  (spec.methods ?? []).forEach((m, i) => {
+    const first = methodNames.get(m.name);
+    if (m.name && first !== undefined)
+      out.push(
+        err(
+          ['spec', 'methods', i, 'name'],
+          `duplicate method name ${quoteValue(m.name)}`,
+          `expected unique names; first at spec.methods[${first}]`,
+        ),
+      );
+    else if (m.name) methodNames.set(m.name, i);
+    (m.propertyNames ?? []).forEach((pn, j) => {
+      if (!seen.has(pn))
+        out.push(
+          err(
+            ['spec', 'methods', i, 'propertyNames', j],
+            `method ${quoteValue(m.name)} names unknown property ${quoteValue(pn)}`,
+            listOf('expected one of', [...seen.keys()]),
+          ),
+        );
+    });
+  });
+  return out;
+}
+
+function expectedValue(mp: ModelProperty): string {
+  const type = mp.type ?? 'STRING';
+  const range =
+    mp.minimum !== undefined || mp.maximum !== undefined
+      ? ` within [${mp.minimum ?? '-inf'}, ${mp.maximum ?? '+inf'}]`
+      : '';
+  return `expected a ${type} value${range}, as text`;
+}
+
+function listOf(lead: string, names: string[]): string {
+  if (names.length === 0) return `${lead}: (none)`;
+  const shown = names.slice(0, 10).map((n) => quoteValue(n));
+  return `${lead} ${shown.join(', ')}${names.length > 10 ? `, ... (${names.length} in all)` : ''}`;
+}

@@ -1,0 +1,144 @@
+// Reads multi-document YAML the way kubectl does (YAML 1.1 scalars: unquoted on/off/yes/no are booleans,
+// duplicate keys are errors) and keeps enough of the syntax tree to turn a field path back into
+// file:line:column.
+
+import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseAllDocuments, type Document } from 'yaml';
+import type { FieldPath } from './finding.js';
+
+export interface Position {
+  line: number;
+  column: number;
+}
+
+export interface SourceDoc {
+  /** the document as plain data */
+  value: unknown;
+  /** 0-based index of the document in its file */
+  index: number;
+  /** where the document's content starts */
+  start: Position;
+  /** position of the value at `path` (or of its key with `atKey`); the deepest existing ancestor if absent */
+  locate(path: FieldPath, atKey?: boolean): Position;
+  /** the source text of the scalar at `path`, if it is one */
+  sourceText(path: FieldPath): string | undefined;
+}
+
+export interface SyntaxProblem {
+  position: Position;
+  message: string;
+  expected?: string;
+  severity: 'error' | 'notice';
+}
+
+export interface ParsedYaml {
+  docs: SourceDoc[];
+  problems: SyntaxProblem[];
+  /** documents that had content (parsed or not); 0 means the file holds no object at all */
+  nonEmpty: number;
+}
+
+/** Alias expansion limit: a few aliases are normal in manifests, a billion laughs is not. */
+const MAX_ALIAS_COUNT = 1000;
+
+const HINTS: Record<string, string> = {
+  DUPLICATE_KEY: 'expected each key once per mapping; kubectl refuses duplicates too',
+  TAB_AS_INDENT: 'expected spaces for indentation; YAML forbids tabs there',
+  BAD_INDENT: 'expected consistent indentation',
+  MISSING_CHAR: 'expected a closing quote or bracket',
+  MULTILINE_IMPLICIT_KEY: 'expected "key: value" on one line',
+  BLOCK_AS_IMPLICIT_KEY: 'expected "key: value" on one line',
+};
+
+export function parseYaml(text: string): ParsedYaml {
+  const lineCounter = new LineCounter();
+  const pos = (offset: number): Position => {
+    const p = lineCounter.linePos(offset);
+    return { line: p.line, column: p.col };
+  };
+  const docs: SourceDoc[] = [];
+  const problems: SyntaxProblem[] = [];
+  let nonEmpty = 0;
+  const parsed = parseAllDocuments(text, { lineCounter, version: '1.1', prettyErrors: false, uniqueKeys: true });
+  const list = Array.isArray(parsed) ? parsed : [];
+  list.forEach((doc, index) => {
+    const hasContent = doc.contents !== null || doc.errors.length > 0;
+    if (hasContent) nonEmpty++;
+    for (const w of doc.warnings)
+      problems.push({ position: pos(w.pos[0]), message: `YAML: ${w.message}`, severity: 'notice' });
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors) {
+        const hint = HINTS[e.code];
+        problems.push({
+          position: pos(e.pos[0]),
+          message: `YAML syntax error: ${firstLine(e.message)}`,
+          ...(hint !== undefined ? { expected: hint } : {}),
+          severity: 'error',
+        });
+      }
+      return;
+    }
+    if (doc.contents === null) return;
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (e) {
+      problems.push({
+        position: pos(doc.contents.range?.[0] ?? 0),
+        message: `YAML: ${firstLine((e as Error).message)}`,
+        expected: `expected at most ${MAX_ALIAS_COUNT} alias expansions`,
+        severity: 'error',
+      });
+      return;
+    }
+    docs.push(sourceDoc(doc, value, index, pos));
+  });
+  return { docs, problems, nonEmpty };
+}
+
+function firstLine(s: string): string {
+  const line = s.split('\n')[0] ?? s;
+  return line.replace(/ at line \d+, column \d+:?$/, '').trim();
+}
+
+function sourceDoc(doc: Document, value: unknown, index: number, pos: (o: number) => Position): SourceDoc {
+  const root = doc.contents as Node;
+  const walk = (path: FieldPath, atKey: boolean): { offset: number; node: Node | undefined } => {
+    let node: Node | undefined = root;
+    let offset = root.range?.[0] ?? 0;
+    for (let i = 0; i < path.length; i++) {
+      const seg = path[i];
+      if (node !== undefined && isAlias(node)) node = node.resolve(doc) as Node | undefined;
+      if (node !== undefined && isMap(node)) {
+        const pair = node.items.find((p) => keyText(p.key) === String(seg));
+        if (pair === undefined) return { offset, node: undefined };
+        const keyNode = pair.key as Node | null;
+        const last = i === path.length - 1;
+        const valueNode = pair.value as Node | null;
+        if (last && atKey && keyNode?.range) return { offset: keyNode.range[0], node: valueNode ?? undefined };
+        offset = valueNode?.range?.[0] ?? keyNode?.range?.[0] ?? offset;
+        node = valueNode ?? undefined;
+      } else if (node !== undefined && isSeq(node) && typeof seg === 'number') {
+        const item = node.items[seg] as Node | undefined;
+        if (item === undefined) return { offset, node: undefined };
+        offset = item.range?.[0] ?? offset;
+        node = item;
+      } else return { offset, node: undefined };
+    }
+    return { offset, node };
+  };
+  return {
+    value,
+    index,
+    start: pos(root.range?.[0] ?? 0),
+    locate: (path, atKey = false) => pos(walk(path, atKey).offset),
+    sourceText(path) {
+      const { node } = walk(path, false);
+      return node !== undefined && isScalar(node) ? node.source?.toString() : undefined;
+    },
+  };
+}
+
+function keyText(key: unknown): string {
+  if (isScalar(key)) return String(key.value);
+  return String(key);
+}
