@@ -166,6 +166,8 @@ function waitForFirstConnack(
     };
     const fail = (err: BusError) => {
       cleanup();
+      // mqtt.js may still emit errors while tearing down; an unheard 'error' would crash the process.
+      raw.on('error', () => {});
       raw.end(true);
       reject(err);
     };
@@ -173,9 +175,19 @@ function waitForFirstConnack(
       cleanup();
       resolve();
     };
+    const timedOut = () => {
+      const socketError = firstError && (firstError as Error).message !== 'connack timeout';
+      return new BusError(
+        `cannot reach MQTT broker at ${url}: no CONNACK within ${timeoutMs} ms` +
+          (socketError ? ` (${(firstError as Error).message})` : ''),
+        url,
+        'timeout',
+      );
+    };
     const onError = (err: unknown) => {
       // A refused CONNACK (or socket error) is followed by close; keep the most telling error.
       firstError ??= err;
+      if ((err as Error).message === 'connack timeout') return fail(timedOut());
       const code = (err as { code?: unknown }).code;
       if (typeof code === 'number') fail(describeConnectError(url, username, err));
     };
@@ -186,16 +198,7 @@ function waitForFirstConnack(
           : new BusError(`cannot reach MQTT broker at ${url}: connection closed before CONNACK`, url, 'unreachable'),
       );
     };
-    const timer = setTimeout(() => {
-      fail(
-        new BusError(
-          `cannot reach MQTT broker at ${url}: no CONNACK within ${timeoutMs} ms` +
-            (firstError ? ` (${(firstError as Error).message})` : ''),
-          url,
-          'timeout',
-        ),
-      );
-    }, timeoutMs);
+    const timer = setTimeout(() => fail(timedOut()), timeoutMs);
     raw.on('connect', onConnect);
     raw.on('error', onError);
     raw.on('close', onClose);
