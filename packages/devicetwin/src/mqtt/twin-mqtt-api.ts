@@ -116,26 +116,29 @@ export class TwinMqttApi {
 
   private onRequest(topic: string, payload: Buffer): void {
     const parsed = parseEdgeTopic(topic);
-    if (parsed.kind === 'invalid') return this.drop('bad-topic', `dropped a request: ${parsed.reason}`);
-    if (parsed.kind === 'membership-get') return this.enqueue({ kind: 'membership-get', payload });
-    if (parsed.suffix !== 'twin/update' && parsed.suffix !== 'twin/get' && parsed.suffix !== 'state/update')
-      return this.drop('bad-topic', `dropped a request on ${topic}: the twin does not serve ${parsed.suffix}`);
-    this.enqueue({ kind: 'device', id: parsed.id, action: parsed.suffix, payload });
+    if (parsed.kind === 'invalid') {
+      this.drop('bad-topic', `dropped a request: ${parsed.reason}`);
+    } else if (parsed.kind === 'membership-get') {
+      this.enqueue({ kind: 'membership-get', payload });
+    } else if (parsed.suffix === 'twin/update' || parsed.suffix === 'twin/get' || parsed.suffix === 'state/update') {
+      this.enqueue({ kind: 'device', id: parsed.id, action: parsed.suffix, payload });
+    } else {
+      this.drop('bad-topic', `dropped a request on ${topic}: the twin does not serve ${parsed.suffix}`);
+    }
   }
 
   private onWriteStatus(topic: string, payload: Buffer): void {
     const id = parseWriteStatusTopic(topic);
-    if (!id) return this.drop('bad-topic', `dropped a write status on ${topic}`);
-    this.enqueue({ kind: 'write-status', id, payload });
+    if (id) this.enqueue({ kind: 'write-status', id, payload });
+    else this.drop('bad-topic', `dropped a write status on ${topic}`);
   }
 
   private enqueue(job: Job): void {
     if (this.closed) return;
-    if (this.queue.length >= this.opts.maxQueue)
-      return this.drop(
-        'overload',
-        `dropped a ${actionOf(job)} request: ${this.queue.length} requests are already queued`,
-      );
+    if (this.queue.length >= this.opts.maxQueue) {
+      this.drop('overload', `dropped a ${actionOf(job)} request: ${this.queue.length} requests are already queued`);
+      return;
+    }
     this.queue.push(job);
     if (!this.scheduled) {
       this.scheduled = true;
@@ -199,29 +202,34 @@ export class TwinMqttApi {
     if (job.kind === 'membership-get') {
       const req = decodeGetRequest(job.payload);
       if (!req.ok) throw new TwinError(400, `membership/get: ${req.error}`);
-      return e.membershipGet(req.value.event_id, fx, now, membershipGetResultTopic(e.node));
+      e.membershipGet(req.value.event_id, fx, now, membershipGetResultTopic(e.node));
+      return;
     }
     if (job.kind === 'write-status') {
       if (job.payload.length > MAX_PAYLOAD_BYTES) throw new TwinError(400, `write status of ${job.id} is too large`);
       const ws = decodeWriteStatus(job.payload);
       if (!ws.ok) throw new TwinError(400, `write status of ${job.id}: ${ws.error}`);
-      return e.writeStatus(job.id, ws.value, fx, now);
+      e.writeStatus(job.id, ws.value, fx, now);
+      return;
     }
     switch (job.action) {
       case 'twin/update': {
         const msg = decodeTwinUpdate(job.payload);
         if (!msg.ok) throw new TwinError(400, `device ${job.id} twin/update: ${msg.error}`);
-        return e.twinUpdate(job.id, msg.value, fx, now);
+        e.twinUpdate(job.id, msg.value, fx, now);
+        return;
       }
       case 'twin/get': {
         const req = decodeGetRequest(job.payload);
         if (!req.ok) throw new TwinError(400, `device ${job.id} twin/get: ${req.error}`);
-        return e.twinGet(job.id, req.value.event_id, fx, now);
+        e.twinGet(job.id, req.value.event_id, fx, now);
+        return;
       }
       case 'state/update': {
         const msg = decodeStateUpdate(job.payload);
         if (!msg.ok) throw new TwinError(400, `device ${job.id} state/update: ${msg.error}`);
-        return e.stateUpdate(job.id, msg.value.event_id, msg.value.state, fx, now);
+        e.stateUpdate(job.id, msg.value.event_id, msg.value.state, fx, now);
+        return;
       }
       default:
         throw new TwinError(400, `device ${job.id}: the twin does not serve ${job.action}`);

@@ -42,7 +42,7 @@ import { cloneTwin, type DeviceRecord, type ModelRecord, newTwin, type TwinRecor
 /** KubeEdge's twin key rule; applied to twins an update creates (model property names come from YAML). */
 const TWIN_KEY_RE = /^[a-zA-Z0-9-_.,:/@#]{1,128}$/;
 /** A name that can sit in one MQTT topic level. */
-const TOPIC_LEVEL_RE = /^[^/+#\u0000]+$/;
+const TOPIC_LEVEL_RE = /^[^/+#]+$/;
 /** last_online of a device that keeps reporting "online" is written to disk at most this often. */
 export const LAST_ONLINE_PERSIST_MS = 60_000;
 
@@ -77,6 +77,7 @@ export class TwinEngine {
     for (const [k, v] of devices) this.devices.set(k, v);
     this.specs.clear();
     this.lastOnlinePersisted.clear();
+    this.log.debug({ devices: this.devices.size, models: this.models.size }, 'twin state loaded from disk');
   }
 
   /** Publishes every device's mapper spec and pending delta (at startup, so mappers catch up). */
