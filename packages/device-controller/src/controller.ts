@@ -1,0 +1,110 @@
+// Starts the cloud device controller: a source (embedded store or Kubernetes), dispatch of per-node
+// desired state, status coalescing, and the HTTP API. The cloud link plugs into `desired` and `status`.
+
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import type { NodeDesiredState, StatusSink } from './contracts.js';
+import { Dispatcher } from './dispatch/dispatcher.js';
+import { buildHttpApi } from './http/server.js';
+import { ControllerMetrics } from './metrics.js';
+import type { Source } from './source.js';
+import { EmbeddedStore } from './sources/embedded/store.js';
+import { KubernetesSource } from './sources/kubernetes/source.js';
+import { StatusCoalescer } from './status/coalescer.js';
+
+export interface ControllerOptions {
+  source: 'embedded' | 'kubernetes';
+  /** embedded: SQLite file (default .edgetwin/controller.db) */
+  dbPath?: string;
+  /** kubernetes: kubeconfig file; absent = in-cluster config, else $KUBECONFIG / ~/.kube/config */
+  kubeconfig?: string;
+  /** kubernetes: also merge-patch Device.status for clients of KubeEdge <= 1.22 (default true) */
+  legacyDeviceStatus?: boolean;
+  httpHost?: string;
+  /** 0 = ephemeral */
+  httpPort?: number;
+  logger?: Logger;
+  /** a device's status is written at most once per this many ms (default 1000) */
+  statusIntervalMs?: number;
+  /** global cap on status writes per second (default 100) */
+  maxWritesPerSecond?: number;
+}
+
+export interface RunningController {
+  desired: NodeDesiredState;
+  status: StatusSink;
+  /** http://host:port of the HTTP API */
+  url: string;
+  /** the embedded store, or undefined with the Kubernetes source */
+  store: EmbeddedStore | undefined;
+  source: Source;
+  metrics: ControllerMetrics;
+  http: FastifyInstance;
+  stop(): Promise<void>;
+}
+
+export async function startController(opts: ControllerOptions): Promise<RunningController> {
+  const logger = (opts.logger ?? pino({ level: 'silent' })).child({ part: 'controller' });
+  const metrics = new ControllerMetrics({ defaultMetrics: true });
+  let store: EmbeddedStore | undefined;
+  let source: Source;
+  if (opts.source === 'embedded') {
+    store = new EmbeddedStore({ path: opts.dbPath ?? '.edgetwin/controller.db', logger });
+    source = store;
+  } else if (opts.source === 'kubernetes') {
+    const k8sOpts: ConstructorParameters<typeof KubernetesSource>[0] = { logger };
+    if (opts.kubeconfig !== undefined) k8sOpts.kubeconfigPath = opts.kubeconfig;
+    if (opts.legacyDeviceStatus !== undefined) k8sOpts.legacyDeviceStatus = opts.legacyDeviceStatus;
+    source = new KubernetesSource(k8sOpts);
+  } else {
+    throw new Error(`unknown controller source "${String(opts.source)}" (expected embedded or kubernetes)`);
+  }
+
+  const dispatcher = new Dispatcher(source, {
+    logger,
+    onEmit: (c) => metrics.dispatched.inc({ kind: c.kind, op: c.object ? 'upsert' : 'remove' }),
+  });
+  const statusOpts: ConstructorParameters<typeof StatusCoalescer>[1] = { logger, metrics };
+  if (opts.statusIntervalMs !== undefined) statusOpts.statusIntervalMs = opts.statusIntervalMs;
+  if (opts.maxWritesPerSecond !== undefined) statusOpts.maxWritesPerSecond = opts.maxWritesPerSecond;
+  const status = new StatusCoalescer(source, statusOpts);
+  const http = buildHttpApi({ source, store, dispatcher, status, metrics, logger });
+  try {
+    dispatcher.start();
+    await source.start();
+    dispatcher.sync();
+    await http.listen({ host: opts.httpHost ?? '127.0.0.1', port: opts.httpPort ?? 8080 });
+  } catch (e) {
+    dispatcher.stop();
+    status.stop();
+    await http.close().catch(() => {});
+    await source.stop();
+    throw e;
+  }
+  const addr = http.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : (opts.httpPort ?? 8080);
+  const host = opts.httpHost ?? '127.0.0.1';
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  logger.info({ url, source: source.name }, 'controller started');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    desired: dispatcher,
+    status,
+    url,
+    store,
+    source,
+    metrics,
+    http,
+    stop: () => {
+      stopping ??= (async () => {
+        await http.close();
+        status.stop();
+        dispatcher.stop();
+        await source.stop();
+        logger.info('controller stopped');
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,101 @@
+// Client of the controller's HTTP API, for the CLI and for tests. Failures come back as ControllerError
+// carrying the controller's finding lines, never as bare HTTP codes.
+
+import type { Device, DeviceModel } from '@edgetwin/api';
+import type { ApplyResult } from '../sources/embedded/store.js';
+import type { ManifestFile } from './check-manifests.js';
+import type { NodeInfo } from './server.js';
+
+export class ControllerError extends Error {
+  constructor(
+    readonly status: number,
+    readonly findings: string[],
+  ) {
+    super(findings.join('\n'));
+    this.name = 'ControllerError';
+  }
+}
+
+export interface DeviceDetail {
+  device: Device;
+  model: DeviceModel | null;
+}
+
+export class ControllerClient {
+  private readonly base: string;
+
+  constructor(baseUrl: string) {
+    this.base = baseUrl.replace(/\/+$/, '');
+  }
+
+  apply(files: ManifestFile[]): Promise<{ results: ApplyResult[] }> {
+    return this.call('POST', '/apply', { sources: files });
+  }
+
+  delete(files: ManifestFile[]): Promise<{ results: ApplyResult[] }> {
+    return this.call('POST', '/delete', { sources: files });
+  }
+
+  async devices(): Promise<Device[]> {
+    return (await this.call<{ items: Device[] }>('GET', '/devices')).items;
+  }
+
+  async models(): Promise<DeviceModel[]> {
+    return (await this.call<{ items: DeviceModel[] }>('GET', '/devicemodels')).items;
+  }
+
+  async nodes(): Promise<NodeInfo[]> {
+    return (await this.call<{ items: NodeInfo[] }>('GET', '/nodes')).items;
+  }
+
+  device(namespace: string, name: string): Promise<DeviceDetail> {
+    return this.call('GET', `/devices/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`);
+  }
+
+  setDesired(
+    namespace: string,
+    name: string,
+    property: string,
+    value: string,
+  ): Promise<{ result: ApplyResult; device: Device }> {
+    return this.call('POST', `/devices/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/desired`, {
+      property,
+      value,
+    });
+  }
+
+  private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(this.base + path, {
+        method,
+        ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+      });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      throw new Error(
+        `cannot reach the controller at ${this.base}: ${cause?.code ?? cause?.message ?? (e as Error).message} ` +
+          '(is `edgetwin cloud` or `edgetwin up` running? set --server or EDGETWIN_SERVER)',
+      );
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : {};
+    } catch {
+      throw new ControllerError(res.status, [
+        `controller at ${this.base} answered ${method} ${path} with non-JSON: ${text.slice(0, 200)}`,
+      ]);
+    }
+    if (!res.ok) {
+      const findings = (parsed as { findings?: unknown }).findings;
+      throw new ControllerError(
+        res.status,
+        Array.isArray(findings) && findings.length > 0
+          ? findings.map(String)
+          : [`${method} ${path}: ${text.slice(0, 200)}`],
+      );
+    }
+    return parsed as T;
+  }
+}

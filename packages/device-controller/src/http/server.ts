@@ -1,0 +1,246 @@
+// The controller's HTTP API (docs/controller.md): what `edgetwin apply/delete/get/describe/twin` talk to.
+// Errors are 4xx with {findings: [line, ...]}: each line names file:line:col, the object and the field,
+// so the CLI can print them as they are.
+
+import { checkValue, type Device, type DeviceModel } from '@edgetwin/api';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { Logger } from 'pino';
+import type { Dispatcher } from '../dispatch/dispatcher.js';
+import type { ControllerMetrics } from '../metrics.js';
+import type { Source, SourceObject } from '../source.js';
+import { ConflictError, type EmbeddedStore, NotFoundError, type ObjectRef } from '../sources/embedded/store.js';
+import type { StatusCoalescer } from '../status/coalescer.js';
+import { checkManifests, type ManifestFile } from './check-manifests.js';
+
+export interface HttpApiDeps {
+  source: Source;
+  /** the writable store; absent when the source is Kubernetes (kubectl writes there) */
+  store?: EmbeddedStore;
+  dispatcher: Dispatcher;
+  status: StatusCoalescer;
+  metrics: ControllerMetrics;
+  logger: Logger;
+}
+
+export interface NodeInfo {
+  name: string;
+  devices: number;
+  presence: 'online' | 'offline' | 'unknown';
+  since?: string;
+}
+
+const MAX_BODY = 8 * 1024 * 1024;
+
+export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: deps.logger.child({ part: 'http' }) as FastifyBaseLogger,
+    bodyLimit: MAX_BODY,
+    disableRequestLogging: true,
+  }) as unknown as FastifyInstance;
+  const { source, store } = deps;
+
+  const fail = (reply: FastifyReply, code: number, findings: string[]) => reply.code(code).send({ findings });
+  const readOnly = (reply: FastifyReply) =>
+    fail(reply, 405, [
+      '-: -/-/-: -: this controller reads from Kubernetes; change objects with kubectl (the embedded store is not in use)',
+    ]);
+
+  app.get('/healthz', async () => ({ ok: true, source: source.name }));
+
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', deps.metrics.registry.contentType);
+    return deps.metrics.registry.metrics();
+  });
+
+  app.post('/apply', async (req, reply) => {
+    const files = filesOf(req.body);
+    if (typeof files === 'string') return fail(reply, 400, [files]);
+    if (!store) return readOnly(reply);
+    const checked = checkManifests(files, source.models());
+    if (checked.findings.length > 0) return fail(reply, 400, checked.findings);
+    try {
+      // Models first, so a device is never dispatched before the model it uses.
+      const ordered = [...checked.objects].sort((a, b) => rank(a.object) - rank(b.object));
+      return { results: store.apply(ordered.map((c) => c.object)) };
+    } catch (e) {
+      if (e instanceof ConflictError) {
+        const at = checked.objects.find(
+          (c) =>
+            c.object.kind === e.ref.kind &&
+            c.object.metadata.name === e.ref.name &&
+            c.object.metadata.namespace === e.ref.namespace,
+        );
+        const where = at ? `${at.file}:${at.line}:${at.column}` : '-';
+        return fail(reply, 409, [
+          `${where}: ${e.ref.kind}/${e.ref.namespace}/${e.ref.name}: metadata.resourceVersion: ${e.message.split(': ').slice(1).join(': ')}`,
+        ]);
+      }
+      throw e;
+    }
+  });
+
+  app.post('/delete', async (req, reply) => {
+    const files = filesOf(req.body);
+    if (typeof files === 'string') return fail(reply, 400, [files]);
+    if (!store) return readOnly(reply);
+    const checked = checkManifests(files, [...source.models(), ...modelsIn(files)]);
+    const structural = checked.findings.filter(
+      (f) => !f.includes('spec.deviceModelRef') && !f.includes('.desired.value'),
+    );
+    if (structural.length > 0) return fail(reply, 400, structural);
+    const refs: ObjectRef[] = checked.objects.map((c) => ({
+      kind: c.object.kind,
+      namespace: c.object.metadata.namespace ?? 'default',
+      name: c.object.metadata.name,
+    }));
+    const where = (r: ObjectRef) => {
+      const c = checked.objects.find(
+        (x) =>
+          x.object.kind === r.kind && x.object.metadata.name === r.name && x.object.metadata.namespace === r.namespace,
+      );
+      return c ? `${c.file}:${c.line}:${c.column}` : '-';
+    };
+    const missing = refs.filter((r) => !store.get(r));
+    if (missing.length > 0)
+      return fail(
+        reply,
+        404,
+        missing.map((r) => `${where(r)}: ${r.kind}/${r.namespace}/${r.name}: -: not found (nothing was deleted)`),
+      );
+    // A model still used by a device that stays would leave that device without its model.
+    const deleting = new Set(refs.map((r) => `${r.kind}/${r.namespace}/${r.name}`));
+    const inUse: string[] = [];
+    for (const r of refs.filter((x) => x.kind === 'DeviceModel')) {
+      const users = source
+        .devices()
+        .filter((d) => (d.metadata.namespace ?? 'default') === r.namespace && d.spec.deviceModelRef?.name === r.name)
+        .filter((d) => !deleting.has(`Device/${d.metadata.namespace}/${d.metadata.name}`));
+      if (users.length > 0)
+        inUse.push(
+          `${where(r)}: DeviceModel/${r.namespace}/${r.name}: -: still used by ${users.map((d) => d.metadata.name).join(', ')} ` +
+            '(delete those devices first or in the same command; nothing was deleted)',
+        );
+    }
+    if (inUse.length > 0) return fail(reply, 409, inUse);
+    // Devices first, then the models they used.
+    const ordered = [...refs].sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'Device' ? -1 : 1));
+    try {
+      return { results: store.delete(ordered) };
+    } catch (e) {
+      if (e instanceof NotFoundError)
+        return fail(reply, 404, [`${where(e.ref)}: ${e.ref.kind}/${e.ref.namespace}/${e.ref.name}: -: not found`]);
+      throw e;
+    }
+  });
+
+  app.get('/devices', async () => ({ items: await Promise.all(source.devices().map((d) => withStatus(source, d))) }));
+
+  app.get('/devicemodels', async () => ({ items: source.models() }));
+
+  app.get('/nodes', async () => {
+    const presence = deps.status.nodePresence();
+    const names = new Set([...deps.dispatcher.nodes(), ...presence.keys()]);
+    const items: NodeInfo[] = [...names].sort().map((name) => {
+      const p = presence.get(name);
+      const info: NodeInfo = {
+        name,
+        devices: deps.dispatcher.snapshot(name).devices.length,
+        presence: p?.presence ?? 'unknown',
+      };
+      if (p) info.since = p.since.toISOString();
+      return info;
+    });
+    return { items };
+  });
+
+  app.get<{ Params: { ns: string; name: string } }>('/devices/:ns/:name', async (req, reply) => {
+    const { ns, name } = req.params;
+    const d = source.device(ns, name);
+    if (!d) return fail(reply, 404, [`Device/${ns}/${name}: -: not found`]);
+    const model = d.spec.deviceModelRef?.name ? source.model(ns, d.spec.deviceModelRef.name) : undefined;
+    return { device: await withStatus(source, d), model: model ?? null };
+  });
+
+  app.post<{ Params: { ns: string; name: string } }>('/devices/:ns/:name/desired', async (req, reply) => {
+    const { ns, name } = req.params;
+    const body = (req.body ?? {}) as { property?: unknown; value?: unknown };
+    const who = `Device/${ns}/${name}`;
+    if (typeof body.property !== 'string' || body.property === '')
+      return fail(reply, 400, [`${who}: property: is required (a property name)`]);
+    if (typeof body.value !== 'string') return fail(reply, 400, [`${who}: value: must be a string`]);
+    if (!store) return readOnly(reply);
+    const property = body.property;
+    const value = body.value;
+    // Optimistic: read, check, write with the version read; on a concurrent write, try again.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const d = store.device(ns, name);
+      if (!d) return fail(reply, 404, [`${who}: -: not found`]);
+      const idx = (d.spec.properties ?? []).findIndex((p) => p.name === property);
+      if (idx < 0)
+        return fail(reply, 400, [
+          `${who}: spec.properties: no property "${property}" (has: ${(d.spec.properties ?? []).map((p) => p.name).join(', ') || 'none'})`,
+        ]);
+      const path = `spec.properties[${idx}].desired.value`;
+      const model = store.model(ns, d.spec.deviceModelRef?.name ?? '');
+      const mp = model?.spec.properties?.find((p) => p.name === property);
+      if (!model || !mp)
+        return fail(reply, 400, [
+          `${who}: ${path}: DeviceModel ${ns}/${d.spec.deviceModelRef?.name ?? ''} has no property "${property}"`,
+        ]);
+      if (mp.accessMode === 'ReadOnly')
+        return fail(reply, 400, [
+          `${who}: ${path}: property "${property}" is ReadOnly in DeviceModel ${model.metadata.name}`,
+        ]);
+      const check = checkValue(mp, value);
+      if (!check.ok) return fail(reply, 400, [`${who}: ${path}: ${check.reason} (model type ${mp.type ?? 'STRING'})`]);
+      const props = d.spec.properties!;
+      const prop = props[idx]!;
+      prop.desired = { ...(prop.desired ?? {}), value };
+      delete d.status;
+      try {
+        const [result] = store.apply([d]);
+        return { result, device: store.device(ns, name) };
+      } catch (e) {
+        if (!(e instanceof ConflictError)) throw e;
+      }
+    }
+    return fail(reply, 409, [`${who}: metadata.resourceVersion: changed concurrently three times; try again`]);
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const e = err as Error & { statusCode?: number };
+    if (e.statusCode && e.statusCode < 500) return fail(reply, e.statusCode, [`-: -/-/-: -: ${e.message}`]);
+    deps.logger.error({ err: e, url: req.url }, 'request failed');
+    return fail(reply, 500, [`-: -/-/-: -: controller error: ${e.message}`]);
+  });
+
+  return app;
+}
+
+function filesOf(body: unknown): ManifestFile[] | string {
+  const sources = (body as { sources?: unknown } | null)?.sources;
+  if (!Array.isArray(sources) || sources.length === 0)
+    return '-: -/-/-: sources: expected a non-empty list of {file, text}';
+  for (const [i, s] of sources.entries()) {
+    if (!s || typeof s !== 'object' || typeof s.file !== 'string' || typeof s.text !== 'string')
+      return `-: -/-/-: sources[${i}]: expected {file: string, text: string}`;
+  }
+  return sources as ManifestFile[];
+}
+
+function rank(o: SourceObject): number {
+  return o.kind === 'DeviceModel' ? 0 : 1;
+}
+
+/** Models named in the files, so deleting a device with its model does not complain the model is missing. */
+function modelsIn(files: ManifestFile[]): DeviceModel[] {
+  return checkManifests(files, [])
+    .objects.map((c) => c.object)
+    .filter((o): o is DeviceModel => o.kind === 'DeviceModel');
+}
+
+async function withStatus(source: Source, d: Device): Promise<Device> {
+  if (source.name === 'embedded') return d;
+  const status = await source.readStatus(d);
+  return status ? { ...d, status } : d;
+}

@@ -1,0 +1,16 @@
+export * from './contracts.js';
+export * from './controller.js';
+export * from './source.js';
+export { Dispatcher, modelKeyOf } from './dispatch/dispatcher.js';
+export { StatusCoalescer, type StatusCoalescerOptions, type NodePresence } from './status/coalescer.js';
+export { mergeReport } from './status/merge.js';
+export {
+  EmbeddedStore,
+  ConflictError,
+  NotFoundError,
+  type ApplyResult,
+  type ObjectRef,
+} from './sources/embedded/store.js';
+export { KubernetesSource, type KubernetesSourceOptions } from './sources/kubernetes/source.js';
+export { ControllerMetrics } from './metrics.js';
+export { ControllerClient, ControllerError } from './http/client.js';

@@ -1,0 +1,34 @@
+// The one interface behind which the controller reads Devices and DeviceModels and writes their status.
+// Two implementations: the Kubernetes API (informers) and the embedded SQLite store. Dispatch and status
+// coalescing only ever see this interface, so both sources behave the same downstream.
+
+import type { Device, DeviceModel, DeviceStatusFields } from '@edgetwin/api';
+
+export type SourceObject = Device | DeviceModel;
+export type SourceKind = SourceObject['kind'];
+
+export interface SourceEvent {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  object: SourceObject;
+}
+
+export interface Source {
+  readonly name: 'embedded' | 'kubernetes';
+  /** Lists everything and starts watching; resolves once the first full list is in the cache. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  devices(): Device[];
+  models(): DeviceModel[];
+  device(namespace: string, name: string): Device | undefined;
+  model(namespace: string, name: string): DeviceModel | undefined;
+  /** Every change after start(), in resourceVersion order, including status-only changes. */
+  onEvent(listener: (event: SourceEvent) => void): () => void;
+  /** Status as last stored (DeviceStatus for Kubernetes, the status column for the embedded store). */
+  readStatus(device: Device): Promise<DeviceStatusFields | undefined>;
+  /** One write of a device's whole merged status; resolves when it is durable in the source. */
+  writeStatus(device: Device, status: DeviceStatusFields): Promise<void>;
+}
+
+export function objectKey(o: { metadata: { namespace?: string; name: string } }): string {
+  return `${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
+}

@@ -1,0 +1,322 @@
+// The Kubernetes source: informers (list + watch with resourceVersions and bookmarks, relist on 410 Gone)
+// on Device and DeviceModel of devices.kubeedge.io/v1beta1, and status written through the API:
+// DeviceStatus (KubeEdge 1.23+, created with an ownerReference to its Device if missing) and, for clients
+// of KubeEdge <= 1.22, Device.status. Both with JSON merge patch on the status subresource, or on the
+// object itself where the CRD has no status subresource (KubeEdge's own CRDs have none).
+
+import {
+  API_VERSION,
+  type Device,
+  type DeviceModel,
+  type DeviceStatus,
+  type DeviceStatusFields,
+  GROUP,
+  VERSION,
+} from '@edgetwin/api';
+import {
+  ApiException,
+  CustomObjectsApi,
+  KubeConfig,
+  type KubernetesObject,
+  ListWatch,
+  PatchStrategy,
+  setHeaderOptions,
+  Watch,
+} from '@kubernetes/client-node';
+import pino, { type Logger } from 'pino';
+import { objectKey, type Source, type SourceEvent, type SourceObject } from '../../source.js';
+
+export interface KubernetesSourceOptions {
+  /** a kubeconfig file; absent = in-cluster service account if present, else $KUBECONFIG / ~/.kube/config */
+  kubeconfigPath?: string;
+  /** a ready KubeConfig (tests) */
+  kubeConfig?: KubeConfig;
+  /** watch one namespace only; default all namespaces */
+  namespace?: string;
+  /** also merge-patch Device.status for clients of KubeEdge <= 1.22 (default true) */
+  legacyDeviceStatus?: boolean;
+  logger?: Logger;
+  /** first delay before re-listing after a failed list/watch; doubles up to 30 s (default 1000) */
+  retryMs?: number;
+}
+
+type Plural = 'devices' | 'devicemodels' | 'devicestatuses';
+type Listener = (ev: SourceEvent) => void;
+
+const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+export class KubernetesSource implements Source {
+  readonly name = 'kubernetes' as const;
+  private readonly kc: KubeConfig;
+  private readonly api: CustomObjectsApi;
+  private readonly logger: Logger;
+  private readonly listeners = new Set<Listener>();
+  private readonly informers: { devices?: ListWatch<KubernetesObject>; models?: ListWatch<KubernetesObject> } = {};
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  /** false once a PATCH on /status answered 404 for an existing object: the CRD has no status subresource */
+  private readonly statusSubresource: Record<'devices' | 'devicestatuses', boolean> = {
+    devices: true,
+    devicestatuses: true,
+  };
+  /** DeviceStatus objects known to exist, by ns/name */
+  private readonly statusExists = new Set<string>();
+  private stopped = false;
+
+  constructor(private readonly opts: KubernetesSourceOptions = {}) {
+    this.logger = (opts.logger ?? pino({ level: 'silent' })).child({ source: 'kubernetes' });
+    this.kc = opts.kubeConfig ?? loadKubeConfig(opts.kubeconfigPath);
+    this.api = this.kc.makeApiClient(CustomObjectsApi);
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.informers.models = await this.startInformer('devicemodels', 'DeviceModel');
+    this.informers.devices = await this.startInformer('devices', 'Device');
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
+    await this.informers.devices?.stop();
+    await this.informers.models?.stop();
+    this.listeners.clear();
+  }
+
+  devices(): Device[] {
+    return (this.informers.devices?.list() ?? []).map((d) => normalize(d, 'Device') as Device);
+  }
+
+  models(): DeviceModel[] {
+    return (this.informers.models?.list() ?? []).map((m) => normalize(m, 'DeviceModel') as DeviceModel);
+  }
+
+  device(namespace: string, name: string): Device | undefined {
+    const d = this.informers.devices?.get(name, namespace);
+    return d && (normalize(d, 'Device') as Device);
+  }
+
+  model(namespace: string, name: string): DeviceModel | undefined {
+    const m = this.informers.models?.get(name, namespace);
+    return m && (normalize(m, 'DeviceModel') as DeviceModel);
+  }
+
+  onEvent(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async readStatus(device: Device): Promise<DeviceStatusFields | undefined> {
+    const { namespace, name } = idOf(device);
+    try {
+      const ds = (await this.api.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: 'devicestatuses',
+        name,
+      })) as DeviceStatus;
+      this.statusExists.add(objectKey(device));
+      return ds.status;
+    } catch (e) {
+      if (!isCode(e, 404)) throw withContext(e, `reading DeviceStatus ${namespace}/${name}`);
+      // Before the first report, a cluster migrated from KubeEdge <= 1.22 still has twins in Device.status.
+      const s = device.status;
+      return s && (s.twins || s.state) ? structuredClone(s) : undefined;
+    }
+  }
+
+  async writeStatus(device: Device, status: DeviceStatusFields): Promise<void> {
+    const key = objectKey(device);
+    if (!this.statusExists.has(key)) await this.createDeviceStatus(device);
+    await this.patchStatus('devicestatuses', device, { status });
+    if (this.opts.legacyDeviceStatus ?? true) {
+      const legacy: DeviceStatusFields = {};
+      if (status.twins) legacy.twins = status.twins;
+      if (status.state !== undefined) legacy.state = status.state;
+      if (status.lastOnlineTime !== undefined) legacy.lastOnlineTime = status.lastOnlineTime;
+      await this.patchStatus('devices', device, { status: legacy });
+    }
+  }
+
+  private async createDeviceStatus(device: Device): Promise<void> {
+    const { namespace, name } = idOf(device);
+    const body: DeviceStatus = {
+      apiVersion: API_VERSION,
+      kind: 'DeviceStatus',
+      metadata: {
+        name,
+        namespace,
+        // Garbage-collected with its Device, as KubeEdge 1.23's controller sets it up.
+        ownerReferences: [
+          {
+            apiVersion: API_VERSION,
+            kind: 'Device',
+            name,
+            uid: device.metadata.uid ?? '',
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ],
+      },
+      spec: {},
+    };
+    try {
+      await this.api.createNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: 'devicestatuses',
+        body,
+      });
+      this.logger.info({ device: `${namespace}/${name}` }, 'created DeviceStatus');
+    } catch (e) {
+      if (!isCode(e, 409)) throw withContext(e, `creating DeviceStatus ${namespace}/${name}`);
+    }
+    this.statusExists.add(objectKey(device));
+  }
+
+  private async patchStatus(plural: 'devices' | 'devicestatuses', device: Device, body: object): Promise<void> {
+    const { namespace, name } = idOf(device);
+    const req = { group: GROUP, version: VERSION, namespace, plural, name, body };
+    if (this.statusSubresource[plural]) {
+      try {
+        await this.api.patchNamespacedCustomObjectStatus(req, MERGE_PATCH);
+        return;
+      } catch (e) {
+        if (!isCode(e, 404)) throw withContext(e, `patching ${plural}/${namespace}/${name}/status`);
+        // 404 on /status: either the object is gone or the CRD has no status subresource. Ask the object.
+        if (!(await this.exists(plural, namespace, name))) return this.gone(plural, namespace, name);
+        this.statusSubresource[plural] = false;
+        this.logger.info({ plural }, 'CRD has no status subresource; patching status on the object itself');
+      }
+    }
+    try {
+      await this.api.patchNamespacedCustomObject(req, MERGE_PATCH);
+    } catch (e) {
+      if (isCode(e, 404)) return this.gone(plural, namespace, name);
+      throw withContext(e, `patching ${plural}/${namespace}/${name}`);
+    }
+  }
+
+  private gone(plural: Plural, namespace: string, name: string): void {
+    // The Device was deleted (and its DeviceStatus collected): nothing left to write status to.
+    if (plural === 'devicestatuses') this.statusExists.delete(`${namespace}/${name}`);
+    this.logger.debug({ plural, namespace, name }, 'status target gone');
+  }
+
+  private async exists(plural: Plural, namespace: string, name: string): Promise<boolean> {
+    try {
+      await this.api.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural, name });
+      return true;
+    } catch (e) {
+      if (isCode(e, 404)) return false;
+      throw withContext(e, `reading ${plural}/${namespace}/${name}`);
+    }
+  }
+
+  private async startInformer(
+    plural: 'devices' | 'devicemodels',
+    kind: SourceObject['kind'],
+  ): Promise<ListWatch<KubernetesObject>> {
+    const ns = this.opts.namespace;
+    const path = ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${plural}` : `/apis/${GROUP}/${VERSION}/${plural}`;
+    const list = () =>
+      (ns
+        ? this.api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural })
+        : this.api.listClusterCustomObject({ group: GROUP, version: VERSION, plural })) as Promise<{
+        items: KubernetesObject[];
+        metadata?: { resourceVersion?: string };
+      }>;
+    // makeInformer does not ask for bookmarks; with them a quiet watch still advances its resourceVersion,
+    // so a reconnect resumes instead of re-listing everything after the server has compacted history.
+    const informer = new ListWatch<KubernetesObject>(path, new BookmarkWatch(this.kc), list as never, false);
+    const emit = (type: SourceEvent['type']) => (obj: KubernetesObject) => {
+      backoff = this.opts.retryMs ?? 1000;
+      const event: SourceEvent = { type, object: normalize(obj, kind) };
+      for (const l of this.listeners) {
+        try {
+          l(event);
+        } catch (e) {
+          this.logger.error({ err: e, object: objectKey(event.object) }, 'source listener failed');
+        }
+      }
+    };
+    let backoff = this.opts.retryMs ?? 1000;
+    let firstError: unknown;
+    let starting = true;
+    informer.on('add', emit('ADDED'));
+    informer.on('update', emit('MODIFIED'));
+    informer.on('delete', emit('DELETED'));
+    informer.on('error', (err: unknown) => {
+      if (starting) {
+        firstError = err;
+        return;
+      }
+      if (this.stopped) return;
+      this.logger.warn({ err, plural, retryInMs: backoff }, 'list/watch failed; retrying');
+      const t = setTimeout(() => {
+        this.retryTimers.delete(t);
+        if (!this.stopped) void informer.start();
+      }, backoff);
+      this.retryTimers.add(t);
+      backoff = Math.min(backoff * 2, 30_000);
+    });
+    await informer.start();
+    starting = false;
+    if (firstError !== undefined) {
+      await informer.stop();
+      throw withContext(firstError, `listing ${plural} from ${this.kc.getCurrentCluster()?.server ?? 'the cluster'}`);
+    }
+    this.logger.info(
+      { plural, resourceVersion: informer.latestResourceVersion(), objects: informer.list().length },
+      'listed',
+    );
+    return informer;
+  }
+}
+
+/** Watch that asks the server for BOOKMARK events. */
+class BookmarkWatch extends Watch {
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    return super.watch(path, { ...queryParams, allowWatchBookmarks: true }, callback, done);
+  }
+}
+
+function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  return kc;
+}
+
+function normalize(o: KubernetesObject, kind: SourceObject['kind']): SourceObject {
+  const out = structuredClone(o) as unknown as SourceObject;
+  out.apiVersion = API_VERSION;
+  out.kind = kind;
+  out.metadata.namespace ??= 'default';
+  out.spec ??= {};
+  return out;
+}
+
+function idOf(d: Device): { namespace: string; name: string } {
+  return { namespace: d.metadata.namespace ?? 'default', name: d.metadata.name };
+}
+
+function isCode(e: unknown, code: number): boolean {
+  return e instanceof ApiException && e.code === code;
+}
+
+function withContext(e: unknown, what: string): Error {
+  if (e instanceof ApiException) {
+    const body = e.body as { message?: string } | string | undefined;
+    const msg = typeof body === 'object' && body?.message ? body.message : String(body ?? e.message);
+    return new Error(`${what}: HTTP ${e.code}: ${msg}`);
+  }
+  return new Error(`${what}: ${(e as Error)?.message ?? String(e)}`);
+}

@@ -1,0 +1,267 @@
+// StatusSink: edge reports -> one merged status per device -> at most one write per device per interval,
+// under a global cap of writes per second. A thousand devices reporting every 100 ms become at most
+// (devices / interval) writes, bounded by the cap, instead of one write per report (KubeEdge #3761).
+//
+// Durability: applyReports resolves only after a write that contains every entry it was given has
+// succeeded in the source. The cloud link acknowledges the edge after that, so an entry is either in the
+// source or still in the edge's outbox; a crash of the controller loses nothing. The price is latency:
+// an acknowledgement can wait up to one interval (plus queueing under the cap), during which the edge
+// keeps batching, which is what makes the coalescing work.
+
+import { type Device, type DeviceStatusFields, type OutboxEntry, type Presence, splitId } from '@edgetwin/api';
+import pino, { type Logger } from 'pino';
+import type { StatusSink } from '../contracts.js';
+import type { ControllerMetrics } from '../metrics.js';
+import { objectKey, type Source } from '../source.js';
+import { mergeReport } from './merge.js';
+import { TokenBucket } from './token-bucket.js';
+
+export interface StatusCoalescerOptions {
+  /** a device's status is written at most once per this many ms (default 1000) */
+  statusIntervalMs?: number;
+  /** global cap on status writes per second (default 100) */
+  maxWritesPerSecond?: number;
+  /** status writes in flight at once (default 8) */
+  maxInFlight?: number;
+  logger?: Logger;
+  metrics?: ControllerMetrics;
+  now?: () => number;
+}
+
+interface Waiter {
+  version: number;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  id: string;
+  status: DeviceStatusFields;
+  /** bumped by every merge that changed status */
+  version: number;
+  /** the version last written successfully */
+  flushed: number;
+  lastFlushAt: number;
+  waiters: Waiter[];
+  phase: 'idle' | 'delayed' | 'ready' | 'writing';
+  timer?: NodeJS.Timeout;
+}
+
+export interface NodePresence {
+  presence: Presence;
+  since: Date;
+}
+
+export class StatusCoalescer implements StatusSink {
+  private readonly slots = new Map<string, Slot>();
+  private readonly loading = new Map<string, Promise<Slot>>();
+  private readonly ready = new Set<Slot>();
+  private readonly presence = new Map<string, NodePresence>();
+  private readonly bucket: TokenBucket;
+  private readonly intervalMs: number;
+  private readonly maxInFlight: number;
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private inFlight = 0;
+  private pumpTimer?: NodeJS.Timeout;
+  private stopped = false;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly source: Source,
+    private readonly opts: StatusCoalescerOptions = {},
+  ) {
+    this.intervalMs = opts.statusIntervalMs ?? 1000;
+    this.maxInFlight = opts.maxInFlight ?? 8;
+    this.logger = opts.logger ?? pino({ level: 'silent' });
+    this.now = opts.now ?? Date.now;
+    this.bucket = new TokenBucket(opts.maxWritesPerSecond ?? 100, this.now);
+    // A deleted device takes its pending status with it; a device created again starts clean.
+    this.unsubscribe = source.onEvent((ev) => {
+      if (ev.type === 'DELETED' && ev.object.kind === 'Device') this.forget(objectKey(ev.object));
+    });
+  }
+
+  async applyReports(node: string, entries: OutboxEntry[]): Promise<void> {
+    if (this.stopped) throw new Error('status sink is stopped');
+    const byDevice = new Map<string, OutboxEntry[]>();
+    for (const e of entries) {
+      const list = byDevice.get(e.deviceId);
+      if (list) list.push(e);
+      else byDevice.set(e.deviceId, [e]);
+    }
+    const waits: Promise<void>[] = [];
+    for (const [id, list] of byDevice) {
+      const { namespace, name } = splitId(id);
+      const device = this.source.device(namespace, name);
+      if (!device) {
+        this.ignore('unknown-device', list.length, { node, device: id });
+        continue;
+      }
+      // A node may still report about a device that has since moved away; its view is no longer status.
+      if ((device.spec.nodeName ?? '') !== node) {
+        this.ignore('wrong-node', list.length, { node, device: id, boundTo: device.spec.nodeName });
+        continue;
+      }
+      const slot = await this.slotOf(device);
+      let changed = false;
+      for (const e of list) {
+        this.opts.metrics?.reports.inc({ kind: e.kind });
+        if (mergeReport(device, slot.status, e)) changed = true;
+        else this.opts.metrics?.reportsIgnored.inc({ reason: 'unchanged' });
+      }
+      if (changed) slot.version++;
+      if (slot.version > slot.flushed) {
+        waits.push(new Promise((resolve, reject) => slot.waiters.push({ version: slot.version, resolve, reject })));
+        this.schedule(slot);
+      }
+    }
+    await Promise.all(waits);
+  }
+
+  setNodePresence(node: string, presence: Presence, at: Date): void {
+    const prev = this.presence.get(node);
+    if (prev && prev.since > at) return;
+    this.presence.set(node, { presence, since: at });
+    this.opts.metrics?.nodesOnline.set([...this.presence.values()].filter((p) => p.presence === 'online').length);
+    this.logger.info({ node, presence, at: at.toISOString() }, 'node presence');
+  }
+
+  nodePresence(): Map<string, NodePresence> {
+    return new Map(this.presence);
+  }
+
+  /** Devices with a merged status not yet written. */
+  pendingDevices(): number {
+    let n = 0;
+    for (const s of this.slots.values()) if (s.version > s.flushed) n++;
+    return n;
+  }
+
+  /** Stops writing; reports still waiting are rejected (the edge keeps them and sends them again). */
+  stop(): void {
+    this.stopped = true;
+    this.unsubscribe();
+    if (this.pumpTimer) clearTimeout(this.pumpTimer);
+    for (const id of [...this.slots.keys()])
+      this.forget(id, new Error('controller stopped before the status was written'));
+  }
+
+  private ignore(reason: string, n: number, ctx: Record<string, unknown>): void {
+    this.opts.metrics?.reportsIgnored.inc({ reason }, n);
+    this.logger.warn({ ...ctx, entries: n, reason }, 'report entries ignored');
+  }
+
+  private async slotOf(device: Device): Promise<Slot> {
+    const id = objectKey(device);
+    const existing = this.slots.get(id);
+    if (existing) return existing;
+    let pending = this.loading.get(id);
+    if (!pending) {
+      pending = (async () => {
+        const stored = await this.source.readStatus(device);
+        const slot: Slot = {
+          id,
+          status: stored ?? {},
+          version: 0,
+          flushed: 0,
+          lastFlushAt: Number.NEGATIVE_INFINITY,
+          waiters: [],
+          phase: 'idle',
+        };
+        this.slots.set(id, slot);
+        return slot;
+      })().finally(() => this.loading.delete(id));
+      this.loading.set(id, pending);
+    }
+    return pending;
+  }
+
+  private schedule(slot: Slot, delayMs?: number): void {
+    if (this.stopped || slot.phase !== 'idle') return;
+    const wait = delayMs ?? slot.lastFlushAt + this.intervalMs - this.now();
+    if (wait <= 0) {
+      slot.phase = 'ready';
+      this.ready.add(slot);
+      this.pump();
+      return;
+    }
+    slot.phase = 'delayed';
+    this.opts.metrics?.pendingDevices.inc();
+    slot.timer = setTimeout(() => {
+      slot.timer = undefined;
+      this.opts.metrics?.pendingDevices.dec();
+      slot.phase = 'idle';
+      this.schedule(slot, 0);
+    }, wait);
+  }
+
+  private pump(): void {
+    while (this.ready.size > 0 && this.inFlight < this.maxInFlight && !this.stopped) {
+      if (!this.bucket.take()) {
+        this.pumpTimer ??= setTimeout(() => {
+          this.pumpTimer = undefined;
+          this.pump();
+        }, this.bucket.waitMs());
+        return;
+      }
+      const slot = this.ready.values().next().value as Slot;
+      this.ready.delete(slot);
+      void this.write(slot);
+    }
+  }
+
+  private async write(slot: Slot): Promise<void> {
+    slot.phase = 'writing';
+    this.inFlight++;
+    const version = slot.version;
+    let retryMs: number | undefined;
+    try {
+      const { namespace, name } = splitId(slot.id);
+      const device = this.source.device(namespace, name);
+      if (!device) {
+        // Deleted while waiting: there is nothing left to make durable.
+        this.forget(slot.id);
+        return;
+      }
+      const status = pruned(device, slot.status);
+      await this.source.writeStatus(device, status);
+      this.opts.metrics?.statusWrites.inc();
+      slot.flushed = version;
+      const done = slot.waiters.filter((w) => w.version <= version);
+      slot.waiters = slot.waiters.filter((w) => w.version > version);
+      for (const w of done) w.resolve();
+    } catch (e) {
+      this.opts.metrics?.statusWriteErrors.inc();
+      retryMs = Math.max(this.intervalMs, 500);
+      this.logger.warn({ err: e, device: slot.id, retryInMs: retryMs }, 'status write failed; will retry');
+    } finally {
+      this.inFlight--;
+      slot.lastFlushAt = this.now();
+      if (slot.phase === 'writing') slot.phase = 'idle';
+      if (this.slots.get(slot.id) === slot && slot.version > slot.flushed) this.schedule(slot, retryMs);
+      this.pump();
+    }
+  }
+
+  private forget(id: string, reason?: Error): void {
+    const slot = this.slots.get(id);
+    if (!slot) return;
+    this.slots.delete(id);
+    this.ready.delete(slot);
+    if (slot.timer) {
+      clearTimeout(slot.timer);
+      this.opts.metrics?.pendingDevices.dec();
+    }
+    for (const w of slot.waiters) reason ? w.reject(reason) : w.resolve();
+    slot.waiters = [];
+  }
+}
+
+/** Twins of properties no longer in spec are dropped, as KubeEdge does when a property is removed. */
+function pruned(device: Device, status: DeviceStatusFields): DeviceStatusFields {
+  const names = new Set((device.spec.properties ?? []).map((p) => p.name));
+  const out = structuredClone(status);
+  if (out.twins) out.twins = out.twins.filter((t) => names.has(t.propertyName));
+  return out;
+}

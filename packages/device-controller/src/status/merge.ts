@@ -1,0 +1,93 @@
+// Folds edge reports into a device's status, in the layout KubeEdge uses for DeviceStatus (1.23+) and
+// Device.status (<= 1.22): twins[] {propertyName, reported, observedDesired}, state, lastOnlineTime.
+// Write acknowledgements from mappers go to status.extensions.writes[property] (an edgetwin extension).
+// Unlike KubeEdge (issues #5327, #5468), the first report of a property creates the twin WITH its value.
+
+import type {
+  Device,
+  DeviceStatusFields,
+  OutboxEntry,
+  Twin,
+  TwinProperty,
+  TwinReportEntry,
+  WriteStatus,
+} from '@edgetwin/api';
+
+export interface WritesExtension {
+  writes?: Record<string, WriteStatus>;
+}
+
+/** Applies one report to `status` in place; returns false if it changed nothing (stale or unknown property). */
+export function mergeReport(device: Device, status: DeviceStatusFields, entry: OutboxEntry): boolean {
+  switch (entry.kind) {
+    case 'twin': {
+      const known = new Set((device.spec.properties ?? []).map((p) => p.name));
+      let changed = false;
+      for (const t of entry.twins) {
+        // KubeEdge keeps twins only for properties in spec; a report for anything else is not status.
+        if (!known.has(t.property)) continue;
+        if (mergeTwin(status, t)) changed = true;
+      }
+      return changed;
+    }
+    case 'state': {
+      if (status.state === entry.state && status.lastOnlineTime === entry.lastOnlineTime) return false;
+      status.state = entry.state;
+      if (entry.lastOnlineTime) status.lastOnlineTime = entry.lastOnlineTime;
+      return true;
+    }
+    case 'write': {
+      status.extensions ??= {};
+      const ext = status.extensions as WritesExtension;
+      ext.writes ??= {};
+      const writes = ext.writes;
+      const prev = writes[entry.status.property];
+      if (prev && prev.timestamp > entry.status.timestamp) return false;
+      writes[entry.status.property] = entry.status;
+      return true;
+    }
+  }
+}
+
+function mergeTwin(status: DeviceStatusFields, t: TwinReportEntry): boolean {
+  status.twins ??= [];
+  const twins = status.twins;
+  let twin = twins.find((x) => x.propertyName === t.property);
+  if (!twin) {
+    twin = { propertyName: t.property };
+    twins.push(twin);
+  }
+  let changed = false;
+  if (t.reported && newer(twin.reported, t.reported)) {
+    twin.reported = {
+      value: t.reported.value,
+      metadata: { timestamp: String(t.reported.timestamp), type: t.reported.type },
+    };
+    changed = true;
+  }
+  if (t.observedDesired && newer(twin.observedDesired, t.observedDesired)) {
+    twin.observedDesired = {
+      value: t.observedDesired.value,
+      metadata: {
+        timestamp: String(t.observedDesired.timestamp),
+        type: t.observedDesired.type,
+        source: t.observedDesired.source,
+      },
+    };
+    changed = true;
+  }
+  return changed;
+}
+
+/** A redelivered or out-of-order report never overwrites a newer value, and a duplicate changes nothing. */
+function newer(stored: TwinProperty | undefined, incoming: { value: string; timestamp: number }): boolean {
+  if (!stored) return true;
+  const s = Number(stored.metadata?.timestamp);
+  if (!Number.isFinite(s) || incoming.timestamp > s) return true;
+  return incoming.timestamp === s && incoming.value !== stored.value;
+}
+
+/** The twin of a property in a status, if any. */
+export function twinOf(status: DeviceStatusFields | undefined, property: string): Twin | undefined {
+  return status?.twins?.find((t) => t.propertyName === property);
+}

@@ -1,0 +1,78 @@
+// Small builders and waiting helpers shared by the controller tests.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { API_VERSION, type Device, type DeviceModel, type OutboxEntry } from '@edgetwin/api';
+
+export const FIXTURES = fileURLToPath(new URL('../../../../shared/fixtures/kubeedge/', import.meta.url));
+
+export function fixture(name: string): { file: string; text: string } {
+  const file = join(FIXTURES, 'samples', name);
+  return { file, text: readFileSync(file, 'utf8') };
+}
+
+export function tempDir(): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'edgetwin-ctl-'));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export function model(
+  name: string,
+  props: Record<string, Partial<{ type: string; accessMode: string; minimum: string; maximum: string }>> = {
+    temp: { type: 'FLOAT' },
+  },
+  ns = 'default',
+): DeviceModel {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'DeviceModel',
+    metadata: { name, namespace: ns },
+    spec: {
+      protocol: 'virtual',
+      properties: Object.entries(props).map(([n, p]) => ({ name: n, ...p })) as DeviceModel['spec']['properties'],
+    },
+  };
+}
+
+export function device(
+  name: string,
+  node: string,
+  modelName: string,
+  props: string[] = ['temp'],
+  ns = 'default',
+): Device {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Device',
+    metadata: { name, namespace: ns },
+    spec: {
+      deviceModelRef: { name: modelName },
+      nodeName: node,
+      protocol: { protocolName: 'virtual' },
+      properties: props.map((p) => ({ name: p })),
+    },
+  };
+}
+
+let seq = 0;
+export function twinReport(id: string, property: string, value: string, timestamp = Date.now()): OutboxEntry {
+  return {
+    kind: 'twin',
+    deviceId: id,
+    seq: ++seq,
+    timestamp,
+    twins: [{ property, reported: { value, timestamp, type: 'float' } }],
+  };
+}
+
+/** Resolves when `check` returns a value other than undefined/false; fails after `timeoutMs`. */
+export async function waitFor<T>(check: () => T | undefined | false, what: string, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = check();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
