@@ -81,7 +81,14 @@ export function openLinkClient(opts: LinkClientOptions): LinkClient {
 
   const subscribeNow = async (filters: string[]): Promise<void> => {
     if (filters.length === 0) return;
-    const granted = await client.subscribeAsync(filters, { qos: 1 });
+    let granted: Array<{ topic: string; qos: number }>;
+    try {
+      granted = await client.subscribeAsync(filters, { qos: 1 });
+    } catch (err) {
+      // mqtt.js rejects the whole SUBSCRIBE when the broker refuses a filter (SUBACK 0x80)
+      if ((err as Error).name === 'ErrorWithSubackPacket') throw new SubscriptionRefused(filters.join(', '));
+      throw err;
+    }
     for (const g of granted) if (g.qos === 128) throw new SubscriptionRefused(g.topic);
   };
 

@@ -3,6 +3,8 @@
 // (so a resent batch is applied once), the desired-state generation (so it keeps increasing), and which
 // objects it has published retained (so objects deleted while the controller was down are cleared).
 
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 
 export type PublishedKind = 'device' | 'model';
@@ -18,6 +20,7 @@ export class LinkState {
 
   constructor(readonly path: string) {
     try {
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
       this.db = new Database(path);
     } catch (err) {
       throw new Error(`cloud link: cannot open its state database ${path}: ${(err as Error).message}`);
