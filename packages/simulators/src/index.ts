@@ -1,0 +1,16 @@
+export {
+  type LoadedManifests,
+  loadManifestFiles,
+  ManifestError,
+  parseManifestText,
+  resolveManifests,
+} from './manifests.js';
+export { withModbusEndpoint } from './modbus/endpoint.js';
+export {
+  type ModbusFault,
+  type ModbusSimulator,
+  type ModbusSimulatorOptions,
+  type SimulatorEndpoint,
+  startModbusSimulator,
+} from './modbus/simulator.js';
+export { openPtyPair, type PtyPair } from './pty-pair.js';
