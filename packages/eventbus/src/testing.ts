@@ -4,7 +4,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type EmbeddedBroker, type EmbeddedBrokerOptions, startBroker } from './broker.js';
@@ -198,6 +198,8 @@ export interface MosquittoOptions {
   /** reuse a port (restart on the same address); default a free ephemeral port */
   port?: number;
   startTimeoutMs?: number;
+  /** path of the mosquitto binary (default: found in /usr/sbin, /usr/bin, /usr/local/{s,}bin) */
+  binary?: string;
 }
 
 export interface RunningMosquitto {
@@ -220,12 +222,28 @@ async function findBinary(name: string): Promise<string> {
   throw new Error(`${name} not found: install Debian package mosquitto (apt-get install mosquitto mosquitto-clients)`);
 }
 
+async function checkBinary(path: string): Promise<string> {
+  try {
+    await access(path, constants.X_OK);
+    return path;
+  } catch {
+    throw new Error(`${path} is not an executable mosquitto: install Debian package mosquitto`);
+  }
+}
+
 /** A real Mosquitto on 127.0.0.1 with a temp config; stop() kills it and removes the temp dir. */
 export async function startMosquitto(opts: MosquittoOptions = {}): Promise<RunningMosquitto> {
-  const mosquitto = await findBinary('mosquitto');
+  const mosquitto = opts.binary ? await checkBinary(opts.binary) : await findBinary('mosquitto');
   const dir = await mkdtemp(join(tmpdir(), 'edgetwin-mosquitto-'));
   const port = opts.port ?? (await freePort());
-  const conf = ['per_listener_settings false', `listener ${port} 127.0.0.1`, 'persistence false', 'log_dest stderr'];
+  // Run as ourselves: started as root, Mosquitto would switch to user "mosquitto", which cannot read our temp dir.
+  const conf = [
+    `user ${userInfo().username}`,
+    'per_listener_settings false',
+    `listener ${port} 127.0.0.1`,
+    'persistence false',
+    'log_dest stderr',
+  ];
   if (opts.users) {
     const passwd = await findBinary('mosquitto_passwd');
     const pwFile = join(dir, 'passwd');
