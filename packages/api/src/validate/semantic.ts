@@ -14,12 +14,17 @@ export interface SemanticProblem {
   message: string;
   expected?: string;
   severity: Severity;
+  /** place the finding at the field's key rather than its value */
+  atKey?: boolean;
 }
 
 const PREFIX = 'edgetwin check: ';
 
 function err(path: FieldPath, message: string, expected?: string): SemanticProblem {
   return { path, message: PREFIX + message, ...(expected !== undefined ? { expected } : {}), severity: 'error' };
+}
+function atKey(path: FieldPath, message: string, expected?: string): SemanticProblem {
+  return { ...err(path, message, expected), atKey: true };
 }
 function notice(path: FieldPath, message: string, expected?: string): SemanticProblem {
   return { path, message, ...(expected !== undefined ? { expected } : {}), severity: 'notice' };
@@ -219,7 +224,7 @@ export function checkDevice(device: Device, models: ModelIndex): SemanticProblem
     if (p.desired !== undefined && mp !== undefined) {
       if (mp.accessMode === 'ReadOnly')
         out.push(
-          err(
+          atKey(
             [...at, 'desired'],
             `property ${quoteValue(p.name)} is ReadOnly in its model but has a desired value`,
             'expected no desired value on a ReadOnly property',

@@ -165,7 +165,7 @@ function checkOne(c: Candidate, crds: CrdSet): Entry {
   const entry: Entry = {
     candidate: c,
     kind: isObject(v) && typeof v.kind === 'string' && v.kind ? v.kind : '-',
-    namespace: typeof meta.namespace === 'string' && meta.namespace ? meta.namespace : 'default',
+    namespace: !isObject(v) ? '-' : typeof meta.namespace === 'string' && meta.namespace ? meta.namespace : 'default',
     name: typeof meta.name === 'string' && meta.name ? meta.name : '-',
     findings: [],
   };
@@ -272,9 +272,10 @@ function withYamlHint(p: SchemaProblem, c: Candidate): SchemaProblem {
   if (!p.message.includes('must be of type string')) return p;
   const src = c.sourceText(p.path);
   if (src === undefined) return p;
+  const got = p.expected?.split('got ')[1] ?? 'non-string';
   return {
     ...p,
-    expected: `${p.expected}; YAML reads unquoted ${src} as a ${p.expected?.split('got ')[1] ?? 'non-string'}: quote it, "${src}"`,
+    expected: `${p.expected}; quote it as "${src}": unquoted, YAML 1.1 (as kubectl reads it) makes it ${got}`,
   };
 }
 

@@ -66,7 +66,8 @@ export function parseYaml(text: string): ParsedYaml {
     for (const w of doc.warnings)
       problems.push({ position: pos(w.pos[0]), message: `YAML: ${w.message}`, severity: 'notice' });
     if (doc.errors.length > 0) {
-      for (const e of doc.errors) {
+      // Only the first: later errors in a document are nearly always echoes of it (kubectl shows one too).
+      for (const e of doc.errors.slice(0, 1)) {
         const hint = HINTS[e.code];
         problems.push({
           position: pos(e.pos[0]),

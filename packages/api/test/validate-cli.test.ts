@@ -1,0 +1,79 @@
+// edgetwin validate through the real command: exit codes and the exact finding lines users see.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BROKEN_DIR_FROM_ROOT, brokenCases } from './support/corpus.js';
+import { KUBEEDGE_FIXTURES, runCli } from './support/cli.js';
+
+let tmp: string;
+beforeEach(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'edgetwin-validate-'));
+});
+afterEach(() => {
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('edgetwin validate', () => {
+  it("accepts KubeEdge's own sample manifests (exit 0, no findings)", async () => {
+    const r = await runCli(['validate', '-f', join(KUBEEDGE_FIXTURES, 'samples')]);
+    expect(r.stdout).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('4 valid object(s) in 4 file(s)');
+  });
+
+  it('reports every broken manifest of the corpus with its exact line, one error per file, and exits 1', async () => {
+    const cases = brokenCases();
+    expect(cases.length).toBeGreaterThanOrEqual(25);
+    const r = await runCli(['validate', '-f', BROKEN_DIR_FROM_ROOT]);
+    expect(r.code).toBe(1);
+    const lines = r.stdout.trimEnd().split('\n');
+    for (const c of cases) {
+      const mine = lines.filter((l) => l.startsWith(`${BROKEN_DIR_FROM_ROOT}/${c.file}:`));
+      expect(mine, c.file).toEqual([`${BROKEN_DIR_FROM_ROOT}/${c.file}:${c.expect}`]);
+    }
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('exits 1 with the expected line for a single broken file', async () => {
+    const c = brokenCases().find((x) => x.file.includes('desired-out-of-range'))!;
+    const r = await runCli(['validate', '-f', `${BROKEN_DIR_FROM_ROOT}/${c.file}`]);
+    expect(r.code).toBe(1);
+    expect(r.stdout.trimEnd()).toBe(`${BROKEN_DIR_FROM_ROOT}/${c.file}:${c.expect}`);
+  });
+
+  it('gives the same findings as JSON with --output json', async () => {
+    const c = brokenCases().find((x) => x.file.includes('unknown-field-typo'))!;
+    const r = await runCli(['validate', '-o', 'json', '-f', `${BROKEN_DIR_FROM_ROOT}/${c.file}`]);
+    expect(r.code).toBe(1);
+    const out = JSON.parse(r.stdout);
+    expect(out.ok).toBe(false);
+    expect(out.findings).toHaveLength(1);
+    const [line, column] = c.expect.split(':').map(Number);
+    expect(out.findings[0]).toMatchObject({
+      line,
+      column,
+      kind: 'Device',
+      path: 'spec.properties[0].colectCycle',
+      message: 'unknown field "spec.properties[0].colectCycle"',
+      expected: 'did you mean "collectCycle"?',
+      severity: 'error',
+    });
+  });
+
+  it('exits 2 for usage errors: a missing file, a binary file, no -f', async () => {
+    const missing = await runCli(['validate', '-f', join(tmp, 'nope.yaml')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`cannot read ${join(tmp, 'nope.yaml')}: no such file or directory`);
+
+    const bin = join(tmp, 'image.yaml');
+    writeFileSync(bin, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0x01, 0x02]));
+    const binary = await runCli(['validate', '-f', bin]);
+    expect(binary.code).toBe(2);
+    expect(binary.stderr).toContain(`${bin} is not YAML: binary content`);
+
+    const noArgs = await runCli(['validate']);
+    expect(noArgs.code).toBe(2);
+    expect(noArgs.stderr).toContain("required option '-f, --filename <paths...>'");
+  });
+});
