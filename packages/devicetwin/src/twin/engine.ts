@@ -173,8 +173,9 @@ export class TwinEngine {
     this.models.set(id, rec);
     for (const dev of this.devices.values()) {
       if (dev.modelId !== id) continue;
-      this.syncTwins(dev, model, fx, now);
+      const changed = this.syncTwins(dev, model, fx, now);
       this.specs.publish(dev, model, fx);
+      if (changed) this.publishDelta(dev, fx, now);
     }
   }
 
@@ -240,8 +241,7 @@ export class TwinEngine {
     this.syncTwins(dev, model.model, fx, now);
     if (isNew) fx.publish(membershipUpdatedTopic(this.node), membershipUpdated([dev], [], now));
     this.specs.publish(dev, model.model, fx);
-    const delta = deltaMessage(dev, now);
-    if (delta) fx.publish(deviceTopic(id, 'twin/update/delta'), delta);
+    this.publishDelta(dev, fx, now);
   }
 
   removeDevice(id: string, fx: Effects, now: number): void {
@@ -325,8 +325,15 @@ export class TwinEngine {
     return changes;
   }
 
-  private commitTwinChanges(dev: DeviceRecord, changes: TwinChange[], eventId: string, fx: Effects, now: number): void {
-    if (changes.length === 0) return;
+  private commitTwinChanges(
+    dev: DeviceRecord,
+    changes: TwinChange[],
+    eventId: string,
+    fx: Effects,
+    now: number,
+    withDelta = true,
+  ): boolean {
+    if (changes.length === 0) return false;
     const reports: TwinReportEntry[] = [];
     for (const c of changes) {
       if (c.next) {
@@ -350,6 +357,11 @@ export class TwinEngine {
         now,
       ),
     );
+    if (withDelta) this.publishDelta(dev, fx, now);
+    return true;
+  }
+
+  private publishDelta(dev: DeviceRecord, fx: Effects, now: number): void {
     const delta = deltaMessage(dev, now);
     if (delta) fx.publish(deviceTopic(dev.id, 'twin/update/delta'), delta);
   }
@@ -358,7 +370,7 @@ export class TwinEngine {
    * Brings a device's twins in line with its model and spec: every model property has a twin of the model's
    * type; a changed cloud desired value overrides the expected value (cloud wins, docs/twin.md).
    */
-  private syncTwins(dev: DeviceRecord, model: DeviceModel, fx: Effects, now: number): void {
+  private syncTwins(dev: DeviceRecord, model: DeviceModel, fx: Effects, now: number): boolean {
     const props = propsOf(model);
     const declared = new Map<string, PropertyType>();
     for (const p of props.values()) declared.set(p.name, p.type ?? 'STRING');
@@ -402,7 +414,7 @@ export class TwinEngine {
       next.optional = true;
       changes.push({ name: t.name, last: t, next });
     }
-    this.commitTwinChanges(dev, changes, '', fx, now);
+    return this.commitTwinChanges(dev, changes, '', fx, now, false);
   }
 }
 
