@@ -72,6 +72,16 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
   const hooks = authHooks(opts);
   const persistence = opts.persistenceDir ? await openLevelPersistence(opts.persistenceDir) : undefined;
 
+  /** An ACL hook that throws denies: a bug in a policy must not open the broker or crash it. */
+  const allowed = (check: () => boolean): boolean => {
+    try {
+      return check() === true;
+    } catch (err) {
+      log.error({ err }, 'ACL hook threw; denied');
+      return false;
+    }
+  };
+
   const aedesOpts: AedesOptions = {
     ...(persistence ? { persistence: persistence.persistence } : {}),
     authenticate(client, username, password, done) {
@@ -100,7 +110,7 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
     },
     authorizePublish(client, packet, done) {
       if (packet.topic.startsWith(DENIED_TOPIC)) return done(new Error(`publishing on ${DENIED_TOPIC} is reserved`));
-      if (client && hooks?.authorizePublish && !hooks.authorizePublish(who(client), packet.topic)) {
+      if (client && hooks?.authorizePublish && !allowed(() => hooks.authorizePublish!(who(client), packet.topic))) {
         metrics.publishDenied.inc();
         log.warn(
           { clientId: client.id, username: usernames.get(client), topic: packet.topic },
@@ -114,7 +124,7 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
     authorizeSubscribe(client, sub, done) {
       const denied =
         sub.topic.startsWith(DENIED_TOPIC) ||
-        (hooks?.authorizeSubscribe !== undefined && !hooks.authorizeSubscribe(who(client), sub.topic));
+        (hooks?.authorizeSubscribe !== undefined && !allowed(() => hooks.authorizeSubscribe!(who(client), sub.topic)));
       if (denied) {
         log.warn(
           { clientId: client.id, username: usernames.get(client), filter: sub.topic },
@@ -169,7 +179,9 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
 
   const port = (server.address() as net.AddressInfo).port;
   const scheme = opts.tls ? 'mqtts' : 'mqtt';
-  const urlHost = host.includes(':') ? `[${host}]` : host;
+  // A wildcard listen address is not one to dial: hand out the loopback of the same family.
+  const dialHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  const urlHost = dialHost.includes(':') ? `[${dialHost}]` : dialHost;
   const url = `${scheme}://${urlHost}:${port}`;
   log.info(
     { url, durable: Boolean(persistence), auth: Boolean(hooks), tls: Boolean(opts.tls) },

@@ -188,6 +188,49 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
+export interface TcpProxy {
+  /** mqtt://127.0.0.1:<proxy port>: dial this instead of the broker */
+  readonly url: string;
+  readonly port: number;
+  /** drop every open connection abruptly (no DISCONNECT): a network cut or a crashed process, as the broker sees it */
+  cutConnections(): void;
+  close(): Promise<void>;
+}
+
+/** A loopback TCP relay to `targetPort`, to simulate network cuts between a client and a broker. */
+export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect({ host: '127.0.0.1', port: targetPort });
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {
+        inbound.destroy();
+        outbound.destroy();
+      });
+    }
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  const cutConnections = () => {
+    for (const s of sockets) s.destroy();
+  };
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    cutConnections,
+    async close() {
+      cutConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
 export interface MosquittoOptions {
   /** user -> password; when given, anonymous clients are refused */
   users?: Record<string, string>;
