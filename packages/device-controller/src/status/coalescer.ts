@@ -104,6 +104,7 @@ export class StatusCoalescer implements StatusSink {
         continue;
       }
       const slot = await this.slotOf(device);
+      if (this.stopped) throw new Error('status sink stopped before the reports were applied');
       let changed = false;
       for (const e of list) {
         this.opts.metrics?.reports.inc({ kind: e.kind });
