@@ -129,7 +129,9 @@ describe('StatusCoalescer', () => {
     const status = store.device('default', 'a')?.status;
     expect(status?.state).toBe('online');
     expect(status?.lastOnlineTime).toBe('2026-11-23T13:00:00Z');
-    expect((status?.extensions as { writes: Record<string, { state: string }> }).writes.temp?.state).toBe('failed');
+    expect(
+      (status?.extensions as { writes?: Record<string, { state: string }> } | undefined)?.writes?.temp?.state,
+    ).toBe('failed');
   });
 
   it('ignores reports about a device bound to another node or unknown, without blocking the batch', async () => {
