@@ -8,7 +8,7 @@ import { connectAppBus } from '../shared/bus.js';
 import { type DeviceWatch, type PropertyState, watchDevice } from '../shared/device-watch.js';
 import { defaultLogger, isMain, runStandalone } from '../shared/standalone.js';
 
-export const DEFAULT_DEVICE = 'default/led-light-01';
+export const DEFAULT_DEVICE = 'default/led-light-instance-01';
 export const POWER_PROPERTY = 'power-status';
 
 export interface LedAppOptions {

@@ -27,8 +27,10 @@ export interface DeviceWatch {
   snapshot(): TwinSnapshot;
   /** publish `twin/get` and resolve with the full twin from the matching `twin/get/result` */
   refresh(timeoutMs?: number): Promise<TwinSnapshot>;
-  /** publish a `twin/update` setting `expected` of each given property */
+  /** publish a `twin/update` setting `expected` (desired) of each given property */
   setExpected(values: Record<string, string>): Promise<void>;
+  /** publish a `twin/update` setting `actual` (reported) of each given property */
+  report(values: Record<string, string>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -153,6 +155,13 @@ export async function watchDevice(bus: BusClient, id: DeviceId, opts: DeviceWatc
     await bus.subscribe(deviceTopic(id, 'twin/update/result'), onUpdateResult),
   ];
 
+  const update = async (side: 'expected' | 'actual', values: Record<string, string>) => {
+    const twin: TwinUpdateMessage['twin'] = {};
+    for (const [name, value] of Object.entries(values)) twin[name] = { [side]: { value } };
+    const msg: TwinUpdateMessage = { event_id: randomUUID(), timestamp: Date.now(), twin };
+    await bus.publish(deviceTopic(id, 'twin/update'), JSON.stringify(msg), { qos: 1 });
+  };
+
   return {
     id,
     snapshot: () => state,
@@ -182,12 +191,8 @@ export async function watchDevice(bus: BusClient, id: DeviceId, opts: DeviceWatc
           });
       });
     },
-    async setExpected(values) {
-      const twin: TwinUpdateMessage['twin'] = {};
-      for (const [name, value] of Object.entries(values)) twin[name] = { expected: { value } };
-      const msg: TwinUpdateMessage = { event_id: randomUUID(), timestamp: Date.now(), twin };
-      await bus.publish(deviceTopic(id, 'twin/update'), JSON.stringify(msg), { qos: 1 });
-    },
+    setExpected: (values) => update('expected', values),
+    report: (values) => update('actual', values),
     async close() {
       for (const [, w] of pendingGets) w.reject(new Error(`device ${id}: watch closed`));
       pendingGets.clear();

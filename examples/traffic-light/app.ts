@@ -69,6 +69,8 @@ export async function startApp(opts: TrafficLightAppOptions): Promise<{ stop(): 
     mode = next;
     generation++;
     clearTimeout(phaseTimer);
+    // Report the mode the app is in, so `twin get` and the cloud see it took effect (and the delta clears).
+    watch.report({ [MODE_PROPERTY]: next }).catch((e: Error) => log.warn({ err: e }, 'could not report the mode'));
     if (next === 'auto') {
       log.info({ mode }, 'auto mode: cycling red -> green -> yellow');
       void enterPhase('red', generation);

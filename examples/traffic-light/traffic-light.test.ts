@@ -25,15 +25,21 @@ function litColour(msg: TwinUpdateMessage): string {
   return on[0]!;
 }
 
-const lit = (c: MessageCollector) => c.messages.map((m) => litColour(m.json() as TwinUpdateMessage));
+/** The app's twin/updates that set lamps (it also reports the mode it is in on the same topic). */
+const lampUpdates = (c: MessageCollector) =>
+  c.messages.map((m) => m.json() as TwinUpdateMessage).filter((u) => COLOURS.some((k) => k in u.twin));
+const lit = (c: MessageCollector) => lampUpdates(c).map(litColour);
+const waitLamps = (c: MessageCollector, n: number) => c.waitFor(() => lampUpdates(c).length >= n);
+const modeReports = (c: MessageCollector) =>
+  c.messages.map((m) => m.json() as TwinUpdateMessage).flatMap((u) => u.twin.mode?.actual?.value ?? []);
 
 /**
  * Absence can only be shown over a window: the window is several phase lengths, so a cycle that kept
  * running would publish several times in it.
  */
-async function countAfterWindow(c: MessageCollector, ms: number): Promise<number> {
+async function lampCountAfterWindow(c: MessageCollector, ms: number): Promise<number> {
   await new Promise((r) => setTimeout(r, ms));
-  return c.messages.length;
+  return lampUpdates(c).length;
 }
 
 describe('traffic-light cycle rules', () => {
@@ -87,7 +93,7 @@ describe('traffic-light app against a real broker', () => {
   it('cycles the lamps through twin/update: red, green, yellow, red', async () => {
     twin = await startFakeTwin(client, ID, { ...lamps, mode: { expected: 'auto' } });
     app = await startApp({ brokerUrl: broker.url, node: 'edge-node-1', logger: captureLogs().logger, durations: FAST });
-    await updates.waitFor(4);
+    await waitLamps(updates, 4);
     expect(lit(updates).slice(0, 4)).toEqual(['red', 'green', 'yellow', 'red']);
     // the twin holds what the app asked for: exactly one desired ON
     const on = COLOURS.filter((c) => twin!.state()[c]?.expected === 'ON');
@@ -98,23 +104,26 @@ describe('traffic-light app against a real broker', () => {
     twin = await startFakeTwin(client, ID, { ...lamps, mode: { expected: 'auto' } });
     const logs = captureLogs();
     app = await startApp({ brokerUrl: broker.url, node: 'edge-node-1', logger: logs.logger, durations: FAST });
-    await updates.waitFor(2);
+    await waitLamps(updates, 2);
 
     await twin.desire({ mode: 'manual' });
     await logs.waitFor('manual mode');
-    const atManual = updates.messages.length;
+    const atManual = lampUpdates(updates).length;
     // at most one publish was already in flight when the mode changed
-    expect(await countAfterWindow(updates, 250)).toBeLessThanOrEqual(atManual + 1);
+    expect(await lampCountAfterWindow(updates, 250)).toBeLessThanOrEqual(atManual + 1);
+    // the app reports the mode it is in, so the cloud sees the override took effect
+    expect(modeReports(updates)).toEqual(['auto', 'manual']);
+    expect(twin.state().mode).toEqual({ expected: 'manual', actual: 'manual' });
 
     // the cloud drives the lamps now; the app leaves them alone
-    const beforeCloud = updates.messages.length;
+    const beforeCloud = lampUpdates(updates).length;
     await twin.desire({ red: 'OFF', yellow: 'ON', green: 'OFF' });
-    expect(await countAfterWindow(updates, 150)).toBe(beforeCloud);
+    expect(await lampCountAfterWindow(updates, 150)).toBe(beforeCloud);
     expect(twin.state().yellow?.expected).toBe('ON');
 
     await twin.desire({ mode: 'auto' });
-    await updates.waitFor(beforeCloud + 1);
-    expect(litColour(updates.messages[beforeCloud]!.json() as TwinUpdateMessage)).toBe('red');
+    await waitLamps(updates, beforeCloud + 1);
+    expect(lit(updates)[beforeCloud]).toBe('red');
   });
 
   it('starts hands-off when the twin already says manual', async () => {
@@ -122,9 +131,9 @@ describe('traffic-light app against a real broker', () => {
     const logs = captureLogs();
     app = await startApp({ brokerUrl: broker.url, node: 'edge-node-1', logger: logs.logger, durations: FAST });
     await logs.waitFor('manual mode');
-    expect(await countAfterWindow(updates, 200)).toBe(0);
+    expect(await lampCountAfterWindow(updates, 200)).toBe(0);
     await twin.desire({ mode: 'AUTO' });
-    await updates.waitFor(1);
+    await waitLamps(updates, 1);
     expect(lit(updates)[0]).toBe('red');
   });
 
@@ -132,12 +141,12 @@ describe('traffic-light app against a real broker', () => {
     twin = await startFakeTwin(client, ID, { ...lamps, mode: { expected: 'auto' } });
     const logs = captureLogs();
     app = await startApp({ brokerUrl: broker.url, node: 'edge-node-1', logger: logs.logger, durations: FAST });
-    await updates.waitFor(1);
+    await waitLamps(updates, 1);
     await twin.desire({ mode: 'blinking' });
     const warn = await logs.waitFor('ignoring mode "blinking"');
     expect(warn.level).toBe(40);
-    const n = updates.messages.length;
-    await updates.waitFor(n + 2);
+    const n = lampUpdates(updates).length;
+    await waitLamps(updates, n + 2);
   });
 
   it('waits for a twin that does not know the device yet, then starts', async () => {
@@ -154,7 +163,7 @@ describe('traffic-light app against a real broker', () => {
     expect(String(line.err)).toMatch(/404.*not found/);
     expect(updates.messages).toHaveLength(0);
     twin.setKnown(true);
-    await updates.waitFor(1);
+    await waitLamps(updates, 1);
     expect(lit(updates)[0]).toBe('red');
   });
 });

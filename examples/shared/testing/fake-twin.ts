@@ -80,12 +80,14 @@ export async function startFakeTwin(
         return;
       }
       updates.push(d.value);
-      const expected: Record<string, string> = {};
+      const before = structuredClone(twin);
       for (const [n, t] of Object.entries(d.value.twin)) {
-        const v = t?.expected?.value;
-        if (typeof v === 'string') expected[n] = v;
+        const e = t?.expected?.value;
+        const a = t?.actual?.value;
+        if (typeof e === 'string') twin[n] = { ...twin[n], expected: e };
+        if (typeof a === 'string') twin[n] = { ...twin[n], actual: a };
       }
-      void apply('expected', expected);
+      void publishDocument(before, Object.keys(d.value.twin));
     }),
   ];
 
