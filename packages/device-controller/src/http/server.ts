@@ -2,15 +2,15 @@
 // Errors are 4xx with {findings: [line, ...]}: each line names file:line:col, the object and the field,
 // so the CLI can print them as they are.
 
-import { checkValue, type Device, type DeviceModel } from '@edgetwin/api';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import { checkValue, type Device } from '@edgetwin/api';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { ControllerMetrics } from '../metrics.js';
 import type { Source, SourceObject } from '../source.js';
 import { ConflictError, type EmbeddedStore, NotFoundError, type ObjectRef } from '../sources/embedded/store.js';
 import type { StatusCoalescer } from '../status/coalescer.js';
-import { checkManifests, type ManifestFile } from './check-manifests.js';
+import { checkManifests, identitiesOf, type ManifestFile } from './check-manifests.js';
 
 export interface HttpApiDeps {
   source: Source;
@@ -32,11 +32,8 @@ export interface NodeInfo {
 const MAX_BODY = 8 * 1024 * 1024;
 
 export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
-  const app: FastifyInstance = Fastify({
-    loggerInstance: deps.logger.child({ part: 'http' }) as FastifyBaseLogger,
-    bodyLimit: MAX_BODY,
-    disableRequestLogging: true,
-  }) as unknown as FastifyInstance;
+  // Fastify's own request logging is off: the controller logs what matters (failures) itself.
+  const app = Fastify({ logger: false, bodyLimit: MAX_BODY });
   const { source, store } = deps;
 
   const fail = (reply: FastifyReply, code: number, findings: string[]) => reply.code(code).send({ findings });
@@ -61,7 +58,7 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     try {
       // Models first, so a device is never dispatched before the model it uses.
       const ordered = [...checked.objects].sort((a, b) => rank(a.object) - rank(b.object));
-      return { results: store.apply(ordered.map((c) => c.object)) };
+      return { results: store.apply(ordered.map((c) => c.object)), notices: checked.notices };
     } catch (e) {
       if (e instanceof ConflictError) {
         const at = checked.objects.find(
@@ -70,7 +67,7 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
             c.object.metadata.name === e.ref.name &&
             c.object.metadata.namespace === e.ref.namespace,
         );
-        const where = at ? `${at.file}:${at.line}:${at.column}` : '-';
+        const where = at ? `${at.file}:${at.line}:1` : '-';
         return fail(reply, 409, [
           `${where}: ${e.ref.kind}/${e.ref.namespace}/${e.ref.name}: metadata.resourceVersion: ${e.message.split(': ').slice(1).join(': ')}`,
         ]);
@@ -83,21 +80,11 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     const files = filesOf(req.body);
     if (typeof files === 'string') return fail(reply, 400, [files]);
     if (!store) return readOnly(reply);
-    const checked = checkManifests(files, [...source.models(), ...modelsIn(files)]);
-    const structural = checked.findings.filter(
-      (f) => !f.includes('spec.deviceModelRef') && !f.includes('.desired.value'),
-    );
-    if (structural.length > 0) return fail(reply, 400, structural);
-    const refs: ObjectRef[] = checked.objects.map((c) => ({
-      kind: c.object.kind,
-      namespace: c.object.metadata.namespace ?? 'default',
-      name: c.object.metadata.name,
-    }));
+    const { identities, findings } = identitiesOf(files);
+    if (findings.length > 0) return fail(reply, 400, findings);
+    const refs: ObjectRef[] = identities.map(({ kind, namespace, name }) => ({ kind, namespace, name }));
     const where = (r: ObjectRef) => {
-      const c = checked.objects.find(
-        (x) =>
-          x.object.kind === r.kind && x.object.metadata.name === r.name && x.object.metadata.namespace === r.namespace,
-      );
+      const c = identities.find((x) => x.kind === r.kind && x.name === r.name && x.namespace === r.namespace);
       return c ? `${c.file}:${c.line}:${c.column}` : '-';
     };
     const missing = refs.filter((r) => !store.get(r));
@@ -230,13 +217,6 @@ function filesOf(body: unknown): ManifestFile[] | string {
 
 function rank(o: SourceObject): number {
   return o.kind === 'DeviceModel' ? 0 : 1;
-}
-
-/** Models named in the files, so deleting a device with its model does not complain the model is missing. */
-function modelsIn(files: ManifestFile[]): DeviceModel[] {
-  return checkManifests(files, [])
-    .objects.map((c) => c.object)
-    .filter((o): o is DeviceModel => o.kind === 'DeviceModel');
 }
 
 async function withStatus(source: Source, d: Device): Promise<Device> {
