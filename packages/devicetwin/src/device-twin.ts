@@ -109,6 +109,7 @@ export async function openDeviceTwin(opts: DeviceTwinOptions): Promise<DeviceTwi
       publishQos: opts.publishQos ?? DEFAULT_API_OPTIONS.publishQos,
       maxQueue: opts.maxQueue ?? DEFAULT_API_OPTIONS.maxQueue,
       batchMax: opts.batchMax ?? DEFAULT_API_OPTIONS.batchMax,
+      maxInflight: opts.maxInflight ?? DEFAULT_API_OPTIONS.maxInflight,
     };
     const api = new TwinMqttApi(opts.bus, store, engine, metrics, log, apiOpts, () => outbox.notify());
     await api.start();

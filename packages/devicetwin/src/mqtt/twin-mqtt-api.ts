@@ -32,9 +32,21 @@ export interface TwinMqttApiOptions {
   maxQueue: number;
   /** Requests handled in one transaction at most. */
   batchMax: number;
+  /**
+   * Replies handed to the bus and not yet sent (QoS 0) or acknowledged (QoS 1) before the twin pauses
+   * handling requests. Backpressure: a flood queues requests (bounded by maxQueue) instead of replies.
+   */
+  maxInflight: number;
 }
 
-export const DEFAULT_API_OPTIONS: TwinMqttApiOptions = { publishQos: 1, maxQueue: 50_000, batchMax: 1_000 };
+// A batch publishes up to 3 messages per request (result, document, delta); batchMax * 3 + maxInflight stays
+// under the 1000 'drain' listeners Node warns about on the bus client's socket.
+export const DEFAULT_API_OPTIONS: TwinMqttApiOptions = {
+  publishQos: 1,
+  maxQueue: 50_000,
+  batchMax: 150,
+  maxInflight: 500,
+};
 
 const REQUEST_FILTERS = [
   '$hw/events/device/+/+/twin/update',
@@ -57,6 +69,8 @@ const MISSHAPEN_FILTERS = [
 export class TwinMqttApi {
   private queue: Job[] = [];
   private scheduled = false;
+  /** true while flushing waits for in-flight replies to drain */
+  private blocked = false;
   private readonly inflight = new Set<Promise<void>>();
   private readonly unsubscribes: Array<() => Promise<void>> = [];
   private readonly lastWarn = new Map<string, { at: number; suppressed: number }>();
@@ -101,7 +115,7 @@ export class TwinMqttApi {
   /** Resolves when every queued request is handled and every reply handed to the bus. */
   async settled(): Promise<void> {
     while (this.queue.length || this.scheduled || this.inflight.size) {
-      if (this.queue.length && !this.scheduled) this.flush();
+      if (this.queue.length && !this.scheduled && !this.blocked) this.flush();
       await Promise.allSettled([...this.inflight]);
       if (this.scheduled) await new Promise((r) => setImmediate(r));
     }
@@ -140,10 +154,17 @@ export class TwinMqttApi {
       return;
     }
     this.queue.push(job);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.queue.length === 0) return;
+    if (this.inflight.size >= this.opts.maxInflight) {
+      this.blocked = true;
+      return;
     }
+    this.scheduled = true;
+    setImmediate(() => this.flush());
   }
 
   private flush(): void {
@@ -180,10 +201,7 @@ export class TwinMqttApi {
     this.metrics.batchSize.observe(batch.length);
     for (const m of fx.messages) this.send(m.topic, m.payload, m.retain ?? false);
     if (fx.outboxAppended) this.onOutboxAppended();
-    if (this.queue.length && !this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
+    this.schedule();
   }
 
   /** Handles one request; a TwinError becomes an error reply, anything else aborts the batch. */
@@ -253,7 +271,13 @@ export class TwinMqttApi {
       .publish(topic, payload, { qos: this.opts.publishQos, retain })
       .catch((e: Error) => this.log.error({ err: e, topic }, 'twin could not publish'));
     this.inflight.add(p);
-    p.finally(() => this.inflight.delete(p));
+    p.finally(() => {
+      this.inflight.delete(p);
+      if (this.blocked && this.inflight.size <= this.opts.maxInflight / 2) {
+        this.blocked = false;
+        this.schedule();
+      }
+    });
     return p;
   }
 
