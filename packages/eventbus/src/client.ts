@@ -229,6 +229,7 @@ class ReconnectingBusClient implements BusClient {
   private lastError: Error | undefined;
   private wasConnected = true;
   private held: HeldMessage[] = [];
+  private readonly pendingPublishes = new Set<(err: Error) => void>();
 
   constructor(
     private readonly raw: MqttClient,
@@ -251,15 +252,27 @@ class ReconnectingBusClient implements BusClient {
     const problem = topicProblem(topic);
     if (problem) throw new BusError(`cannot publish on '${topic}': ${problem}`, this.s.url, 'invalid');
     if (this.closing) throw new BusError(`cannot publish on '${topic}': client is closed`, this.s.url, 'closed');
+    // close() rejects what is still waiting for a PUBACK; mqtt.js would leave it pending forever.
+    let abandon: ((err: Error) => void) | undefined;
+    const abandoned = new Promise<never>((_, reject) => {
+      abandon = reject;
+    });
+    this.pendingPublishes.add(abandon!);
     try {
-      await this.raw.publishAsync(topic, payload, { qos: opts?.qos ?? 1, retain: opts?.retain ?? false });
+      await Promise.race([
+        this.raw.publishAsync(topic, payload, { qos: opts?.qos ?? 1, retain: opts?.retain ?? false }),
+        abandoned,
+      ]);
     } catch (err) {
+      if (err instanceof BusError) throw err;
       throw new BusError(
         `publish on '${topic}' to ${this.s.url} failed: ${(err as Error).message}`,
         this.s.url,
         'publish-failed',
         { cause: err },
       );
+    } finally {
+      this.pendingPublishes.delete(abandon!);
     }
   }
 
@@ -314,6 +327,15 @@ class ReconnectingBusClient implements BusClient {
     if (this.closing) return;
     this.closing = true;
     clearTimeout(this.reconnectTimer);
+    for (const abandon of this.pendingPublishes) {
+      abandon(
+        new BusError(
+          `publish to ${this.s.url} abandoned: client closed before the broker acknowledged it`,
+          this.s.url,
+          'closed',
+        ),
+      );
+    }
     // Force when offline: a graceful end would wait for a DISCONNECT that can never be sent.
     await this.raw.endAsync(!this.raw.connected);
   }

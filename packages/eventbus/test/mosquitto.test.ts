@@ -37,11 +37,8 @@ describe('external Mosquitto broker', () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(BusError);
-    expect((err as Error).message).toMatch(
-      new RegExp(
-        `^MQTT broker at ${m.url} refused the credentials for user x \\((not authorized|bad user name or password)\\)$`,
-      ),
-    );
+    // Mosquitto answers 5 (not authorized) where aedes answers 4 (bad user name or password)
+    expect((err as Error).message).toBe(`MQTT broker at ${m.url} refused the credentials for user x (not authorized)`);
   });
 
   it('applies an ACL: denied publishes and reads are dropped, the connection stays up', async () => {

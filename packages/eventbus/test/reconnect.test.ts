@@ -2,7 +2,7 @@ import net from 'node:net';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { BusError, backoffDelay, connectBus } from '../src/index.js';
-import { collectMessages, freePort, startTestBroker } from '../src/testing.js';
+import { collectMessages, freePort, startTestBroker, waitUntil } from '../src/testing.js';
 import { broker, client, nextEvent, onCleanup, tempDir, useCleanup } from './helpers.js';
 
 useCleanup();
@@ -102,6 +102,47 @@ describe('reconnect', () => {
     await sent; // resolves only on PUBACK from the restarted broker
     await got.waitFor(1, 5000);
     expect(got.messages.map((m) => m.payload.toString())).toEqual(['while-offline']);
+  });
+
+  it('backs off exponentially while the broker stays away, and resets after reconnecting', async () => {
+    let b = await startTestBroker();
+    const port = b.port;
+    onCleanup(() => b.close());
+    const delays: number[] = [];
+    let fifth: () => void = () => {};
+    const fiveAttempts = new Promise<void>((r) => {
+      fifth = r;
+    });
+    const c = await client(b.url, {
+      backoffMs: 20,
+      maxBackoffMs: 80,
+      onReconnectAttempt: (attempt, delay) => {
+        delays.push(delay);
+        if (attempt === 5) fifth();
+      },
+    });
+    await b.close();
+    await fiveAttempts;
+    expect(delays.slice(0, 5)).toEqual([20, 40, 80, 80, 80]);
+    const up = nextEvent<boolean>((l) => c.onConnect(l), 'reconnect');
+    b = await startTestBroker({ port });
+    await up;
+    delays.length = 0;
+    await b.close();
+    await waitUntil(() => delays.length > 0, 'a reconnect attempt');
+    expect(delays[0]).toBe(20);
+  });
+
+  it('rejects a publish still waiting for its PUBACK when the client is closed', async () => {
+    const b = await startTestBroker();
+    onCleanup(() => b.close());
+    const c = await connectBus({ url: b.url, clean: false, clientId: 'pending', backoffMs: 20 });
+    const down = nextEvent<Error | undefined>((l) => c.onDisconnect(l), 'disconnect');
+    await b.close();
+    await down;
+    const sent = c.publish('x/y', 'never acked');
+    await c.close();
+    await expect(sent).rejects.toThrow(/abandoned: client closed before the broker acknowledged it/);
   });
 
   it('closes promptly while the broker is down, without reconnecting afterwards', async () => {
