@@ -37,6 +37,8 @@ export interface CloudLinkEdge {
   readonly syncedGeneration: number;
   onSynced(listener: (generation: number) => void): () => void;
   onConnectionChange(listener: (connected: boolean) => void): () => void;
+  /** called with every ReportAck the cloud sends (after the outbox dropped the entries it covers) */
+  onReportsAcked(listener: (upTo: number) => void): () => void;
   readonly stats: { readonly batchesSent: number };
   close(): Promise<void>;
 }
@@ -130,6 +132,10 @@ export function startCloudLinkEdge(opts: CloudLinkEdgeOptions): CloudLinkEdge {
     onConnectionChange(l) {
       connectionListeners.add(l);
       return () => connectionListeners.delete(l);
+    },
+    onReportsAcked(l) {
+      pump.ackListeners.add(l);
+      return () => pump.ackListeners.delete(l);
     },
     stats: {
       get batchesSent() {

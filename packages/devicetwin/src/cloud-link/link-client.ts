@@ -158,7 +158,20 @@ export function openLinkClient(opts: LinkClientOptions): LinkClient {
     async close() {
       closing = true;
       if (reconnectTimer) clearTimeout(reconnectTimer);
-      await client.endAsync();
+      // a graceful end waits until every in-flight QoS 1 message is acknowledged, which never happens
+      // while the broker is unreachable: give it a moment when connected, otherwise end at once
+      if (client.connected) {
+        let timer: NodeJS.Timeout | undefined;
+        const gave = await Promise.race([
+          client.endAsync().then(() => true),
+          new Promise<boolean>((r) => {
+            timer = setTimeout(() => r(false), 2000);
+          }),
+        ]);
+        clearTimeout(timer);
+        if (gave) return;
+      }
+      await client.endAsync(true);
     },
   };
 }

@@ -32,6 +32,7 @@ export class ReportPump {
   private readonly ackTimeoutMs: number;
   private readonly unlisten: () => void;
   batchesSent = 0;
+  readonly ackListeners = new Set<(upTo: number) => void>();
 
   constructor(
     private readonly outbox: Outbox,
@@ -72,6 +73,7 @@ export class ReportPump {
     }
     if (upTo > this.outbox.ackedSeq()) this.outbox.ack(upTo);
     if (upTo > this.sentUpTo) this.sentUpTo = upTo;
+    for (const l of this.ackListeners) l(upTo);
     this.clearAckTimer();
     if (this.sentUpTo > this.outbox.ackedSeq()) this.armAckTimer();
     this.kick();
