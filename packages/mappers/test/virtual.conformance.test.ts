@@ -1,16 +1,16 @@
 import { runDriverConformance } from '../src/conformance/index.js';
-import { removeVirtualDevice, virtualDevice } from '../src/drivers/virtual/index.js';
-import { virtualDriverFactory } from '../src/drivers/virtual/index.js';
+import { removeVirtualDevice, valueSpec, virtualDevice, virtualDriverFactory } from '../src/drivers/virtual/index.js';
 import { virtualCounterDevice } from './fixtures.js';
 
 runDriverConformance('virtual', async () => {
   const device = virtualCounterDevice();
   const sim = virtualDevice(device.id);
   const nameOf = (prop: string) => String(device.properties.find((p) => p.name === prop)?.visitor.name ?? prop);
+  // the simulated device exists before any mapper connects to it, like a physical one
+  for (const p of device.properties) sim.define(nameOf(p.name), valueSpec(p.visitor).spec!);
   return {
     factory: virtualDriverFactory,
     device,
-    // the simulator's values exist once the driver has connected; before that the visitor's initial value
     peek: async (prop) => sim.read(nameOf(prop)),
     poke: async (prop, v) => sim.set(nameOf(prop), v),
     fault: async (kind) => {

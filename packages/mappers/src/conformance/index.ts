@@ -5,6 +5,7 @@
 // Call it at the top level of a vitest test file; it defines describe/it blocks.
 
 import { driverSuite } from './driver-suite.js';
+import { endToEndSuite } from './e2e-suite.js';
 import type { ConformanceOptions, ConformanceTarget } from './target.js';
 
 export type { ConformanceOptions, ConformanceTarget, FaultKind } from './target.js';
@@ -15,4 +16,5 @@ export function runDriverConformance(
   options: ConformanceOptions = {},
 ): void {
   driverSuite(name, setup, options);
+  if (options.endToEnd ?? true) endToEndSuite(name, setup, options);
 }

@@ -1,0 +1,422 @@
+// Serves one device: connects with backoff, reads each collectCycle group in one batch, reports what
+// the report policy lets through as one twin/update per batch, reconciles desired values, pushes data,
+// reports its state. A changed spec is applied in place: only a changed protocol config reconnects.
+
+import {
+  deviceTopic,
+  type DeviceState,
+  type MsgTwin,
+  type ResolvedDevice,
+  type ResolvedProperty,
+  twinMetadataType,
+  type WriteStatus,
+  writeStatusTopic,
+} from '@edgetwin/api';
+import type { BusClient } from '@edgetwin/eventbus/contracts';
+import type { Logger } from 'pino';
+import { backoff, delay, withTimeout } from './backoff.js';
+import { type DeviceDriver, DriverError, type DriverFactory, type RawValue, type ReadResult } from './driver.js';
+import type { MapperMetrics } from './metrics.js';
+import { DevicePusher, type PushConnections } from './push.js';
+import { type RetryPolicy, WriteReconciler } from './reconciler.js';
+import { ReportGate, reportPolicy } from './report-policy.js';
+import { type Cycle, startCycle } from './scheduler.js';
+import { toEngineering, transformSpec } from './transforms.js';
+
+export interface WorkerOptions {
+  connectBackoffMs: number;
+  maxConnectBackoffMs: number;
+  /** longest one driver call may take before it counts as a timeout */
+  callTimeoutMs: number;
+  writeRetry: RetryPolicy;
+}
+
+export interface WorkerDeps {
+  factory: DriverFactory;
+  bus: BusClient;
+  logger: Logger;
+  metrics: MapperMetrics;
+  connections: PushConnections;
+  options: WorkerOptions;
+}
+
+const OFFLINE_CODES = new Set(['connection', 'not-connected']);
+
+/** Properties compared without their desired value: a new desired value is a write, not a redefinition. */
+function definition(p: ResolvedProperty): string {
+  const { desired: _d, ...rest } = p;
+  return JSON.stringify(rest);
+}
+
+export class DeviceWorker {
+  private driver: DeviceDriver | undefined;
+  private connected = false;
+  private generation: AbortController | undefined;
+  private readonly groups = new Map<number, Cycle>();
+  private readonly gates = new Map<string, ReportGate>();
+  private readonly reconcilers = new Map<string, WriteReconciler>();
+  private readonly latest = new Map<string, { value: string; timestamp: number }>();
+  private readonly lastError = new Map<string, string>();
+  private unsubscribePush: (() => Promise<void>) | undefined;
+  private pushKey = '';
+  private stateCycle: Cycle | undefined;
+  private stateCycleKey = '';
+  private state: DeviceState | undefined;
+  private readonly pusher: DevicePusher;
+  private stopped = false;
+  private readonly log: Logger;
+
+  constructor(
+    private device: ResolvedDevice,
+    private readonly deps: WorkerDeps,
+  ) {
+    this.log = deps.logger.child({ device: device.id });
+    this.pusher = new DevicePusher(device, {
+      connections: deps.connections,
+      latest: (p) => this.latest.get(p),
+      logger: this.log,
+      metrics: deps.metrics,
+    });
+  }
+
+  get id(): string {
+    return this.device.id;
+  }
+
+  start(): void {
+    this.syncProperties(undefined);
+    this.syncStateCycle();
+    this.pusher.update(this.device);
+    this.startGeneration();
+  }
+
+  /** Apply a changed spec without disturbing what did not change. */
+  update(next: ResolvedDevice): void {
+    const prev = this.device;
+    this.device = next;
+    const reconnect =
+      prev.protocol !== next.protocol || JSON.stringify(prev.protocolConfig) !== JSON.stringify(next.protocolConfig);
+    this.syncProperties(prev);
+    this.syncStateCycle();
+    this.pusher.update(next);
+    if (reconnect) {
+      this.log.info('protocol config changed; reconnecting this device');
+      this.stopGeneration();
+      this.startGeneration();
+      return;
+    }
+    if (this.connected) {
+      this.syncGroups();
+      void this.syncPush();
+    }
+  }
+
+  /** A desired value from a twin delta. */
+  setDesired(property: string, value: string): void {
+    let r = this.reconcilers.get(property);
+    if (!r) {
+      // not a property of this device: the reconciler refuses it with a clear reason
+      r = this.reconcilerFor(property);
+    }
+    r.setDesired(value);
+  }
+
+  async stop(opts: { publishOffline: boolean }): Promise<void> {
+    this.stopped = true;
+    this.stateCycle?.stop();
+    this.pusher.stop();
+    for (const r of this.reconcilers.values()) r.stop();
+    await this.stopGeneration();
+    if (opts.publishOffline) await this.publishState('offline').catch(() => undefined);
+  }
+
+  // ---- properties, reports, writes ----
+
+  private syncProperties(prev: ResolvedDevice | undefined): void {
+    const before = new Map((prev?.properties ?? []).map((p) => [p.name, p]));
+    const now = new Set(this.device.properties.map((p) => p.name));
+    for (const name of before.keys()) {
+      if (now.has(name)) continue;
+      this.reconcilers.get(name)?.stop();
+      this.reconcilers.delete(name);
+      this.gates.delete(name);
+      this.latest.delete(name);
+    }
+    for (const p of this.device.properties) {
+      const old = before.get(p.name);
+      const redefined = !old || definition(old) !== definition(p);
+      if (redefined) this.gates.set(p.name, new ReportGate(reportPolicy(p), p.type));
+      const r = this.reconcilers.get(p.name) ?? this.reconcilerFor(p.name);
+      if (p.desired?.value !== undefined && p.desired.value !== old?.desired?.value) r.setDesired(p.desired.value);
+      else if (old && redefined) r.refresh();
+    }
+  }
+
+  private reconcilerFor(name: string): WriteReconciler {
+    const r = new WriteReconciler(name, {
+      deviceId: this.device.id,
+      property: () => this.device.properties.find((p) => p.name === name),
+      driver: () => (this.connected ? this.driver : undefined),
+      publish: (s) => this.publishWriteStatus(s),
+      onReadBack: (value, ts) => {
+        const p = this.device.properties.find((x) => x.name === name);
+        if (p) this.report([[p, value, ts]]);
+      },
+      onFinal: (result) => this.deps.metrics.writes.inc({ device: this.device.id, result }),
+      logger: this.log,
+      retry: this.deps.options.writeRetry,
+      callTimeoutMs: this.deps.options.callTimeoutMs,
+    });
+    if (this.device.properties.some((p) => p.name === name)) this.reconcilers.set(name, r);
+    return r;
+  }
+
+  private publishWriteStatus(s: WriteStatus): void {
+    this.deps.bus
+      .publish(writeStatusTopic(this.device.id), JSON.stringify(s), { qos: 1 })
+      .catch((e) => this.log.warn({ err: (e as Error).message }, 'could not publish write status'));
+  }
+
+  /** Turn readings into one twin/update with the properties the report policy lets through. */
+  private report(readings: Array<[ResolvedProperty, string, number]>): void {
+    const now = Date.now();
+    const twin: Record<string, MsgTwin> = {};
+    let n = 0;
+    for (const [p, value, ts] of readings) {
+      this.latest.set(p.name, { value, timestamp: ts });
+      if (!p.reportToCloud) continue;
+      const gate = this.gates.get(p.name);
+      if (gate && !gate.offer(value, now)) continue;
+      twin[p.name] = { actual: { value, metadata: { timestamp: ts } }, metadata: { type: twinMetadataType(p.type) } };
+      n++;
+    }
+    if (n === 0) return;
+    this.deps.metrics.reports.inc({ device: this.device.id });
+    this.deps.bus
+      .publish(deviceTopic(this.device.id, 'twin/update'), JSON.stringify({ event_id: '', timestamp: now, twin }), {
+        qos: 1,
+      })
+      .catch((e) => this.log.warn({ err: (e as Error).message }, 'could not publish twin update'));
+  }
+
+  private handleReadings(props: ResolvedProperty[], results: Map<string, ReadResult>): void {
+    const ok: Array<[ResolvedProperty, string, number]> = [];
+    let offline = 0;
+    let failed = 0;
+    for (const p of props) {
+      const r = results.get(p.name) ?? {
+        ok: false as const,
+        error: new DriverError(`driver returned no result for property ${p.name}`, 'io', true),
+      };
+      if (r.ok) {
+        const spec = transformSpec(p);
+        const eng = spec.ok ? toEngineering(r.value, p, spec.value) : spec;
+        if (eng.ok) {
+          if (this.lastError.delete(p.name)) this.log.info({ property: p.name }, 'property readable again');
+          ok.push([p, eng.value, r.timestamp]);
+          this.reconcilers.get(p.name)?.onReading(eng.value);
+          continue;
+        }
+        this.noteError(p.name, eng.reason, 'config');
+        failed++;
+        continue;
+      }
+      failed++;
+      if (OFFLINE_CODES.has(r.error.code)) offline++;
+      this.noteError(p.name, r.error.message, r.error.code);
+    }
+    this.report(ok);
+    if (ok.length) this.deps.metrics.lastSuccess.set({ device: this.device.id }, Date.now() / 1000);
+    if (offline > 0 && offline === props.length) this.lostConnection('every read says the device is unreachable');
+    else void this.publishState(failed > 0 && ok.length === 0 ? 'unhealthy' : 'online');
+  }
+
+  /** Logs a read error when it first appears or changes, not on every cycle. */
+  private noteError(property: string, message: string, code: string): void {
+    this.deps.metrics.readErrors.inc({ device: this.device.id, code });
+    if (this.lastError.get(property) === message) return;
+    this.lastError.set(property, message);
+    this.log.warn({ property, code, err: message }, 'read failed');
+  }
+
+  private onPushedValue(property: string, raw: RawValue, ts: number): void {
+    const p = this.device.properties.find((x) => x.name === property);
+    if (!p) return;
+    this.handleReadings([p], new Map([[property, { ok: true, value: raw, timestamp: ts }]]));
+  }
+
+  // ---- connection, polling, push subscriptions ----
+
+  private startGeneration(): void {
+    if (this.stopped) return;
+    const gen = new AbortController();
+    this.generation = gen;
+    try {
+      this.driver = this.deps.factory.create(this.device, { logger: this.log, signal: gen.signal });
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'driver refused the device');
+      void this.publishState('unhealthy');
+      return;
+    }
+    void this.connectLoop(gen);
+  }
+
+  private async stopGeneration(): Promise<void> {
+    this.generation?.abort();
+    this.generation = undefined;
+    this.connected = false;
+    for (const c of this.groups.values()) c.stop();
+    this.groups.clear();
+    const unsub = this.unsubscribePush;
+    this.unsubscribePush = undefined;
+    this.pushKey = '';
+    await unsub?.().catch(() => undefined);
+    const d = this.driver;
+    this.driver = undefined;
+    await d?.disconnect().catch((e) => this.log.debug({ err: (e as Error).message }, 'disconnect failed'));
+  }
+
+  private async connectLoop(gen: AbortController): Promise<void> {
+    const { connectBackoffMs, maxConnectBackoffMs, callTimeoutMs } = this.deps.options;
+    for (let attempt = 1; !gen.signal.aborted; attempt++) {
+      const driver = this.driver;
+      if (!driver) return;
+      try {
+        await withTimeout(
+          driver.connect(),
+          callTimeoutMs,
+          () =>
+            new DriverError(`device ${this.device.id}: connect timed out after ${callTimeoutMs} ms`, 'timeout', true),
+        );
+        if (gen.signal.aborted) return;
+        this.deps.metrics.connects.inc({ device: this.device.id, result: 'ok' });
+        this.connected = true;
+        this.log.info({ attempt }, 'device connected');
+        for (const g of this.gates.values()) g.reset();
+        void this.publishState('online');
+        this.syncGroups();
+        await this.syncPush();
+        for (const r of this.reconcilers.values()) r.onConnected();
+        return;
+      } catch (e) {
+        if (gen.signal.aborted) return;
+        this.deps.metrics.connects.inc({ device: this.device.id, result: 'error' });
+        const wait = backoff(attempt, connectBackoffMs, maxConnectBackoffMs);
+        const level = attempt === 1 ? 'warn' : 'debug';
+        this.log[level]({ attempt, retryInMs: wait, err: (e as Error).message }, 'device connect failed');
+        void this.publishState('offline');
+        await driver.disconnect().catch(() => undefined);
+        await delay(wait, gen.signal);
+      }
+    }
+  }
+
+  private lostConnection(reason: string): void {
+    if (!this.connected) return;
+    this.log.warn({ reason }, 'device connection lost; reconnecting');
+    void this.publishState('offline');
+    void this.stopGeneration().then(() => this.startGeneration());
+  }
+
+  /** One read cycle per distinct collectCycle; a cycle's members are looked up at each tick. */
+  private syncGroups(): void {
+    const cycles = new Set(this.device.properties.map((p) => p.collectCycleMs));
+    for (const [ms, c] of this.groups)
+      if (!cycles.has(ms)) {
+        c.stop();
+        this.groups.delete(ms);
+      }
+    for (const ms of cycles) {
+      if (this.groups.has(ms)) continue;
+      const cycle = startCycle(ms, () => this.readGroup(ms), {
+        onOverrun: (n) => this.deps.metrics.overruns.inc({ device: this.device.id }, n),
+        onError: (e) => this.log.error({ err: (e as Error).message }, 'read cycle failed'),
+      });
+      this.groups.set(ms, cycle);
+    }
+  }
+
+  private async readGroup(cycleMs: number): Promise<void> {
+    const driver = this.driver;
+    if (!this.connected || !driver) return;
+    const props = this.device.properties.filter((p) => p.collectCycleMs === cycleMs);
+    if (props.length === 0) return;
+    const { callTimeoutMs } = this.deps.options;
+    const end = this.deps.metrics.readLatency.startTimer({ device: this.device.id });
+    let results: Map<string, ReadResult>;
+    try {
+      results = await withTimeout(
+        driver.readBatch(props),
+        callTimeoutMs,
+        () => new DriverError(`device ${this.device.id}: read timed out after ${callTimeoutMs} ms`, 'timeout', true),
+      );
+    } catch (e) {
+      const error = e instanceof DriverError ? e : new DriverError((e as Error).message, 'io', true, { cause: e });
+      results = new Map(props.map((p) => [p.name, { ok: false as const, error }]));
+    }
+    end();
+    this.deps.metrics.reads.inc({ device: this.device.id });
+    if (driver !== this.driver) return; // reconnected meanwhile
+    this.handleReadings(props, results);
+  }
+
+  private async syncPush(): Promise<void> {
+    const driver = this.driver;
+    if (!driver?.subscribe) return;
+    const props = this.device.properties.filter((p) => p.visitor.edge !== undefined && p.visitor.edge !== 'none');
+    const key = JSON.stringify(props);
+    if (key === this.pushKey) return;
+    this.pushKey = key;
+    const old = this.unsubscribePush;
+    this.unsubscribePush = undefined;
+    await old?.().catch(() => undefined);
+    if (props.length === 0) return;
+    try {
+      this.unsubscribePush = await driver.subscribe(props, (p, v, ts) => this.onPushedValue(p, v, ts));
+    } catch (e) {
+      this.pushKey = '';
+      this.log.warn({ err: (e as Error).message }, 'could not subscribe to pushed values; polling only');
+    }
+  }
+
+  // ---- state ----
+
+  private syncStateCycle(): void {
+    const { reportToCloud, reportCycleMs } = this.device.stateReport;
+    const key = reportToCloud ? String(reportCycleMs) : '';
+    if (key === this.stateCycleKey) return;
+    this.stateCycleKey = key;
+    this.stateCycle?.stop();
+    this.stateCycle = undefined;
+    if (!reportToCloud) return;
+    this.stateCycle = startCycle(reportCycleMs, () => this.periodicState(), { immediate: false });
+  }
+
+  private async periodicState(): Promise<void> {
+    if (this.connected && this.driver) {
+      const h = await withTimeout(
+        this.driver.health(),
+        this.deps.options.callTimeoutMs,
+        () => new Error('health timed out'),
+      ).catch(() => 'offline' as const);
+      if (h === 'offline') return this.lostConnection('health check says offline');
+      if (h === 'unhealthy' || h === 'unknown') this.state = h;
+    }
+    await this.publishState(this.state ?? 'unknown', true);
+  }
+
+  private async publishState(state: DeviceState, force = false): Promise<void> {
+    if (!force && state === this.state) return;
+    if (state !== this.state) this.log.info({ from: this.state, to: state }, 'device state');
+    this.state = state;
+    await this.deps.bus
+      .publish(
+        deviceTopic(this.device.id, 'state/update'),
+        JSON.stringify({ event_id: '', timestamp: Date.now(), state }),
+        {
+          qos: 1,
+        },
+      )
+      .catch((e) => this.log.warn({ err: (e as Error).message }, 'could not publish state'));
+  }
+}

@@ -1,0 +1,81 @@
+// Prometheus metrics of one mapper process, labelled by device (and property where it matters).
+
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export class MapperMetrics {
+  readonly reads: Counter<'device'>;
+  readonly readErrors: Counter<'device' | 'code'>;
+  readonly readLatency: Histogram<'device'>;
+  readonly lastSuccess: Gauge<'device'>;
+  readonly overruns: Counter<'device'>;
+  readonly reports: Counter<'device'>;
+  readonly writes: Counter<'device' | 'result'>;
+  readonly pushes: Counter<'device' | 'method' | 'result'>;
+  readonly connects: Counter<'device' | 'result'>;
+  readonly devices: Gauge;
+
+  constructor(readonly registry: Registry = new Registry()) {
+    const r = [registry];
+    this.reads = new Counter({
+      name: 'edgetwin_mapper_reads_total',
+      help: 'Batch reads',
+      labelNames: ['device'],
+      registers: r,
+    });
+    this.readErrors = new Counter({
+      name: 'edgetwin_mapper_read_errors_total',
+      help: 'Property reads that failed, by driver error code',
+      labelNames: ['device', 'code'],
+      registers: r,
+    });
+    this.readLatency = new Histogram({
+      name: 'edgetwin_mapper_read_duration_seconds',
+      help: 'Time of one batch read',
+      labelNames: ['device'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: r,
+    });
+    this.lastSuccess = new Gauge({
+      name: 'edgetwin_mapper_last_success_timestamp_seconds',
+      help: 'Unix time of the last successful read of a device',
+      labelNames: ['device'],
+      registers: r,
+    });
+    this.overruns = new Counter({
+      name: 'edgetwin_mapper_read_overruns_total',
+      help: 'Read cycles skipped because the previous read of the same cycle was still running',
+      labelNames: ['device'],
+      registers: r,
+    });
+    this.reports = new Counter({
+      name: 'edgetwin_mapper_twin_reports_total',
+      help: 'twin/update messages published',
+      labelNames: ['device'],
+      registers: r,
+    });
+    this.writes = new Counter({
+      name: 'edgetwin_mapper_writes_total',
+      help: 'Desired values reconciled, by final state',
+      labelNames: ['device', 'result'],
+      registers: r,
+    });
+    this.pushes = new Counter({
+      name: 'edgetwin_mapper_pushes_total',
+      help: 'Data pushes (pushMethod) by method and result',
+      labelNames: ['device', 'method', 'result'],
+      registers: r,
+    });
+    this.connects = new Counter({
+      name: 'edgetwin_mapper_connects_total',
+      help: 'Device connection attempts',
+      labelNames: ['device', 'result'],
+      registers: r,
+    });
+    this.devices = new Gauge({ name: 'edgetwin_mapper_devices', help: 'Devices served', registers: r });
+  }
+
+  /** Drop a removed device's series. */
+  forget(device: string): void {
+    for (const m of [this.reads, this.readLatency, this.lastSuccess, this.overruns, this.reports]) m.remove({ device });
+  }
+}

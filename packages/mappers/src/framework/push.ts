@@ -1,0 +1,154 @@
+// Data push per property (KubeEdge's pushMethod), every reportCycle, of the latest reading:
+//  - MQTT on one persistent connection per broker address (KubeEdge opens a connection per message),
+//  - HTTP POST.
+// Both carry the same JSON body (docs/mappers.md):
+//   {"deviceId":"ns/name","namespace":"ns","name":"name","property":"p","value":"<string>","type":"int","timestamp":ms}
+
+import {
+  dataTopic,
+  type PushMethod,
+  type ResolvedDevice,
+  type ResolvedProperty,
+  twinMetadataType,
+} from '@edgetwin/api';
+import type { BusClient } from '@edgetwin/eventbus/contracts';
+import type { Logger } from 'pino';
+import type { MapperMetrics } from './metrics.js';
+import { type Cycle, startCycle } from './scheduler.js';
+
+export interface PushBody {
+  deviceId: string;
+  namespace: string;
+  name: string;
+  property: string;
+  value: string;
+  type: string;
+  timestamp: number;
+}
+
+export type Connect = (url: string) => Promise<BusClient>;
+
+/** Persistent MQTT connections for pushes, one per address, shared by every device of a mapper. */
+export class PushConnections {
+  private readonly clients = new Map<string, Promise<BusClient>>();
+  constructor(
+    private readonly local: BusClient,
+    private readonly connect: Connect,
+  ) {}
+
+  get(address: string | undefined): Promise<BusClient> {
+    if (!address) return Promise.resolve(this.local);
+    const url = address.replace(/^tcp:\/\//, 'mqtt://').replace(/^ssl:\/\//, 'mqtts://');
+    let c = this.clients.get(url);
+    if (!c) {
+      c = this.connect(url);
+      c.catch(() => this.clients.delete(url));
+      this.clients.set(url, c);
+    }
+    return c;
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.clients.values()];
+    this.clients.clear();
+    await Promise.all(all.map((c) => c.then((b) => b.close()).catch(() => undefined)));
+  }
+}
+
+export function httpUrl(http: NonNullable<PushMethod['http']>): string {
+  const host = (http.hostName ?? '127.0.0.1').replace(/\/+$/, '');
+  const withScheme = /^https?:\/\//.test(host) ? host : `http://${host}`;
+  const port = http.port ? `:${http.port}` : '';
+  const path = http.requestPath ? (http.requestPath.startsWith('/') ? http.requestPath : `/${http.requestPath}`) : '/';
+  return `${withScheme}${port}${path}`;
+}
+
+export class DevicePusher {
+  private readonly cycles = new Map<string, { key: string; cycle: Cycle }>();
+
+  constructor(
+    private device: ResolvedDevice,
+    private readonly deps: {
+      connections: PushConnections;
+      latest(property: string): { value: string; timestamp: number } | undefined;
+      logger: Logger;
+      metrics: MapperMetrics;
+    },
+  ) {}
+
+  /** Start, restart or stop the push cycle of each property whose pushMethod or reportCycle changed. */
+  update(device: ResolvedDevice): void {
+    this.device = device;
+    const wanted = new Map<string, ResolvedProperty>();
+    for (const p of device.properties) if (p.pushMethod?.mqtt || p.pushMethod?.http) wanted.set(p.name, p);
+    for (const [name, c] of this.cycles) {
+      const p = wanted.get(name);
+      if (!p || c.key !== JSON.stringify([p.pushMethod, p.reportCycleMs, p.type])) {
+        c.cycle.stop();
+        this.cycles.delete(name);
+      }
+    }
+    for (const [name, p] of wanted) {
+      if (this.cycles.has(name)) continue;
+      const cycle = startCycle(p.reportCycleMs, () => this.push(p), { immediate: false });
+      this.cycles.set(name, { key: JSON.stringify([p.pushMethod, p.reportCycleMs, p.type]), cycle });
+    }
+  }
+
+  stop(): void {
+    for (const c of this.cycles.values()) c.cycle.stop();
+    this.cycles.clear();
+  }
+
+  private async push(p: ResolvedProperty): Promise<void> {
+    const latest = this.deps.latest(p.name);
+    if (!latest) return;
+    const d = this.device;
+    const body: PushBody = {
+      deviceId: d.id,
+      namespace: d.namespace,
+      name: d.name,
+      property: p.name,
+      value: latest.value,
+      type: twinMetadataType(p.type),
+      timestamp: latest.timestamp,
+    };
+    const json = JSON.stringify(body);
+    const { mqtt, http } = p.pushMethod ?? {};
+    if (mqtt) {
+      try {
+        const bus = await this.deps.connections.get(mqtt.address);
+        await bus.publish(mqtt.topic || dataTopic(d.id), json, {
+          qos: mqtt.qos ? 1 : 0,
+          retain: mqtt.retained === true,
+        });
+        this.deps.metrics.pushes.inc({ device: d.id, method: 'mqtt', result: 'ok' });
+      } catch (e) {
+        this.fail('mqtt', p, e);
+      }
+    }
+    if (http) {
+      try {
+        const res = await fetch(httpUrl(http), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: json,
+          signal: AbortSignal.timeout(http.timeout && http.timeout > 0 ? http.timeout : 5000),
+        });
+        if (!res.ok) throw new Error(`HTTP ${res.status} from ${httpUrl(http)}`);
+        await res.arrayBuffer();
+        this.deps.metrics.pushes.inc({ device: d.id, method: 'http', result: 'ok' });
+      } catch (e) {
+        this.fail('http', p, e);
+      }
+    }
+  }
+
+  private fail(method: string, p: ResolvedProperty, e: unknown): void {
+    this.deps.metrics.pushes.inc({ device: this.device.id, method, result: 'error' });
+    this.deps.logger.warn(
+      { device: this.device.id, property: p.name, method, err: (e as Error).message },
+      'data push failed',
+    );
+  }
+}

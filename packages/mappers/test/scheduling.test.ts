@@ -1,0 +1,88 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ReportGate, reportPolicy } from '../src/framework/report-policy.js';
+import { startCycle } from '../src/framework/scheduler.js';
+
+describe('startCycle', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 1_000_000 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('runs on a fixed grid: a slow task does not push later runs back', async () => {
+    const starts: number[] = [];
+    const c = startCycle(100, async () => {
+      starts.push(Date.now());
+      await new Promise((r) => setTimeout(r, 30));
+    });
+    await vi.advanceTimersByTimeAsync(1000);
+    c.stop();
+    expect(starts.map((t) => t - 1_000_000)).toEqual([0, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]);
+    expect(c.overruns).toBe(0);
+  });
+
+  it('counts a run that overruns its cycle and skips the tick instead of stacking', async () => {
+    let concurrent = 0;
+    let maxConcurrent = 0;
+    const c = startCycle(100, async () => {
+      concurrent++;
+      maxConcurrent = Math.max(maxConcurrent, concurrent);
+      await new Promise((r) => setTimeout(r, 250));
+      concurrent--;
+    });
+    await vi.advanceTimersByTimeAsync(1000);
+    c.stop();
+    expect(maxConcurrent).toBe(1);
+    expect(c.runs).toBe(4); // at 0, 300, 600, 900
+    expect(c.overruns).toBe(7);
+  });
+
+  it('stops', async () => {
+    let n = 0;
+    const c = startCycle(50, async () => {
+      n++;
+    });
+    c.stop();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(n).toBe(1);
+  });
+});
+
+describe('report policy', () => {
+  it("defaults to 'change' with a silence limit of 60 report cycles", () => {
+    expect(reportPolicy({ reportCycleMs: 1000 })).toEqual({
+      mode: 'change',
+      deadband: 0,
+      maxSilenceMs: 60_000,
+      reportCycleMs: 1000,
+    });
+  });
+
+  it('change: reports changes only (typed: 1.0 equals 1), and again after the silence limit', () => {
+    const g = new ReportGate(reportPolicy({ reportCycleMs: 1000 }), 'FLOAT');
+    expect(g.offer('1', 0)).toBe(true);
+    expect(g.offer('1.0', 1000)).toBe(false);
+    expect(g.offer('2', 2000)).toBe(true);
+    expect(g.offer('2', 61_999)).toBe(false);
+    expect(g.offer('2', 62_000)).toBe(true);
+  });
+
+  it('deadband: reports only moves larger than the band', () => {
+    const g = new ReportGate(
+      reportPolicy({ reportCycleMs: 1000, report: { mode: 'deadband', deadband: 0.5, maxSilenceMs: 0 } }),
+      'FLOAT',
+    );
+    expect(g.offer('20', 0)).toBe(true);
+    expect(g.offer('20.4', 1000)).toBe(false);
+    expect(g.offer('19.6', 2000)).toBe(false);
+    expect(g.offer('20.6', 3000)).toBe(true);
+    expect(g.offer('20.6', 1e9)).toBe(false);
+  });
+
+  it('cycle: reports once per report cycle, changed or not', () => {
+    const g = new ReportGate(reportPolicy({ reportCycleMs: 5000, report: { mode: 'cycle' } }), 'INT');
+    const reported = [0, 1000, 2000, 3000, 4000, 5000, 6000, 9990, 10000].filter((t) => g.offer('7', t));
+    expect(reported).toEqual([0, 5000, 9990]);
+  });
+});
