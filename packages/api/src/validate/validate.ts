@@ -315,7 +315,7 @@ function crossCheck(entries: Entry[], existingModels: DeviceModel[]): void {
           {
             path: ['metadata', 'name'],
             message: `edgetwin check: ${key} appears twice in the set`,
-            expected: `expected each object once; first at ${first.candidate.file}:${first.candidate.start.line}`,
+            expected: `expected each object once; first at ${first.candidate.file === e.candidate.file ? 'line ' : `${first.candidate.file}:`}${first.candidate.start.line}`,
           },
           'error',
         ),

@@ -2,7 +2,18 @@
 // duplicate keys are errors) and keeps enough of the syntax tree to turn a field path back into
 // file:line:column.
 
-import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseAllDocuments, type Document } from 'yaml';
+import {
+  Composer,
+  type Document,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  Parser,
+  parseDocument,
+} from 'yaml';
 import type { FieldPath } from './finding.js';
 
 export interface Position {
@@ -58,42 +69,75 @@ export function parseYaml(text: string): ParsedYaml {
   const docs: SourceDoc[] = [];
   const problems: SyntaxProblem[] = [];
   let nonEmpty = 0;
-  const parsed = parseAllDocuments(text, { lineCounter, version: '1.1', prettyErrors: false, uniqueKeys: true });
-  const list = Array.isArray(parsed) ? parsed : [];
-  list.forEach((doc, index) => {
-    const hasContent = doc.contents !== null || doc.errors.length > 0;
-    if (hasContent) nonEmpty++;
-    for (const w of doc.warnings)
-      problems.push({ position: pos(w.pos[0]), message: `YAML: ${w.message}`, severity: 'notice' });
+  // Documents are composed one at a time and their syntax trees dropped once converted: a 5 MB stream of
+  // small objects would otherwise keep every tree alive. A tree is rebuilt only to place a finding.
+  const parser = new Parser(lineCounter.addNewLine);
+  const composer = new Composer(OPTIONS);
+  let index = -1;
+  for (const doc of composer.compose(parser.parse(text), true)) {
+    index++;
     if (doc.errors.length > 0) {
+      nonEmpty++;
       // Only the first: later errors in a document are nearly always echoes of it (kubectl shows one too).
-      for (const e of doc.errors.slice(0, 1)) {
-        const hint = HINTS[e.code];
-        problems.push({
-          position: pos(e.pos[0]),
-          message: `YAML syntax error: ${firstLine(e.message)}`,
-          ...(hint !== undefined ? { expected: hint } : {}),
-          severity: 'error',
-        });
-      }
-      return;
+      const e = doc.errors[0]!;
+      const hint = HINTS[e.code];
+      problems.push({
+        position: pos(e.pos[0]),
+        message: `YAML syntax error: ${firstLine(e.message)}`,
+        ...(hint !== undefined ? { expected: hint } : {}),
+        severity: 'error',
+      });
+      continue;
     }
-    if (doc.contents === null) return;
+    for (const w of doc.warnings)
+      problems.push({ position: pos(w.pos[0]), message: `YAML: ${firstLine(w.message)}`, severity: 'notice' });
+    if (doc.contents === null) continue;
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
     } catch (e) {
+      nonEmpty++;
       problems.push({
         position: pos(doc.contents.range?.[0] ?? 0),
         message: `YAML: ${firstLine((e as Error).message)}`,
         expected: `expected at most ${MAX_ALIAS_COUNT} alias expansions`,
         severity: 'error',
       });
-      return;
+      continue;
     }
-    docs.push(sourceDoc(doc, value, index, pos));
-  });
+    // An empty document (`---` followed by nothing) is skipped, as kubectl skips it.
+    if (value === null || value === undefined) continue;
+    nonEmpty++;
+    const range = doc.range;
+    docs.push(lazySourceDoc(text, range[0], range[2], value, index, pos(doc.contents.range?.[0] ?? range[0]), pos));
+  }
   return { docs, problems, nonEmpty };
+}
+
+const OPTIONS = { version: '1.1', prettyErrors: false, uniqueKeys: true } as const;
+
+/** Locates paths by re-parsing the document's own text on first use; most documents never need it. */
+function lazySourceDoc(
+  text: string,
+  from: number,
+  to: number,
+  value: unknown,
+  index: number,
+  start: Position,
+  pos: (o: number) => Position,
+): SourceDoc {
+  let tree: SourceDoc | undefined;
+  const get = () => {
+    tree ??= sourceDoc(parseDocument(text.slice(from, to), OPTIONS), value, index, (o) => pos(o + from));
+    return tree;
+  };
+  return {
+    value,
+    index,
+    start,
+    locate: (path, atKey) => get().locate(path, atKey),
+    sourceText: (path) => get().sourceText(path),
+  };
 }
 
 function firstLine(s: string): string {

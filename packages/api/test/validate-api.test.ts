@@ -1,0 +1,152 @@
+// The validation API: the broken corpus file by file, sizes, and what callers (apply) rely on.
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { formatFinding, MAX_OBJECT_BYTES, validateManifests, validateObjects } from '../src/validate/index.js';
+import type { DeviceModel } from '../src/types.js';
+import { bigDevice, manyDevices } from './support/big.js';
+import { brokenCases } from './support/corpus.js';
+
+const errorsOf = (r: ReturnType<typeof validateManifests>) =>
+  r.findings.filter((f) => f.severity === 'error').map(formatFinding);
+
+const MODEL = `apiVersion: devices.kubeedge.io/v1beta1
+kind: DeviceModel
+metadata:
+  name: lamp-model
+spec:
+  protocol: gpio
+  properties:
+    - name: power
+      type: BOOLEAN
+      accessMode: ReadWrite
+`;
+const DEVICE = `apiVersion: devices.kubeedge.io/v1beta1
+kind: Device
+metadata:
+  name: lamp
+spec:
+  deviceModelRef:
+    name: lamp-model
+  nodeName: pi-1
+  protocol:
+    protocolName: gpio
+  properties:
+    - name: power
+      desired:
+        value: "true"
+`;
+
+describe('validateManifests on the broken corpus', () => {
+  for (const c of brokenCases()) {
+    it(`${c.file}: exactly its expected error`, () => {
+      const r = validateManifests([{ file: c.file, text: c.text }]);
+      expect(r.ok).toBe(false);
+      expect(errorsOf(r)).toEqual([`${c.file}:${c.expect}`]);
+    });
+  }
+
+  it('a zero-byte file is an error, not a crash', () => {
+    const r = validateManifests([{ file: 'empty.yaml', text: '' }]);
+    expect(errorsOf(r)).toEqual([
+      'empty.yaml:1:1: -/-/-: -: file holds no objects (expected at least one YAML document with apiVersion, kind and metadata)',
+    ]);
+  });
+
+  it('never throws, whatever the text', () => {
+    const texts = [
+      '{',
+      ']]]',
+      '- a\n- b',
+      'a: &x [*x]',
+      '"\\u00zz"',
+      'kind: Device\napiVersion: 3',
+      '!!binary AAAA',
+      '? [a]\n: b',
+    ];
+    for (const text of texts) expect(() => validateManifests([{ file: 'x.yaml', text }])).not.toThrow();
+  });
+});
+
+describe('size', () => {
+  it('refuses a 5 MB object the API server could not store, naming the limit', () => {
+    const text = bigDevice(5 * 1024 * 1024);
+    expect(text.length).toBeGreaterThanOrEqual(5 * 1024 * 1024);
+    const r = validateManifests([{ file: 'big.yaml', text }]);
+    const errors = errorsOf(r);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(
+      new RegExp(
+        `^big\\.yaml:1:1: Device/default/big: -: object is \\d+ bytes, too large for the API server \\(expected at most ${MAX_OBJECT_BYTES} bytes`,
+      ),
+    );
+  });
+
+  it('accepts a 5 MB file of many small valid objects', () => {
+    const r = validateManifests([{ file: 'many.yaml', text: manyDevices(5 * 1024 * 1024) }]);
+    expect(errorsOf(r)).toEqual([]);
+    expect(r.objects.length).toBeGreaterThan(10_000);
+  });
+});
+
+describe('validating a set', () => {
+  it('resolves a model defined in another file of the set', () => {
+    const r = validateManifests([
+      { file: 'device.yaml', text: DEVICE },
+      { file: 'model.yaml', text: MODEL },
+    ]);
+    expect(r.findings).toEqual([]);
+    expect(r.objects.map((o) => `${o.file}:${o.line} ${o.object.kind}`)).toEqual([
+      'device.yaml:1 Device',
+      'model.yaml:1 DeviceModel',
+    ]);
+  });
+
+  it('refuses a device whose model is in another namespace', () => {
+    const r = validateManifests([
+      {
+        file: 'a.yaml',
+        text: `${MODEL.replace('name: lamp-model', 'name: lamp-model\n  namespace: other')}---\n${DEVICE}`,
+      },
+    ]);
+    expect(errorsOf(r)).toEqual([
+      'a.yaml:19:11: Device/default/lamp: spec.deviceModelRef.name: edgetwin check: DeviceModel "lamp-model" not found in namespace "default" (expected a DeviceModel of that name in the same namespace, in the files validated together or already applied)',
+    ]);
+  });
+
+  it('uses existingModels for devices applied alone, and the set wins over them', () => {
+    const model = validateManifests([{ file: 'm.yaml', text: MODEL }]).objects[0]!.object as DeviceModel;
+    expect(validateObjects([{ ...parseOne(DEVICE) }], { existingModels: [model] }).ok).toBe(true);
+    const readOnly: DeviceModel = structuredClone(model);
+    readOnly.spec.properties![0]!.accessMode = 'ReadOnly';
+    const r = validateObjects([parseOne(DEVICE)], { existingModels: [readOnly] });
+    expect(r.findings.map((f) => f.message)).toEqual([
+      'edgetwin check: property "power" is ReadOnly in its model but has a desired value',
+    ]);
+    expect(r.findings[0]).toMatchObject({ file: '', line: 0, column: 0, path: 'spec.properties[0].desired' });
+    const both = validateObjects([parseOne(DEVICE), parseOne(MODEL)], { existingModels: [readOnly] });
+    expect(both.ok).toBe(true);
+  });
+
+  it("returns objects as the API server would store them and leaves the caller's objects alone", () => {
+    const input = parseOne(DEVICE.replace('  nodeName: pi-1\n', '  nodeName: pi-1\n  stateReport: null\n'));
+    const before = structuredClone(input);
+    const r = validateObjects([input, parseOne(MODEL)]);
+    expect(input).toEqual(before);
+    const dev = r.objects[0]!.object as { spec: Record<string, unknown> };
+    expect('stateReport' in dev.spec).toBe(false);
+  });
+
+  it('reports a device with a model that is itself invalid once, at the model', () => {
+    const r = validateManifests([
+      { file: 'x.yaml', text: `${MODEL.replace('type: BOOLEAN', 'type: bool')}---\n${DEVICE}` },
+    ]);
+    expect(errorsOf(r)).toHaveLength(1);
+    expect(errorsOf(r)[0]).toContain(
+      'DeviceModel/default/lamp-model: spec.properties[0].type: Unsupported value: "bool"',
+    );
+  });
+});
+
+function parseOne(text: string): Record<string, unknown> {
+  return parse(text) as Record<string, unknown>;
+}
