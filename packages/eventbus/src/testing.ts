@@ -2,7 +2,7 @@
 // Mosquitto, and message waiters that fail with a clear message instead of hanging.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -241,6 +241,8 @@ export interface MosquittoOptions {
   /** reuse a port (restart on the same address); default a free ephemeral port */
   port?: number;
   startTimeoutMs?: number;
+  /** serve mqtts:// with this certificate (e.g. from selfSignedCert()) */
+  tls?: { cert: string; key: string };
   /** path of the mosquitto binary (default: found in /usr/sbin, /usr/bin, /usr/local/{s,}bin) */
   binary?: string;
 }
@@ -284,9 +286,14 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
     `user ${userInfo().username}`,
     'per_listener_settings false',
     `listener ${port} 127.0.0.1`,
+    ...(opts.tls ? [`certfile ${join(dir, 'cert.pem')}`, `keyfile ${join(dir, 'key.pem')}`] : []),
     'persistence false',
     'log_dest stderr',
   ];
+  if (opts.tls) {
+    await writeFile(join(dir, 'cert.pem'), opts.tls.cert, { mode: 0o600 });
+    await writeFile(join(dir, 'key.pem'), opts.tls.key, { mode: 0o600 });
+  }
   if (opts.users) {
     const passwd = await findBinary('mosquitto_passwd');
     const pwFile = join(dir, 'passwd');
@@ -344,7 +351,42 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
     throw new Error(`${(err as Error).message}\nmosquitto output:\n${output}`, { cause: err });
   }
 
-  return { url: `mqtt://127.0.0.1:${port}`, port, output: () => output, stop };
+  return { url: `${opts.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`, port, output: () => output, stop };
+}
+
+/**
+ * A throw-away self-signed certificate for 127.0.0.1/localhost (EC P-256, valid one day), made with the
+ * openssl command; undefined when openssl is not installed (callers skip with a message).
+ */
+export async function selfSignedCert(): Promise<{ cert: string; key: string } | undefined> {
+  const dir = await mkdtemp(join(tmpdir(), 'edgetwin-cert-'));
+  try {
+    await execFileAsync('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ]);
+    return { cert: await readFile(join(dir, 'cert.pem'), 'utf8'), key: await readFile(join(dir, 'key.pem'), 'utf8') };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`openssl could not make a test certificate: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 export type { EmbeddedBroker };

@@ -1,12 +1,8 @@
-import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { BusError, connectBus } from '../src/index.js';
-import { armNextMessage, collectMessages } from '../src/testing.js';
-import { broker, client, tempDir, useCleanup } from './helpers.js';
+import { armNextMessage, collectMessages, selfSignedCert } from '../src/testing.js';
+import { broker, client, useCleanup } from './helpers.js';
 
 useCleanup();
 
@@ -95,37 +91,6 @@ describe('broker ACL', () => {
     expect((await message).payload.toString()).toBe('still here');
   });
 });
-
-const execFileAsync = promisify(execFile);
-
-async function selfSignedCert(): Promise<{ cert: string; key: string } | undefined> {
-  const dir = await tempDir('tls');
-  try {
-    await execFileAsync('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ]);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  return { cert: await readFile(join(dir, 'cert.pem'), 'utf8'), key: await readFile(join(dir, 'key.pem'), 'utf8') };
-}
 
 describe('broker TLS', () => {
   it('serves mqtts:// to a client that trusts the CA, and refuses one that does not', async (ctx) => {

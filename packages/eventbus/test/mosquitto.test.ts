@@ -1,7 +1,13 @@
 // External-broker mode against a real Mosquitto (Debian package mosquitto; CI installs it).
 import { describe, expect, it } from 'vitest';
 import { BusError, connectBus } from '../src/index.js';
-import { armNextMessage, collectMessages, type RunningMosquitto, startMosquitto } from '../src/testing.js';
+import {
+  armNextMessage,
+  collectMessages,
+  type RunningMosquitto,
+  selfSignedCert,
+  startMosquitto,
+} from '../src/testing.js';
 import { client, nextEvent, onCleanup, useCleanup } from './helpers.js';
 
 useCleanup();
@@ -68,6 +74,23 @@ describe('external Mosquitto broker', () => {
     expect(mapperReads.messages.map((msg) => msg.topic)).toEqual(['probe/x']);
     expect(mapperHw.messages).toEqual([]);
     expect(app.connected && mapper.connected).toBe(true);
+  });
+
+  it('connects over mqtts:// with the CA and credentials', async (ctx) => {
+    const pem = await selfSignedCert();
+    if (!pem) {
+      ctx.skip('openssl is not installed: cannot make a test certificate (install Debian package openssl)');
+      return;
+    }
+    const m = await mosquitto({ tls: pem, users: { app: 'pw' } });
+    expect(m.url).toMatch(/^mqtts:/);
+    const c = await client(m.url, { ca: pem.cert, username: 'app', password: 'pw' });
+    const { message } = await armNextMessage(c, 'secure/#', { timeoutMs: 3000 });
+    await c.publish('secure/hello', 'over tls');
+    expect((await message).payload.toString()).toBe('over tls');
+    await expect(connectBus({ url: m.url, username: 'app', password: 'pw', connectTimeoutMs: 3000 })).rejects.toThrow(
+      /^cannot reach MQTT broker at mqtts:.*self.signed/i,
+    );
   });
 
   it('reconnects and re-subscribes after Mosquitto restarts on the same port', async () => {
