@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 
 export type RegisterCommand = (program: Command) => void;
 
+import { registerMapper } from './mapper.js';
 import { registerValidate } from './validate.js';
 
 // One entry per command file. Keep alphabetical.
-export const commands: RegisterCommand[] = [registerValidate];
+export const commands: RegisterCommand[] = [registerMapper, registerValidate];

@@ -1,0 +1,40 @@
+// `edgetwin mapper <protocol>`: one protocol's mapper as its own process, speaking only MQTT to the edge.
+import { BUILT_IN_PROTOCOLS, startMapper } from '@edgetwin/mappers';
+import type { Command } from 'commander';
+import { Lifecycle } from '../compose/lifecycle.js';
+import { cliLogger } from '../compose/logger.js';
+import { parseNodeName, parsePort } from '../compose/options.js';
+
+export function registerMapper(program: Command): void {
+  program
+    .command('mapper')
+    .description(`run the mapper of one protocol (${BUILT_IN_PROTOCOLS.join(', ')}) against an edge node's broker`)
+    .argument('<protocol>', 'protocol name as in Device spec.protocol.protocolName')
+    .requiredOption('--node <name>', 'edge node whose devices this mapper serves', parseNodeName)
+    .option('--broker <url>', "the edge node's MQTT broker", 'mqtt://127.0.0.1:1883')
+    .option('--username <user>', 'MQTT username')
+    .option('--password <password>', 'MQTT password (or set EDGETWIN_MQTT_PASSWORD)')
+    .option('--metrics-port <port>', 'serve Prometheus metrics on http://127.0.0.1:<port>/metrics', parsePort)
+    .option('--metrics-host <addr>', 'address for the metrics server', '127.0.0.1')
+    .action(async (protocol: string, o) => {
+      const logger = cliLogger();
+      const life = new Lifecycle(logger);
+      const mapper = await startMapper({
+        protocol,
+        brokerUrl: o.broker,
+        node: o.node,
+        logger,
+        metricsPort: o.metricsPort,
+        metricsHost: o.metricsHost,
+        username: o.username,
+        password: o.password ?? process.env.EDGETWIN_MQTT_PASSWORD,
+      });
+      life.add(`${protocol} mapper`, () => mapper.stop());
+      process.stdout.write(
+        `edgetwin ${mapper.runtime.protocol} mapper for node ${o.node} on ${o.broker}` +
+          (mapper.metricsUrl ? `\n  metrics ${mapper.metricsUrl}` : '') +
+          '\n',
+      );
+      await life.untilSignal();
+    });
+}
