@@ -12,10 +12,10 @@ import { freeCountTopic, LotCounter, type LotSummary, occupancyFromDistance, par
 
 export const DEFAULT_LOT = 'lot-a';
 export const DEFAULT_SENSORS = [
-  'default/parking-sensor-01',
-  'default/parking-sensor-02',
-  'default/parking-sensor-03',
-  'default/parking-sensor-04',
+  'default/parking-bay-01',
+  'default/parking-bay-02',
+  'default/parking-bay-03',
+  'default/parking-bay-04',
 ] as const;
 
 export interface ParkingAppOptions {
@@ -61,7 +61,7 @@ export async function startApp(opts: ParkingAppOptions): Promise<{ stop(): Promi
   };
 
   const update = (sensor: string, snapshot: TwinSnapshot) => {
-    let occ = parseOccupancy(snapshot.occupancy?.actual);
+    let occ = parseOccupancy(snapshot.occupied?.actual);
     if (occ === 'unknown') occ = occupancyFromDistance(snapshot.distance?.actual, threshold);
     const before = counter.get(sensor);
     if (counter.set(sensor, occ)) log.debug({ sensor, from: before, to: occ }, 'space changed');
@@ -74,7 +74,7 @@ export async function startApp(opts: ParkingAppOptions): Promise<{ stop(): Promi
       await watchDevice(bus, sensor, {
         logger: log,
         onChange: (snapshot, changed) => {
-          if (changed.includes('occupancy') || changed.includes('distance')) update(sensor, snapshot);
+          if (changed.includes('occupied') || changed.includes('distance')) update(sensor, snapshot);
         },
       }),
     );

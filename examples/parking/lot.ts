@@ -7,7 +7,7 @@ export type Occupancy = 'occupied' | 'free' | 'unknown';
 const OCCUPIED = new Set(['true', '1', 'on', 'occupied']);
 const FREE = new Set(['false', '0', 'off', 'free']);
 
-/** Reads the sensor's `occupancy` value (BOOLEAN "true"/"false", or 1/0, ON/OFF). */
+/** Reads the sensor's `occupied` value (BOOLEAN "true"/"false", or 1/0, ON/OFF). */
 export function parseOccupancy(value: string | undefined): Occupancy {
   const v = value?.trim().toLowerCase();
   if (v === undefined) return 'unknown';

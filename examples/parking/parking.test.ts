@@ -69,11 +69,11 @@ describe('parking app against a real broker', () => {
 
   it('publishes the free count, retained, and follows the sensors', async () => {
     twins = [
-      await startFakeTwin(client, sensors[0]!, { occupancy: { actual: 'true' }, distance: { actual: '40' } }),
-      await startFakeTwin(client, sensors[1]!, { occupancy: { actual: 'false' }, distance: { actual: '260' } }),
+      await startFakeTwin(client, sensors[0]!, { occupied: { actual: 'true' }, distance: { actual: '40' } }),
+      await startFakeTwin(client, sensors[1]!, { occupied: { actual: 'false' }, distance: { actual: '260' } }),
       // no occupancy reading: the distance decides (a car 35 cm below the sensor)
       await startFakeTwin(client, sensors[2]!, { distance: { actual: '35' } }),
-      await startFakeTwin(client, sensors[3]!, { occupancy: { actual: 'false' } }),
+      await startFakeTwin(client, sensors[3]!, { occupied: { actual: 'false' } }),
     ];
     const logs = captureLogs();
     app = await startApp({ brokerUrl: broker.url, node: 'edge-node-1', logger: logs.logger, sensors });
@@ -83,7 +83,7 @@ describe('parking app against a real broker', () => {
     await logs.waitFor('2 of 4 spaces free');
 
     // a car parks on p2
-    await twins[1]!.report({ occupancy: 'true', distance: '38' });
+    await twins[1]!.report({ occupied: 'true', distance: '38' });
     expect(await freeCount((s) => s.free === 1 && s.unknown === 0)).toMatchObject({ free: 1, occupied: 3 });
 
     // a display that connects later gets the current count at once (retained)
@@ -99,10 +99,10 @@ describe('parking app against a real broker', () => {
 
   it('counts a sensor the twin does not know yet as unknown until it appears', async () => {
     twins = [
-      await startFakeTwin(client, sensors[0]!, { occupancy: { actual: 'false' } }),
-      await startFakeTwin(client, sensors[1]!, { occupancy: { actual: 'false' } }),
-      await startFakeTwin(client, sensors[2]!, { occupancy: { actual: 'false' } }),
-      await startFakeTwin(client, sensors[3]!, { occupancy: { actual: 'false' } }, { known: false }),
+      await startFakeTwin(client, sensors[0]!, { occupied: { actual: 'false' } }),
+      await startFakeTwin(client, sensors[1]!, { occupied: { actual: 'false' } }),
+      await startFakeTwin(client, sensors[2]!, { occupied: { actual: 'false' } }),
+      await startFakeTwin(client, sensors[3]!, { occupied: { actual: 'false' } }, { known: false }),
     ];
     const logs = captureLogs();
     app = await startApp({ brokerUrl: broker.url, node: 'edge-node-1', logger: logs.logger, sensors, retryMs: 50 });
@@ -116,10 +116,10 @@ describe('parking app against a real broker', () => {
   it('takes a sensor that reports nonsense out of the free count', async () => {
     twins = sensors.map(() => undefined as unknown as FakeTwin);
     for (const [i, s] of sensors.entries())
-      twins[i] = await startFakeTwin(client, s, { occupancy: { actual: 'false' } });
+      twins[i] = await startFakeTwin(client, s, { occupied: { actual: 'false' } });
     app = await startApp({ brokerUrl: broker.url, node: 'edge-node-1', logger: captureLogs().logger, sensors });
     await freeCount((s) => s.free === 4);
-    await twins[0]!.report({ occupancy: 'garbage' });
+    await twins[0]!.report({ occupied: 'garbage' });
     expect(await freeCount((s) => s.unknown === 1)).toMatchObject({ free: 3, unknown: 1 });
   });
 });

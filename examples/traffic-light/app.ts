@@ -2,10 +2,11 @@
 // `twin/get`, follows `twin/update/document`, and drives the lamps by setting their desired (`expected`)
 // values with `twin/update`; the GPIO mapper turns desired values into pin levels.
 //
-// Override rule: the twin property `mode` (desired value, set from the cloud with
-// `edgetwin twin set traffic-light-01 mode=manual`). In `auto` (or when unset) the app cycles
-// red -> green -> yellow -> red. In `manual` it stops touching the lamps, so the lamps follow the desired
-// values the cloud sets; back in `auto` the cycle restarts at red.
+// Override rule: the property `mode` (set from the cloud with `edgetwin twin set traffic-light-01
+// mode=manual`). In `auto` (or when unset) the app cycles red -> green -> yellow -> red. In `manual` it
+// stops touching the lamps, so the lamps follow the desired values the cloud sets; back in `auto` the
+// cycle restarts at red. `mode` is itself a GPIO output (an indicator lamp lit in manual), so the mapper
+// reports it like any lamp; the app reads the desired value first, so it reacts before the mapper does.
 
 import type { BusClient } from '@edgetwin/eventbus/contracts';
 import type { Logger } from 'pino';
@@ -13,6 +14,7 @@ import { connectAppBus } from '../shared/bus.js';
 import { type DeviceWatch, watchDevice } from '../shared/device-watch.js';
 import { defaultLogger, isMain, runStandalone } from '../shared/standalone.js';
 import {
+  COLOURS,
   type Colour,
   DEFAULT_DURATIONS,
   lampsFor,
@@ -65,18 +67,28 @@ export async function startApp(opts: TrafficLightAppOptions): Promise<{ stop(): 
     phaseTimer = setTimeout(() => void enterPhase(nextColour(colour), gen), durations[colour]);
   };
 
-  const applyMode = (next: Mode) => {
+  /**
+   * `setByCloud`: lamps whose desired value changed in the same twin document as the mode, i.e. the
+   * cloud's command that switched to manual ("mode=manual red=ON"). Every other lit lamp is switched off,
+   * so the light shows what the cloud asked for and not the last phase of the cycle as well.
+   */
+  const applyMode = (next: Mode, setByCloud?: readonly string[]) => {
     mode = next;
     generation++;
     clearTimeout(phaseTimer);
-    // Report the mode the app is in, so `twin get` and the cloud see it took effect (and the delta clears).
-    watch.report({ [MODE_PROPERTY]: next }).catch((e: Error) => log.warn({ err: e }, 'could not report the mode'));
     if (next === 'auto') {
       log.info({ mode }, 'auto mode: cycling red -> green -> yellow');
       void enterPhase('red', generation);
-    } else {
-      log.info({ mode }, 'manual mode: the lamps follow the desired values set from the cloud');
+      return;
     }
+    log.info({ mode }, 'manual mode: the lamps follow the desired values set from the cloud');
+    if (!setByCloud) return;
+    const snapshot = watch.snapshot();
+    const off = COLOURS.filter((c) => !setByCloud.includes(c) && snapshot[c]?.expected === 'ON');
+    if (off.length === 0) return;
+    watch
+      .setExpected(Object.fromEntries(off.map((c) => [c, 'OFF'])))
+      .catch((e: Error) => log.warn({ err: e, lamps: off }, 'could not switch off the lamps of the last phase'));
   };
 
   const modeOf = (s: ReturnType<DeviceWatch['snapshot']>): string | undefined =>
@@ -95,7 +107,7 @@ export async function startApp(opts: TrafficLightAppOptions): Promise<{ stop(): 
         );
         return;
       }
-      if (next !== mode) applyMode(next);
+      if (next !== mode) applyMode(next, changed);
     },
   });
 
