@@ -79,6 +79,25 @@ function safeUrl(url: string): string {
 /** Messages a resumed session delivered before any handler matched them (clean:false only). */
 const MAX_HELD_MESSAGES = 1000;
 
+// tcp:// and ssl:// are what KubeEdge configs use (mqttServerExternal: tcp://127.0.0.1:1883).
+const SCHEMES = new Set(['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'tls:']);
+
+/** Throw a BusError naming what is wrong with a broker URL, before dialing anything. */
+export function checkBrokerUrl(raw: string): void {
+  const expected = 'expected mqtt://host:port or mqtts://host:port';
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new BusError(`MQTT broker URL '${raw}' is not a URL: ${expected}`, raw, 'invalid');
+  }
+  const shown = u.username || u.password ? safeUrl(raw) : raw;
+  if (!SCHEMES.has(u.protocol)) {
+    throw new BusError(`MQTT broker URL '${shown}' has scheme '${u.protocol}': ${expected}`, shown, 'invalid');
+  }
+  if (!u.hostname) throw new BusError(`MQTT broker URL '${shown}' has no host: ${expected}`, shown, 'invalid');
+}
+
 interface HeldMessage {
   topic: string;
   payload: Buffer;
@@ -99,6 +118,7 @@ interface Subscription {
  * re-subscribes every filter whenever the broker does not hold our session.
  */
 export async function connectBus(opts: BusClientOptions & BusClientHooks): Promise<BusClient> {
+  checkBrokerUrl(opts.url);
   const url = safeUrl(opts.url);
   const log = (opts.logger ?? silentLogger).child({ component: 'bus-client', url });
   const backoffMs = opts.backoffMs ?? DEFAULTS.backoffMs;

@@ -37,6 +37,24 @@ describe('connect errors', () => {
     expect((err as Error).message).toBe(`cannot reach MQTT broker at ${url}: no CONNACK within 300 ms`);
   });
 
+  it.each([
+    ['localhost:1883', "MQTT broker URL 'localhost:1883' has scheme 'localhost:': expected mqtt://host:port"],
+    ['127.0.0.1:1883', "MQTT broker URL '127.0.0.1:1883' is not a URL: expected mqtt://host:port"],
+    ['http://127.0.0.1:1883', "MQTT broker URL 'http://127.0.0.1:1883' has scheme 'http:'"],
+    ['mqtt://', "MQTT broker URL 'mqtt://' has no host"],
+  ])('rejects the broker URL %s before dialing', async (url, message) => {
+    const err = await connectBus({ url }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BusError);
+    expect((err as BusError).reason).toBe('invalid');
+    expect((err as Error).message).toContain(message);
+  });
+
+  it('accepts KubeEdge-style tcp:// broker URLs', async () => {
+    const b = await broker();
+    const c = await client(b.url.replace('mqtt://', 'tcp://'));
+    expect(c.connected).toBe(true);
+  });
+
   it('keeps passwords out of error messages', async () => {
     const b = await broker({ users: { u: 'right' } });
     const withCreds = b.url.replace('mqtt://', 'mqtt://u:wrong@');
