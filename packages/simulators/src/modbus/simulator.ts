@@ -12,6 +12,7 @@ import {
   parseModbusPoint,
   parseModbusProtocol,
   parseValue,
+  rawModbusPoint,
   type ResolvedDevice,
   type ResolvedProperty,
 } from '@edgetwin/api';
@@ -58,6 +59,9 @@ export interface ModbusSimulator {
   peek(deviceId: string, property: string): ModbusValue;
   /** sets a value as the device would (it stops moving) */
   poke(deviceId: string, property: string, value: ModbusValue): void;
+  /** the value as a mapper driver reads it: no scale, a `bit` property as its whole word (rawModbusPoint) */
+  peekRaw(deviceId: string, property: string): ModbusValue;
+  pokeRaw(deviceId: string, property: string, value: ModbusValue): void;
   setFault(deviceId: string, fault: ModbusFault): void;
   /** one step of the random walk now (tests do not wait for the timer) */
   tick(): void;
@@ -210,6 +214,15 @@ export async function startModbusSimulator(opts: ModbusSimulatorOptions): Promis
     poke(deviceId, property, value) {
       const [dev, sp] = find(deviceId, property);
       writePoint(dev.bank, sp.point, value);
+      sp.pinned = true;
+    },
+    peekRaw(deviceId, property) {
+      const [dev, sp] = find(deviceId, property);
+      return readPoint(dev.bank, rawModbusPoint(sp.point));
+    },
+    pokeRaw(deviceId, property, value) {
+      const [dev, sp] = find(deviceId, property);
+      writePoint(dev.bank, rawModbusPoint(sp.point), value);
       sp.pinned = true;
     },
     setFault(deviceId, fault) {

@@ -1,0 +1,7 @@
+export { ModbusDeviceDriver } from './driver.js';
+export {
+  createModbusDriverFactory,
+  type ModbusDriverFactory,
+  type ModbusDriverOptions,
+  modbusDriverFactory,
+} from './factory.js';

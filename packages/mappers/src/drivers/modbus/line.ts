@@ -1,0 +1,190 @@
+// One Modbus connection shared by every device behind it: a TCP gateway (tcp://ip:port) or an RS-485 line
+// (rtu:/dev/tty...). Requests run one at a time in arrival order, each with its own unit ID and timeout, so
+// several slaves never interleave frames on one bus.
+
+import type { ModbusProtocolConfig } from '@edgetwin/api';
+import M from 'modbus-serial';
+import type { Logger } from 'pino';
+import { DriverError } from '../../framework/driver.js';
+
+type Client = InstanceType<typeof M.default>;
+
+/** Node-style callback of modbus-serial's writeFCn functions. */
+type Callback<T> = (err: Error | null, data: T) => void;
+
+export interface LineOptions {
+  /** at most one connection attempt per this many ms after a failure */
+  reconnectMinMs: number;
+  logger: Logger;
+}
+
+export class ModbusLine {
+  refs = 0;
+  private client: Client | undefined;
+  private tail: Promise<unknown> = Promise.resolve();
+  private opening: Promise<void> | undefined;
+  private lastFailure: { at: number; error: DriverError } | undefined;
+  private failInflight: ((e: Error) => void) | undefined;
+  private closed = false;
+
+  constructor(
+    readonly key: string,
+    private readonly cfg: ModbusProtocolConfig,
+    private readonly opts: LineOptions,
+  ) {}
+
+  get connected(): boolean {
+    return this.client?.isOpen === true;
+  }
+
+  /** Opens the connection if it is not open (honouring the reconnect interval). */
+  open(): Promise<void> {
+    if (this.connected) return Promise.resolve();
+    if (this.opening) return this.opening;
+    const failed = this.lastFailure;
+    if (failed && Date.now() - failed.at < this.opts.reconnectMinMs) return Promise.reject(failed.error);
+    this.opening = this.connect().finally(() => {
+      this.opening = undefined;
+    });
+    return this.opening;
+  }
+
+  /**
+   * Runs one request alone on the line, after every request queued before it. The request's callback
+   * API gets the client; a connection lost mid-request fails it at once instead of at its timeout.
+   */
+  request<T>(timeoutMs: number, call: (client: Client, done: Callback<T>) => void): Promise<T> {
+    const job = async (): Promise<T> => {
+      if (this.closed) throw new DriverError(`${this.key}: line is closed`, 'not-connected', false);
+      await this.open();
+      const client = this.client as Client;
+      client.setTimeout(timeoutMs);
+      return new Promise<T>((resolve, reject) => {
+        let settled = false;
+        const settle = (e: Error | null, v?: T) => {
+          if (settled) return;
+          settled = true;
+          this.failInflight = undefined;
+          if (e) reject(e);
+          else resolve(v as T);
+        };
+        this.failInflight = (e) => settle(e);
+        try {
+          call(client, (err, data) => settle(err, data));
+        } catch (e) {
+          settle(e as Error);
+        }
+      });
+    };
+    const run = this.tail.then(job, job);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const c = this.client;
+    this.client = undefined;
+    if (c) await closeClient(c);
+  }
+
+  private async connect(): Promise<void> {
+    const old = this.client;
+    this.client = undefined;
+    if (old) await closeClient(old);
+    const client = new M.default();
+    // modbus-serial re-emits port errors; without a listener an EventEmitter error would crash the process
+    client.on('error', (e: unknown) =>
+      this.opts.logger.debug({ line: this.key, err: (e as Error).message }, 'modbus line error'),
+    );
+    try {
+      if (this.cfg.mode === 'tcp') {
+        // modbus-serial's `timeout` option is a socket idle timeout, not a connect timeout: bound it here
+        await withTimeout(
+          client.connectTCP(this.cfg.host, { port: this.cfg.port }),
+          Math.max(1000, this.cfg.timeoutMs),
+        );
+      } else {
+        await client.connectRTUBuffered(this.cfg.serialPath, {
+          baudRate: this.cfg.baudRate,
+          dataBits: this.cfg.dataBits,
+          stopBits: this.cfg.stopBits,
+          parity: this.cfg.parity,
+        });
+      }
+    } catch (e) {
+      const error = new DriverError(`${this.key}: cannot connect: ${(e as Error).message}`, 'connection', true, {
+        cause: e,
+      });
+      this.lastFailure = { at: Date.now(), error };
+      await closeClient(client);
+      throw error;
+    }
+    if (this.closed) {
+      await closeClient(client);
+      throw new DriverError(`${this.key}: line is closed`, 'not-connected', false);
+    }
+    this.lastFailure = undefined;
+    this.client = client;
+    client.on('close', () => {
+      if (this.client !== client) return;
+      this.opts.logger.warn({ line: this.key }, 'modbus connection lost');
+      this.failInflight?.(new DriverError(`${this.key}: connection lost`, 'connection', true));
+    });
+    this.opts.logger.info({ line: this.key }, 'modbus connected');
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`connect timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
+
+function closeClient(c: Client): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (!c.isOpen) {
+      c.destroy(() => resolve());
+      // destroy() on a never-opened port may not call back
+      setImmediate(resolve);
+      return;
+    }
+    c.close(() => resolve());
+  });
+}
+
+/** Lines keyed by tcp://host:port or rtu:/dev/..., shared by refcount and closed with their last device. */
+export class LineRegistry {
+  private readonly lines = new Map<string, ModbusLine>();
+
+  constructor(private readonly opts: LineOptions) {}
+
+  acquire(cfg: ModbusProtocolConfig): ModbusLine {
+    let line = this.lines.get(cfg.lineKey);
+    if (!line) {
+      line = new ModbusLine(cfg.lineKey, cfg, this.opts);
+      this.lines.set(cfg.lineKey, line);
+    }
+    line.refs++;
+    return line;
+  }
+
+  async release(line: ModbusLine): Promise<void> {
+    line.refs--;
+    if (line.refs > 0) return;
+    if (this.lines.get(line.key) === line) this.lines.delete(line.key);
+    await line.close();
+  }
+
+  get size(): number {
+    return this.lines.size;
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.lines.values()];
+    this.lines.clear();
+    await Promise.all(all.map((l) => l.close()));
+  }
+}
