@@ -303,6 +303,8 @@ export function expectedFields(field: string, known: string[]): string {
     .map((k) => ({ k, d: distance(k.toLowerCase(), field.toLowerCase()) }))
     .sort((a, b) => a.d - b.d)[0];
   if (close !== undefined && close.d <= Math.max(1, Math.floor(field.length / 4))) return `did you mean "${close.k}"?`;
+  const stem = field.length >= 3 ? known.find((k) => k.startsWith(field) || field.startsWith(k)) : undefined;
+  if (stem !== undefined) return `did you mean "${stem}"?`;
   return `known fields: ${[...known].sort().join(', ')}`;
 }
 
