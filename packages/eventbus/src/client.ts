@@ -109,6 +109,8 @@ interface Subscription {
   handlers: Set<MessageHandler>;
   /** the broker has acknowledged this filter in the current session */
   acked: boolean;
+  /** the SUBSCRIBE in flight for this filter, if any */
+  inflight?: Promise<void>;
 }
 
 /**
@@ -309,13 +311,25 @@ class ReconnectingBusClient implements BusClient {
     }
     sub.handlers.add(handler);
     this.releaseHeld(filter, handler);
+    // A second handler for a filter whose SUBSCRIBE is still on its way waits for the same SUBACK.
+    let sending = sub.inflight;
     if (isNew || qos > sub.qos) {
       sub.qos = Math.max(sub.qos, qos) as 0 | 1;
+      sending = this.sendSubscribe(filter, sub);
+      const mine = sending;
+      sub.inflight = mine;
+      mine
+        .catch(() => {})
+        .finally(() => {
+          if (sub.inflight === mine) sub.inflight = undefined;
+        });
+    }
+    if (sending) {
       try {
-        await this.sendSubscribe(filter, sub);
+        await sending;
       } catch (err) {
         sub.handlers.delete(handler);
-        if (sub.handlers.size === 0) this.subs.delete(filter);
+        if (sub.handlers.size === 0 && this.subs.get(filter) === sub) this.subs.delete(filter);
         throw err;
       }
     }

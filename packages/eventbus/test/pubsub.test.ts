@@ -60,6 +60,21 @@ describe('embedded broker pub/sub', () => {
     expect(first).toEqual(['one']);
   });
 
+  it('resolves every concurrent subscribe to one filter only after the broker acknowledged it', async () => {
+    const b = await broker();
+    const c = await client(b.url);
+    const pub = await client(b.url);
+    const got: string[] = [];
+    const first = c.subscribe('same/filter', (_t, p) => got.push(`a:${p}`));
+    // not awaiting the first: the second must still not resolve before the broker has the subscription
+    await c.subscribe('same/filter', (_t, p) => got.push(`b:${p}`));
+    const done = collectMessages(c, 'same/filter');
+    await pub.publish('same/filter', '1');
+    await (await done).waitFor(1, 3000);
+    await first;
+    expect(got.sort()).toEqual(['a:1', 'b:1']);
+  });
+
   it('gives retained messages to late subscribers, flagged as retained', async () => {
     const b = await broker();
     const c = await client(b.url);
