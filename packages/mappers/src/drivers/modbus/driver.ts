@@ -62,6 +62,7 @@ export class ModbusDeviceDriver implements DeviceDriver {
     private readonly cfg: ModbusProtocolConfig,
     private readonly lines: LineRegistry,
     private readonly ctx: DriverContext,
+    private readonly cancelFrameworkOffset = true,
   ) {
     this.where = `device ${device.id} (unit ${cfg.slaveId} on ${cfg.lineKey})`;
     ctx.signal.addEventListener('abort', () => void this.disconnect(), { once: true });
@@ -174,7 +175,7 @@ export class ModbusDeviceDriver implements DeviceDriver {
       visitor: prop.visitor,
     });
     const entry: PointEntry = parsed.ok
-      ? { key, point: parsed.value, correction: addressOffsetCorrection(prop) }
+      ? { key, point: parsed.value, correction: this.cancelFrameworkOffset ? addressOffsetCorrection(prop) : 0 }
       : { key, error: `device ${this.device.id}: ${parsed.errors.join('; ')}` };
     this.points.set(prop, entry);
     if ('correction' in entry) this.corrections.set(prop.name, entry.correction);
