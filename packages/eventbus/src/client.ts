@@ -17,6 +17,8 @@ const DEFAULTS = { backoffMs: 500, maxBackoffMs: 30_000, connectTimeoutMs: 10_00
 export interface BusClientHooks {
   /** called each time a reconnect attempt is started, with the attempt number since the last success */
   onReconnectAttempt?: (attempt: number, delayMs: number) => void;
+  /** MQTT keepalive (default 30 s): a silent connection is declared dead after 1.5 times this */
+  keepaliveSeconds?: number;
 }
 
 /** Delay before reconnect attempt `attempt` (1-based): backoffMs doubled per attempt, capped. */
@@ -137,6 +139,7 @@ export async function connectBus(opts: BusClientOptions & BusClientHooks): Promi
     clientId,
     clean,
     connectTimeout: connectTimeoutMs,
+    keepalive: opts.keepaliveSeconds ?? 30,
     // Reconnects are ours (exponential backoff); mqtt.js only knows a fixed period.
     reconnectPeriod: 0,
     // Re-subscribing is ours too, so it is explicit and covers sessions the broker lost.

@@ -194,6 +194,8 @@ export interface TcpProxy {
   readonly port: number;
   /** drop every open connection abruptly (no DISCONNECT): a network cut or a crashed process, as the broker sees it */
   cutConnections(): void;
+  /** silently drop all bytes both ways while on, keeping the sockets open: a half-open link only keepalive can detect */
+  blackhole(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -210,8 +212,17 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
         outbound.destroy();
       });
     }
-    inbound.pipe(outbound).pipe(inbound);
+    // Relayed by hand rather than piped, so blackhole() can drop bytes while both sockets stay open.
+    inbound.on('data', (d: Buffer) => {
+      if (!dropping) outbound.write(d);
+    });
+    outbound.on('data', (d: Buffer) => {
+      if (!dropping) inbound.write(d);
+    });
+    inbound.on('end', () => outbound.end());
+    outbound.on('end', () => inbound.end());
   });
+  let dropping = false;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', resolve);
@@ -224,6 +235,9 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     url: `mqtt://127.0.0.1:${port}`,
     port,
     cutConnections,
+    blackhole(on: boolean) {
+      dropping = on;
+    },
     async close() {
       cutConnections();
       await new Promise<void>((r) => server.close(() => r()));

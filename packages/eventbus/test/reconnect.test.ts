@@ -2,7 +2,7 @@ import net from 'node:net';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { BusError, backoffDelay, connectBus } from '../src/index.js';
-import { collectMessages, freePort, startTestBroker, waitUntil } from '../src/testing.js';
+import { collectMessages, freePort, startTcpProxy, startTestBroker, waitUntil } from '../src/testing.js';
 import { broker, client, nextEvent, onCleanup, tempDir, useCleanup } from './helpers.js';
 
 useCleanup();
@@ -161,6 +161,23 @@ describe('reconnect', () => {
     const sent = c.publish('x/y', 'never acked');
     await c.close();
     await expect(sent).rejects.toThrow(/abandoned: client closed before the broker acknowledged it/);
+  });
+
+  it('detects a silent (half-open) link by keepalive, reconnects, and delivers the publish made meanwhile', async () => {
+    const b = await broker();
+    const proxy = await startTcpProxy(b.port);
+    onCleanup(() => proxy.close());
+    const watcher = await client(b.url);
+    const got = await collectMessages(watcher, 'kept/+');
+    const c = await client(proxy.url, { keepaliveSeconds: 1 });
+    const down = nextEvent<Error | undefined>((l) => c.onDisconnect(l), 'keepalive to notice the dead link', 5000);
+    proxy.blackhole(true);
+    const sent = c.publish('kept/x', 'through the outage');
+    await down;
+    proxy.blackhole(false);
+    await sent;
+    await got.waitFor(1, 5000);
+    expect(got.messages.map((m) => m.payload.toString())).toContain('through the outage');
   });
 
   it('closes promptly while the broker is down, without reconnecting afterwards', async () => {
