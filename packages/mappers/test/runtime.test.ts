@@ -1,0 +1,338 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { decodeWriteStatus, deviceTopic, type WriteStatus, writeStatusTopic } from '@edgetwin/api';
+import { collectMessages, nextMessage, waitUntil } from '@edgetwin/eventbus/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { gpioDriverFactory, simulatedChip } from '../src/drivers/gpio/index.js';
+import { removeVirtualDevice, virtualDevice, virtualDriverFactory } from '../src/drivers/virtual/index.js';
+import { uniqueName } from './fixtures.js';
+import { device, prop, type Rig, startRig, type TwinUpdate } from './runtime-helpers.js';
+
+const V = 'virtualProtocol';
+let rig: Rig | undefined;
+const ids: string[] = [];
+afterEach(async () => {
+  await rig?.close();
+  rig = undefined;
+  for (const id of ids.splice(0)) removeVirtualDevice(id);
+});
+
+function track<T extends { id: string }>(d: T): T {
+  ids.push(d.id);
+  return d;
+}
+const states = (msgs: { json(): unknown }[]) => msgs.map((m) => (m.json() as { state: string }).state);
+const writeStatuses = (msgs: { payload: Buffer }[]): WriteStatus[] =>
+  msgs.map((m) => {
+    const d = decodeWriteStatus(m.payload);
+    if (!d.ok) throw new Error(d.error);
+    return d.value;
+  });
+
+describe('reports', () => {
+  it('batches the properties of one cycle into one twin/update and does not repeat unchanged values', async () => {
+    rig = await startRig(virtualDriverFactory);
+    const d = track(
+      device(V, [prop('a', { visitor: { name: 'a', initial: 1 } }), prop('b', { visitor: { name: 'b', initial: 2 } })]),
+    );
+    const updates = await collectMessages(rig.app, deviceTopic(d.id, 'twin/update'));
+    await rig.publish(d);
+    const [first] = await updates.waitFor(1);
+    expect((first!.json() as TwinUpdate).twin).toEqual({
+      a: { actual: { value: '1', metadata: { timestamp: expect.any(Number) } }, metadata: { type: 'int' } },
+      b: { actual: { value: '2', metadata: { timestamp: expect.any(Number) } }, metadata: { type: 'int' } },
+    });
+    // ten more read cycles of unchanged values: no report (KubeEdge would send ten)
+    await waitUntil(
+      async () => (await rig!.mapper.metrics.reads.get()).values.some((v) => v.value >= 11),
+      'eleven reads',
+    );
+    expect(updates.messages).toHaveLength(1);
+    virtualDevice(d.id).set('b', 5);
+    const all = await updates.waitFor(2);
+    expect((all[1]!.json() as TwinUpdate).twin).toEqual({
+      b: expect.objectContaining({ actual: expect.objectContaining({ value: '5' }) }),
+    });
+  });
+
+  it('does not report properties with reportToCloud false', async () => {
+    rig = await startRig(virtualDriverFactory);
+    const d = track(device(V, [prop('a'), prop('hidden', { reportToCloud: false })]));
+    const first = nextMessage(rig.app, deviceTopic(d.id, 'twin/update'));
+    await rig.publish(d);
+    expect(Object.keys(((await first).json() as TwinUpdate).twin)).toEqual(['a']);
+  });
+});
+
+describe('device lifecycle', () => {
+  it('applies a changed spec in place: no reconnect, the new property is read', async () => {
+    rig = await startRig(virtualDriverFactory);
+    const d = track(device(V, [prop('a', { visitor: { name: 'a', initial: 1 } })]));
+    const updates = await collectMessages(rig.app, deviceTopic(d.id, 'twin/update'));
+    await rig.publish(d);
+    await updates.waitFor(1);
+    await rig.publish({
+      ...d,
+      version: '2/1',
+      properties: [...d.properties, prop('c', { visitor: { name: 'c', initial: 9 } })],
+    });
+    await updates.waitFor((m) => 'c' in (m.json() as TwinUpdate).twin);
+    const connects = await rig.mapper.metrics.connects.get();
+    expect(connects.values.filter((v) => v.labels.result === 'ok').map((v) => v.value)).toEqual([1]);
+  });
+
+  it('stops serving a removed device', async () => {
+    rig = await startRig(virtualDriverFactory);
+    const d = track(device(V, [prop('a')]));
+    const up = nextMessage(rig.app, deviceTopic(d.id, 'twin/update'));
+    await rig.publish(d);
+    await up;
+    await rig.remove(d.id);
+    await waitUntil(() => rig!.mapper.runtime.devices().length === 0, 'the device to be removed');
+  });
+
+  it('refuses a bad spec with an unhealthy state and keeps serving the other devices', async () => {
+    rig = await startRig(virtualDriverFactory);
+    const good = track(device(V, [prop('a')]));
+    const bad = track(device(V, [prop('a', { visitor: { name: 'a', generator: 'fractal' } })]));
+    const badState = nextMessage(rig.app, deviceTopic(bad.id, 'state/update'));
+    const s = await collectMessages(rig.app, deviceTopic(good.id, 'twin/update'));
+    await rig.publish(bad);
+    await rig.publish(good);
+    expect((await badState).json()).toMatchObject({ state: 'unhealthy' });
+    await s.waitFor(1);
+    expect(rig.mapper.runtime.devices()).toEqual([good.id]);
+    // a bad update of a working device leaves the working spec running
+    await rig.publish({ ...good, properties: [prop('a', { collectCycleMs: -1 })] });
+    virtualDevice(good.id).set('a', 3);
+    await s.waitFor((m) => (m.json() as TwinUpdate).twin.a?.actual.value === '3');
+  });
+
+  it('one slow device does not delay another', async () => {
+    rig = await startRig(virtualDriverFactory);
+    const slow = track(device(V, [prop('a')], { protocolConfig: { latencyMs: 4000 } }));
+    const fast = track(device(V, [prop('a')]));
+    await rig.publish(slow);
+    const t0 = Date.now();
+    const up = nextMessage(rig.app, deviceTopic(fast.id, 'twin/update'), { timeoutMs: 2000 });
+    await rig.publish(fast);
+    await up;
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
+  it('reports an unreachable device offline, reconnects with backoff, and reports it online again', async () => {
+    rig = await startRig(virtualDriverFactory);
+    const d = track(device(V, [prop('a')]));
+    const other = track(device(V, [prop('a')]));
+    const st = await collectMessages(rig.app, deviceTopic(d.id, 'state/update'));
+    await rig.publish(d);
+    await rig.publish(other);
+    await st.waitFor((m) => (m.json() as { state: string }).state === 'online');
+    virtualDevice(d.id).reachable = false;
+    await st.waitFor((m) => (m.json() as { state: string }).state === 'offline');
+    const otherUp = await collectMessages(rig.app, deviceTopic(other.id, 'twin/update'));
+    virtualDevice(other.id).set('a', 42);
+    await otherUp.waitFor(1);
+    virtualDevice(d.id).reachable = true;
+    await st.waitFor(() => states(st.messages).lastIndexOf('online') > states(st.messages).indexOf('offline'));
+    const ok = (await rig.mapper.metrics.connects.get()).values.find(
+      (v) => v.labels.device === d.id && v.labels.result === 'ok',
+    );
+    expect(ok?.value).toBe(2);
+  });
+});
+
+describe('writes', () => {
+  it('reports pending, written, verified against the desired value; the device holds it', async () => {
+    rig = await startRig(virtualDriverFactory);
+    const d = track(device(V, [prop('setpoint', { minimum: 0, maximum: 100 })]));
+    const ws = await collectMessages(rig.app, writeStatusTopic(d.id));
+    const online = nextMessage(rig.app, deviceTopic(d.id, 'state/update'));
+    await rig.publish(d);
+    await online;
+    await rig.delta(d.id, { setpoint: '55' });
+    await ws.waitFor((m) => decodeWriteStatus(m.payload).ok && (m.json() as WriteStatus).state === 'verified');
+    expect(writeStatuses(ws.messages).map((s) => [s.desired, s.state])).toEqual([
+      ['55', 'pending'],
+      ['55', 'written'],
+      ['55', 'verified'],
+    ]);
+    expect(virtualDevice(d.id).read('setpoint')).toBe(55);
+  });
+
+  it('refuses out-of-range, wrong-type and non-string desired values, and unknown properties, with the reason', async () => {
+    rig = await startRig(virtualDriverFactory);
+    const d = track(device(V, [prop('setpoint', { minimum: 0, maximum: 100 })]));
+    const ws = await collectMessages(rig.app, writeStatusTopic(d.id));
+    await rig.publish(d);
+    await rig.delta(d.id, { setpoint: '150' });
+    await rig.delta(d.id, { setpoint: 'warm' });
+    await rig.delta(d.id, { setpoint: 7 });
+    await rig.delta(d.id, { nosuch: '1' });
+    await ws.waitFor(4);
+    expect(writeStatuses(ws.messages).map((s) => [s.property, s.state, s.reason])).toEqual([
+      ['setpoint', 'failed', 'property setpoint: 150 is above the maximum 100'],
+      ['setpoint', 'failed', 'property setpoint: "warm" is not an integer'],
+      ['setpoint', 'failed', 'desired value of setpoint must be a string, got number'],
+      ['nosuch', 'failed', `device ${d.id} has no property nosuch`],
+    ]);
+  });
+
+  it('writes the spec desired value when the device first connects', async () => {
+    rig = await startRig(virtualDriverFactory);
+    const d = track(device(V, [prop('setpoint', { desired: { value: '12' } })]));
+    const verified = nextMessage(rig.app, writeStatusTopic(d.id), {
+      predicate: (m) => (m.json() as WriteStatus).state === 'verified',
+    });
+    await rig.publish(d);
+    expect((await verified).json()).toMatchObject({ property: 'setpoint', desired: '12' });
+    expect(virtualDevice(d.id).read('setpoint')).toBe(12);
+  });
+
+  it('re-applies a verified value when the device drifts', async () => {
+    rig = await startRig(virtualDriverFactory);
+    const d = track(device(V, [prop('setpoint')]));
+    const ws = await collectMessages(rig.app, writeStatusTopic(d.id));
+    await rig.publish(d);
+    await rig.delta(d.id, { setpoint: '30' });
+    await ws.waitFor((m) => (m.json() as WriteStatus).state === 'verified');
+    virtualDevice(d.id).set('setpoint', 31); // someone turned the knob
+    await ws.waitFor(() => writeStatuses(ws.messages).filter((s) => s.state === 'verified').length === 2);
+    expect(writeStatuses(ws.messages).some((s) => s.reason === 'device drifted to 31; re-applying 30')).toBe(true);
+    expect(virtualDevice(d.id).read('setpoint')).toBe(30);
+  });
+
+  it('retries with backoff while the device disagrees, then fails saying what the device holds', async () => {
+    rig = await startRig(gpioDriverFactory);
+    const chip = simulatedChip(uniqueName('gpiochip'));
+    // a relay stuck open: whatever the mapper writes, the pin falls back low
+    chip.on('change', (c) => {
+      if (c.pin === 5 && c.level === 1) chip.drive(5, 0);
+    });
+    const d = device('gpio', [prop('relay', { type: 'BOOLEAN', visitor: { pin: 5, direction: 'out' } })], {
+      protocolConfig: { backend: 'simulated', chip: chip.name },
+    });
+    const failed = nextMessage(rig.app, writeStatusTopic(d.id), {
+      predicate: (m) => (m.json() as WriteStatus).state === 'failed',
+    });
+    const ws = await collectMessages(rig.app, writeStatusTopic(d.id));
+    await rig.publish(d);
+    await rig.delta(d.id, { relay: 'true' });
+    expect((await failed).json()).toMatchObject({
+      property: 'relay',
+      desired: 'true',
+      attempts: 3,
+      reason: 'device holds false, not true (gave up after 3 attempts)',
+    });
+    expect(writeStatuses(ws.messages).some((s) => /retry 2 of 3 in \d+ ms/.test(s.reason ?? ''))).toBe(true);
+  });
+
+  it('GPIO LED: ON/OFF desired values drive an active-low pin', async () => {
+    rig = await startRig(gpioDriverFactory);
+    const chip = simulatedChip(uniqueName('gpiochip'));
+    const d = device(
+      'gpio',
+      [prop('power-status', { type: 'STRING', visitor: { pin: 18, activeLow: true, onValue: 'ON', offValue: 'OFF' } })],
+      { protocolConfig: { backend: 'simulated', chip: chip.name } },
+    );
+    const verified = nextMessage(rig.app, writeStatusTopic(d.id), {
+      predicate: (m) => (m.json() as WriteStatus).state === 'verified',
+    });
+    const online = nextMessage(rig.app, deviceTopic(d.id, 'state/update'));
+    await rig.publish(d);
+    await online;
+    expect(chip.level(18)).toBe(1); // off, active low: the line starts high
+    await rig.delta(d.id, { 'power-status': 'ON' });
+    await verified;
+    expect(chip.level(18)).toBe(0);
+  });
+
+  it('GPIO button: an edge is reported at once, not at the next read cycle', async () => {
+    rig = await startRig(gpioDriverFactory);
+    const chip = simulatedChip(uniqueName('gpiochip'));
+    const d = device(
+      'gpio',
+      [
+        prop('button', {
+          type: 'BOOLEAN',
+          accessMode: 'ReadOnly',
+          collectCycleMs: 600_000,
+          visitor: { pin: 17, direction: 'in', activeLow: true, edge: 'both' },
+        }),
+      ],
+      { protocolConfig: { backend: 'simulated', chip: chip.name } },
+    );
+    chip.drive(17, 1); // released (pull-up)
+    const updates = await collectMessages(rig.app, deviceTopic(d.id, 'twin/update'));
+    await rig.publish(d);
+    await updates.waitFor(1);
+    chip.drive(17, 0); // pressed
+    const all = await updates.waitFor(2, 1000);
+    expect((all[1]!.json() as TwinUpdate).twin.button?.actual.value).toBe('true');
+  });
+});
+
+describe('push and metrics', () => {
+  let server: Server | undefined;
+  afterEach(async () => {
+    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+    server = undefined;
+  });
+
+  it('pushes readings over MQTT and HTTP with the documented JSON body', async () => {
+    const bodies: unknown[] = [];
+    let gotPost: () => void = () => {};
+    const posted = new Promise<void>((r) => {
+      gotPost = r;
+    });
+    server = createServer((req, res) => {
+      let b = '';
+      req.on('data', (c) => (b += c));
+      req.on('end', () => {
+        bodies.push({ method: req.method, url: req.url, body: JSON.parse(b) });
+        res.end('ok');
+        gotPost();
+      });
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    rig = await startRig(virtualDriverFactory);
+    const d = track(
+      device(V, [
+        prop('a', {
+          visitor: { name: 'a', initial: 4 },
+          pushMethod: {
+            mqtt: { topic: 'plant/a', qos: 1 },
+            http: { hostName: 'http://127.0.0.1', port, requestPath: '/ingest' },
+          },
+        }),
+      ]),
+    );
+    const viaMqtt = nextMessage(rig.app, 'plant/a');
+    await rig.publish(d);
+    const body = {
+      deviceId: d.id,
+      namespace: 'default',
+      name: d.name,
+      property: 'a',
+      value: '4',
+      type: 'int',
+      timestamp: expect.any(Number),
+    };
+    expect((await viaMqtt).json()).toEqual(body);
+    await posted;
+    expect(bodies[0]).toEqual({ method: 'POST', url: '/ingest', body });
+  });
+
+  it('serves Prometheus metrics per device', async () => {
+    rig = await startRig(virtualDriverFactory, { metricsPort: 0 });
+    const d = track(device(V, [prop('a')]));
+    const up = nextMessage(rig.app, deviceTopic(d.id, 'twin/update'));
+    await rig.publish(d);
+    await up;
+    const text = await (await fetch(rig.mapper.metricsUrl!)).text();
+    expect(text).toContain(`edgetwin_mapper_reads_total{device="${d.id}"}`);
+    expect(text).toContain(`edgetwin_mapper_last_success_timestamp_seconds{device="${d.id}"}`);
+    expect(text).toContain('edgetwin_mapper_read_duration_seconds_bucket');
+  });
+});
