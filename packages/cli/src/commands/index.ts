@@ -2,9 +2,32 @@ import type { Command } from 'commander';
 
 export type RegisterCommand = (program: Command) => void;
 
+import { registerApply } from './apply.js';
+import { registerCloud } from './cloud.js';
+import { registerDelete } from './delete.js';
+import { registerDescribe } from './describe.js';
 import { registerEdgeLocal } from './edge-local.js';
+import { registerEdge } from './edge.js';
+import { registerGet } from './get.js';
 import { registerMapper } from './mapper.js';
+import { registerSimulate } from './simulate.js';
+import { registerTwin } from './twin.js';
+import { registerUp } from './up.js';
+import { registerEdgeLocal } from './edge-local.js';
 import { registerValidate } from './validate.js';
 
 // One entry per command file. Keep alphabetical.
-export const commands: RegisterCommand[] = [registerEdgeLocal, registerMapper, registerValidate];
+export const commands: RegisterCommand[] = [
+  registerApply,
+  registerCloud,
+  registerDelete,
+  registerDescribe,
+  registerEdge,
+  registerEdgeLocal,
+  registerGet,
+  registerMapper,
+  registerSimulate,
+  registerTwin,
+  registerUp,
+  registerValidate,
+];

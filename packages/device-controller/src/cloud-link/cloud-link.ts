@@ -131,8 +131,10 @@ export async function startCloudLink(opts: CloudLinkOptions): Promise<CloudLink>
     await client.subscribe(cloudTopics.allPresence, (topic, payload) => consumer.onPresence(topic, payload));
     // listen before the snapshot, so no change falls between the two (a change seen twice is harmless)
     const unlisten = opts.desired.onChange((node, change) => publisher.onChange(node, change));
-    cleanups.push(unlisten);
+    // closed in reverse: stop listening, let queued publications finish, then stop taking reports
+    cleanups.push(() => consumer.stop());
     cleanups.push(() => publisher.idle());
+    cleanups.push(unlisten);
     const credentialNodes = Object.keys(opts.nodeCredentials ?? {});
     publisher.publishAll(credentialNodes);
     client.onConnect((sessionPresent) => {

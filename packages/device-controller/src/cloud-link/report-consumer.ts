@@ -12,6 +12,7 @@ export class ReportConsumer {
   private readonly chains = new Map<string, Promise<void>>();
   applied = 0;
   duplicates = 0;
+  private stopped = false;
 
   constructor(
     private readonly status: StatusSink,
@@ -21,6 +22,7 @@ export class ReportConsumer {
   ) {}
 
   onReports(topic: string, payload: Buffer): void {
+    if (this.stopped) return;
     const parsed = parseCloudTopic(topic);
     if (parsed?.kind !== 'reports') return;
     const node = parsed.node;
@@ -47,12 +49,19 @@ export class ReportConsumer {
     this.status.setNodePresence(parsed.node, text as Presence, new Date());
   }
 
+  /** Takes no more batches (they stay unacknowledged: the edge sends them again) and waits for the current ones. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.idle();
+  }
+
   /** Resolves when every batch received so far has been handled. */
   async idle(): Promise<void> {
     await Promise.all([...this.chains.values()]);
   }
 
   private async apply(node: string, payload: Buffer): Promise<void> {
+    if (this.stopped) return;
     const decoded = decodeReportBatch(payload);
     if (!decoded.ok) {
       this.log.error({ node, error: decoded.error }, 'cloud link: dropped a report batch');

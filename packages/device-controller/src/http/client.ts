@@ -28,7 +28,7 @@ export class ControllerClient {
     this.base = baseUrl.replace(/\/+$/, '');
   }
 
-  apply(files: ManifestFile[]): Promise<{ results: ApplyResult[] }> {
+  apply(files: ManifestFile[]): Promise<{ results: ApplyResult[]; notices?: string[] }> {
     return this.call('POST', '/apply', { sources: files });
   }
 

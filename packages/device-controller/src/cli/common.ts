@@ -1,0 +1,104 @@
+// What the controller-facing CLI commands (apply, delete, get, describe, twin) share: where the
+// controller is, how manifest files are read, and how failures are printed.
+
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ControllerError } from '../http/client.js';
+import type { ManifestFile } from '../http/check-manifests.js';
+
+export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
+
+export function defaultServer(): string {
+  return process.env.EDGETWIN_SERVER || DEFAULT_SERVER;
+}
+
+export const SERVER_HELP = 'controller HTTP API URL (env EDGETWIN_SERVER)';
+
+/** A usage mistake: the command prints it and exits 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+const MANIFEST_EXT = /\.(ya?ml|json)$/i;
+
+/**
+ * Reads the files named by -f: a file, a directory (its .yaml/.yml/.json files, sorted; not recursive)
+ * or `-` for stdin. File names are kept as given so the controller's findings point into them.
+ */
+export function readManifests(paths: string[], stdin: () => string = () => readFileSync(0, 'utf8')): ManifestFile[] {
+  const out: ManifestFile[] = [];
+  for (const p of paths) {
+    if (p === '-') {
+      out.push({ file: '<stdin>', text: stdin() });
+      continue;
+    }
+    let isDir: boolean;
+    try {
+      isDir = statSync(p).isDirectory();
+    } catch (e) {
+      throw new UsageError(
+        `-f ${p}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`,
+      );
+    }
+    if (isDir) {
+      const files = readdirSync(p)
+        .filter((f) => MANIFEST_EXT.test(f))
+        .sort();
+      if (files.length === 0) throw new UsageError(`-f ${p}: the directory holds no .yaml, .yml or .json file`);
+      for (const f of files) out.push({ file: join(p, f), text: readFileSync(join(p, f), 'utf8') });
+    } else {
+      out.push({ file: p, text: readFileSync(p, 'utf8') });
+    }
+  }
+  return out;
+}
+
+/**
+ * Prints a failure the way a user can act on it: the controller's finding lines as they are, a usage
+ * error with a hint. Returns the exit code (2 usage, 1 anything else).
+ */
+export function reportFailure(e: unknown, write: (line: string) => void = (l) => console.error(l)): number {
+  if (e instanceof UsageError) {
+    write(`edgetwin: ${e.message}`);
+    return 2;
+  }
+  if (e instanceof ControllerError) {
+    for (const line of e.findings) write(line);
+    return 1;
+  }
+  write(`edgetwin: ${(e as Error)?.message ?? String(e)}`);
+  return 1;
+}
+
+/** Runs a command body; on failure prints it and sets the exit code (so open handles still close). */
+export async function runCommand(body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (e) {
+    process.exitCode = reportFailure(e);
+  }
+}
+
+export type OutputFormat = 'table' | 'json' | 'yaml' | 'wide';
+
+export function outputFormat(
+  value: string | undefined,
+  allowed: OutputFormat[] = ['table', 'wide', 'json', 'yaml'],
+): OutputFormat {
+  const v = (value ?? 'table') as OutputFormat;
+  if (!allowed.includes(v)) throw new UsageError(`-o ${value}: unknown output format (expected ${allowed.join(', ')})`);
+  return v;
+}
+
+/** `ns/name` or `name` (+ -n namespace). */
+export function parseName(arg: string, namespace: string | undefined): { namespace: string; name: string } {
+  const slash = arg.indexOf('/');
+  if (slash >= 0) {
+    const ns = arg.slice(0, slash);
+    const name = arg.slice(slash + 1);
+    if (!ns || !name || name.includes('/')) throw new UsageError(`"${arg}": expected NAME or NAMESPACE/NAME`);
+    return { namespace: ns, name };
+  }
+  if (!arg) throw new UsageError('expected a device name');
+  return { namespace: namespace || 'default', name: arg };
+}

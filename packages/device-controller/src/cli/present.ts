@@ -1,0 +1,129 @@
+// Tables and the describe view of controller objects, as plain text.
+
+import {
+  type Device,
+  type DeviceModel,
+  type PropertyType,
+  sameValue,
+  type Twin,
+  type WriteStatus,
+} from '@edgetwin/api';
+import type { NodeInfo } from '../http/server.js';
+
+/** Left-aligned columns separated by three spaces, as kubectl prints them. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('   ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+/** 5s, 3m, 2h, 4d: the age of a timestamp as kubectl shows it. */
+export function age(iso: string | undefined, now = Date.now()): string {
+  if (!iso) return '<none>';
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return '<invalid>';
+  const s = Math.max(0, Math.floor((now - t) / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 2 * 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 48 * 3600) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+export function deviceTable(devices: Device[], wide = false, now = Date.now()): string {
+  const header = ['NAMESPACE', 'NAME', 'MODEL', 'NODE', 'STATE', 'LAST-SEEN', 'AGE'];
+  if (wide) header.push('PROTOCOL', 'PROPERTIES');
+  const rows = devices.map((d) => {
+    const row = [
+      d.metadata.namespace ?? 'default',
+      d.metadata.name,
+      d.spec.deviceModelRef?.name ?? '<none>',
+      d.spec.nodeName || '<none>',
+      d.status?.state ?? '<unknown>',
+      d.status?.lastOnlineTime ? age(d.status.lastOnlineTime, now) : '<never>',
+      age(d.metadata.creationTimestamp, now),
+    ];
+    if (wide) row.push(d.spec.protocol?.protocolName ?? '', (d.spec.properties ?? []).map((p) => p.name).join(','));
+    return row;
+  });
+  return table(header, rows);
+}
+
+export function modelTable(models: DeviceModel[], now = Date.now()): string {
+  return table(
+    ['NAMESPACE', 'NAME', 'PROTOCOL', 'PROPERTIES', 'AGE'],
+    models.map((m) => [
+      m.metadata.namespace ?? 'default',
+      m.metadata.name,
+      m.spec.protocol ?? '',
+      String(m.spec.properties?.length ?? 0),
+      age(m.metadata.creationTimestamp, now),
+    ]),
+  );
+}
+
+export function nodeTable(nodes: NodeInfo[], now = Date.now()): string {
+  return table(
+    ['NAME', 'PRESENCE', 'DEVICES', 'SINCE'],
+    nodes.map((n) => [n.name, n.presence, String(n.devices), n.since ? age(n.since, now) : '<never>']),
+  );
+}
+
+/** `describe device`: spec, then desired vs reported per property, state and last seen. */
+export function describeDevice(d: Device, model: DeviceModel | null, now = Date.now()): string {
+  const lines: string[] = [];
+  const kv = (k: string, v: string) => lines.push(`${`${k}:`.padEnd(16)}${v}`);
+  kv('Name', d.metadata.name);
+  kv('Namespace', d.metadata.namespace ?? 'default');
+  kv('Model', `${d.spec.deviceModelRef?.name ?? '<none>'}${model ? '' : ' (not found)'}`);
+  kv('Node', d.spec.nodeName || '<none> (not dispatched)');
+  kv('Protocol', d.spec.protocol?.protocolName ?? model?.spec.protocol ?? '<none>');
+  kv('State', d.status?.state ?? '<unknown>');
+  kv(
+    'Last seen',
+    d.status?.lastOnlineTime ? `${d.status.lastOnlineTime} (${age(d.status.lastOnlineTime, now)} ago)` : '<never>',
+  );
+  kv('Version', `resourceVersion ${d.metadata.resourceVersion ?? '?'}, generation ${d.metadata.generation ?? '?'}`);
+  const labels = Object.entries(d.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`);
+  kv('Labels', labels.length ? labels.join(', ') : '<none>');
+  lines.push('', 'Properties:');
+  const mprops = new Map((model?.spec.properties ?? []).map((p) => [p.name, p]));
+  const twins = new Map((d.status?.twins ?? []).map((t) => [t.propertyName, t]));
+  const writes = ((d.status?.extensions as { writes?: Record<string, WriteStatus> } | undefined)?.writes ??
+    {}) as Record<string, WriteStatus>;
+  const rows = (d.spec.properties ?? []).map((p) => {
+    const mp = mprops.get(p.name);
+    const twin: Twin | undefined = twins.get(p.name);
+    const w = writes[p.name];
+    const unit = mp?.unit ? ` ${mp.unit}` : '';
+    const reportedAt = twin?.reported?.metadata?.timestamp;
+    return [
+      p.name,
+      `${mp?.type ?? '?'}${mp?.accessMode === 'ReadOnly' ? ' RO' : ''}`,
+      p.desired?.value !== undefined ? p.desired.value + unit : '-',
+      twin?.reported ? twin.reported.value + unit : '<none>',
+      twin?.observedDesired ? twin.observedDesired.value : '-',
+      w ? `${w.state}${w.reason ? ` (${w.reason})` : ''}` : '-',
+      reportedAt && Number.isFinite(Number(reportedAt))
+        ? `${age(new Date(Number(reportedAt)).toISOString(), now)} ago`
+        : '-',
+      inSync(mp?.type, p.desired?.value, twin) ? '' : 'pending',
+    ];
+  });
+  lines.push(
+    ...table(
+      ['  PROPERTY', 'TYPE', 'DESIRED', 'REPORTED', 'OBSERVED-DESIRED', 'WRITE', 'REPORTED-AT', 'SYNC'],
+      rows.map((r) => [`  ${r[0]}`, ...r.slice(1)]),
+    ).split('\n'),
+  );
+  return lines.join('\n');
+}
+
+/** A desired value is in sync when the device reports it, compared as typed values ("1.0" equals "1"). */
+function inSync(type: PropertyType | undefined, desired: string | undefined, twin: Twin | undefined): boolean {
+  if (desired === undefined) return true;
+  return sameValue(type, twin?.reported?.value, desired);
+}

@@ -1,0 +1,114 @@
+// The controller-facing CLI commands, spawned as a user runs them, against a controller started here.
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningController, startController } from '../src/controller.js';
+import { FIXTURES, tempDir, twinReport } from './support.js';
+
+const BIN = fileURLToPath(new URL('../../cli/bin/edgetwin.js', import.meta.url));
+const MODEL = join(FIXTURES, 'samples', 'new-counter-demo--counter-model.yaml');
+const INSTANCE = join(FIXTURES, 'samples', 'new-counter-demo--counter-instance.yaml');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function edgetwin(args: string[], server: string): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { ...process.env, EDGETWIN_SERVER: server, EDGETWIN_LOG_LEVEL: 'silent' }, timeout: 20_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+describe('edgetwin apply/get/describe/twin/delete', () => {
+  let ctl: RunningController;
+  let dir: string;
+  let cleanup: () => void;
+  const run = (...args: string[]) => edgetwin(args, ctl.url);
+
+  beforeAll(async () => {
+    const t = tempDir();
+    dir = t.dir;
+    cleanup = t.cleanup;
+    ctl = await startController({ source: 'embedded', dbPath: join(dir, 'c.db'), httpPort: 0, statusIntervalMs: 0 });
+  });
+  afterAll(async () => {
+    await ctl.stop();
+    cleanup();
+  });
+
+  it('refuses bad arguments with exit 2 and a device the model of which is missing with exit 1', async () => {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(
+      bad,
+      'apiVersion: devices.kubeedge.io/v1beta1\nkind: Device\nmetadata:\n  name: x\nspec:\n  deviceModelRef:\n    name: nope\n  nodeName: n1\n  protocol:\n    protocolName: virtual\n  properties:\n    - name: a\n',
+    );
+    const [noFile, noModel] = await Promise.all([run('apply'), run('apply', '-f', bad)]);
+    expect(noFile.code).toBe(2);
+    expect(noFile.stderr).toMatch(/required option '-f, --filename/);
+    expect(noModel.code).toBe(1);
+    // the validator's line, pointing into the user's file, not an HTTP code
+    expect(noModel.stderr).toMatch(
+      new RegExp(
+        `^${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:7:\\d+: Device/default/x: spec\\.deviceModelRef\\.name: .*nope`,
+        'm',
+      ),
+    );
+    expect(noModel.stderr).not.toMatch(/\b400\b/);
+  });
+
+  it('applies, lists, sets a desired value, describes, and deletes', async () => {
+    const applied = await run('apply', '-f', INSTANCE, '-f', MODEL);
+    expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toBe(
+      'devicemodel.devices.kubeedge.io/counter-model created\ndevice.devices.kubeedge.io/counter-instance created\n',
+    );
+
+    const [table, twin] = await Promise.all([
+      run('get', 'devices'),
+      run('twin', 'set', 'default/counter-instance', 'count=42'),
+    ]);
+    expect(table.stdout.split('\n')[0]).toMatch(/^NAMESPACE\s+NAME\s+MODEL\s+NODE\s+STATE\s+LAST-SEEN\s+AGE$/);
+    expect(table.stdout).toMatch(/default\s+counter-instance\s+counter-model\s+kind-worker/);
+    expect(twin.code).toBe(0);
+    expect(
+      ctl.store?.device('default', 'counter-instance')?.spec.properties?.find((p) => p.name === 'count')?.desired
+        ?.value,
+    ).toBe('42');
+
+    await ctl.status.applyReports('kind-worker', [
+      twinReport('default/counter-instance', 'count', '41'),
+      {
+        kind: 'state',
+        deviceId: 'default/counter-instance',
+        seq: 99,
+        timestamp: Date.now(),
+        state: 'online',
+        lastOnlineTime: new Date().toISOString(),
+      },
+    ]);
+    const described = await run('describe', 'device', 'counter-instance');
+    expect(described.code).toBe(0);
+    expect(described.stdout).toMatch(/^State:\s+online$/m);
+    expect(described.stdout).toMatch(/^\s+count\s+STRING\s+42\s+41\s.*pending$/m);
+
+    const deleted = await run('delete', '-f', MODEL, '-f', INSTANCE);
+    expect(deleted.code).toBe(0);
+    expect(deleted.stdout).toBe(
+      'device.devices.kubeedge.io/counter-instance deleted\ndevicemodel.devices.kubeedge.io/counter-model deleted\n',
+    );
+    expect(ctl.store?.devices()).toEqual([]);
+  });
+});
