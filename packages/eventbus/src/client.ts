@@ -260,6 +260,11 @@ class ReconnectingBusClient implements BusClient {
     private readonly raw: MqttClient,
     private readonly s: ClientSettings,
   ) {
+    // mqtt.js (5.16) fails in-flight QoS 1 publishes with "Connection closed" when it drops a connection itself
+    // (keepalive timeout) with reconnectPeriod 0 and a clean session, assuming nobody reconnects; yet it keeps
+    // them in the store and re-sends them on reconnect. We do reconnect, and close() settles whatever is left,
+    // so such a publish stays pending until its PUBACK. Tested by the half-open link test.
+    (raw as unknown as { _flush: () => void })._flush = () => {};
     raw.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet));
     raw.on('connect', (connack) => this.handleConnect(connack.sessionPresent));
     raw.on('error', (err) => {
