@@ -13,7 +13,6 @@ import { registerMapper } from './mapper.js';
 import { registerSimulate } from './simulate.js';
 import { registerTwin } from './twin.js';
 import { registerUp } from './up.js';
-import { registerEdgeLocal } from './edge-local.js';
 import { registerValidate } from './validate.js';
 
 // One entry per command file. Keep alphabetical.
