@@ -1,0 +1,53 @@
+import { BUILT_IN_PROTOCOLS } from '@edgetwin/mappers';
+import type { Command } from 'commander';
+import { Lifecycle } from '../compose/lifecycle.js';
+import { cliLogger } from '../compose/logger.js';
+import { parseList, parseNodeName, parsePort } from '../compose/options.js';
+import { DEFAULTS } from '../compose/ports.js';
+import { startEdge } from '../compose/start-edge.js';
+
+export const BUILTIN_MAPPERS: string[] = [...BUILT_IN_PROTOCOLS];
+
+export function registerEdge(program: Command): void {
+  program
+    .command('edge')
+    .description('run an edge node: MQTT broker, DeviceTwin (SQLite), cloud link and in-process mappers')
+    .requiredOption('--node <name>', 'this node (Device spec.nodeName)', parseNodeName)
+    .option('--cloud <url>', 'the cloud-link broker, e.g. mqtt://cloud:1884 (absent: run without a cloud)')
+    .option('--cloud-password <password>', "this node's password on the cloud-link broker (or EDGETWIN_CLOUD_PASSWORD)")
+    .option('--broker <url>', 'use an external edge broker (e.g. mqtt://127.0.0.1:1883 of Mosquitto)')
+    .option('--host <addr>', 'address of the embedded edge broker', DEFAULTS.host)
+    .option('--port <port>', 'port of the embedded edge broker', parsePort, DEFAULTS.edgeMqttPort)
+    .option('--data-dir <dir>', 'where the twin database and broker sessions live', DEFAULTS.dataDir)
+    .option('--mappers <list>', `in-process mappers, comma-separated, or "none"`, parseList, BUILTIN_MAPPERS)
+    .action(async (o) => {
+      const logger = cliLogger();
+      const life = new Lifecycle(logger);
+      const mappers = (o.mappers as string[]).filter((m) => m !== 'none');
+      try {
+        const edge = await startEdge(
+          {
+            node: o.node,
+            dataDir: o.dataDir,
+            cloudUrl: o.cloud,
+            cloudPassword: o.cloudPassword ?? process.env.EDGETWIN_CLOUD_PASSWORD,
+            brokerUrl: o.broker,
+            mqttHost: o.host,
+            mqttPort: o.port,
+            mappers,
+            logger,
+          },
+          life,
+        );
+        process.stdout.write(
+          `edgetwin edge ${o.node} is up\n  edge MQTT  ${edge.brokerUrl}  (KubeEdge apps and mappers connect here)\n` +
+            `  twin db    ${edge.dbPath}\n  cloud      ${o.cloud ?? 'none (standalone)'}\n` +
+            `  mappers    ${mappers.join(', ') || 'none in-process'}\n`,
+        );
+      } catch (e) {
+        await life.stopAll();
+        throw e;
+      }
+      await life.untilSignal();
+    });
+}

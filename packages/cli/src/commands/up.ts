@@ -1,0 +1,133 @@
+// `edgetwin up`: the whole stack on one machine — the cloud controller and its link broker, one edge node
+// with its broker and twin, the mappers, simulated devices and the example apps — in one process.
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ControllerClient } from '@edgetwin/device-controller';
+import { deviceId } from '@edgetwin/api';
+import { loadManifestFiles } from '@edgetwin/simulators';
+import type { Command } from 'commander';
+import { EXAMPLES_DIR, type Example, findExample, listExamples, startExampleApp } from '../compose/examples.js';
+import { Lifecycle } from '../compose/lifecycle.js';
+import { cliLogger } from '../compose/logger.js';
+import { listManifestPaths, readManifestFiles } from '../compose/manifest-files.js';
+import { parseNodeName, parsePort } from '../compose/options.js';
+import { DEFAULTS } from '../compose/ports.js';
+import { startCloud } from '../compose/start-cloud.js';
+import { startEdge } from '../compose/start-edge.js';
+import { startSimulatedDevices } from '../compose/start-simulators.js';
+import { BUILTIN_MAPPERS } from './edge.js';
+import { printFindings } from './print-findings.js';
+
+interface TerminalViewModule {
+  startTerminalView(opts: { brokerUrl: string; devices: string[] }): Promise<{ stop(): Promise<void> }>;
+}
+
+export function registerUp(program: Command): void {
+  program
+    .command('up')
+    .description('run everything on this machine: controller, edge node, mappers, simulated devices and the examples')
+    .option('--example <name>', 'load only this example (default: all of examples/)')
+    .option('--manifests <dir...>', 'load these manifests instead of the examples (their devices go to --node)')
+    .option('--node <name>', 'the edge node', parseNodeName, DEFAULTS.node)
+    .option('--data-dir <dir>', 'state of both halves; starting again resumes from it', DEFAULTS.dataDir)
+    .option('--port <port>', 'edge MQTT port (KubeEdge apps connect here)', parsePort, DEFAULTS.edgeMqttPort)
+    .option('--cloud-port <port>', 'cloud-link MQTT port', parsePort, DEFAULTS.cloudMqttPort)
+    .option('--http-port <port>', 'controller HTTP API port', parsePort, DEFAULTS.controllerHttpPort)
+    .option('--no-view', 'do not draw the live device view in the terminal')
+    .option('--no-apps', 'do not start the example edge apps')
+    .action(async (o) => {
+      const viewing = o.view && process.stdout.isTTY;
+      // While the live view redraws stdout, only warnings go to stderr.
+      const logger = cliLogger(process.env.EDGETWIN_LOG_LEVEL ?? (viewing ? 'warn' : 'info'));
+      const life = new Lifecycle(logger);
+      const examples: Example[] = o.manifests ? [] : o.example ? [findExample(o.example)] : listExamples();
+      const manifestDirs: string[] = o.manifests ?? examples.map((e) => e.manifestsDir);
+      if (manifestDirs.length === 0) program.error('no manifests to load: pass --manifests DIR', { exitCode: 2 });
+      const manifestPaths = await listManifestPaths(manifestDirs);
+      const loaded = await loadManifestFiles(manifestPaths);
+      const deviceIds = loaded.devices.map((d) => deviceId(d));
+
+      try {
+        const cloud = await startCloud(
+          {
+            source: 'embedded',
+            dataDir: o.dataDir,
+            httpHost: DEFAULTS.host,
+            httpPort: o.httpPort,
+            mqttHost: DEFAULTS.host,
+            mqttPort: o.cloudPort,
+            logger,
+          },
+          life,
+        );
+        const sim = await startSimulatedDevices(manifestPaths, logger, life);
+        const edge = await startEdge(
+          {
+            node: o.node,
+            dataDir: o.dataDir,
+            cloudUrl: cloud.linkUrl,
+            mqttHost: DEFAULTS.host,
+            mqttPort: o.port,
+            mappers: BUILTIN_MAPPERS,
+            logger,
+          },
+          life,
+        );
+
+        // First start: apply the manifests. Later starts resume from the data dir as it was left.
+        const client = new ControllerClient(cloud.controllerUrl);
+        const existing = await client.devices();
+        let resumed = false;
+        if (existing.length === 0) {
+          const files = await readManifestFiles(manifestDirs);
+          const ok = await printFindings(() => client.apply(files));
+          if (!ok) {
+            await life.stopAll();
+            process.exit(1);
+          }
+        } else {
+          resumed = true;
+        }
+
+        if (o.apps) {
+          for (const ex of examples) {
+            const app = await startExampleApp(ex, { brokerUrl: edge.brokerUrl, node: o.node, logger });
+            if (app) life.add(`${ex.name} app`, () => app.stop());
+          }
+        }
+
+        const lines = [
+          `edgetwin is up (state in ${o.dataDir}${resumed ? ', resumed' : ''})`,
+          `  controller API    ${cloud.controllerUrl}`,
+          `  cloud link MQTT   ${cloud.linkUrl}`,
+          `  edge MQTT         ${edge.brokerUrl}   <- KubeEdge apps and mappers connect here`,
+          `  edge node         ${o.node} (twin ${edge.dbPath})`,
+          ...(sim ? sim.endpoints.map((e) => `  modbus simulator  ${e.host}:${e.port} (${e.devices.join(', ')})`) : []),
+          `  examples          ${examples.map((e) => e.name).join(', ') || 'none'}`,
+          'Try, in another terminal:',
+          '  npx edgetwin get devices',
+          ...(deviceIds.includes('default/led-light-instance-01')
+            ? ['  npx edgetwin twin set led-light-instance-01 power-status=ON']
+            : []),
+          ...(deviceIds.includes('default/traffic-light-01')
+            ? ['  npx edgetwin twin set traffic-light-01 mode=manual red=ON']
+            : []),
+          `  mosquitto_sub -h 127.0.0.1 -p ${o.port} -t '$hw/events/device/+/+/twin/update/document' -v`,
+          'Ctrl-C stops everything; running `npx edgetwin up` again resumes.',
+          '',
+        ];
+        process.stdout.write(lines.join('\n'));
+
+        if (viewing && deviceIds.length > 0) {
+          const viewFile = join(EXAMPLES_DIR, 'shared', 'terminal-view.ts');
+          const view = (await import(pathToFileURL(viewFile).href)) as TerminalViewModule;
+          const running = await view.startTerminalView({ brokerUrl: edge.brokerUrl, devices: deviceIds });
+          life.add('terminal view', () => running.stop());
+        }
+      } catch (e) {
+        await life.stopAll();
+        throw e;
+      }
+      await life.untilSignal();
+    });
+}

@@ -1,0 +1,63 @@
+// The edge half: the node's MQTT broker (embedded, or an external one by URL), the DeviceTwin on SQLite,
+// the edge end of the cloud link, and the mappers, in-process but speaking only MQTT (DESIGN.md decision 6).
+import { join } from 'node:path';
+import { openDeviceTwin } from '@edgetwin/devicetwin';
+import { startCloudLinkEdge } from '@edgetwin/devicetwin/cloud-link/index';
+import { connectBus, startBroker } from '@edgetwin/eventbus';
+import { startMapper } from '@edgetwin/mappers';
+import type { Logger } from 'pino';
+import type { Lifecycle } from './lifecycle.js';
+
+export interface EdgeOptions {
+  node: string;
+  dataDir: string;
+  /** where the cloud's link broker is; absent = the edge runs alone (no cloud) */
+  cloudUrl?: string;
+  cloudPassword?: string;
+  /** an external edge broker (e.g. Mosquitto); absent = embedded aedes on mqttHost:mqttPort */
+  brokerUrl?: string;
+  mqttHost: string;
+  mqttPort: number;
+  /** protocols whose mappers run in this process (empty = none: run them as `edgetwin mapper`) */
+  mappers: string[];
+  logger: Logger;
+}
+
+export interface RunningEdge {
+  brokerUrl: string;
+  dbPath: string;
+}
+
+export async function startEdge(opts: EdgeOptions, life: Lifecycle): Promise<RunningEdge> {
+  let brokerUrl = opts.brokerUrl;
+  if (!brokerUrl) {
+    const broker = await startBroker({
+      host: opts.mqttHost,
+      port: opts.mqttPort,
+      persistenceDir: join(opts.dataDir, `edge-broker-${opts.node}`),
+      logger: opts.logger.child({ part: 'edge-broker' }),
+    });
+    life.add('edge broker', () => broker.close());
+    brokerUrl = broker.url;
+  }
+  const bus = await connectBus({ url: brokerUrl, clientId: `edgetwin-twin-${opts.node}`, logger: opts.logger });
+  life.add('twin bus client', () => bus.close());
+  const dbPath = join(opts.dataDir, `edge-${opts.node}.db`);
+  const twin = await openDeviceTwin({ dbPath, node: opts.node, bus, logger: opts.logger });
+  life.add('device twin', () => twin.close());
+  if (opts.cloudUrl) {
+    const link = startCloudLinkEdge({
+      twin,
+      cloudUrl: opts.cloudUrl,
+      node: opts.node,
+      logger: opts.logger,
+      ...(opts.cloudPassword !== undefined ? { password: opts.cloudPassword } : {}),
+    });
+    life.add('cloud link (edge)', () => link.close());
+  }
+  for (const protocol of opts.mappers) {
+    const mapper = await startMapper({ protocol, brokerUrl, node: opts.node, logger: opts.logger });
+    life.add(`${protocol} mapper`, () => mapper.stop());
+  }
+  return { brokerUrl, dbPath };
+}
