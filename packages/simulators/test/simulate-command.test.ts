@@ -1,0 +1,70 @@
+// `edgetwin simulate` as a user runs it: a real process serving the KubeEdge sample's registers.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import M from 'modbus-serial';
+import { afterEach, expect, it } from 'vitest';
+
+const CLI = join(process.cwd(), 'packages/cli/bin/edgetwin.js');
+const SAMPLES = join(process.cwd(), '../shared/fixtures/kubeedge/samples');
+const children: ChildProcess[] = [];
+
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
+function run(args: string[]) {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const output = (re: RegExp, timeoutMs = 15_000) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no ${re} in output within ${timeoutMs} ms: ${out}${err}`)),
+        timeoutMs,
+      );
+      const check = () => {
+        const m = out.match(re);
+        if (!m) return;
+        clearTimeout(timer);
+        child.stdout.off('data', check);
+        resolve(m);
+      };
+      child.stdout.on('data', check);
+      check();
+    });
+  return { child, exited, output, stderr: () => err };
+}
+
+it('serves the temperature-sensor-demo device, prints its registers, and stops on Ctrl-C', async () => {
+  const p = run(['simulate', '-f', SAMPLES, '--port', '0', '--static']);
+  const m = await p.output(/listening on tcp 127\.0\.0\.1:(\d+) \(1 device\)[\s\S]*Ctrl-C to stop/);
+  const out = m[0];
+  expect(out).toMatch(/default\/temperature-instance\s+1\s+temperature\s+holding\s+0\s+uint16\s+0\.1\s+50/);
+  expect(out).toMatch(/temperature-switch\s+coil\s+0\s+boolean\s+true/);
+
+  const client = new M.default();
+  client.on('error', () => {});
+  await client.connectTCP('127.0.0.1', { port: Number(m[1]) });
+  client.setID(1);
+  client.setTimeout(2000);
+  expect((await client.readHoldingRegisters(0, 1)).data).toEqual([500]);
+  expect((await client.readCoils(0, 1)).data[0]).toBe(true);
+  await new Promise<void>((r) => client.close(() => r()));
+
+  p.child.kill('SIGINT');
+  expect(await p.exited).toBe(0);
+});
+
+it('names the file it cannot read and exits non-zero', async () => {
+  const p = run(['simulate', '-f', '/nonexistent/parking.yaml']);
+  expect(await p.exited).toBe(1);
+  expect(p.stderr()).toMatch(/\/nonexistent\/parking\.yaml:0: cannot read/);
+});
