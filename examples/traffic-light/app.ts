@@ -69,8 +69,9 @@ export async function startApp(opts: TrafficLightAppOptions): Promise<{ stop(): 
 
   /**
    * `setByCloud`: lamps whose desired value changed in the same twin document as the mode, i.e. the
-   * cloud's command that switched to manual ("mode=manual red=ON"). Every other lit lamp is switched off,
-   * so the light shows what the cloud asked for and not the last phase of the cycle as well.
+   * cloud's command that switched to manual ("mode=manual red=ON"). The app writes the whole light once
+   * more: those lamps as the cloud set them, every other lamp OFF. So the light shows what the cloud asked
+   * for and not the last phase as well, even when a phase the app sent just before was still on its way.
    */
   const applyMode = (next: Mode, setByCloud?: readonly string[]) => {
     mode = next;
@@ -84,11 +85,12 @@ export async function startApp(opts: TrafficLightAppOptions): Promise<{ stop(): 
     log.info({ mode }, 'manual mode: the lamps follow the desired values set from the cloud');
     if (!setByCloud) return;
     const snapshot = watch.snapshot();
-    const off = COLOURS.filter((c) => !setByCloud.includes(c) && snapshot[c]?.expected === 'ON');
-    if (off.length === 0) return;
+    const lamps = Object.fromEntries(
+      COLOURS.map((c) => [c, setByCloud.includes(c) ? (snapshot[c]?.expected ?? 'OFF') : 'OFF']),
+    );
     watch
-      .setExpected(Object.fromEntries(off.map((c) => [c, 'OFF'])))
-      .catch((e: Error) => log.warn({ err: e, lamps: off }, 'could not switch off the lamps of the last phase'));
+      .setExpected(lamps)
+      .catch((e: Error) => log.warn({ err: e, lamps }, 'could not hand the lamps over to the cloud'));
   };
 
   const modeOf = (s: ReturnType<DeviceWatch['snapshot']>): string | undefined =>

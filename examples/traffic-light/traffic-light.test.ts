@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { deviceTopic, type TwinUpdateMessage } from '@edgetwin/api';
 import { connectBus } from '@edgetwin/eventbus/client';
 import type { BusClient } from '@edgetwin/eventbus/contracts';
@@ -7,10 +8,15 @@ import {
   type MessageCollector,
   startTestBroker,
 } from '@edgetwin/eventbus/testing';
+import { type SimulatedGpioChip, simulatedChip } from '@edgetwin/mappers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { captureLogs } from '../shared/testing/log-capture.js';
 import { type FakeTwin, startFakeTwin } from '../shared/testing/fake-twin.js';
+import { type EdgeStack, NODE, startEdgeStack } from '../shared/testing/edge-stack.js';
+import { waitForChip, waitForPin } from '../shared/testing/pins.js';
 import { startApp } from './app.js';
+
+const MANIFESTS = fileURLToPath(new URL('./manifests', import.meta.url));
 import { COLOURS, lampsFor, nextColour, parseDurations, parseMode } from './cycle.js';
 
 const ID = 'default/traffic-light-01';
@@ -108,8 +114,9 @@ describe('traffic-light app against a real broker', () => {
     await twin.desire({ mode: 'manual', red: 'ON' });
     await logs.waitFor('manual mode');
     const atManual = lampUpdates(updates).length;
-    // at most one phase was in flight when the mode changed
-    expect(await lampCountAfterWindow(updates, 250)).toBeLessThanOrEqual(atManual + 1);
+    // at most one phase was in flight when the mode changed, then the app writes the cloud's light once
+    expect(await lampCountAfterWindow(updates, 250)).toBeLessThanOrEqual(atManual + 2);
+    expect(lit(updates).at(-1)).toBe('red');
     expect(twin.state()).toMatchObject({
       red: { expected: 'ON' },
       yellow: { expected: 'OFF' },
@@ -166,5 +173,63 @@ describe('traffic-light app against a real broker', () => {
     twin.setKnown(true);
     await waitLamps(updates, 1);
     expect(lit(updates)[0]).toBe('red');
+  });
+});
+
+describe('traffic light end to end: twin, GPIO mapper on the simulated chip, app', () => {
+  const PINS = { red: 26, yellow: 19, green: 13, mode: 6 } as const;
+  let stack: EdgeStack | undefined;
+  let app: { stop(): Promise<void> } | undefined;
+
+  afterEach(async () => {
+    await app?.stop();
+    await stack?.stop();
+    app = undefined;
+    stack = undefined;
+  });
+
+  /** The colour whose pin is high, when exactly one lamp pin is high. */
+  const litPin = (chip: SimulatedGpioChip) => {
+    const high = COLOURS.filter((c) => chip.level(PINS[c]) === 1);
+    return high.length === 1 ? high[0] : undefined;
+  };
+
+  it('the pins cycle red, green, yellow; mode=manual from the cloud hands the lamps to the cloud', async () => {
+    stack = await startEdgeStack({ manifestsDir: MANIFESTS, protocol: 'gpio' });
+    const chip = simulatedChip('gpiochip0');
+    // the sequence of lit colours as the pins show them
+    const shown: string[] = [];
+    chip.on('change', () => {
+      const c = litPin(chip);
+      if (c && shown.at(-1) !== c) shown.push(c);
+    });
+    const logs = captureLogs();
+    app = await startApp({
+      brokerUrl: stack.broker.url,
+      node: NODE,
+      logger: logs.logger,
+      durations: { red: 100, green: 100, yellow: 100 },
+    });
+    await waitForChip(chip, () => shown.length >= 4, 'four phases on the pins');
+    // the cycle may be picked up mid-way; the order is what matters
+    const start = shown.indexOf('red');
+    expect(shown.slice(start, start + 4)).toEqual(['red', 'green', 'yellow', 'red'].slice(0, shown.length - start));
+
+    // the cloud takes over and shows yellow
+    stack.cloudSet(ID, { mode: 'manual', yellow: 'ON' });
+    await waitForPin(chip, PINS.mode, 1); // the manual indicator lamp
+    await logs.waitFor('manual mode');
+    await waitForChip(chip, () => litPin(chip) === 'yellow', 'only the yellow lamp lit');
+    const settled = shown.length;
+    await new Promise((r) => setTimeout(r, 400)); // four phase lengths: a running cycle would show here
+    expect(shown.length).toBe(settled);
+    expect(litPin(chip)).toBe('yellow');
+    expect(stack.twin.getTwin(ID)?.twins.mode?.actual?.value).toBe('manual');
+
+    // back to auto: the cycle starts again at red
+    stack.cloudSet(ID, { mode: 'auto' });
+    await waitForPin(chip, PINS.mode, 0);
+    await waitForChip(chip, () => shown.length >= settled + 2, 'the cycle running again');
+    expect(shown[settled]).toBe('red');
   });
 });

@@ -18,3 +18,26 @@ export function waitForPin(chip: SimulatedGpioChip, pin: number, level: 0 | 1, t
     chip.on('change', onChange);
   });
 }
+
+/** Resolves once `cond()` holds, checked now and after every pin change of the chip. */
+export function waitForChip(
+  chip: SimulatedGpioChip,
+  cond: () => boolean,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
+  if (cond()) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onChange = () => {
+      if (!cond()) return;
+      clearTimeout(timer);
+      chip.off('change', onChange);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      chip.off('change', onChange);
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} on ${chip.name}`));
+    }, timeoutMs);
+    chip.on('change', onChange);
+  });
+}
