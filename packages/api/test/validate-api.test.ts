@@ -1,6 +1,6 @@
 // The validation API: the broken corpus file by file, sizes, and what callers (apply) rely on.
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { formatFinding, MAX_OBJECT_BYTES, validateManifests, validateObjects } from '../src/validate/index.js';
 import type { DeviceModel } from '../src/types.js';
 import { bigDevice, manyDevices } from './support/big.js';
@@ -134,6 +134,17 @@ describe('validating a set', () => {
     expect(input).toEqual(before);
     const dev = r.objects[0]!.object as { spec: Record<string, unknown> };
     expect('stateReport' in dev.spec).toBe(false);
+  });
+
+  it('validates each item of a kind: List, with positions inside the list', () => {
+    const list = { apiVersion: 'v1', kind: 'List', items: [parse(MODEL), { ...parse(DEVICE), extra: 1 }] };
+    const text = stringify(list);
+    const r = validateManifests([{ file: 'list.yaml', text }]);
+    const line = text.split('\n').findIndex((l) => l.includes('extra: 1')) + 1;
+    expect(errorsOf(r)).toEqual([
+      `list.yaml:${line}:5: Device/default/lamp: extra: unknown field "extra" (known fields: apiVersion, kind, metadata, spec, status)`,
+    ]);
+    expect(r.objects.map((o) => o.object.kind)).toEqual(['DeviceModel']);
   });
 
   it('reports a device with a model that is itself invalid once, at the model', () => {

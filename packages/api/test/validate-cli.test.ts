@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { BROKEN_DIR_FROM_ROOT, brokenCases } from './support/corpus.js';
 import { KUBEEDGE_FIXTURES, runCli } from './support/cli.js';
 
@@ -61,6 +62,72 @@ describe('edgetwin validate', () => {
     });
   });
 
+  it('prints v1alpha2 manifests converted to v1beta1 with --convert, and the notices on stderr', async () => {
+    const file = join(tmp, 'old.yaml');
+    writeFileSync(
+      file,
+      `apiVersion: devices.kubeedge.io/v1alpha2
+kind: DeviceModel
+metadata:
+  name: led-model
+spec:
+  properties:
+    - name: power-status
+      type:
+        string:
+          accessMode: ReadWrite
+          defaultValue: "OFF"
+---
+apiVersion: devices.kubeedge.io/v1alpha2
+kind: Device
+metadata:
+  name: led
+spec:
+  deviceModelRef:
+    name: led-model
+  protocol:
+    customizedProtocol:
+      protocolName: gpio
+      configData:
+        pin: 18
+  nodeSelector:
+    nodeSelectorTerms:
+      - matchExpressions:
+          - {key: '', operator: In, values: [pi-1]}
+  propertyVisitors:
+    - propertyName: power-status
+      customizedProtocol:
+        protocolName: gpio
+        configData: {pin: 18}
+`,
+    );
+    const r = await runCli(['validate', '--convert', '-f', file]);
+    expect(r.code).toBe(0);
+    expect(parseAllDocuments(r.stdout).map((d) => d.toJS())).toEqual([
+      {
+        apiVersion: 'devices.kubeedge.io/v1beta1',
+        kind: 'DeviceModel',
+        metadata: { name: 'led-model' },
+        spec: { properties: [{ name: 'power-status', type: 'STRING', accessMode: 'ReadWrite' }] },
+      },
+      {
+        apiVersion: 'devices.kubeedge.io/v1beta1',
+        kind: 'Device',
+        metadata: { name: 'led' },
+        spec: {
+          deviceModelRef: { name: 'led-model' },
+          nodeName: 'pi-1',
+          protocol: { protocolName: 'gpio', configData: { pin: 18 } },
+          properties: [{ name: 'power-status', visitors: { protocolName: 'gpio', configData: { pin: 18 } } }],
+        },
+      },
+    ]);
+    expect(r.stderr).toContain(
+      `${file}:1:13: DeviceModel/default/led-model: apiVersion: notice: converted from devices.kubeedge.io/v1alpha2`,
+    );
+    expect(r.stderr).toContain('defaultValue "OFF" dropped');
+  });
+
   it('exits 2 for usage errors: a missing file, a binary file, no -f', async () => {
     const missing = await runCli(['validate', '-f', join(tmp, 'nope.yaml')]);
     expect(missing.code).toBe(2);
@@ -71,6 +138,10 @@ describe('edgetwin validate', () => {
     const binary = await runCli(['validate', '-f', bin]);
     expect(binary.code).toBe(2);
     expect(binary.stderr).toContain(`${bin} is not YAML: binary content`);
+
+    const badOutput = await runCli(['validate', '-o', 'xml', '-f', join(KUBEEDGE_FIXTURES, 'samples')]);
+    expect(badOutput.code).toBe(2);
+    expect(badOutput.stderr).toContain('--output must be text or json, not "xml"');
 
     const noArgs = await runCli(['validate']);
     expect(noArgs.code).toBe(2);

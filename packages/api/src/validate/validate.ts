@@ -80,8 +80,23 @@ export function validateManifests(sources: ManifestSource[], opts: ValidateOptio
           'error',
         ),
       );
-    for (const d of parsed.docs)
-      candidates.push({ value: d.value, file, start: d.start, locate: d.locate, sourceText: d.sourceText });
+    for (const d of parsed.docs) {
+      const items = listItems(d.value);
+      if (items === undefined) {
+        candidates.push({ value: d.value, file, start: d.start, locate: d.locate, sourceText: d.sourceText });
+        continue;
+      }
+      items.forEach((value, i) => {
+        const at = (path: FieldPath) => ['items', i, ...path];
+        candidates.push({
+          value,
+          file,
+          start: d.locate(at([])),
+          locate: (path, atKey) => d.locate(at(path), atKey),
+          sourceText: (path) => d.sourceText(at(path)),
+        });
+      });
+    }
   }
   return run(candidates, fileFindings, opts);
 }
@@ -89,14 +104,22 @@ export function validateManifests(sources: ManifestSource[], opts: ValidateOptio
 /** Validates objects that have no source file (e.g. received by an API); positions are 0. Does not modify its input. */
 export function validateObjects(objects: unknown[], opts: ValidateOptions & { file?: string } = {}): ValidationResult {
   const nowhere = { line: 0, column: 0 };
-  const candidates = objects.map((value) => ({
-    value: structuredClone(value),
-    file: opts.file ?? '',
-    start: nowhere,
-    locate: () => nowhere,
-    sourceText: () => undefined,
-  }));
+  const candidates = objects
+    .flatMap((o) => listItems(o) ?? [o])
+    .map((value) => ({
+      value: structuredClone(value),
+      file: opts.file ?? '',
+      start: nowhere,
+      locate: () => nowhere,
+      sourceText: () => undefined,
+    }));
   return run(candidates, [], opts);
+}
+
+/** kubectl applies each item of a `kind: List` (what `kubectl get -o yaml` prints for several objects). */
+function listItems(v: unknown): unknown[] | undefined {
+  if (!isObject(v) || v.apiVersion !== 'v1' || typeof v.kind !== 'string' || !v.kind.endsWith('List')) return undefined;
+  return Array.isArray(v.items) ? v.items : undefined;
 }
 
 function fileFinding(
