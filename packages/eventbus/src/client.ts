@@ -4,6 +4,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { BusClient, BusClientOptions, MessageHandler } from './contracts.js';
 import { BusError } from './errors.js';
+import { FilterIndex } from './filter-index.js';
 import { silentLogger } from './silent-logger.js';
 import { filterProblem, topicMatches, topicProblem } from './topic-match.js';
 
@@ -245,7 +246,7 @@ interface ClientSettings {
 }
 
 class ReconnectingBusClient implements BusClient {
-  private readonly subs = new Map<string, Subscription>();
+  private readonly subs = new FilterIndex<Subscription>();
   private readonly connectListeners = new Set<(sessionPresent: boolean) => void>();
   private readonly disconnectListeners = new Set<(error?: Error) => void>();
   private closing = false;
@@ -278,32 +279,28 @@ class ReconnectingBusClient implements BusClient {
     return this.raw.connected;
   }
 
-  async publish(topic: string, payload: string | Buffer, opts?: { qos?: 0 | 1; retain?: boolean }): Promise<void> {
+  publish(topic: string, payload: string | Buffer, opts?: { qos?: 0 | 1; retain?: boolean }): Promise<void> {
     const problem = topicProblem(topic);
-    if (problem) throw new BusError(`cannot publish on '${topic}': ${problem}`, this.s.url, 'invalid');
-    if (this.closing) throw new BusError(`cannot publish on '${topic}': client is closed`, this.s.url, 'closed');
-    // close() rejects what is still waiting for a PUBACK; mqtt.js would leave it pending forever.
-    let abandon: ((err: Error) => void) | undefined;
-    const abandoned = new Promise<never>((_, reject) => {
-      abandon = reject;
-    });
-    this.pendingPublishes.add(abandon!);
-    try {
-      await Promise.race([
-        this.raw.publishAsync(topic, payload, { qos: opts?.qos ?? 1, retain: opts?.retain ?? false }),
-        abandoned,
-      ]);
-    } catch (err) {
-      if (err instanceof BusError) throw err;
-      throw new BusError(
-        `publish on '${topic}' to ${this.s.url} failed: ${(err as Error).message}`,
-        this.s.url,
-        'publish-failed',
-        { cause: err },
-      );
-    } finally {
-      this.pendingPublishes.delete(abandon!);
+    if (problem) {
+      return Promise.reject(new BusError(`cannot publish on '${topic}': ${problem}`, this.s.url, 'invalid'));
     }
+    if (this.closing) {
+      return Promise.reject(new BusError(`cannot publish on '${topic}': client is closed`, this.s.url, 'closed'));
+    }
+    // One promise per publish (this is the hot path). close() rejects what still waits for a PUBACK,
+    // which mqtt.js would otherwise leave pending forever.
+    return new Promise<void>((resolve, reject) => {
+      this.pendingPublishes.add(reject);
+      this.raw.publish(topic, payload, { qos: opts?.qos ?? 1, retain: opts?.retain ?? false }, (err) => {
+        this.pendingPublishes.delete(reject);
+        if (!err) return resolve();
+        reject(
+          new BusError(`publish on '${topic}' to ${this.s.url} failed: ${err.message}`, this.s.url, 'publish-failed', {
+            cause: err,
+          }),
+        );
+      });
+    });
   }
 
   async subscribe(filter: string, handler: MessageHandler, opts?: { qos?: 0 | 1 }): Promise<() => Promise<void>> {
@@ -422,8 +419,8 @@ class ReconnectingBusClient implements BusClient {
   private dispatch(topic: string, payload: Buffer, packet: { retain: boolean; qos: number }): void {
     const meta = { retain: packet.retain, qos: packet.qos };
     let routed = false;
-    for (const [filter, sub] of this.subs) {
-      if (!topicMatches(filter, topic)) continue;
+    // Materialised first: a handler may subscribe or unsubscribe while we deliver.
+    for (const [filter, sub] of [...this.subs.matching(topic)]) {
       for (const handler of sub.handlers) {
         routed = true;
         this.callHandler(handler, filter, topic, payload, meta);
@@ -486,7 +483,7 @@ class ReconnectingBusClient implements BusClient {
 
   /** Send every recorded subscription the broker does not hold for us. */
   private async subscribeUnacked(): Promise<void> {
-    for (const [filter, sub] of this.subs) {
+    for (const [filter, sub] of [...this.subs.entries()]) {
       if (sub.acked) continue;
       try {
         await this.sendSubscribe(filter, sub);
