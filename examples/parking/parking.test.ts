@@ -1,3 +1,5 @@
+import { fileURLToPath } from 'node:url';
+import { loadManifestFiles, type ModbusSimulator, resolveManifests, startModbusSimulator } from '@edgetwin/simulators';
 import { connectBus } from '@edgetwin/eventbus/client';
 import type { BusClient } from '@edgetwin/eventbus/contracts';
 import {
@@ -10,7 +12,10 @@ import {
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type FakeTwin, startFakeTwin } from '../shared/testing/fake-twin.js';
 import { captureLogs } from '../shared/testing/log-capture.js';
+import { type EdgeStack, NODE, startEdgeStack } from '../shared/testing/edge-stack.js';
 import { startApp } from './app.js';
+
+const MANIFESTS = fileURLToPath(new URL('./manifests', import.meta.url));
 import { freeCountTopic, LotCounter, type LotSummary, occupancyFromDistance, parseOccupancy } from './lot.js';
 
 describe('counting free spaces', () => {
@@ -121,5 +126,61 @@ describe('parking app against a real broker', () => {
     await freeCount((s) => s.free === 4);
     await twins[0]!.report({ occupied: 'garbage' });
     expect(await freeCount((s) => s.unknown === 1)).toMatchObject({ free: 3, unknown: 1 });
+  });
+});
+
+describe('parking end to end: Modbus simulator, twin, Modbus mapper, app', () => {
+  let sim: ModbusSimulator | undefined;
+  let stack: EdgeStack | undefined;
+  let app: { stop(): Promise<void> } | undefined;
+  let watcher: BusClient | undefined;
+
+  afterEach(async () => {
+    await app?.stop();
+    await watcher?.close();
+    await stack?.stop();
+    await sim?.stop();
+    app = undefined;
+    watcher = undefined;
+    stack = undefined;
+    sim = undefined;
+  });
+
+  it('cars parking on the simulated sensors change the published free count', async () => {
+    const manifests = await loadManifestFiles([MANIFESTS]);
+    sim = await startModbusSimulator({ devices: resolveManifests(manifests), tcp: { port: 0 } });
+    const port = sim.port;
+    stack = await startEdgeStack({
+      manifestsDir: MANIFESTS,
+      protocol: 'modbus',
+      adjust: (d) => {
+        const next = structuredClone(d);
+        next.spec.protocol!.configData = { ...next.spec.protocol!.configData, port: String(port) };
+        return next;
+      },
+    });
+    watcher = await connectBus({ url: stack.broker.url, clientId: 'parking-display' });
+    const display = await collectMessages(watcher, freeCountTopic('lot-a'));
+    // each wait looks only at counts published after the previous one matched
+    let from = 0;
+    const seen = async (p: (s: LotSummary) => boolean) => {
+      const start = from;
+      const later = (m: { json(): unknown }) =>
+        display.messages.indexOf(m as never) >= start && p(m.json() as LotSummary);
+      const all = await display.waitFor(later, 10_000);
+      const i = all.findIndex(later);
+      from = i + 1;
+      return all[i]!.json() as LotSummary;
+    };
+
+    app = await startApp({ brokerUrl: stack.broker.url, node: NODE, logger: captureLogs().logger });
+    expect(await seen((s) => s.unknown === 0 && s.free === 4)).toMatchObject({ total: 4 });
+
+    sim.poke('default/parking-bay-01', 'occupied', true);
+    sim.poke('default/parking-bay-03', 'occupied', true);
+    expect(await seen((s) => s.free === 2 && s.occupied === 2)).toMatchObject({ free: 2, total: 4 });
+
+    sim.poke('default/parking-bay-01', 'occupied', false);
+    expect(await seen((s) => s.free === 3)).toMatchObject({ free: 3, occupied: 1 });
   });
 });
