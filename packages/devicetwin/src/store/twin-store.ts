@@ -50,6 +50,8 @@ export class TwinStore {
   readonly path: string;
   private readonly db: Database.Database;
   private readonly stmts;
+  /** built once: better-sqlite3's transaction() wrapper is costly to create per call */
+  private readonly runInTransaction: (fn: () => unknown) => unknown;
 
   constructor(path: string) {
     this.path = path;
@@ -70,6 +72,7 @@ export class TwinStore {
       );
     this.db.exec(SCHEMA);
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    this.runInTransaction = this.db.transaction((fn: () => unknown) => fn());
     this.stmts = {
       putModel: this.db.prepare('INSERT OR REPLACE INTO models (id, resource_version, json) VALUES (?, ?, ?)'),
       deleteModel: this.db.prepare('DELETE FROM models WHERE id = ?'),
@@ -108,7 +111,7 @@ export class TwinStore {
 
   /** Runs fn in one transaction (nested calls join the outer one). Throws after rolling back if fn throws. */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.runInTransaction(fn) as T;
   }
 
   get inTransaction(): boolean {
