@@ -125,6 +125,14 @@ interface Subscription {
 export async function connectBus(opts: BusClientOptions & BusClientHooks): Promise<BusClient> {
   checkBrokerUrl(opts.url);
   const url = safeUrl(opts.url);
+  if (opts.clean === false && !opts.clientId) {
+    throw new BusError(
+      `connecting to ${url} with clean: false needs a fixed clientId: the broker keeps the session under it`,
+      url,
+      'invalid',
+    );
+  }
+  const username = opts.username ?? (decodeURIComponent(new URL(opts.url).username) || undefined);
   const log = (opts.logger ?? silentLogger).child({ component: 'bus-client', url });
   const backoffMs = opts.backoffMs ?? DEFAULTS.backoffMs;
   const maxBackoffMs = Math.max(opts.maxBackoffMs ?? DEFAULTS.maxBackoffMs, backoffMs);
@@ -163,9 +171,19 @@ export async function connectBus(opts: BusClientOptions & BusClientHooks): Promi
   };
 
   const raw = mqtt.connect(opts.url, mqttOptions);
-  await waitForFirstConnack(raw, url, opts.username, connectTimeoutMs);
+  // A resumed session may deliver in the same read as the CONNACK, before the client object exists.
+  const early: HeldMessage[] = [];
+  const onEarly = (topic: string, payload: Buffer, packet: { retain: boolean; qos: number }) => {
+    early.push({ topic, payload, packet: { retain: packet.retain, qos: packet.qos } });
+  };
+  raw.on('message', onEarly);
+  try {
+    await waitForFirstConnack(raw, url, username, connectTimeoutMs);
+  } finally {
+    raw.off('message', onEarly);
+  }
   log.debug({ clientId }, 'connected');
-  return new ReconnectingBusClient(raw, {
+  const client = new ReconnectingBusClient(raw, {
     url,
     log,
     backoffMs,
@@ -174,6 +192,8 @@ export async function connectBus(opts: BusClientOptions & BusClientHooks): Promi
     holdUnrouted: !clean,
     ...(opts.onReconnectAttempt ? { onReconnectAttempt: opts.onReconnectAttempt } : {}),
   });
+  client.deliverEarly(early);
+  return client;
 }
 
 function waitForFirstConnack(
@@ -414,6 +434,11 @@ class ReconnectingBusClient implements BusClient {
       );
     }
     sub.acked = true;
+  }
+
+  /** Messages that arrived between CONNACK and construction: route (or hold) them like any other. */
+  deliverEarly(messages: HeldMessage[]): void {
+    for (const m of messages) this.dispatch(m.topic, m.payload, m.packet);
   }
 
   private dispatch(topic: string, payload: Buffer, packet: { retain: boolean; qos: number }): void {

@@ -49,6 +49,19 @@ describe('connect errors', () => {
     expect((err as Error).message).toContain(message);
   });
 
+  it('refuses clean: false without a clientId (the session would be lost on the next connect)', async () => {
+    await expect(connectBus({ url: 'mqtt://127.0.0.1:1', clean: false })).rejects.toThrow(
+      'connecting to mqtt://127.0.0.1:1 with clean: false needs a fixed clientId',
+    );
+  });
+
+  it('names the user given in the URL when the broker refuses it', async () => {
+    const b = await broker({ users: { u: 'right' } });
+    await expect(
+      connectBus({ url: b.url.replace('mqtt://', 'mqtt://u:wrong@'), connectTimeoutMs: 3000 }),
+    ).rejects.toThrow('refused the credentials for user u (bad user name or password)');
+  });
+
   it('accepts KubeEdge-style tcp:// broker URLs', async () => {
     const b = await broker();
     const c = await client(b.url.replace('mqtt://', 'tcp://'));
