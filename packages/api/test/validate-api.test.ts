@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { formatFinding, MAX_OBJECT_BYTES, validateManifests, validateObjects } from '../src/validate/index.js';
-import type { DeviceModel } from '../src/types.js';
+import type { Device, DeviceModel } from '../src/types.js';
 import { bigDevice, manyDevices } from './support/big.js';
 import { brokenCases } from './support/corpus.js';
 
@@ -125,6 +125,25 @@ describe('validating a set', () => {
     expect(r.findings[0]).toMatchObject({ file: '', line: 0, column: 0, path: 'spec.properties[0].desired' });
     const both = validateObjects([parseOne(DEVICE), parseOne(MODEL)], { existingModels: [readOnly] });
     expect(both.ok).toBe(true);
+  });
+
+  it('refuses a model change that would break a stored device, unless the set replaces the device', () => {
+    const stored = parseOne(DEVICE) as unknown as Device;
+    const renamed = MODEL.replace('name: power', 'name: on-off');
+    const r = validateManifests([{ file: 'model.yaml', text: renamed }], { existingDevices: [stored] });
+    expect(errorsOf(r)).toEqual([
+      'model.yaml:1:1: DeviceModel/default/lamp-model: -: edgetwin check: stored Device default/lamp would break: property "power" is not a property of DeviceModel "lamp-model" at spec.properties[0].name (expected one of "on-off")',
+    ]);
+    expect(r.objects).toEqual([]);
+    const together = validateManifests(
+      [
+        { file: 'model.yaml', text: renamed },
+        { file: 'device.yaml', text: DEVICE.replace('name: power', 'name: on-off') },
+      ],
+      { existingDevices: [stored] },
+    );
+    expect(errorsOf(together)).toEqual([]);
+    expect(validateManifests([{ file: 'model.yaml', text: MODEL }], { existingDevices: [stored] }).ok).toBe(true);
   });
 
   it("returns objects as the API server would store them and leaves the caller's objects alone", () => {

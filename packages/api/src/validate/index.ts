@@ -11,3 +11,4 @@ export {
   validateManifests,
   validateObjects,
 } from './validate.js';
+export { type ParsedYaml, parseYaml, type Position, type SourceDoc, type SyntaxProblem } from './yaml-source.js';

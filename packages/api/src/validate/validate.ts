@@ -1,7 +1,7 @@
 // Validates Device, DeviceModel and DeviceStatus manifests as a set: first as the Kubernetes API server
 // would against our CRDs (crds/), then with the edgetwin checks across objects (semantic.ts).
 
-import { API_VERSION, type DeviceModel, type DeviceObject, GROUP } from '../types.js';
+import { API_VERSION, type Device, type DeviceModel, type DeviceObject, GROUP } from '../types.js';
 import { convertV1alpha2 } from './convert-v1alpha2.js';
 import { type CrdSet, loadCrdSet } from './crd-schemas.js';
 import { compareFindings, type FieldPath, type Finding, formatPath, type Severity } from './finding.js';
@@ -36,6 +36,11 @@ export interface ValidationResult {
 export interface ValidateOptions {
   /** models already in the cluster/store; models in the validated set take precedence */
   existingModels?: DeviceModel[];
+  /**
+   * devices already stored; a DeviceModel in the set that would break one of them (a property it uses
+   * removed, its desired value now out of range...) gets an error, unless the set also replaces that device
+   */
+  existingDevices?: Device[];
   /** CRDs to validate against (default: the repository's crds/) */
   crds?: CrdSet;
   /** cap on findings reported per object (default 100); the rest are counted in one notice */
@@ -152,7 +157,7 @@ function run(candidates: Candidate[], fileFindings: Finding[], opts: ValidateOpt
     return { ok: false, objects: [], findings: [f] };
   }
   const entries = candidates.map((c) => checkOne(c, crds));
-  crossCheck(entries, opts.existingModels ?? []);
+  crossCheck(entries, opts.existingModels ?? [], opts.existingDevices ?? []);
   const cap = opts.maxFindingsPerObject ?? 100;
   const findings = [...fileFindings];
   for (const e of entries) {
@@ -323,7 +328,7 @@ function toFinding(
   return f;
 }
 
-function crossCheck(entries: Entry[], existingModels: DeviceModel[]): void {
+function crossCheck(entries: Entry[], existingModels: DeviceModel[], existingDevices: Device[]): void {
   const models: ModelIndex = new Map();
   for (const m of existingModels) models.set(`${m.metadata.namespace || 'default'}/${m.metadata.name}`, m);
   const firstOf = new Map<string, Entry>();
@@ -360,5 +365,30 @@ function crossCheck(entries: Entry[], existingModels: DeviceModel[]): void {
           ? checkDevice(e.object as never, models)
           : [];
     for (const p of problems) e.findings.push(toFinding(e, p, p.severity));
+  }
+  checkStoredDevices(existingDevices, firstOf, models);
+}
+
+/** Reports, on the model being applied, every stored device (not replaced by the set) that it would break. */
+function checkStoredDevices(devices: Device[], inSet: Map<string, Entry>, models: ModelIndex): void {
+  for (const d of devices) {
+    const ns = d.metadata?.namespace || 'default';
+    if (inSet.has(`Device/${ns}/${d.metadata?.name}`)) continue;
+    const model = inSet.get(`DeviceModel/${ns}/${d.spec?.deviceModelRef?.name}`);
+    if (model === undefined || model.findings.some((f) => f.severity === 'error')) continue;
+    for (const p of checkDevice(d, models)) {
+      if (p.severity !== 'error') continue;
+      model.findings.push(
+        toFinding(
+          model,
+          {
+            path: [],
+            message: `edgetwin check: stored Device ${ns}/${d.metadata.name} would break: ${p.message.replace(/^edgetwin check: /, '')} at ${formatPath(p.path)}`,
+            expected: p.expected ?? 'expected the device to stay valid; change or apply it together with this model',
+          },
+          'error',
+        ),
+      );
+    }
   }
 }
