@@ -53,6 +53,8 @@ export interface CloudLink {
   generation(node: string): number;
   /** resolves when every desired change and report received so far has been handled */
   idle(): Promise<void>;
+  /** resolves when every desired change so far is published (objects and index) */
+  desiredIdle(): Promise<void>;
   readonly stats: { readonly reportsApplied: number; readonly duplicateReports: number };
   close(): Promise<void>;
 }
@@ -153,6 +155,7 @@ export async function startCloudLink(opts: CloudLinkOptions): Promise<CloudLink>
         await publisher.idle();
         await consumer.idle();
       },
+      desiredIdle: () => publisher.idle(),
       stats: {
         get reportsApplied() {
           return consumer.applied;

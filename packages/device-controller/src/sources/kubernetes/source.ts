@@ -248,11 +248,7 @@ export class KubernetesSource implements Source {
     informer.on('add', emit('ADDED'));
     informer.on('update', emit('MODIFIED'));
     informer.on('delete', emit('DELETED'));
-    informer.on('error', (err: unknown) => {
-      if (starting) {
-        firstError = err;
-        return;
-      }
+    const retry = (err: unknown) => {
       if (this.stopped) return;
       this.logger.warn({ err, plural, retryInMs: backoff }, 'list/watch failed; retrying');
       const t = setTimeout(() => {
@@ -261,12 +257,21 @@ export class KubernetesSource implements Source {
       }, backoff);
       this.retryTimers.add(t);
       backoff = Math.min(backoff * 2, 30_000);
+    };
+    informer.on('error', (err: unknown) => {
+      if (starting) firstError = err;
+      else retry(err);
     });
     await informer.start();
     starting = false;
     if (firstError !== undefined) {
-      await informer.stop();
-      throw withContext(firstError, `listing ${plural} from ${this.kc.getCurrentCluster()?.server ?? 'the cluster'}`);
+      // A failed first list means no usable view of the cluster: fail start() so the operator sees why.
+      // A list that worked followed by a failed watch is retried like any later failure.
+      if (informer.latestResourceVersion() === '') {
+        await informer.stop();
+        throw withContext(firstError, `listing ${plural} from ${this.kc.getCurrentCluster()?.server ?? 'the cluster'}`);
+      }
+      retry(firstError);
     }
     this.logger.info(
       { plural, resourceVersion: informer.latestResourceVersion(), objects: informer.list().length },
