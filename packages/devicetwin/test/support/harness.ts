@@ -13,7 +13,7 @@ import {
   startTestBroker,
 } from '@edgetwin/eventbus/testing';
 import { parseAllDocuments } from 'yaml';
-import { type DeviceTwin, openDeviceTwin } from '../../src/index.js';
+import { type DeviceTwin, type DeviceTwinOptions, openDeviceTwin } from '../../src/index.js';
 
 export const FIXTURES = join(import.meta.dirname, '../../../../../shared/fixtures/kubeedge/samples');
 export const NODE = 'kind-worker';
@@ -52,7 +52,9 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(opts: { dir?: string; keepDir?: boolean } = {}): Promise<Harness> {
+export async function startHarness(
+  opts: { dir?: string; keepDir?: boolean; twin?: Partial<DeviceTwinOptions> } = {},
+): Promise<Harness> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'edgetwin-twin-')));
   const dbPath = join(dir, 'twin.db');
   const broker = await startTestBroker();
@@ -67,7 +69,7 @@ export async function startHarness(opts: { dir?: string; keepDir?: boolean } = {
     broker,
     twinBus,
     app,
-    twin: await openDeviceTwin({ dbPath, node: NODE, bus: twinBus }),
+    twin: await openDeviceTwin({ ...opts.twin, dbPath, node: NODE, bus: twinBus }),
     async request(topic, body, replyTopic, predicate) {
       let c = replies.get(replyTopic);
       if (!c) {
@@ -81,7 +83,7 @@ export async function startHarness(opts: { dir?: string; keepDir?: boolean } = {
       return all.find(wanted)!.json() as Record<string, unknown>;
     },
     async reopen() {
-      h.twin = await openDeviceTwin({ dbPath, node: NODE, bus: twinBus });
+      h.twin = await openDeviceTwin({ ...opts.twin, dbPath, node: NODE, bus: twinBus });
       return h.twin;
     },
     async close() {
