@@ -16,7 +16,7 @@ let child: ChildProcess | undefined;
 let app: BusClient | undefined;
 let broker: Awaited<ReturnType<typeof startTestBroker>> | undefined;
 afterEach(async () => {
-  if (child && child.exitCode === null) {
+  if (child && child.exitCode === null && child.signalCode === null) {
     child.kill('SIGKILL');
     await once(child, 'exit');
   }
@@ -34,12 +34,20 @@ it('runs a virtual mapper process that serves a device, and says offline when st
   await app.publish(mapperDeviceTopic(NODE, 'virtualProtocol', d.id), JSON.stringify(d), { qos: 1, retain: true });
 
   let stderr = '';
+  let stdout = '';
   child = spawn(process.execPath, [CLI, 'mapper', 'virtual', '--broker', broker.url, '--node', NODE], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, EDGETWIN_LOG_LEVEL: 'warn' },
   });
   child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
-  const exited = once(child, 'exit');
+  // the banner is printed in the same tick as the signal handlers are installed
+  const banner = new Promise<void>((resolve) =>
+    child!.stdout?.on('data', (b: Buffer) => {
+      stdout += b.toString();
+      if (stdout.includes('edgetwin virtualProtocol mapper for node')) resolve();
+    }),
+  );
+  const exited = once(child, 'close');
 
   const [first] = await updates.waitFor(1, 20_000).catch((e: Error) => {
     throw new Error(`${e.message}\nmapper stderr:\n${stderr}`);
@@ -47,8 +55,9 @@ it('runs a virtual mapper process that serves a device, and says offline when st
   expect(first!.json()).toMatchObject({ twin: { a: { actual: { value: '8' }, metadata: { type: 'int' } } } });
   await presence.waitFor((m) => (m.json() as { state: string }).state === 'online');
 
+  await banner;
   child.kill('SIGTERM');
-  const [code] = await exited;
-  expect(code).toBe(0);
+  const [code, signal] = await exited;
+  expect({ code, signal }, `mapper stderr:\n${stderr}`).toEqual({ code: 0, signal: null });
   await presence.waitFor((m) => (m.json() as { state: string }).state === 'offline');
 });

@@ -1,7 +1,6 @@
 // `edgetwin mapper <protocol>`: one protocol's mapper as its own process, speaking only MQTT to the edge.
 import { BUILT_IN_PROTOCOLS, startMapper } from '@edgetwin/mappers';
 import type { Command } from 'commander';
-import { Lifecycle } from '../compose/lifecycle.js';
 import { cliLogger } from '../compose/logger.js';
 import { parseNodeName, parsePort } from '../compose/options.js';
 
@@ -18,7 +17,6 @@ export function registerMapper(program: Command): void {
     .option('--metrics-host <addr>', 'address for the metrics server', '127.0.0.1')
     .action(async (protocol: string, o) => {
       const logger = cliLogger();
-      const life = new Lifecycle(logger);
       const mapper = await startMapper({
         protocol,
         brokerUrl: o.broker,
@@ -29,12 +27,36 @@ export function registerMapper(program: Command): void {
         username: o.username,
         password: o.password ?? process.env.EDGETWIN_MQTT_PASSWORD,
       });
-      life.add(`${protocol} mapper`, () => mapper.stop());
       process.stdout.write(
         `edgetwin ${mapper.runtime.protocol} mapper for node ${o.node} on ${o.broker}` +
           (mapper.metricsUrl ? `\n  metrics ${mapper.metricsUrl}` : '') +
           '\n',
       );
-      await life.untilSignal();
+      await untilStopped(() => mapper.stop(), logger);
     });
+}
+
+/**
+ * Stops on SIGINT/SIGTERM, then exits 0; a second signal exits at once. The handlers stay installed
+ * (not `once`) so a repeated signal during the stop never falls through to the default, which would
+ * kill the process before it says "offline".
+ */
+function untilStopped(stop: () => Promise<void>, logger: { info(o: object, m: string): void }): Promise<void> {
+  return new Promise(() => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) process.exit(130);
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      stop().then(
+        () => process.exit(0),
+        (e: Error) => {
+          process.stderr.write(`edgetwin mapper: stop failed: ${e.message}\n`);
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
 }
