@@ -332,6 +332,7 @@ export class ModbusCodecError extends Error {
 
 /** Reorders bytes between wire order and big-endian. Each order is its own inverse. */
 function permute(bytes: Buffer, order: ModbusOrder, words: boolean): Buffer {
+  if (order === 'ABCD' || (!words && order === 'CDAB')) return bytes;
   const out = Buffer.from(bytes);
   if (words && (order === 'CDAB' || order === 'DCBA')) {
     const n = out.length / 2;
@@ -342,7 +343,7 @@ function permute(bytes: Buffer, order: ModbusOrder, words: boolean): Buffer {
 }
 
 function registersToBytes(regs: ArrayLike<number>, count: number): Buffer {
-  const b = Buffer.alloc(count * 2);
+  const b = Buffer.allocUnsafe(count * 2);
   for (let i = 0; i < count; i++) b.writeUInt16BE((regs[i] ?? 0) & 0xffff, i * 2);
   return b;
 }

@@ -7,6 +7,7 @@ import {
   encodeModbusBits,
   encodeModbusRegisters,
   ModbusCodecError,
+  type ConfigData,
   type ModbusPoint,
   type ModbusProtocolConfig,
   parseModbusPoint,
@@ -28,7 +29,21 @@ import { planReads, type ReadGroup } from './batch.js';
 import { toDriverError } from './errors.js';
 import type { LineRegistry, ModbusLine } from './line.js';
 
-type PointEntry = { key: string; point: ModbusPoint; correction: number } | { key: string; error: string };
+interface PointKey {
+  visitor: ConfigData;
+  type: string;
+  access: string;
+}
+type PointEntry =
+  | (PointKey & { point: ModbusPoint; raw: ModbusPoint; correction: number })
+  | (PointKey & { error: string });
+
+interface Plan {
+  entries: PointEntry[];
+  groups: ReadGroup[];
+  errors: Array<[string, DriverError]>;
+  gapsRefused: boolean;
+}
 
 interface ReadBlock {
   bits?: boolean[];
@@ -52,6 +67,7 @@ export class ModbusDeviceDriver implements DeviceDriver {
   private line: ModbusLine | undefined;
   private readonly points = new WeakMap<ResolvedProperty, PointEntry>();
   private readonly corrections = new Map<string, number>();
+  private readonly plans = new WeakMap<ResolvedProperty[], Plan>();
   private lastOk: boolean | undefined;
   /** set once the device refused a merged read over a gap (a hole in its register map) */
   private gapsRefused = false;
@@ -83,15 +99,31 @@ export class ModbusDeviceDriver implements DeviceDriver {
 
   async readBatch(properties: ResolvedProperty[]): Promise<Map<string, ReadResult>> {
     const results = new Map<string, ReadResult>();
-    const points: ModbusPoint[] = [];
-    for (const prop of properties) {
-      const p = this.pointOf(prop);
-      if ('error' in p) results.set(prop.name, { ok: false, error: new DriverError(p.error, 'config', false) });
-      else points.push(p.point);
-    }
-    const groups = planReads(points, this.gapsRefused ? 0 : this.cfg.maxGap, this.cfg.maxReadRegisters);
-    await Promise.all(groups.map((g) => this.readGroup(g, results)));
+    const groups = this.planFor(properties, results);
+    // every group is queued on the line at once (they run in order); one group needs no Promise.all
+    if (groups.length === 1) await this.readGroup(groups[0]!, results);
+    else await Promise.all(groups.map((g) => this.readGroup(g, results)));
     return results;
+  }
+
+  /** The read plan of a property list, reused while the framework passes the same properties. */
+  private planFor(properties: ResolvedProperty[], results: Map<string, ReadResult>): ReadGroup[] {
+    const entries = properties.map((p) => this.pointOf(p));
+    const cached = this.plans.get(properties);
+    if (cached && cached.gapsRefused === this.gapsRefused && cached.entries.every((e, i) => e === entries[i])) {
+      for (const [name, error] of cached.errors) results.set(name, { ok: false, error });
+      return cached.groups;
+    }
+    const errors: Array<[string, DriverError]> = [];
+    const points: ModbusPoint[] = [];
+    entries.forEach((e, i) => {
+      if ('error' in e) errors.push([properties[i]!.name, new DriverError(e.error, 'config', false)]);
+      else points.push(e.raw);
+    });
+    const groups = planReads(points, this.gapsRefused ? 0 : this.cfg.maxGap, this.cfg.maxReadRegisters);
+    this.plans.set(properties, { entries, groups, errors, gapsRefused: this.gapsRefused });
+    for (const [name, error] of errors) results.set(name, { ok: false, error });
+    return groups;
   }
 
   async write(property: ResolvedProperty, value: RawValue): Promise<void> {
@@ -160,30 +192,32 @@ export class ModbusDeviceDriver implements DeviceDriver {
     return this.line;
   }
 
-  private pointOf(prop: ResolvedProperty): { point: ModbusPoint; correction: number } | { error: string } {
-    // the framework may hand a changed visitor for the same property: re-parse when it differs
-    const key = `${prop.type}|${prop.accessMode}|${JSON.stringify(prop.visitor)}`;
+  private pointOf(prop: ResolvedProperty): PointEntry {
+    // the framework hands a new visitor object when a property changes: re-parse only then
     const cached = this.points.get(prop);
-    if (cached && cached.key === key) {
-      if ('correction' in cached) this.corrections.set(prop.name, cached.correction);
+    if (cached && cached.visitor === prop.visitor && cached.type === prop.type && cached.access === prop.accessMode)
       return cached;
-    }
     const parsed = parseModbusPoint({
       name: prop.name,
       type: prop.type,
       accessMode: prop.accessMode,
       visitor: prop.visitor,
     });
+    const base = { visitor: prop.visitor, type: prop.type, access: prop.accessMode };
     const entry: PointEntry = parsed.ok
-      ? { key, point: parsed.value, correction: this.cancelFrameworkOffset ? addressOffsetCorrection(prop) : 0 }
-      : { key, error: `device ${this.device.id}: ${parsed.errors.join('; ')}` };
+      ? {
+          ...base,
+          point: parsed.value,
+          raw: rawModbusPoint(parsed.value),
+          correction: this.cancelFrameworkOffset ? addressOffsetCorrection(prop) : 0,
+        }
+      : { ...base, error: `device ${this.device.id}: ${parsed.errors.join('; ')}` };
     this.points.set(prop, entry);
     if ('correction' in entry) this.corrections.set(prop.name, entry.correction);
     return entry;
   }
 
   private async readGroup(g: ReadGroup, results: Map<string, ReadResult>): Promise<void> {
-    const action = `reading ${describeRange(g.table, g.start, g.count)}`;
     try {
       const block = await this.readBlock(g);
       const ts = Date.now();
@@ -200,7 +234,7 @@ export class ModbusDeviceDriver implements DeviceDriver {
         // a hole between the properties: read them one by one, and stop merging over gaps for this device
         this.gapsRefused = true;
         this.ctx.logger.info(
-          { device: this.device.id, range: action },
+          { device: this.device.id, range: describeRange(g.table, g.start, g.count) },
           'modbus device refused a merged read; reading properties separately',
         );
         await Promise.all(
@@ -210,6 +244,7 @@ export class ModbusDeviceDriver implements DeviceDriver {
         );
         return;
       }
+      const action = `reading ${describeRange(g.table, g.start, g.count)}`;
       const err = toDriverError(e, { where: this.where, action, timeoutMs: this.cfg.timeoutMs });
       this.noteFailure(err);
       for (const p of g.members)
@@ -250,11 +285,11 @@ export class ModbusDeviceDriver implements DeviceDriver {
   }
 }
 
+/** Decodes one property from a block; `p` is already the raw view (rawModbusPoint). */
 function decodeFrom(block: ReadBlock, start: number, p: ModbusPoint): RawValue {
   const from = p.offset - start;
-  const raw = rawModbusPoint(p);
-  if (block.bits) return decodeModbusBits(raw, block.bits.slice(from, from + p.count));
-  return decodeModbusRegisters(raw, (block.words ?? []).slice(from, from + p.count));
+  if (block.bits) return decodeModbusBits(p, from === 0 ? block.bits : block.bits.slice(from, from + p.count));
+  return decodeModbusRegisters(p, from === 0 ? (block.words ?? []) : (block.words ?? []).slice(from, from + p.count));
 }
 
 function encode<T>(fn: () => T, deviceId: string): T {

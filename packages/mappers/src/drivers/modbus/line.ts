@@ -56,7 +56,7 @@ export class ModbusLine {
   request<T>(timeoutMs: number, call: (client: Client, done: Callback<T>) => void): Promise<T> {
     const job = async (): Promise<T> => {
       if (this.closed) throw new DriverError(`${this.key}: line is closed`, 'not-connected', false);
-      await this.open();
+      if (!this.connected) await this.open();
       const client = this.client as Client;
       client.setTimeout(timeoutMs);
       return new Promise<T>((resolve, reject) => {
