@@ -2,18 +2,7 @@
 // duplicate keys are errors) and keeps enough of the syntax tree to turn a field path back into
 // file:line:column.
 
-import {
-  Composer,
-  type Document,
-  isAlias,
-  isMap,
-  isScalar,
-  isSeq,
-  LineCounter,
-  type Node,
-  Parser,
-  parseDocument,
-} from 'yaml';
+import { Composer, type Document, isAlias, isMap, isScalar, isSeq, type Node, Parser, parseDocument } from 'yaml';
 import type { FieldPath } from './finding.js';
 
 export interface Position {
@@ -55,23 +44,18 @@ const HINTS: Record<string, string> = {
   DUPLICATE_KEY: 'expected each key once per mapping; kubectl refuses duplicates too',
   TAB_AS_INDENT: 'expected spaces for indentation; YAML forbids tabs there',
   BAD_INDENT: 'expected consistent indentation',
-  MISSING_CHAR: 'expected a closing quote or bracket',
   MULTILINE_IMPLICIT_KEY: 'expected "key: value" on one line',
   BLOCK_AS_IMPLICIT_KEY: 'expected "key: value" on one line',
 };
 
 export function parseYaml(text: string): ParsedYaml {
-  const lineCounter = new LineCounter();
-  const pos = (offset: number): Position => {
-    const p = lineCounter.linePos(offset);
-    return { line: p.line, column: p.col };
-  };
+  const pos = positions(text);
   const docs: SourceDoc[] = [];
   const problems: SyntaxProblem[] = [];
   let nonEmpty = 0;
   // Documents are composed one at a time and their syntax trees dropped once converted: a 5 MB stream of
   // small objects would otherwise keep every tree alive. A tree is rebuilt only to place a finding.
-  const parser = new Parser(lineCounter.addNewLine);
+  const parser = new Parser();
   const composer = new Composer(OPTIONS);
   let index = -1;
   for (const doc of composer.compose(parser.parse(text), true)) {
@@ -137,6 +121,23 @@ function lazySourceDoc(
     start,
     locate: (path, atKey) => get().locate(path, atKey),
     sourceText: (path) => get().sourceText(path),
+  };
+}
+
+/** Offset to 1-based line and column (columns count UTF-16 units, as editors mostly do). */
+function positions(text: string): (offset: number) => Position {
+  const starts = [0];
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
+  return (offset) => {
+    const o = Math.max(0, Math.min(offset, text.length));
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= o) lo = mid;
+      else hi = mid - 1;
+    }
+    return { line: lo + 1, column: o - starts[lo]! + 1 };
   };
 }
 

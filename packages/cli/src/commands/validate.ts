@@ -24,6 +24,10 @@ interface Options {
 function collectFiles(paths: string[], recursive: boolean): string[] {
   const out: string[] = [];
   const visit = (path: string, named: boolean) => {
+    if (path === '-') {
+      out.push(path);
+      return;
+    }
     let st: ReturnType<typeof statSync>;
     try {
       st = statSync(path);
@@ -50,7 +54,7 @@ function collectFiles(paths: string[], recursive: boolean): string[] {
 function readManifest(file: string): ManifestSource {
   let buf: Buffer;
   try {
-    buf = readFileSync(file);
+    buf = readFileSync(file === '-' ? 0 : file);
   } catch (e) {
     throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
   }
@@ -62,7 +66,7 @@ function readManifest(file: string): ManifestSource {
   } catch {
     throw new UsageError(`${file} is not YAML: not UTF-8 text`);
   }
-  return { file, text: text.replace(/^\uFEFF/, '') };
+  return { file: file === '-' ? '<stdin>' : file, text: text.replace(/^\uFEFF/, '') };
 }
 
 function loadCrds(dir: string): CrdSet {
@@ -107,7 +111,10 @@ export const registerValidate: RegisterCommand = (program: Command) => {
   program
     .command('validate')
     .description('check Device, DeviceModel and DeviceStatus manifests against the CRDs and each other')
-    .requiredOption('-f, --filename <paths...>', 'files or directories of YAML manifests (validated together)')
+    .requiredOption(
+      '-f, --filename <paths...>',
+      'files or directories of YAML manifests, validated together; - for stdin',
+    )
     .option('-R, --recursive', 'descend into subdirectories of directories given with -f')
     .option('-o, --output <format>', 'text (one line per finding) or json', 'text')
     .option('--convert', 'print the valid objects as the API server would store them (v1alpha2 converted to v1beta1)')
