@@ -51,7 +51,7 @@ export function modbusDevice(name: string, protocol: Record<string, unknown>, pr
 }
 
 /** A device with one property of every kind the conformance suite exercises. */
-export function allKindsDevice(name: string, slaveID: number, timeout = 300): ResolvedDevice {
+export function allKindsDevice(name: string, slaveID: number, timeout = 500): ResolvedDevice {
   return modbusDevice(name, { slaveID, timeout }, [
     {
       name: 'setpoint',
