@@ -103,7 +103,7 @@ export async function openDeviceTwin(opts: DeviceTwinOptions): Promise<DeviceTwi
   const store = new TwinStore(opts.dbPath);
   try {
     const engine = new TwinEngine(store, opts.node, log);
-    const outbox = new SqliteOutbox(store, log);
+    const outbox = new SqliteOutbox(store, log, (upTo) => engine.reports.acked(upTo));
     const metrics = createTwinMetrics(() => store.outboxDepth());
     const apiOpts: TwinMqttApiOptions = {
       publishQos: opts.publishQos ?? DEFAULT_API_OPTIONS.publishQos,

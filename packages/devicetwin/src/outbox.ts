@@ -12,6 +12,8 @@ export class SqliteOutbox implements Outbox {
   constructor(
     private readonly store: TwinStore,
     private readonly log: Logger,
+    /** told about acks, so the twin's coalescing index forgets acknowledged entries */
+    private readonly onAck: (upTo: number) => void = () => undefined,
   ) {}
 
   pending(afterSeq: number, limit: number): OutboxEntry[] {
@@ -20,6 +22,7 @@ export class SqliteOutbox implements Outbox {
 
   ack(upTo: number): void {
     this.store.ackOutbox(upTo);
+    this.onAck(upTo);
   }
 
   lastSeq(): number {
@@ -35,6 +38,7 @@ export class SqliteOutbox implements Outbox {
     return () => this.listeners.delete(listener);
   }
 
+  /** Stores the report as given (no coalescing with older entries, unlike the twin's own reports). */
   append(report: Report): OutboxEntry {
     const entry = this.store.appendOutbox(report, Date.now());
     this.notify();

@@ -77,3 +77,35 @@ it('refuses a database written by a newer edgetwin with a clear error, and leave
   db2.close();
   await h.reopen();
 });
+
+it('the outbox holds state, not history: a newer unacknowledged value of the same property replaces the older', async () => {
+  await h.twin.loadManifests(await kubeedgeSamples());
+  const update = (twin: object) =>
+    h.request(deviceTopic(TEMP, 'twin/update'), { twin }, deviceTopic(TEMP, 'twin/update/result'));
+  const start = h.twin.outbox.lastSeq();
+  for (let i = 0; i < 50; i++) await update({ temperature: { actual: { value: String(i) } } });
+  await update({ temperature: { actual: { value: '60' } }, 'temperature-switch': { actual: { value: '0' } } });
+  await h.twin.setDesiredLocally(TEMP, 'temperature', '70');
+  const pending = h.twin.outbox.pending(start, 1000);
+  // one entry per property and side, each carrying the latest value, seq still increasing
+  expect(pending).toMatchObject([
+    {
+      kind: 'twin',
+      twins: [
+        { property: 'temperature', reported: { value: '60' } },
+        { property: 'temperature-switch', reported: { value: '0' } },
+      ],
+    },
+    { kind: 'twin', twins: [{ property: 'temperature', observedDesired: { value: '70', source: 'edge' } }] },
+  ]);
+  expect(pending[1]!.seq).toBe(start + 52);
+  // after a restart the index is rebuilt from disk, and acknowledged entries are never touched again
+  h.twin.outbox.ack(pending[0]!.seq);
+  await h.twin.close();
+  await h.reopen();
+  await update({ temperature: { actual: { value: '61' } } });
+  expect(h.twin.outbox.pending(start, 1000)).toMatchObject([
+    { twins: [{ property: 'temperature', observedDesired: { value: '70' } }] },
+    { twins: [{ property: 'temperature', reported: { value: '61' } }] },
+  ]);
+});

@@ -102,6 +102,8 @@ export class TwinStore {
       appendOutbox: this.db.prepare('INSERT INTO outbox (timestamp, report) VALUES (?, ?)'),
       pendingOutbox: this.db.prepare('SELECT seq, timestamp, report FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?'),
       ackOutbox: this.db.prepare('DELETE FROM outbox WHERE seq <= ?'),
+      deleteOutbox: this.db.prepare('DELETE FROM outbox WHERE seq = ?'),
+      replaceOutbox: this.db.prepare('UPDATE outbox SET report = ? WHERE seq = ?'),
       outboxDepth: this.db.prepare('SELECT count(*) AS n FROM outbox'),
       lastSeq: this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'"),
       getKv: this.db.prepare('SELECT value FROM kv WHERE key = ?'),
@@ -203,6 +205,14 @@ export class TwinStore {
   appendOutbox(report: Report, timestamp: number): OutboxEntry {
     const info = this.stmts.appendOutbox.run(timestamp, JSON.stringify(report));
     return { ...report, seq: Number(info.lastInsertRowid), timestamp };
+  }
+
+  deleteOutboxEntry(seq: number): void {
+    this.stmts.deleteOutbox.run(seq);
+  }
+
+  replaceOutboxReport(seq: number, report: Report): void {
+    this.stmts.replaceOutbox.run(JSON.stringify(report), seq);
   }
 
   pendingOutbox(afterSeq: number, limit: number): OutboxEntry[] {

@@ -27,6 +27,7 @@ import { TwinError } from '../errors.js';
 import type { TwinStore } from '../store/twin-store.js';
 import type { Effects } from './effects.js';
 import { MapperSpecs } from './mapper-specs.js';
+import { OutboxWriter } from './outbox-writer.js';
 import {
   deltaMessage,
   documentMessage,
@@ -57,6 +58,8 @@ export class TwinEngine {
   readonly models = new Map<string, ModelRecord>();
   readonly devices = new Map<string, DeviceRecord>();
   private readonly specs: MapperSpecs;
+  /** appends reports to the outbox, replacing older unacknowledged reports of the same values */
+  readonly reports: OutboxWriter;
   private lastOnlinePersisted = new Map<string, number>();
 
   constructor(
@@ -65,6 +68,7 @@ export class TwinEngine {
     private readonly log: Logger,
   ) {
     this.specs = new MapperSpecs(node);
+    this.reports = new OutboxWriter(store);
     this.reload();
   }
 
@@ -76,6 +80,7 @@ export class TwinEngine {
     for (const [k, v] of models) this.models.set(k, v);
     for (const [k, v] of devices) this.devices.set(k, v);
     this.specs.clear();
+    this.reports.load();
     this.lastOnlinePersisted.clear();
     this.log.debug({ devices: this.devices.size, models: this.models.size }, 'twin state loaded from disk');
   }
@@ -135,7 +140,7 @@ export class TwinEngine {
       this.lastOnlinePersisted.set(id, now);
     }
     if (changed) {
-      this.store.appendOutbox({ kind: 'state', deviceId: id, state, lastOnlineTime: lastOnline }, now);
+      this.reports.append({ kind: 'state', deviceId: id, state, lastOnlineTime: lastOnline }, now);
       fx.outboxAppended++;
     }
     fx.publish(deviceTopic(id, 'state/update/result'), stateResult(eventId, dev, now));
@@ -154,7 +159,7 @@ export class TwinEngine {
     if (prev && prev.desired === ws.desired && prev.state === ws.state && prev.reason === ws.reason) return;
     t.writeStatus = ws;
     this.store.putTwin(id, t);
-    this.store.appendOutbox({ kind: 'write', deviceId: id, status: ws }, now);
+    this.reports.append({ kind: 'write', deviceId: id, status: ws }, now);
     fx.outboxAppended++;
   }
 
@@ -346,7 +351,7 @@ export class TwinEngine {
       if (c.report) reports.push(c.report);
     }
     if (reports.length) {
-      this.store.appendOutbox({ kind: 'twin', deviceId: dev.id, twins: reports }, now);
+      this.reports.append({ kind: 'twin', deviceId: dev.id, twins: reports }, now);
       fx.outboxAppended++;
     }
     fx.publish(
