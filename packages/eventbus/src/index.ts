@@ -3,6 +3,7 @@ import { type BusClientHooks, connectBus as connectBareBus } from './client.js';
 import type { BusClient, BusClientOptions } from './contracts.js';
 import { clientReconnectCounter } from './metrics.js';
 
+export { AclFileError, type AclRules, aclAuth, filterCovers, parseAclFile, parsePasswordFile } from './acl-file.js';
 export { type EmbeddedBroker, type EmbeddedBrokerOptions, startBroker } from './broker.js';
 export { backoffDelay, type BusClientHooks, describeConnectError } from './client.js';
 export type * from './contracts.js';
