@@ -25,7 +25,7 @@ afterEach(async () => {
   if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   await app?.close();
   await broker?.close();
-  await rm(dir, { recursive: true, force: true });
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 function waitForReady(p: ChildProcess): Promise<void> {
