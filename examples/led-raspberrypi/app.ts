@@ -33,7 +33,7 @@ export function describePower(state: PropertyState): string {
 export async function startApp(opts: LedAppOptions): Promise<{ stop(): Promise<void> }> {
   const device = opts.device ?? DEFAULT_DEVICE;
   const retryMs = opts.retryMs ?? 1000;
-  const log = (opts.logger ?? defaultLogger('led')).child({ app: 'led', device, node: opts.node });
+  const log = (opts.logger ?? defaultLogger('led')).child({ device, node: opts.node });
   const bus: BusClient = await connectAppBus(opts.brokerUrl, 'led', log);
   let stopped = false;
   let retryTimer: NodeJS.Timeout | undefined;

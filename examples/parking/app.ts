@@ -36,7 +36,7 @@ export async function startApp(opts: ParkingAppOptions): Promise<{ stop(): Promi
   const sensors = opts.sensors ?? DEFAULT_SENSORS;
   const threshold = opts.occupiedBelowCm ?? 100;
   const retryMs = opts.retryMs ?? 1000;
-  const log = (opts.logger ?? defaultLogger('parking')).child({ app: 'parking', lot, node: opts.node });
+  const log = (opts.logger ?? defaultLogger('parking')).child({ lot, node: opts.node });
   const counter = new LotCounter(lot, sensors);
   const topic = freeCountTopic(lot);
 

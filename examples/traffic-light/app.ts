@@ -44,7 +44,7 @@ export async function startApp(opts: TrafficLightAppOptions): Promise<{ stop(): 
   const device = opts.device ?? DEFAULT_DEVICE;
   const durations: PhaseDurations = { ...DEFAULT_DURATIONS, ...opts.durations };
   const retryMs = opts.retryMs ?? 1000;
-  const log = (opts.logger ?? defaultLogger('traffic-light')).child({ app: 'traffic-light', device, node: opts.node });
+  const log = (opts.logger ?? defaultLogger('traffic-light')).child({ device, node: opts.node });
 
   const bus: BusClient = await connectAppBus(opts.brokerUrl, 'traffic-light', log);
   let stopped = false;

@@ -47,14 +47,7 @@ export async function startEdgeStack(opts: {
     const twin = await openDeviceTwin({ dbPath: join(dir, 'twin.db'), node: NODE, bus, logger: silent });
     cleanups.push(() => twin.close());
 
-    const manifests = await loadManifestFiles([opts.manifestsDir]);
-    if (opts.adjust) manifests.devices = manifests.devices.map(opts.adjust);
-    const result = await twin.loadManifests([...manifests.models, ...manifests.devices]);
-    if (result.errors.length > 0)
-      throw new Error(
-        `manifests in ${opts.manifestsDir} refused: ${result.errors.map((e) => `${e.object}: ${e.reason}`).join('; ')}`,
-      );
-
+    // The mapper starts before the devices arrive, as in `edgetwin up`.
     const mapper = await startMapper({
       protocol: opts.protocol,
       brokerUrl: broker.url,
@@ -63,6 +56,13 @@ export async function startEdgeStack(opts: {
       worker: { connectBackoffMs: 50, maxConnectBackoffMs: 200 },
     });
     cleanups.push(() => mapper.stop());
+    const manifests = await loadManifestFiles([opts.manifestsDir]);
+    if (opts.adjust) manifests.devices = manifests.devices.map(opts.adjust);
+    const result = await twin.loadManifests([...manifests.models, ...manifests.devices]);
+    if (result.errors.length > 0)
+      throw new Error(
+        `manifests in ${opts.manifestsDir} refused: ${result.errors.map((e) => `${e.object}: ${e.reason}`).join('; ')}`,
+      );
 
     let version = 1000;
     return {
