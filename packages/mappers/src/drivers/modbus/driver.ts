@@ -65,9 +65,11 @@ const REGISTER_NAMES = {
 
 export class ModbusDeviceDriver implements DeviceDriver {
   private line: ModbusLine | undefined;
-  private readonly points = new WeakMap<ResolvedProperty, PointEntry>();
+  /** parsed visitors by property name; reused while type, access and visitor content stay the same */
+  private readonly points = new Map<string, PointEntry>();
   private readonly corrections = new Map<string, number>();
-  private readonly plans = new WeakMap<ResolvedProperty[], Plan>();
+  /** recent read plans; the framework may pass a new array for the same properties on every cycle */
+  private plans: Plan[] = [];
   private lastOk: boolean | undefined;
   /** set once the device refused a merged read over a gap (a hole in its register map) */
   private gapsRefused = false;
@@ -109,8 +111,13 @@ export class ModbusDeviceDriver implements DeviceDriver {
   /** The read plan of a property list, reused while the framework passes the same properties. */
   private planFor(properties: ResolvedProperty[], results: Map<string, ReadResult>): ReadGroup[] {
     const entries = properties.map((p) => this.pointOf(p));
-    const cached = this.plans.get(properties);
-    if (cached && cached.gapsRefused === this.gapsRefused && cached.entries.every((e, i) => e === entries[i])) {
+    const cached = this.plans.find(
+      (pl) =>
+        pl.gapsRefused === this.gapsRefused &&
+        pl.entries.length === entries.length &&
+        pl.entries.every((e, i) => e === entries[i]),
+    );
+    if (cached) {
       for (const [name, error] of cached.errors) results.set(name, { ok: false, error });
       return cached.groups;
     }
@@ -121,7 +128,8 @@ export class ModbusDeviceDriver implements DeviceDriver {
       else points.push(e.raw);
     });
     const groups = planReads(points, this.gapsRefused ? 0 : this.cfg.maxGap, this.cfg.maxReadRegisters);
-    this.plans.set(properties, { entries, groups, errors, gapsRefused: this.gapsRefused });
+    // a device is read in a few property sets (one per collect cycle); keep the last few plans
+    this.plans = [{ entries, groups, errors, gapsRefused: this.gapsRefused }, ...this.plans.slice(0, 7)];
     for (const [name, error] of errors) results.set(name, { ok: false, error });
     return groups;
   }
@@ -194,8 +202,13 @@ export class ModbusDeviceDriver implements DeviceDriver {
 
   private pointOf(prop: ResolvedProperty): PointEntry {
     // the framework hands a new visitor object when a property changes: re-parse only then
-    const cached = this.points.get(prop);
-    if (cached && cached.visitor === prop.visitor && cached.type === prop.type && cached.access === prop.accessMode)
+    const cached = this.points.get(prop.name);
+    if (
+      cached &&
+      cached.type === prop.type &&
+      cached.access === prop.accessMode &&
+      sameFlat(cached.visitor, prop.visitor)
+    )
       return cached;
     const parsed = parseModbusPoint({
       name: prop.name,
@@ -212,7 +225,7 @@ export class ModbusDeviceDriver implements DeviceDriver {
           correction: this.cancelFrameworkOffset ? addressOffsetCorrection(prop) : 0,
         }
       : { ...base, error: `device ${this.device.id}: ${parsed.errors.join('; ')}` };
-    this.points.set(prop, entry);
+    this.points.set(prop.name, entry);
     if ('correction' in entry) this.corrections.set(prop.name, entry.correction);
     return entry;
   }
@@ -283,6 +296,15 @@ export class ModbusDeviceDriver implements DeviceDriver {
     this.lastOk = false;
     this.ctx.logger.debug({ device: this.device.id, code: err.code, err: err.message }, 'modbus request failed');
   }
+}
+
+/** Equal visitor configData (flat scalars; anything nested compares by identity). */
+function sameFlat(a: ConfigData, b: ConfigData): boolean {
+  if (a === b) return true;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (a[k] !== b[k]) return false;
+  return true;
 }
 
 /** Decodes one property from a block; `p` is already the raw view (rawModbusPoint). */
