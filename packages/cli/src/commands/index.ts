@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 export type RegisterCommand = (program: Command) => void;
 
 import { registerApply } from './apply.js';
+import { registerBroker } from './broker.js';
 import { registerCloud } from './cloud.js';
 import { registerDelete } from './delete.js';
 import { registerDescribe } from './describe.js';
@@ -18,6 +19,7 @@ import { registerValidate } from './validate.js';
 // One entry per command file. Keep alphabetical.
 export const commands: RegisterCommand[] = [
   registerApply,
+  registerBroker,
   registerCloud,
   registerDelete,
   registerDescribe,
