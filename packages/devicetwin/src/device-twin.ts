@@ -114,9 +114,20 @@ export async function openDeviceTwin(opts: DeviceTwinOptions): Promise<DeviceTwi
     const api = new TwinMqttApi(opts.bus, store, engine, metrics, log, apiOpts, () => outbox.notify());
     await api.start();
     const twin = new EdgeDeviceTwin(opts.node, opts.dbPath, store, engine, outbox, api, metrics.registry, log);
-    const fx = new Effects();
-    engine.republishAll(fx, Date.now());
-    await api.publish(fx);
+    const republish = () => {
+      const fx = new Effects();
+      engine.republishAll(fx, Date.now());
+      return api.publish(fx);
+    };
+    await republish();
+    // A broker that restarted (or an external one that lost its retained messages) gets every mapper spec
+    // and pending delta again on reconnect; retained specs are idempotent for mappers.
+    twin.onClose(
+      opts.bus.onConnect(() => {
+        log.info('bus reconnected; republishing mapper specs and pending deltas');
+        republish().catch((e: Error) => log.error({ err: e }, 'republish after reconnect failed'));
+      }),
+    );
     log.info({ devices: engine.devices.size, models: engine.models.size, db: opts.dbPath }, 'twin open');
     return twin;
   } catch (e) {
@@ -127,6 +138,7 @@ export async function openDeviceTwin(opts: DeviceTwinOptions): Promise<DeviceTwi
 
 class EdgeDeviceTwin implements DeviceTwin {
   private closing: Promise<void> | undefined;
+  private readonly cleanups: Array<() => void> = [];
 
   constructor(
     readonly node: string,
@@ -249,8 +261,14 @@ class EdgeDeviceTwin implements DeviceTwin {
     return this.store.integrityCheck();
   }
 
+  /** Registers something to undo on close (bus listeners). */
+  onClose(cleanup: () => void): void {
+    this.cleanups.push(cleanup);
+  }
+
   close(): Promise<void> {
     this.closing ??= (async () => {
+      for (const c of this.cleanups) c();
       await withTimeout(this.api.close(), 5000).catch((e) =>
         this.log.warn({ err: e }, 'twin close: replies not all sent'),
       );

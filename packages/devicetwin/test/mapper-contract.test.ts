@@ -11,7 +11,7 @@ import {
   writeStatusTopic,
 } from '@edgetwin/api';
 import { connectBus } from '@edgetwin/eventbus';
-import { collectMessages } from '@edgetwin/eventbus/testing';
+import { collectMessages, startTestBroker } from '@edgetwin/eventbus/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Harness, kubeedgeSamples, NODE, startHarness } from './support/harness.js';
 
@@ -101,6 +101,25 @@ describe('retained device specs', () => {
       /still used by device\(s\) default\/temperature-instance/,
     );
     expect(h.twin.getTwin(TEMP)).toBeDefined();
+  });
+});
+
+describe('broker restart', () => {
+  it('after the broker restarts empty, the twin republishes every spec and pending delta', async () => {
+    const port = h.broker.port;
+    await h.broker.close();
+    h.broker = await startTestBroker({ port });
+    const mapper = await connectBus({ url: h.broker.url, clientId: 'mapper-after-restart' });
+    try {
+      const specs = await collectMessages(mapper, mapperDevicesFilter(NODE, 'modbus'));
+      const deltas = await collectMessages(mapper, deviceTopic(TEMP, 'twin/update/delta'));
+      const [spec] = await specs.waitFor(1, 15_000);
+      expect((spec!.json() as ResolvedDevice).id).toBe(TEMP);
+      await deltas.waitFor(1, 15_000);
+      expect(deltas.messages[0]!.json()).toMatchObject({ delta: { 'temperature-switch': '1' } });
+    } finally {
+      await mapper.close();
+    }
   });
 });
 
