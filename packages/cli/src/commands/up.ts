@@ -26,7 +26,7 @@ export function registerUp(program: Command): void {
   program
     .command('up')
     .description('run everything on this machine: controller, edge node, mappers, simulated devices and the examples')
-    .option('--example <name>', 'load only this example (default: all of examples/)')
+    .option('--example <name...>', 'load only these examples (default: all of examples/)')
     .option('--manifests <dir...>', 'load these manifests instead of the examples (their devices go to --node)')
     .option('--node <name>', 'the edge node', parseNodeName, DEFAULTS.node)
     .option('--data-dir <dir>', 'state of both halves; starting again resumes from it', DEFAULTS.dataDir)
@@ -40,7 +40,11 @@ export function registerUp(program: Command): void {
       // While the live view redraws stdout, only warnings go to stderr.
       const logger = cliLogger(process.env.EDGETWIN_LOG_LEVEL ?? (viewing ? 'warn' : 'info'));
       const life = new Lifecycle(logger);
-      const examples: Example[] = o.manifests ? [] : o.example ? [findExample(o.example)] : listExamples();
+      const examples: Example[] = o.manifests
+        ? []
+        : o.example
+          ? (o.example as string[]).map(findExample)
+          : listExamples();
       const manifestDirs: string[] = o.manifests ?? examples.map((e) => e.manifestsDir);
       if (manifestDirs.length === 0) program.error('no manifests to load: pass --manifests DIR', { exitCode: 2 });
       const manifestPaths = await listManifestPaths(manifestDirs);

@@ -1,0 +1,118 @@
+// `edgetwin up` as a newcomer runs it: the traffic light changes on its own, a desired value set from the
+// cloud reaches the simulated LED and comes back as reported, Ctrl-C stops it, and a restart resumes.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { deviceTopic } from '@edgetwin/api';
+import { ControllerClient } from '@edgetwin/device-controller';
+import { connectBus } from '@edgetwin/eventbus/client';
+import { collectMessages, waitUntil } from '@edgetwin/eventbus/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const BIN = resolve(import.meta.dirname, '../bin/edgetwin.js');
+
+interface Up {
+  child: ChildProcess;
+  stdout: () => string;
+  controllerUrl: string;
+  edgeUrl: string;
+}
+
+async function startUp(dataDir: string): Promise<Up> {
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      'up',
+      '--example',
+      'led-raspberrypi',
+      'traffic-light',
+      '--data-dir',
+      dataDir,
+      '--port',
+      '0',
+      '--cloud-port',
+      '0',
+      '--http-port',
+      '0',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EDGETWIN_LOG_LEVEL: 'warn' } },
+  );
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (b) => (out += b));
+  child.stderr!.on('data', (b) => (err += b));
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`edgetwin up exited with ${code} before it was up:\n${err}`))),
+  );
+  const banner = waitUntil(() => /Ctrl-C stops/.test(out), 'the banner of edgetwin up', 25_000);
+  await Promise.race([banner, exited]);
+  const controllerUrl = /controller API\s+(\S+)/.exec(out)?.[1];
+  const edgeUrl = /edge MQTT\s+(\S+)/.exec(out)?.[1];
+  if (!controllerUrl || !edgeUrl) throw new Error(`banner without addresses:\n${out}`);
+  return { child, stdout: () => out, controllerUrl, edgeUrl };
+}
+
+function stop(up: Up): Promise<number | null> {
+  return new Promise((res) => {
+    if (up.child.exitCode !== null) return res(up.child.exitCode);
+    up.child.once('exit', (code) => res(code));
+    up.child.kill('SIGINT');
+  });
+}
+
+describe('edgetwin up', () => {
+  let dataDir: string;
+  const running: Up[] = [];
+
+  afterEach(async () => {
+    for (const up of running.splice(0)) if (up.child.exitCode === null) up.child.kill('SIGKILL');
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('cycles the traffic light, carries a cloud desired value to the LED and back, stops on Ctrl-C and resumes', async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'edgetwin-up-'));
+    const up = await startUp(dataDir);
+    running.push(up);
+    expect(up.stdout()).toContain('examples          led-raspberrypi, traffic-light');
+
+    // The traffic light changes by itself: two different colours lit, seen as a KubeEdge app sees them.
+    const bus = await connectBus({ url: up.edgeUrl });
+    try {
+      const docs = await collectMessages(bus, deviceTopic('default/traffic-light-01', 'twin/update/document'));
+      const lit = new Set<string>();
+      await docs.waitFor((m) => {
+        const twin = (m.json() as { twin: Record<string, { current?: { actual?: { value?: string } } }> }).twin;
+        for (const [colour, t] of Object.entries(twin)) if (t.current?.actual?.value === 'ON') lit.add(colour);
+        return lit.size >= 2;
+      }, 20_000);
+    } finally {
+      await bus.close();
+    }
+
+    // The cloud sets the LED on; the simulated pin follows and the cloud sees it reported.
+    const cloud = new ControllerClient(up.controllerUrl);
+    await cloud.setDesired('default', 'led-light-instance-01', 'power-status', 'ON');
+    await waitUntil(
+      async () => {
+        const { device } = await cloud.device('default', 'led-light-instance-01');
+        const twin = device.status?.twins?.find((t) => t.propertyName === 'power-status');
+        return twin?.reported?.value === 'ON';
+      },
+      'power-status reported ON in the cloud',
+      15_000,
+      200,
+    );
+
+    expect(await stop(up)).toBe(0);
+
+    // Starting again resumes from the data dir: nothing re-applied, the desired value kept.
+    const again = await startUp(dataDir);
+    running.push(again);
+    expect(again.stdout()).toContain('resumed');
+    const { device } = await new ControllerClient(again.controllerUrl).device('default', 'led-light-instance-01');
+    expect(device.spec.properties?.find((p) => p.name === 'power-status')?.desired?.value).toBe('ON');
+    expect(await stop(again)).toBe(0);
+  }, 90_000);
+});
