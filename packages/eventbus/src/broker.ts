@@ -174,7 +174,15 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
     await new Promise<void>((r) => aedes.close(() => r()));
     await persistence?.close();
     const e = err as NodeJS.ErrnoException;
-    throw new Error(`cannot start MQTT broker on ${host}:${opts.port ?? 1883}: ${e.code ?? e.message}`, { cause: err });
+    const why =
+      e.code === 'EADDRINUSE'
+        ? 'the port is in use (another broker such as Mosquitto? use an external broker URL or another port)'
+        : e.code === 'EACCES'
+          ? 'permission denied (ports below 1024 need privileges)'
+          : e.code === 'EADDRNOTAVAIL'
+            ? 'no such address on this machine'
+            : (e.code ?? e.message);
+    throw new Error(`cannot start MQTT broker on ${host}:${opts.port ?? 1883}: ${why}`, { cause: err });
   }
 
   const port = (server.address() as net.AddressInfo).port;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BusError } from '../src/index.js';
-import { armNextMessage, collectMessages, nextMessage } from '../src/testing.js';
+import { armNextMessage, collectMessages, nextMessage, startTestBroker } from '../src/testing.js';
 import { broker, client, useCleanup } from './helpers.js';
 
 useCleanup();
@@ -111,6 +111,13 @@ describe('embedded broker pub/sub', () => {
     const c = await client(b.url);
     await expect(nextMessage(c, 'never/+', { timeoutMs: 100 })).rejects.toThrow(
       "no message matching 'never/+' within 100 ms",
+    );
+  });
+
+  it('explains a port that is already taken', async () => {
+    const b = await broker();
+    await expect(startTestBroker({ port: b.port })).rejects.toThrow(
+      `cannot start MQTT broker on 127.0.0.1:${b.port}: the port is in use`,
     );
   });
 });
