@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { BROKEN_DIR_FROM_ROOT, brokenCases } from './support/corpus.js';
-import { KUBEEDGE_FIXTURES, runCli } from './support/cli.js';
+import { BROKEN_DIR, BROKEN_DIR_FROM_ROOT, brokenCases } from './support/corpus.js';
+import { KUBEEDGE_FIXTURES, runCli, runValidateInProcess } from './support/cli.js';
 
 let tmp: string;
 beforeEach(() => {
@@ -45,7 +45,7 @@ describe('edgetwin validate', () => {
 
   it('gives the same findings as JSON with --output json', async () => {
     const c = brokenCases().find((x) => x.file.includes('unknown-field-typo'))!;
-    const r = await runCli(['validate', '-o', 'json', '-f', `${BROKEN_DIR_FROM_ROOT}/${c.file}`]);
+    const r = await runValidateInProcess(['-o', 'json', '-f', join(BROKEN_DIR, c.file)]);
     expect(r.code).toBe(1);
     const out = JSON.parse(r.stdout);
     expect(out.ok).toBe(false);
@@ -101,7 +101,7 @@ spec:
         configData: {pin: 18}
 `,
     );
-    const r = await runCli(['validate', '--convert', '-f', file]);
+    const r = await runValidateInProcess(['--convert', '-f', file]);
     expect(r.code).toBe(0);
     expect(parseAllDocuments(r.stdout).map((d) => d.toJS())).toEqual([
       {
@@ -128,23 +128,34 @@ spec:
     expect(r.stderr).toContain('defaultValue "OFF" dropped');
   });
 
-  it('exits 2 for usage errors: a missing file, a binary file, no -f', async () => {
-    const missing = await runCli(['validate', '-f', join(tmp, 'nope.yaml')]);
-    expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain(`cannot read ${join(tmp, 'nope.yaml')}: no such file or directory`);
+  it('exits 2 for usage errors: a missing file, a binary file, an unknown output format', async () => {
+    const missing = await runValidateInProcess(['-f', join(tmp, 'nope.yaml')]);
+    expect(missing).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `edgetwin validate: cannot read ${join(tmp, 'nope.yaml')}: no such file or directory\n`,
+    });
 
     const bin = join(tmp, 'image.yaml');
     writeFileSync(bin, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0x01, 0x02]));
-    const binary = await runCli(['validate', '-f', bin]);
-    expect(binary.code).toBe(2);
-    expect(binary.stderr).toContain(`${bin} is not YAML: binary content`);
+    const binary = await runValidateInProcess(['-f', bin]);
+    expect(binary).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `edgetwin validate: ${bin} is not YAML: binary content (a NUL byte at offset 4)\n`,
+    });
 
-    const badOutput = await runCli(['validate', '-o', 'xml', '-f', join(KUBEEDGE_FIXTURES, 'samples')]);
-    expect(badOutput.code).toBe(2);
-    expect(badOutput.stderr).toContain('--output must be text or json, not "xml"');
+    const latin1 = join(tmp, 'latin1.yaml');
+    writeFileSync(latin1, Buffer.from('name: caf\xe9\n', 'latin1'));
+    expect((await runValidateInProcess(['-f', latin1])).stderr).toBe(
+      `edgetwin validate: ${latin1} is not YAML: not UTF-8 text\n`,
+    );
 
-    const noArgs = await runCli(['validate']);
-    expect(noArgs.code).toBe(2);
-    expect(noArgs.stderr).toContain("required option '-f, --filename <paths...>'");
+    const badOutput = await runValidateInProcess(['-o', 'xml', '-f', join(KUBEEDGE_FIXTURES, 'samples')]);
+    expect(badOutput).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'edgetwin validate: --output must be text or json, not "xml"\n',
+    });
   });
 });
