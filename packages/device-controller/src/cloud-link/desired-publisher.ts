@@ -3,7 +3,15 @@
 // the cloud's exact view from those retained messages; the index tells it when it has everything and
 // what to delete. Changes are queued per node and published in bursts, with one index per burst.
 
-import { type DesiredIndex, type Device, type DeviceModel, cloudTopics, desiredVersion, deviceId } from '@edgetwin/api';
+import {
+  type DesiredIndex,
+  type Device,
+  type DeviceModel,
+  cloudTopics,
+  desiredVersion,
+  deviceId,
+  stampGeneration,
+} from '@edgetwin/api';
 import type { Logger } from 'pino';
 import type { DesiredChange, NodeDesiredState } from '../contracts.js';
 import type { LinkClient } from './link-client.js';
@@ -111,6 +119,9 @@ export class DesiredPublisher {
       }
     }
 
+    // the generation of the index that follows is stamped on every object of the batch, so an edge that
+    // gets messages out of order can tell an old object or index from a new one (docs/cloud-link.md)
+    q.generation = this.state.nextGeneration(node);
     const publishes: Promise<void>[] = [];
     // models first, so an edge reading in order rarely has to buffer a device for its model
     const ordered = [...writes.values()].sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'model' ? -1 : 1));
@@ -119,7 +130,8 @@ export class DesiredPublisher {
       const topic = w.kind === 'device' ? cloudTopics.device(node, w.id) : cloudTopics.model(node, w.id);
       if (w.object) {
         map.set(w.id, desiredVersion(w.object));
-        publishes.push(this.client.publish(topic, JSON.stringify(w.object), { qos: 1, retain: true }));
+        const payload = JSON.stringify(stampGeneration(w.object, q.generation));
+        publishes.push(this.client.publish(topic, payload, { qos: 1, retain: true }));
       } else {
         map.delete(w.id);
         // an empty retained payload deletes the retained message and tells a connected edge to remove it
@@ -132,7 +144,6 @@ export class DesiredPublisher {
       ordered.map((w) => ({ kind: w.kind, id: w.id, present: w.object !== null })),
     );
 
-    q.generation = this.state.nextGeneration(node);
     const index: DesiredIndex = {
       node,
       generation: q.generation,

@@ -60,9 +60,12 @@ export class LinkState {
     this.setApplied.run(node, seq);
   }
 
-  /** Returns a generation above every one handed out before for this node, and remembers it. */
+  /**
+   * Returns a generation above every one handed out before for this node, and remembers it. It is at
+   * least the wall clock in ms, so generations keep increasing even if this state is lost (in memory).
+   */
   nextGeneration(node: string): number {
-    const next = Math.max((this.getNode.get(node)?.generation ?? 0) + 1, 1);
+    const next = Math.max((this.getNode.get(node)?.generation ?? 0) + 1, Date.now());
     this.setGeneration.run(node, next);
     return next;
   }
