@@ -189,6 +189,22 @@ describe('writes', () => {
     expect(virtualDevice(d.id).read('setpoint')).toBe(12);
   });
 
+  it("asks the twin for desired values at start and applies the twin's newer edge-local value", async () => {
+    rig = await startRig(virtualDriverFactory);
+    const d = track(device(V, [prop('setpoint', { desired: { value: '10' } })]));
+    // play the twin: answer twin/get with an edge-local desired value newer than the spec's
+    await rig.app.subscribe(deviceTopic(d.id, 'twin/get'), () => {
+      const twin = { setpoint: { expected: { value: '33' }, metadata: { type: 'int' } } };
+      void rig!.app.publish(deviceTopic(d.id, 'twin/get/result'), JSON.stringify({ event_id: '', timestamp: 0, twin }));
+    });
+    const verified33 = nextMessage(rig.app, writeStatusTopic(d.id), {
+      predicate: (m) => (m.json() as WriteStatus).state === 'verified' && (m.json() as WriteStatus).desired === '33',
+    });
+    await rig.publish(d);
+    await verified33;
+    expect(virtualDevice(d.id).read('setpoint')).toBe(33);
+  });
+
   it('re-applies a verified value when the device drifts', async () => {
     rig = await startRig(virtualDriverFactory);
     const d = track(device(V, [prop('setpoint')]));
