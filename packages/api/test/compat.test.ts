@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
-import { crdSetFromTexts, loadCrdSet, validateManifests } from '../src/validate/index.js';
+import { crdSetFromTexts, type K8sSchema, loadCrdSet, validateManifests } from '../src/validate/index.js';
 import { KUBEEDGE_FIXTURES } from './support/cli.js';
 import { fromSchema } from './support/schema-arbitrary.js';
 
@@ -106,6 +106,26 @@ describe('compatibility with KubeEdge devices.kubeedge.io/v1beta1', () => {
     const r = validateManifests(extra);
     expect(r.findings.filter((f) => f.severity === 'error')).toEqual([]);
     expect(r.objects).toHaveLength(3);
+  });
+
+  it('our schemas are structural, as apiextensions.k8s.io/v1 requires', () => {
+    const problems: string[] = [];
+    const walk = (node: K8sSchema, path: string) => {
+      if (
+        node.type === undefined &&
+        !node['x-kubernetes-int-or-string'] &&
+        !node['x-kubernetes-preserve-unknown-fields']
+      )
+        problems.push(`${path}: no type`);
+      if (node.properties !== undefined && node.additionalProperties !== undefined)
+        problems.push(`${path}: properties and additionalProperties together`);
+      if (node.default !== undefined && path.includes('metadata')) problems.push(`${path}: default under metadata`);
+      for (const [k, v] of Object.entries(node.properties ?? {})) walk(v, `${path}.${k}`);
+      if (node.items !== undefined) walk(node.items, `${path}[]`);
+      if (typeof node.additionalProperties === 'object') walk(node.additionalProperties, `${path}{}`);
+    };
+    for (const kind of KINDS) walk(ours.lookup(V1BETA1, kind)!.schema, kind);
+    expect(problems).toEqual([]);
   });
 
   it('adds what KubeEdge lacks: status subresource, printer columns, short names', () => {
