@@ -225,6 +225,10 @@ async function load(
 
 async function main(): Promise<void> {
   const seconds = Number(args[args.indexOf('--seconds') + 1]) || 4;
+  // --quick: only the TCP_NODELAY rows for the device counts given (e.g. --quick 1,1000), no memory rows
+  const quick = args.includes('--quick')
+    ? (args[args.indexOf('--quick') + 1] ?? '1').split(',').map(Number)
+    : undefined;
   await bundle();
   const dir = await mkdtemp(join(tmpdir(), 'edgetwin-bench-'));
   const rows: string[] = [];
@@ -233,9 +237,9 @@ async function main(): Promise<void> {
     `${Math.round(r.perSecond).toLocaleString('en-US')} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)}`;
   const memRow = (what: string, edge: Edge) => memory.push(`| ${what} | ${edge.rssMiB().toFixed(1)} |`);
   try {
-    for (const nodelay of [false, true]) {
+    for (const nodelay of quick ? [true] : [false, true]) {
       const broker = nodelay ? 'TCP_NODELAY' : 'as shipped';
-      for (const n of [1, 100, 1000]) {
+      for (const n of quick ?? [1, 100, 1000]) {
         const count = n.toLocaleString('en-US');
         const echo = await startEdge('echo', 0, dir, { nodelay });
         const base = await load(echo.url, 'echo', n, seconds, true);
@@ -256,6 +260,7 @@ async function main(): Promise<void> {
         await edge.stop();
       }
     }
+    if (quick) return void process.stdout.write(`${rows.join('\n')}\n`);
     const echo = await startEdge('echo', 0, dir, { nodelay: false });
     await echo.gc();
     memRow('broker alone (baseline), idle', echo);
