@@ -105,6 +105,29 @@ describe('size', () => {
     );
   });
 
+  it('warns that client-side kubectl apply cannot take an object over 256 KiB, without failing it', () => {
+    const big = parse(bigDevice(400 * 1024));
+    const names = (big.spec.properties as Array<{ name: string }>).map((p) => ({
+      name: p.name,
+      type: 'INT',
+      accessMode: 'ReadOnly',
+    }));
+    const model = {
+      apiVersion: 'devices.kubeedge.io/v1beta1',
+      kind: 'DeviceModel',
+      metadata: { name: 'big-model' },
+      spec: { protocol: 'modbus', properties: names },
+    };
+    const r = validateObjects([big, model]);
+    expect(r.ok).toBe(true);
+    expect(r.findings.map((f) => `${f.kind} ${f.severity} ${f.message.split(':')[0]}`)).toEqual([
+      expect.stringMatching(/^Device notice object is \d+ bytes$/),
+    ]);
+    expect(r.findings[0]!.expected).toBe(
+      'use `kubectl apply --server-side` or `kubectl create` for objects this large',
+    );
+  });
+
   it('accepts a file of thousands of small valid objects', () => {
     const r = validateManifests([{ file: 'many.yaml', text: manyDevices(1024 * 1024) }]);
     expect(errorsOf(r)).toEqual([]);

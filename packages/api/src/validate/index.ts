@@ -3,6 +3,7 @@ export { type Conversion, convertV1alpha2 } from './convert-v1alpha2.js';
 export { compareFindings, type FieldPath, type Finding, formatFinding, formatPath, type Severity } from './finding.js';
 export { compileStructural, type K8sSchema, pruneNulls, type SchemaProblem, toJsonSchema } from './structural.js';
 export {
+  MAX_ANNOTATIONS_BYTES,
   MAX_OBJECT_BYTES,
   type ManifestSource,
   type ValidatedObject,

@@ -49,6 +49,8 @@ export interface ValidateOptions {
 
 /** The API server refuses objects larger than etcd's request limit (1.5 MiB). */
 export const MAX_OBJECT_BYTES = 1.5 * 1024 * 1024;
+/** Total size the API server allows for an object's annotations. */
+export const MAX_ANNOTATIONS_BYTES = 256 * 1024;
 
 interface Candidate {
   value: unknown;
@@ -278,6 +280,15 @@ function checkOne(c: Candidate, crds: CrdSet): Entry {
     });
     return entry;
   }
+  if (size > MAX_ANNOTATIONS_BYTES)
+    add(
+      {
+        path: [],
+        message: `object is ${size} bytes: client-side \`kubectl apply\` copies it into the last-applied-configuration annotation, which the API server limits to ${MAX_ANNOTATIONS_BYTES} bytes`,
+        expected: 'use `kubectl apply --server-side` or `kubectl create` for objects this large',
+      },
+      'notice',
+    );
   for (const p of checkMetadata(obj.metadata)) add(p);
   if (crd.statusSubresource && obj.status !== undefined) {
     add(
