@@ -28,6 +28,37 @@ function fnv1a(text: string): string {
   return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
 }
 
+/**
+ * Annotation the cloud end stamps on every Device and DeviceModel it publishes: the generation of the
+ * DesiredIndex published right after it. It is not part of the object (the edge strips it before storing,
+ * and desiredVersion is computed without it); it lets the edge order messages that arrive out of order.
+ */
+export const LINK_GENERATION_ANNOTATION = 'edgetwin.io/link-generation';
+
+export function stampGeneration<T extends { metadata: { annotations?: Record<string, string> } }>(
+  obj: T,
+  generation: number,
+): T {
+  return {
+    ...obj,
+    metadata: {
+      ...obj.metadata,
+      annotations: { ...(obj.metadata.annotations ?? {}), [LINK_GENERATION_ANNOTATION]: String(generation) },
+    },
+  };
+}
+
+/** Removes the stamp (in place) and returns it; 0 when the object has none (or a malformed one). */
+export function takeGeneration(obj: { metadata: { annotations?: Record<string, string> } }): number {
+  const annotations = obj.metadata.annotations;
+  const raw = annotations?.[LINK_GENERATION_ANNOTATION];
+  if (annotations === undefined || raw === undefined) return 0;
+  delete annotations[LINK_GENERATION_ANNOTATION];
+  if (Object.keys(annotations).length === 0) delete obj.metadata.annotations;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) && n > 0 ? n : 0;
+}
+
 function parseJson(buf: Buffer | string, what: string): Decoded<Record<string, unknown>> {
   let o: unknown;
   try {

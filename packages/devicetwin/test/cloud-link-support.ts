@@ -15,6 +15,7 @@ import {
   deviceId,
   type OutboxEntry,
   type ReportBatch,
+  stampGeneration,
 } from '@edgetwin/api';
 import { type BusClient, connectBus, type EmbeddedBroker } from '@edgetwin/eventbus';
 import { startTestBroker } from '@edgetwin/eventbus/testing';
@@ -122,9 +123,11 @@ export class FakeCloud {
     });
   }
 
-  async putDevice(d: Device): Promise<void> {
+  /** `stamp`: the link generation the cloud end stamps on objects (absent = unstamped, as an older cloud). */
+  async putDevice(d: Device, stamp?: number): Promise<void> {
     this.devices.set(deviceId(d), d);
-    await this.client.publishAsync(cloudTopics.device(this.node, deviceId(d)), JSON.stringify(d), {
+    const body = stamp === undefined ? d : stampGeneration(d, stamp);
+    await this.client.publishAsync(cloudTopics.device(this.node, deviceId(d)), JSON.stringify(body), {
       qos: 1,
       retain: true,
     });
@@ -150,6 +153,11 @@ export class FakeCloud {
       models: versions(this.models),
       timestamp: Date.now(),
     };
+  }
+
+  /** Publishes an index as given (retained unless told), to play late or out-of-order indexes. */
+  async sendIndex(index: DesiredIndex, retain = true): Promise<void> {
+    await this.client.publishAsync(cloudTopics.index(this.node), JSON.stringify(index), { qos: 1, retain });
   }
 
   async publishIndex(): Promise<number> {

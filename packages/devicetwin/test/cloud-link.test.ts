@@ -165,6 +165,60 @@ describe('cloud link, edge end: desired state', () => {
   });
 });
 
+describe('cloud link, edge end: messages out of order', () => {
+  it('never removes an object that arrived after the index being reconciled (stamped with a newer generation)', async () => {
+    const { proxy, cloud, edge } = await world();
+    await cloud.putModel(model('thermo'));
+    await cloud.putDevice(device('t1'), 1);
+    const l = link(edge, proxy.url);
+    await synced(l, await cloud.publishIndex());
+
+    // t2 is published with generation 3, then an index of generation 2 that predates it arrives late
+    await cloud.putDevice(device('t2'), 3);
+    const late = { ...cloud.index(), generation: 2, devices: { 'default/t1': '1' } };
+    await cloud.sendIndex(late, false);
+    await synced(l, 2);
+    expect(held(edge)).toEqual(['default/t1', 'default/t2']);
+
+    // the current index, then a stale one that must be ignored
+    cloud.generation = 2;
+    const gen = await cloud.publishIndex();
+    await synced(l, gen);
+    await cloud.sendIndex({ ...cloud.index(), generation: 1, devices: {} }, false);
+    await cloud.putDevice(device('t3'), 4);
+    cloud.generation = 3;
+    await synced(l, await cloud.publishIndex());
+    expect(held(edge)).toEqual(['default/t1', 'default/t2', 'default/t3']);
+  });
+
+  it('ignores a stale copy of an object older than the one applied', async () => {
+    const { proxy, cloud, edge } = await world();
+    await cloud.putModel(model('thermo'));
+    await cloud.putDevice(device('t1', { rv: '5', desired: '50' }), 5);
+    cloud.generation = 4;
+    const l = link(edge, proxy.url);
+    await synced(l, await cloud.publishIndex());
+    await cloud.client.publishAsync(
+      'edgetwin/cloud/v1/nodes/edge-1/desired/devices/default/t1',
+      JSON.stringify({
+        ...device('t1', { rv: '4', desired: '40' }),
+        metadata: {
+          name: 't1',
+          namespace: 'default',
+          resourceVersion: '4',
+          annotations: { 'edgetwin.io/link-generation': '4' },
+        },
+      }),
+      { qos: 1 },
+    );
+    // a marker after it: once the marker is applied, the stale copy has been handled
+    await cloud.putDevice(device('marker'), 6);
+    await synced(l, await cloud.publishIndex());
+    expect(desiredOf(edge, 'default/t1')).toBe('50');
+    expect(edge.twin.listDevices().find((d) => d.id === 'default/t1')?.resourceVersion).toBe('5');
+  });
+});
+
 describe('cloud link, edge end: reports', () => {
   it('sends reports made while the link is down in order once it returns, and drops them when acknowledged', async () => {
     const { proxy, cloud, edge } = await world();

@@ -3,6 +3,11 @@
 // when the node has everything: once every object it lists has been seen at the listed version, whatever
 // the twin holds that the index does not list is removed, devices first, then models. That is how a
 // deletion made while the edge was away reaches it without any history being replayed.
+//
+// Messages may arrive out of order (a broker under back-pressure, a resend on reconnect, a heal). Every
+// object carries the generation of the index published after it, so: an object older than the one applied
+// is ignored, an index older than the last one reconciled is ignored, and a reconcile never removes an
+// object that arrived with a newer generation than the index's.
 
 import {
   type DesiredIndex,
@@ -12,6 +17,7 @@ import {
   decodeDesiredIndex,
   desiredVersion,
   deviceId,
+  takeGeneration,
 } from '@edgetwin/api';
 import type { Logger } from 'pino';
 import type { DesiredStateSink } from '../contracts.js';
@@ -20,8 +26,18 @@ import { isTwinError } from '../errors.js';
 interface PendingDevice {
   device: Device;
   version: string;
+  generation: number;
   modelId: string;
 }
+
+/** What the link knows of one object: version last seen (applied, or refused by the twin) and its generation. */
+interface Seen {
+  version: string;
+  /** generation stamped on the message; 0 = unknown (held from before this process, or unstamped) */
+  generation: number;
+}
+
+type Kind = 'device' | 'model';
 
 export interface DesiredApplierOptions {
   /** first delay before asking the broker again for objects an index lists but that have not arrived */
@@ -29,12 +45,13 @@ export interface DesiredApplierOptions {
 }
 
 export class DesiredApplier {
-  /** version last seen (applied, or refused by the twin) per object id */
-  private readonly seenDevices = new Map<string, string>();
-  private readonly seenModels = new Map<string, string>();
+  private readonly seen = { device: new Map<string, Seen>(), model: new Map<string, Seen>() };
+  /** highest generation seen on the link when an object was deleted: older copies of it are stale */
+  private readonly tombs = { device: new Map<string, number>(), model: new Map<string, number>() };
   private readonly pending = new Map<string, PendingDevice>();
   /** ids whose last message could not be read: nothing to wait for, the cloud has to send them again */
   private readonly unreadable = new Set<string>();
+  private maxGeneration = 0;
   private index: DesiredIndex | undefined;
   private syncedIndex: DesiredIndex | undefined;
   private synced = 0;
@@ -54,8 +71,8 @@ export class DesiredApplier {
     this.healDelay = this.healBase;
     // what the twin already holds (from SQLite) counts as seen, so an unchanged object is not re-applied
     const held = twin.desiredIndex();
-    for (const [id, v] of Object.entries(held.devices)) if (v) this.seenDevices.set(id, v);
-    for (const [id, v] of Object.entries(held.models)) if (v) this.seenModels.set(id, v);
+    for (const [id, v] of Object.entries(held.devices)) if (v) this.seen.device.set(id, { version: v, generation: 0 });
+    for (const [id, v] of Object.entries(held.models)) if (v) this.seen.model.set(id, { version: v, generation: 0 });
   }
 
   /** The generation of the last index the twin was reconciled with (0 = none yet). */
@@ -71,29 +88,30 @@ export class DesiredApplier {
   onDevice(id: string, payload: Buffer): void {
     if (payload.length === 0) {
       this.pending.delete(id);
-      this.seenDevices.delete(id);
+      this.forget('device', id);
       this.guard(`remove Device ${id}`, () => this.twin.removeDevice(id));
       this.check();
       return;
     }
-    const device = this.parse<Device>(payload, 'Device', id);
+    const device = this.parse<Device>(payload, 'device', id);
     if (!device) return;
+    const generation = takeGeneration(device);
+    const version = desiredVersion(device);
     if (deviceId(device) !== id) {
       this.log.error(
         { node: this.node, id, named: deviceId(device) },
         'cloud link: Device names another id than its topic',
       );
-      this.seenDevices.set(id, desiredVersion(device));
-      this.check();
-      return;
+      this.seen.device.set(id, { version, generation });
+    } else if (this.fresh('device', id, version, generation)) {
+      this.applyDevice(id, device, version, generation);
     }
-    this.applyDevice(id, device, desiredVersion(device));
     this.check();
   }
 
   onModel(id: string, payload: Buffer): void {
     if (payload.length === 0) {
-      this.seenModels.delete(id);
+      this.forget('model', id);
       // still used by a device the cloud removes next: the reconcile after the index removes it then
       try {
         this.twin.removeModel(id);
@@ -106,17 +124,18 @@ export class DesiredApplier {
       this.check();
       return;
     }
-    const model = this.parse<DeviceModel>(payload, 'DeviceModel', id);
+    const model = this.parse<DeviceModel>(payload, 'model', id);
     if (!model) return;
+    const generation = takeGeneration(model);
     const version = desiredVersion(model);
-    if (this.seenModels.get(id) !== version) {
+    if (this.fresh('model', id, version, generation)) {
       this.guard(`apply DeviceModel ${id}`, () => this.twin.upsertModel(model));
-      this.seenModels.set(id, version);
+      this.seen.model.set(id, { version, generation });
     }
     for (const [devId, p] of [...this.pending]) {
       if (p.modelId !== id) continue;
       this.pending.delete(devId);
-      this.applyDevice(devId, p.device, p.version);
+      this.applyDevice(devId, p.device, p.version, p.generation);
     }
     this.check();
   }
@@ -128,12 +147,18 @@ export class DesiredApplier {
       this.log.error({ node: this.node, error: decoded.error }, 'cloud link: ignored a bad desired index');
       return;
     }
-    if (decoded.value.node !== this.node) {
-      this.log.error({ node: this.node, claimed: decoded.value.node }, 'cloud link: ignored an index for another node');
+    const index = decoded.value;
+    if (index.node !== this.node) {
+      this.log.error({ node: this.node, claimed: index.node }, 'cloud link: ignored an index for another node');
       return;
     }
-    // the retained index is the cloud's latest view; generations only order the log lines
-    this.index = decoded.value;
+    const latest = this.index?.generation ?? 0;
+    if (index.generation < latest || index.generation < this.synced) {
+      this.log.debug({ node: this.node, generation: index.generation, latest }, 'cloud link: ignored an older index');
+      return;
+    }
+    this.note(index.generation);
+    this.index = index;
     this.healDelay = this.healBase;
     this.check();
   }
@@ -143,42 +168,53 @@ export class DesiredApplier {
     this.healTimer = undefined;
   }
 
-  private applyDevice(id: string, device: Device, version: string): void {
-    if (this.seenDevices.get(id) === version) return;
+  /** Whether a message for this object should be applied (not a copy of what is applied, not older). */
+  private fresh(kind: Kind, id: string, version: string, generation: number): boolean {
+    this.note(generation);
+    const key = `${kind} ${id}`;
+    this.unreadable.delete(key);
+    const seen = this.seen[kind].get(id);
+    const listed = (kind === 'device' ? this.index?.devices : this.index?.models)?.[id] === version;
+    if (seen && generation > 0 && seen.generation > generation && !listed) return false;
+    const tomb = this.tombs[kind].get(id);
+    if (tomb !== undefined && generation > 0 && generation <= tomb && !listed) return false;
+    this.tombs[kind].delete(id);
+    if (seen && seen.version === version) {
+      seen.generation = Math.max(seen.generation, generation);
+      return false;
+    }
+    return true;
+  }
+
+  private forget(kind: Kind, id: string): void {
+    this.seen[kind].delete(id);
+    this.tombs[kind].set(id, this.maxGeneration);
+  }
+
+  private note(generation: number): void {
+    if (generation > this.maxGeneration) this.maxGeneration = generation;
+  }
+
+  private applyDevice(id: string, device: Device, version: string, generation: number): void {
     const modelId = `${device.metadata.namespace ?? 'default'}/${device.spec?.deviceModelRef?.name ?? ''}`;
     try {
       this.twin.upsertDevice(device);
     } catch (err) {
       if (isTwinError(err) && err.code === 404) {
-        this.pending.set(id, { device, version, modelId });
+        this.pending.set(id, { device, version, generation, modelId });
         return;
       }
       this.log.error({ node: this.node, device: id, err: (err as Error).message }, 'cloud link: twin refused a Device');
     }
-    this.seenDevices.set(id, version);
+    this.pending.delete(id);
+    this.seen.device.set(id, { version, generation });
   }
 
   /** Reconciles when the index is satisfied; otherwise makes sure a heal is scheduled. */
   private check(): void {
     const index = this.index;
     if (!index || index === this.syncedIndex) return;
-    const missing: string[] = [];
-    for (const [id, v] of Object.entries(index.models))
-      if (this.seenModels.get(id) !== v && !this.unreadable.has(`model ${id}`))
-        missing.push(cloudTopics.model(this.node, id));
-    for (const [id, v] of Object.entries(index.devices)) {
-      const waiting = this.pending.get(id);
-      if (waiting && waiting.version === v && index.models[waiting.modelId] === undefined) {
-        // the cloud lists the device but not its model: it will never apply; do not hold up deletions for it
-        this.log.error(
-          { node: this.node, device: id, model: waiting.modelId },
-          'cloud link: index lists a device without its model',
-        );
-        continue;
-      }
-      if (this.seenDevices.get(id) !== v && !this.unreadable.has(`device ${id}`))
-        missing.push(cloudTopics.device(this.node, id));
-    }
+    const missing = this.missingTopics(index);
     if (missing.length > 0) {
       this.scheduleHeal(missing);
       return;
@@ -188,18 +224,21 @@ export class DesiredApplier {
 
   private reconcile(index: DesiredIndex): void {
     const held = this.twin.desiredIndex();
+    // an object that arrived with a newer generation than the index was published after it: keep it
+    const newer = (kind: Kind, id: string) => (this.seen[kind].get(id)?.generation ?? 0) > index.generation;
     let removed = 0;
     for (const id of Object.keys(held.devices)) {
-      if (index.devices[id] !== undefined) continue;
+      if (index.devices[id] !== undefined || newer('device', id)) continue;
       this.guard(`remove Device ${id}`, () => this.twin.removeDevice(id));
-      this.seenDevices.delete(id);
+      this.seen.device.delete(id);
       removed++;
     }
-    for (const id of [...this.pending.keys()]) if (index.devices[id] === undefined) this.pending.delete(id);
+    for (const [id, p] of [...this.pending])
+      if (index.devices[id] === undefined && p.generation <= index.generation) this.pending.delete(id);
     for (const id of Object.keys(held.models)) {
-      if (index.models[id] !== undefined) continue;
+      if (index.models[id] !== undefined || newer('model', id)) continue;
       this.guard(`remove DeviceModel ${id}`, () => this.twin.removeModel(id));
-      this.seenModels.delete(id);
+      this.seen.model.delete(id);
       removed++;
     }
     this.synced = index.generation;
@@ -220,37 +259,70 @@ export class DesiredApplier {
     for (const l of this.syncListeners) l(index.generation);
   }
 
-  private scheduleHeal(missing: string[]): void {
+  private scheduleHeal(_missing: string[]): void {
     if (this.healTimer) return;
     this.healTimer = setTimeout(() => {
       this.healTimer = undefined;
       const index = this.index;
       if (!index || index === this.syncedIndex) return;
+      // recompute: most of what was missing may have arrived meanwhile
+      this.check();
+      if (!this.healTimer) return;
+      clearTimeout(this.healTimer);
+      this.healTimer = undefined;
+      const still = this.missingTopics(index);
       this.log.warn(
-        { node: this.node, missing: missing.length, generation: index.generation },
+        { node: this.node, missing: still.length, generation: index.generation },
         'cloud link: asking again for objects the index lists',
       );
-      this.requestHeal(missing);
+      this.requestHeal(still);
       this.healDelay = Math.min(this.healDelay * 2, 30_000);
-      this.check();
+      this.scheduleHeal(still);
     }, this.healDelay);
     this.healTimer.unref();
   }
 
-  private parse<T>(payload: Buffer, kind: 'Device' | 'DeviceModel', id: string): T | undefined {
-    const key = `${kind === 'Device' ? 'device' : 'model'} ${id}`;
+  /** Topics of the objects the index lists that the link has not seen at (or after) the index's version. */
+  private missingTopics(index: DesiredIndex): string[] {
+    const satisfied = (kind: Kind, id: string, version: string) => {
+      const seen = this.seen[kind].get(id);
+      // seen with a newer generation than the index: this index is older than what we hold for it
+      return (
+        seen?.version === version ||
+        (seen !== undefined && seen.generation > index.generation) ||
+        this.unreadable.has(`${kind} ${id}`)
+      );
+    };
+    const out: string[] = [];
+    for (const [id, v] of Object.entries(index.models))
+      if (!satisfied('model', id, v)) out.push(cloudTopics.model(this.node, id));
+    for (const [id, v] of Object.entries(index.devices)) {
+      const waiting = this.pending.get(id);
+      if (waiting && waiting.version === v && index.models[waiting.modelId] === undefined) {
+        // the cloud lists the device but not its model: it will never apply; do not hold up deletions for it
+        this.log.error(
+          { node: this.node, device: id, model: waiting.modelId },
+          'cloud link: index lists a device without its model',
+        );
+        continue;
+      }
+      if (!satisfied('device', id, v)) out.push(cloudTopics.device(this.node, id));
+    }
+    return out;
+  }
+
+  private parse<T>(payload: Buffer, kind: Kind, id: string): T | undefined {
     try {
       const o = JSON.parse(payload.toString('utf8')) as T & { metadata?: unknown };
       if (!o || typeof o !== 'object' || !o.metadata || typeof o.metadata !== 'object') throw new Error('no metadata');
-      this.unreadable.delete(key);
       return o;
     } catch (err) {
-      this.unreadable.add(key);
-      this.check();
+      this.unreadable.add(`${kind} ${id}`);
       this.log.error(
         { node: this.node, kind, id, err: (err as Error).message },
         'cloud link: unreadable desired object',
       );
+      this.check();
       return undefined;
     }
   }

@@ -85,8 +85,10 @@ export function openLinkClient(opts: LinkClientOptions): LinkClient {
     try {
       granted = await client.subscribeAsync(filters, { qos: 1 });
     } catch (err) {
-      // mqtt.js rejects the whole SUBSCRIBE when the broker refuses a filter (SUBACK 0x80)
-      if ((err as Error).name === 'ErrorWithSubackPacket') throw new SubscriptionRefused(filters.join(', '));
+      // mqtt.js rejects the whole SUBSCRIBE when the broker refuses a filter (SUBACK 0x80), and with the
+      // same error type when the connection drops before the SUBACK: only the former is a refusal
+      const codes = (err as { packet?: { granted?: number[] } }).packet?.granted ?? [];
+      if (codes.some((c) => (c & 0x80) !== 0)) throw new SubscriptionRefused(filters.join(', '));
       throw err;
     }
     for (const g of granted) if (g.qos === 128) throw new SubscriptionRefused(g.topic);
