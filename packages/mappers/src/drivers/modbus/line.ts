@@ -12,6 +12,13 @@ type Client = InstanceType<typeof M.default>;
 /** Node-style callback of modbus-serial's writeFCn functions. */
 type Callback<T> = (err: Error | null, data: T) => void;
 
+interface Job {
+  timeoutMs: number;
+  call: (client: Client, done: Callback<unknown>) => void;
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+}
+
 export interface LineOptions {
   /** at most one connection attempt per this many ms after a failure */
   reconnectMinMs: number;
@@ -21,7 +28,8 @@ export interface LineOptions {
 export class ModbusLine {
   refs = 0;
   private client: Client | undefined;
-  private tail: Promise<unknown> = Promise.resolve();
+  private readonly queue: Job[] = [];
+  private busy = false;
   private opening: Promise<void> | undefined;
   private lastFailure: { at: number; error: DriverError } | undefined;
   private failInflight: ((e: Error) => void) | undefined;
@@ -54,35 +62,64 @@ export class ModbusLine {
    * API gets the client; a connection lost mid-request fails it at once instead of at its timeout.
    */
   request<T>(timeoutMs: number, call: (client: Client, done: Callback<T>) => void): Promise<T> {
-    const job = async (): Promise<T> => {
-      if (this.closed) throw new DriverError(`${this.key}: line is closed`, 'not-connected', false);
-      if (!this.connected) await this.open();
-      const client = this.client as Client;
-      client.setTimeout(timeoutMs);
-      return new Promise<T>((resolve, reject) => {
-        let settled = false;
-        const settle = (e: Error | null, v?: T) => {
-          if (settled) return;
-          settled = true;
-          this.failInflight = undefined;
-          if (e) reject(e);
-          else resolve(v as T);
-        };
-        this.failInflight = (e) => settle(e);
-        try {
-          call(client, (err, data) => settle(err, data));
-        } catch (e) {
-          settle(e as Error);
-        }
-      });
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ timeoutMs, call: call as Job['call'], resolve: resolve as Job['resolve'], reject });
+      if (!this.busy) this.pump();
+    });
+  }
+
+  /** Sends the next queued request, if any. */
+  private pump(): void {
+    const job = this.queue.shift();
+    if (!job) {
+      this.busy = false;
+      return;
+    }
+    this.busy = true;
+    if (this.closed) {
+      job.reject(new DriverError(`${this.key}: line is closed`, 'not-connected', false));
+      this.pump();
+      return;
+    }
+    if (this.connected) {
+      this.send(job);
+      return;
+    }
+    this.open().then(
+      () => this.send(job),
+      (e: unknown) => {
+        job.reject(e as Error);
+        this.pump();
+      },
+    );
+  }
+
+  private send(job: Job): void {
+    const client = this.client as Client;
+    client.setTimeout(job.timeoutMs);
+    let settled = false;
+    const settle = (e: Error | null, v?: unknown) => {
+      if (settled) return;
+      settled = true;
+      this.failInflight = undefined;
+      // the next request goes out before the caller processes this answer, so the line never waits
+      // for the mapper's own work (decoding, reporting) between two requests
+      queueMicrotask(() => this.pump());
+      if (e) job.reject(e);
+      else job.resolve(v);
     };
-    const run = this.tail.then(job, job);
-    this.tail = run.catch(() => undefined);
-    return run;
+    this.failInflight = (e) => settle(e);
+    try {
+      job.call(client, (err, data) => settle(err, data));
+    } catch (e) {
+      settle(e as Error);
+    }
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const job of this.queue.splice(0))
+      job.reject(new DriverError(`${this.key}: line is closed`, 'not-connected', false));
     const c = this.client;
     this.client = undefined;
     if (c) await closeClient(c);
