@@ -216,7 +216,7 @@ describe('modbus driver: shared lines', () => {
   it('several devices behind one TCP gateway share one connection, each with its unit ID', async () => {
     const devs = [1, 2, 3].map((id) => modbusDevice(`bay-${id}`, { slaveID: id }, [h('distance', { offset: 0 })]));
     const l = await line(devs);
-    devs.forEach((d, i) => l.sim.poke(d.id, 'distance', 100 + i));
+    for (const [i, d] of devs.entries()) l.sim.poke(d.id, 'distance', 100 + i);
     const f = factory();
     const drivers = l.devices.map((d) => driverFor(f, d));
     await Promise.all(drivers.map((d) => d.connect()));
