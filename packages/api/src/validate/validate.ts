@@ -225,6 +225,8 @@ function checkOne(c: Candidate, crds: CrdSet): Entry {
   const group = slash < 0 ? '' : obj.apiVersion.slice(0, slash);
   const version = obj.apiVersion.slice(slash + 1);
   if (group !== GROUP) {
+    // it may be cluster-scoped: do not invent a namespace for it
+    if (typeof meta.namespace !== 'string' || !meta.namespace) entry.namespace = '-';
     add({ path: [], message: `skipped: ${obj.apiVersion} ${obj.kind} is not a ${GROUP} object` }, 'notice');
     return entry;
   }
