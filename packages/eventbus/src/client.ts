@@ -503,17 +503,28 @@ class ReconnectingBusClient implements BusClient {
       if (!sessionPresent) for (const sub of this.subs.values()) sub.acked = false;
       void this.subscribeUnacked();
     }
-    for (const l of this.connectListeners) l(sessionPresent);
+    this.notify(this.connectListeners, sessionPresent);
   }
 
   /** Send every recorded subscription the broker does not hold for us. */
   private async subscribeUnacked(): Promise<void> {
-    for (const [filter, sub] of [...this.subs.entries()]) {
-      if (sub.acked) continue;
+    // All at once: mqtt.js pipelines them, so a thousand filters cost one round trip, not a thousand.
+    const pending = [...this.subs.entries()].filter(([, sub]) => !sub.acked);
+    await Promise.all(
+      pending.map(([filter, sub]) =>
+        this.sendSubscribe(filter, sub).catch((err: unknown) =>
+          this.s.log.error({ err: (err as Error).message, filter }, 'resubscribe failed'),
+        ),
+      ),
+    );
+  }
+
+  private notify<A extends unknown[]>(listeners: Set<(...args: A) => void>, ...args: A): void {
+    for (const l of listeners) {
       try {
-        await this.sendSubscribe(filter, sub);
+        l(...args);
       } catch (err) {
-        this.s.log.error({ err: (err as Error).message, filter }, 'resubscribe failed');
+        this.s.log.error({ err }, 'connection listener threw');
       }
     }
   }
@@ -521,9 +532,10 @@ class ReconnectingBusClient implements BusClient {
   private handleClose(): void {
     const wasUp = this.wasConnected;
     this.wasConnected = false;
-    if (wasUp) {
+    // Our own close() is not news for the listeners.
+    if (wasUp && !this.closing) {
       this.s.log.warn({ err: this.lastError?.message }, 'disconnected from MQTT broker');
-      for (const l of this.disconnectListeners) l(this.lastError);
+      this.notify(this.disconnectListeners, this.lastError);
     }
     if (this.closing || this.reconnectTimer) return;
     this.attempt += 1;

@@ -114,6 +114,41 @@ describe('reconnect', () => {
     expect(await registry.getSingleMetricAsString('edgetwin_eventbus_client_reconnects_total')).toMatch(/ [1-9]\d*$/m);
   });
 
+  it('re-subscribes many filters after a restart, and does not tell listeners about its own close', async () => {
+    let b = await startTestBroker();
+    const port = b.port;
+    onCleanup(() => b.close());
+    const c = await connectBus({ url: b.url, backoffMs: 20 });
+    const got = new Set<string>();
+    let allArrived: () => void = () => {};
+    const all = new Promise<void>((r) => {
+      allArrived = r;
+    });
+    const onMessage = (t: string) => {
+      got.add(t);
+      if (got.size === 200) allArrived();
+    };
+    for (let i = 0; i < 200; i++) await c.subscribe(`dev/${i}/set`, onMessage);
+    let disconnects = 0;
+    c.onDisconnect(() => disconnects++);
+    const down = nextEvent<Error | undefined>((l) => c.onDisconnect(l), 'disconnect');
+    await b.close();
+    await down;
+    const up = nextEvent<boolean>((l) => c.onConnect(l), 'reconnect');
+    b = await startTestBroker({ port });
+    await up;
+    const pub = await client(b.url);
+    for (let i = 0; i < 200; i++) await pub.publish(`dev/${i}/set`, 'on', { retain: true });
+    await Promise.race([
+      all,
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error(`only ${got.size} of 200 filters delivered`)), 5000),
+      ),
+    ]);
+    await c.close();
+    expect(disconnects).toBe(1);
+  });
+
   it('delivers a QoS 1 publish made while the broker was down, once both clients are back', async () => {
     // A durable broker, so the watcher's subscription exists whichever client reconnects first.
     const dir = await tempDir('offline-publish');
