@@ -8,6 +8,7 @@ import { Dispatcher } from './dispatch/dispatcher.js';
 import { buildHttpApi } from './http/server.js';
 import { ControllerMetrics } from './metrics.js';
 import type { Source } from './source.js';
+import { ManifestFolder } from './sources/embedded/manifest-folder.js';
 import { EmbeddedStore } from './sources/embedded/store.js';
 import { KubernetesSource } from './sources/kubernetes/source.js';
 import { StatusCoalescer } from './status/coalescer.js';
@@ -16,6 +17,8 @@ export interface ControllerOptions {
   source: 'embedded' | 'kubernetes';
   /** embedded: SQLite file (default .edgetwin/controller.db) */
   dbPath?: string;
+  /** embedded: a folder of manifests kept applied (added, changed, removed files are followed) */
+  manifestsDir?: string;
   /** kubernetes: kubeconfig file; absent = in-cluster config, else $KUBECONFIG / ~/.kube/config */
   kubeconfig?: string;
   /** kubernetes: also merge-patch Device.status for clients of KubeEdge <= 1.22 (default true) */
@@ -69,12 +72,20 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   if (opts.maxWritesPerSecond !== undefined) statusOpts.maxWritesPerSecond = opts.maxWritesPerSecond;
   const status = new StatusCoalescer(source, statusOpts);
   const http = buildHttpApi({ source, store, dispatcher, status, metrics, logger });
+  let folder: ManifestFolder | undefined;
+  if (opts.manifestsDir !== undefined) {
+    if (!store)
+      throw new Error('manifestsDir needs the embedded source (with Kubernetes, apply manifests with kubectl)');
+    folder = new ManifestFolder({ dir: opts.manifestsDir, store, logger });
+  }
   try {
     dispatcher.start();
     await source.start();
     dispatcher.sync();
+    folder?.start();
     await http.listen({ host: opts.httpHost ?? '127.0.0.1', port: opts.httpPort ?? 8080 });
   } catch (e) {
+    folder?.stop();
     dispatcher.stop();
     status.stop();
     await http.close().catch(() => {});
@@ -98,6 +109,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     http,
     stop: () => {
       stopping ??= (async () => {
+        folder?.stop();
         await http.close();
         status.stop();
         dispatcher.stop();

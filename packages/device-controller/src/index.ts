@@ -11,6 +11,7 @@ export {
   type ApplyResult,
   type ObjectRef,
 } from './sources/embedded/store.js';
+export { FOLDER_ANNOTATION, type FolderSyncResult, ManifestFolder } from './sources/embedded/manifest-folder.js';
 export { KubernetesSource, type KubernetesSourceOptions } from './sources/kubernetes/source.js';
 export { ControllerMetrics } from './metrics.js';
 export { ControllerClient, ControllerError } from './http/client.js';

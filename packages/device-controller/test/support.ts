@@ -73,6 +73,7 @@ export async function waitFor<T>(check: () => T | undefined | false, what: strin
     const v = check();
     if (v !== undefined && v !== false) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setImmediate(r));
+    // polls the condition (not a fixed sleep): a short timer keeps the loop from spinning a core
+    await new Promise((r) => setTimeout(r, 2));
   }
 }

@@ -1,0 +1,91 @@
+// The cloud link on an external broker: a real Mosquitto configured with the password file and ACL of
+// docs/acl.md. The controller and an edge node connect to it as they would in production.
+
+import { cloudTopics, decodeDesiredIndex } from '@edgetwin/api';
+import { type RunningMosquitto, startMosquitto } from '@edgetwin/eventbus/testing';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterEach, expect, it } from 'vitest';
+import { startCloudLink } from '../src/cloud-link/index.js';
+import { device, FakeDesired, FakeStatus, model } from './cloud-link-support.js';
+
+// docs/acl.md, verbatim
+const ACL = [
+  'user edgetwin-controller',
+  'topic readwrite edgetwin/cloud/v1/#',
+  '',
+  'pattern read edgetwin/cloud/v1/nodes/%u/desired/#',
+  'pattern read edgetwin/cloud/v1/nodes/%u/acks',
+  'pattern write edgetwin/cloud/v1/nodes/%u/reports',
+  'pattern write edgetwin/cloud/v1/nodes/%u/presence',
+];
+const USERS = { 'edgetwin-controller': 'controller-secret', a: 'secret-a', b: 'secret-b' };
+
+const closers: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of closers.splice(0).reverse()) await c();
+});
+
+async function node(broker: RunningMosquitto, name: 'a' | 'b'): Promise<MqttClient> {
+  const c = await mqtt.connectAsync(broker.url, { username: name, password: USERS[name], reconnectPeriod: 0 });
+  closers.push(() => c.endAsync(true));
+  return c;
+}
+
+it('runs on Mosquitto with the documented ACL: each node reads only its own desired state and writes only its reports', async () => {
+  const broker = await startMosquitto({ users: USERS, acl: ACL });
+  closers.push(() => broker.stop());
+  const desired = new FakeDesired();
+  const status = new FakeStatus();
+  desired.setModel('a', model('thermo'));
+  desired.setDevice('a', device('ta', 'a'));
+  desired.setModel('b', model('thermo'));
+  desired.setDevice('b', device('tb', 'b'));
+  const link = await startCloudLink({
+    desired,
+    status,
+    broker: { url: broker.url, username: 'edgetwin-controller', password: USERS['edgetwin-controller'] },
+  });
+  closers.push(() => link.close());
+  await link.idle();
+
+  const a = await node(broker, 'a');
+  const seen: string[] = [];
+  a.on('message', (topic, payload) => {
+    seen.push(topic);
+    if (topic === cloudTopics.index('a')) {
+      const idx = decodeDesiredIndex(payload);
+      if (idx.ok) expect(Object.keys(idx.value.devices)).toEqual(['default/ta']);
+    }
+  });
+  await a.subscribeAsync(cloudTopics.desiredFilter('a'), { qos: 1 });
+  // Mosquitto grants a subscription outside the ACL but never delivers on it
+  await a.subscribeAsync(cloudTopics.desiredFilter('b'), { qos: 1 }).catch(() => undefined);
+
+  // forged: a's report on b's topic; then a marker report of a's own
+  await a.publishAsync(cloudTopics.reports('b'), JSON.stringify({ node: 'b', entries: [entryOf(1)] }), { qos: 1 });
+  await a.publishAsync(cloudTopics.reports('a'), JSON.stringify({ node: 'a', entries: [entryOf(1)] }), { qos: 1 });
+  await status.until(() => status.seqs('a').length === 1, "a's marker report");
+  await link.idle();
+  expect(status.seqs('b')).toEqual([]);
+
+  // a's own retained state arrived; nothing of b's did (the marker came after everything above)
+  expect(seen).toContain(cloudTopics.device('a', 'default/ta'));
+  expect(seen).toContain(cloudTopics.index('a'));
+  expect(seen.filter((t) => t.includes('/nodes/b/'))).toEqual([]);
+
+  // wrong password
+  await expect(
+    mqtt.connectAsync(broker.url, { username: 'a', password: 'wrong', reconnectPeriod: 0 }),
+  ).rejects.toThrow();
+});
+
+function entryOf(seq: number) {
+  return {
+    seq,
+    timestamp: Date.now(),
+    kind: 'state' as const,
+    deviceId: 'default/ta',
+    state: 'online',
+    lastOnlineTime: new Date().toISOString(),
+  };
+}
