@@ -1,0 +1,106 @@
+// The traffic-light example on a real Raspberry Pi: LEDs on BCM 26 (red), 19 (yellow), 13 (green) and the
+// mode indicator on BCM 6, as wired in examples/traffic-light/README.md. The twin, the GPIO mapper with the
+// libgpiod backend and the edge app run as in `edgetwin up`; the test checks that the values the mapper
+// reads back from the pins cycle, and that mode=manual from the cloud stops the cycle.
+// Skipped, saying why, anywhere else.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connectBus } from '@edgetwin/eventbus/client';
+import { watchDevice } from '../examples/shared/device-watch.js';
+import { type EdgeStack, NODE, startEdgeStack } from '../examples/shared/testing/edge-stack.js';
+import { captureLogs } from '../examples/shared/testing/log-capture.js';
+import { startApp } from '../examples/traffic-light/app.js';
+import { COLOURS } from '../examples/traffic-light/cycle.js';
+
+function piModel(): string | undefined {
+  try {
+    const model = readFileSync('/proc/device-tree/model', 'utf8').replace(/\0/g, '');
+    return model.includes('Raspberry Pi') ? model : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const skipReason = !piModel()
+  ? '/proc/device-tree/model does not name a Raspberry Pi'
+  : !existsSync('/dev/gpiochip0')
+    ? '/dev/gpiochip0 does not exist'
+    : undefined;
+if (skipReason)
+  console.warn(`hardware-tests/traffic-light: skipped: ${skipReason} (needs a Raspberry Pi wired as in the example)`);
+
+const MANIFESTS = fileURLToPath(new URL('../examples/traffic-light/manifests', import.meta.url));
+const ID = 'default/traffic-light-01';
+
+describe.skipIf(skipReason !== undefined)('traffic light on a Raspberry Pi (libgpiod)', () => {
+  let stack: EdgeStack | undefined;
+  let app: { stop(): Promise<void> } | undefined;
+
+  afterEach(async () => {
+    await app?.stop();
+    await stack?.stop();
+  });
+
+  it('the pins read back the cycle, and mode=manual stops it', async () => {
+    stack = await startEdgeStack({
+      manifestsDir: MANIFESTS,
+      protocol: 'gpio',
+      adjust: (d) => {
+        const next = structuredClone(d);
+        next.spec.protocol!.configData = { ...next.spec.protocol!.configData, backend: 'libgpiod' };
+        return next;
+      },
+    });
+    // what the mapper reads back from the pins, as the twin's documents tell it
+    const bus = await connectBus({ url: stack.broker.url, clientId: 'hw-test' });
+    const shown: string[] = [];
+    const waiters = new Set<() => void>();
+    const watch = await watchDevice(bus, ID, {
+      onChange: (twin) => {
+        const on = COLOURS.filter((c) => twin[c]?.actual === 'ON');
+        if (on.length === 1 && shown.at(-1) !== on[0]) shown.push(on[0]!);
+        for (const w of [...waiters]) w();
+      },
+    });
+    const until = (cond: () => boolean, what: string, ms = 15_000) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (!cond()) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`timed out waiting for ${what}; pins showed ${shown.join(', ')}`));
+        }, ms);
+        waiters.add(check);
+        check();
+      });
+    try {
+      const logs = captureLogs();
+      app = await startApp({
+        brokerUrl: stack.broker.url,
+        node: NODE,
+        logger: logs.logger,
+        durations: { red: 1500, green: 1500, yellow: 1500 },
+      });
+      await until(() => shown.length >= 4, 'four phases read back from the pins');
+      const start = shown.indexOf('red');
+      expect(shown.slice(start, start + 3)).toEqual(['red', 'green', 'yellow'].slice(0, shown.length - start));
+
+      stack.cloudSet(ID, { mode: 'manual', green: 'ON' });
+      await logs.waitFor('manual mode');
+      await until(() => watch.snapshot().mode?.actual === 'manual', 'the mode indicator reported on');
+      await until(
+        () => COLOURS.every((c) => watch.snapshot()[c]?.actual === (c === 'green' ? 'ON' : 'OFF')),
+        'only green lit',
+      );
+    } finally {
+      await watch.close();
+      await bus.close();
+    }
+  }, 40_000);
+});
