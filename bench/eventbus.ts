@@ -12,7 +12,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const WINDOW = 100; // QoS 1 messages in flight
 const PAYLOAD = Buffer.alloc(100, 'x');
-const REPEATS = 3;
+const REPEATS = 5;
 
 function median(xs: number[]): number {
   const sorted = [...xs].sort((a, b) => a - b);
@@ -86,9 +86,16 @@ async function rawSide(url: string): Promise<Side> {
 // receive() arms the subscriber; the waits are collected here and awaited after publishing.
 const receiveStarted: Array<() => Promise<void>> = [];
 
-async function throughput(side: Side, qos: 0 | 1, label: string): Promise<number> {
+interface Run {
+  rate: number;
+  /** CPU time of this process per message, µs (less disturbed by other load than wall time) */
+  cpuUs: number;
+}
+
+async function throughput(side: Side, qos: 0 | 1, label: string): Promise<Run> {
   const topic = `bench/${label}/${qos}`;
   await side.receive(topic, MESSAGES);
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let next = 0;
   const worker = async () => {
@@ -99,61 +106,70 @@ async function throughput(side: Side, qos: 0 | 1, label: string): Promise<number
   };
   await Promise.all(Array.from({ length: WINDOW }, worker));
   await receiveStarted.pop()!();
-  return MESSAGES / ((performance.now() - t0) / 1000);
+  const wallS = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  return { rate: MESSAGES / wallS, cpuUs: (cpu.user + cpu.system) / MESSAGES };
 }
 
-async function routing(url: string, filters: number): Promise<{ wrapper: number; raw: number }> {
-  // one client holding `filters` per-device filters; messages go to the last one
-  const bus: BusClient = await connectBus({ url });
-  const raw = await mqtt.connectAsync(url, { protocolVersion: 4 });
-  for (let i = 0; i < filters; i++) {
-    await bus.subscribe(`$hw/events/device/default/dev-${i}/twin/update/delta`, () => {});
-    await raw.subscribeAsync(`$hw/events/device/default/dev-${i}/twin/update/delta`, { qos: 0 });
-  }
-  const topic = `$hw/events/device/default/dev-${filters - 1}/twin/update/delta`;
+/** One connection (wrapper or raw) holding `filters` per-device filters; QoS 0 messages go to the last one. */
+async function routeOnce(kind: 'wrapper' | 'raw', url: string, filters: number): Promise<Run> {
+  const filter = (i: number) => `$hw/events/device/default/dev-${i}/twin/update/delta`;
+  const topic = filter(filters - 1);
   const count = 20_000;
-  const measure = async (arm: (done: () => void) => Promise<() => Promise<void>>): Promise<number> => {
-    let finish: () => void = () => {};
-    const all = new Promise<void>((r) => {
-      finish = r;
-    });
-    const disarm = await arm(finish);
-    const pub = await connectBus({ url });
-    const t0 = performance.now();
-    let next = 0;
-    const worker = async () => {
-      while (next < count) {
-        next++;
-        await pub.publish(topic, PAYLOAD, { qos: 0 });
-      }
-    };
-    await Promise.all(Array.from({ length: WINDOW }, worker));
-    await all;
-    const rate = count / ((performance.now() - t0) / 1000);
-    await disarm();
-    await pub.close();
-    return rate;
-  };
-  const wrapperRate = await measure(async (finish) => {
-    let n = 0;
-    const stop = await bus.subscribe(topic, () => {
+  let n = 0;
+  let finish: () => void = () => {};
+  const all = new Promise<void>((r) => {
+    finish = r;
+  });
+  let close: () => Promise<void>;
+  if (kind === 'wrapper') {
+    const bus: BusClient = await connectBus({ url });
+    for (let i = 0; i < filters - 1; i++) await bus.subscribe(filter(i), () => {});
+    await bus.subscribe(topic, () => {
       if (++n === count) finish();
     });
-    return stop;
-  });
-  const rawRate = await measure(async (finish) => {
-    let n = 0;
-    const onMessage = (t: string) => {
+    close = () => bus.close();
+  } else {
+    const raw = await mqtt.connectAsync(url, { protocolVersion: 4 });
+    for (let i = 0; i < filters; i++) await raw.subscribeAsync(filter(i), { qos: 0 });
+    raw.on('message', (t: string) => {
       if (t === topic && ++n === count) finish();
-    };
-    raw.on('message', onMessage);
-    return async () => {
-      raw.off('message', onMessage);
-    };
+    });
+    close = () => raw.endAsync();
+  }
+  const pub = await connectBus({ url });
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      next++;
+      await pub.publish(topic, PAYLOAD, { qos: 0 });
+    }
+  };
+  await Promise.all(Array.from({ length: WINDOW }, worker));
+  await all;
+  const wallS = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  await pub.close();
+  await close();
+  return { rate: count / wallS, cpuUs: (cpu.user + cpu.system) / count };
+}
+
+async function routing(url: string, filters: number): Promise<{ wrapper: Run; raw: Run }> {
+  await routeOnce('raw', url, filters); // warm-up
+  await routeOnce('wrapper', url, filters);
+  const raw: Run[] = [];
+  const wrapper: Run[] = [];
+  for (let i = 0; i < 3; i++) {
+    raw.push(await routeOnce('raw', url, filters));
+    wrapper.push(await routeOnce('wrapper', url, filters));
+  }
+  const med = (runs: Run[]): Run => ({
+    rate: median(runs.map((r) => r.rate)),
+    cpuUs: median(runs.map((r) => r.cpuUs)),
   });
-  await bus.close();
-  await raw.endAsync();
-  return { wrapper: wrapperRate, raw: rawRate };
+  return { raw: med(raw), wrapper: med(wrapper) };
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -191,18 +207,22 @@ async function main() {
       const wrapped = await wrapperSide(broker.url);
       await throughput(raw, qos, 'warm-raw');
       await throughput(wrapped, qos, 'warm-wrapper');
-      const rawRates: number[] = [];
-      const wrapRates: number[] = [];
+      const rawRuns: Run[] = [];
+      const wrapRuns: Run[] = [];
       for (let i = 0; i < REPEATS; i++) {
-        rawRates.push(await throughput(raw, qos, `raw${i}`));
-        wrapRates.push(await throughput(wrapped, qos, `wrapper${i}`));
+        rawRuns.push(await throughput(raw, qos, `raw${i}`));
+        wrapRuns.push(await throughput(wrapped, qos, `wrapper${i}`));
       }
       await raw.close();
       await wrapped.close();
       await broker.stop();
-      const rawRate = median(rawRates);
-      const wrapRate = median(wrapRates);
-      rows.push(`| ${setup.name} | ${qos} | ${fmt(rawRate)} | ${fmt(wrapRate)} | ${(wrapRate / rawRate).toFixed(2)} |`);
+      const rawRate = median(rawRuns.map((r) => r.rate));
+      const wrapRate = median(wrapRuns.map((r) => r.rate));
+      const rawCpu = median(rawRuns.map((r) => r.cpuUs));
+      const wrapCpu = median(wrapRuns.map((r) => r.cpuUs));
+      rows.push(
+        `| ${setup.name} | ${qos} | ${fmt(rawRate)} | ${fmt(wrapRate)} | ${rawCpu.toFixed(1)} | ${wrapCpu.toFixed(1)} | ${(wrapCpu / rawCpu).toFixed(2)} |`,
+      );
       console.log(rows.at(-1));
     }
   }
@@ -211,7 +231,9 @@ async function main() {
     const b = await startBroker({ port: 0 });
     const r = await routing(b.url, filters);
     await b.close();
-    routeRows.push(`| ${filters} | ${fmt(r.raw)} | ${fmt(r.wrapper)} | ${(r.wrapper / r.raw).toFixed(2)} |`);
+    routeRows.push(
+      `| ${filters} | ${fmt(r.raw.rate)} | ${fmt(r.wrapper.rate)} | ${r.raw.cpuUs.toFixed(1)} | ${r.wrapper.cpuUs.toFixed(1)} | ${(r.wrapper.cpuUs / r.raw.cpuUs).toFixed(2)} |`,
+    );
     console.log(routeRows.at(-1));
   }
   await rm(dir, { recursive: true, force: true });
@@ -226,18 +248,20 @@ async function main() {
     `Publish-to-delivery throughput, ${MESSAGES.toLocaleString('en-US')} messages of 100 bytes, one publisher and one ` +
       `subscriber connection, ${WINDOW} publishes in flight (QoS 1: awaiting PUBACK; QoS 0: awaiting the socket write), median of ${REPEATS} alternating runs after a warm-up. ` +
       'Baseline: raw mqtt.js 5.16 clients on the same broker in the same run. aedes runs inside the bench process ' +
-      '(sharing its event loop with the clients); Mosquitto runs in its own process.',
+      '(sharing its event loop with the clients, so its CPU is in both CPU columns); Mosquitto runs in its own ' +
+      'process (CPU columns: clients only). CPU time per message is the steadier measure on a loaded machine.',
     '',
-    '| broker | QoS | raw mqtt.js msg/s | BusClient msg/s | ratio |',
-    '| --- | --- | --- | --- | --- |',
+    '| broker | QoS | raw mqtt.js msg/s | BusClient msg/s | raw CPU µs/msg | BusClient CPU µs/msg | CPU ratio |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
     '',
     'Routing cost: one connection holding N per-device filters (`$hw/events/device/default/dev-i/twin/update/delta`), ' +
       '20,000 QoS 0 messages to the last filter (the broker matches them too, so its cost is in both columns). Baseline: a raw mqtt.js `message` listener on a connection with the ' +
-      'same N subscriptions. The wrapper looks exact filters up in a map and pre-splits wildcard filters.',
+      'same N subscriptions, one connection at a time, median of 3 alternating runs. The wrapper looks exact ' +
+      'filters up in a map and pre-splits wildcard filters.',
     '',
-    '| filters | raw mqtt.js msg/s | BusClient msg/s | ratio |',
-    '| --- | --- | --- | --- |',
+    '| filters | raw mqtt.js msg/s | BusClient msg/s | raw CPU µs/msg | BusClient CPU µs/msg | CPU ratio |',
+    '| --- | --- | --- | --- | --- | --- |',
     ...routeRows,
     '',
   ].join('\n');
