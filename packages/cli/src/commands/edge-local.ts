@@ -20,14 +20,22 @@ export const registerEdgeLocal: RegisterCommand = (program: Command) => {
     .requiredOption('--db <path>', 'SQLite file of the twin (created if missing)')
     .option('--host <addr>', 'address the MQTT broker listens on', '127.0.0.1')
     .option('--port <n>', 'MQTT port (0 = any free port)', toPort, 1883)
+    .option('--broker <url>', 'use a running broker (e.g. Mosquitto, mqtt://127.0.0.1:1883) instead of an embedded one')
     .option('-f, --file <path>', 'YAML file or directory of Device/DeviceModel manifests (repeatable)', collect, [])
     .option('--metrics-port <n>', 'serve Prometheus metrics on http://<host>:<n>/metrics', toPort)
     .option('--log-level <level>', 'pino log level (info, debug, warn, silent)', 'warn')
     .action(async (o: Options) => {
       const logger = pino({ level: o.logLevel }, pino.destination(2));
       const objects = await loadManifestPaths(o.file);
-      const broker = await startBroker({ host: o.host, port: o.port, logger });
-      const bus = await connectBus({ url: broker.url, clientId: `edgetwin-twin-${o.node}`, logger });
+      const broker = o.broker
+        ? { url: o.broker, port: Number(new URL(o.broker).port || 1883), close: async () => undefined }
+        : await startBroker({ host: o.host, port: o.port, logger });
+      const bus = await connectBus({ url: broker.url, clientId: `edgetwin-twin-${o.node}`, logger }).catch(
+        async (e) => {
+          await broker.close();
+          throw e;
+        },
+      );
       let metrics: Server | undefined;
       const twin = await openDeviceTwin({ dbPath: o.db, node: o.node, bus, logger }).catch(async (e) => {
         await bus.close();
@@ -62,6 +70,7 @@ interface Options {
   port: number;
   file: string[];
   metricsPort?: number;
+  broker?: string;
   logLevel: string;
 }
 
@@ -130,9 +139,9 @@ function printBanner(
   metrics: Server | undefined,
 ): void {
   const first = devices[0]?.id ?? '{namespace}/{name}';
-  const mq = `-h ${o.host} -p ${port}`;
+  const mq = `-h ${o.broker ? new URL(url).hostname : o.host} -p ${port}`;
   const lines = [
-    `edgetwin edge-local: node ${o.node} listening on ${url}`,
+    `edgetwin edge-local: node ${o.node} ${o.broker ? 'using the broker at' : 'listening on'} ${url}`,
     `  twin db  ${o.db}`,
     `  devices  ${devices.map((d) => `${d.id} (${d.protocol})`).join(', ') || 'none'}`,
   ];
