@@ -274,3 +274,35 @@ describe('misshapen topics', () => {
     expect(metrics).toMatch(/reason="bad-topic"} 3/);
   });
 });
+
+describe('loadManifests (the local interface)', () => {
+  it('takes models first, skips devices of other nodes, and reports bad objects without storing them', async () => {
+    const samples = await kubeedgeSamples();
+    const counter = structuredClone(samples.find((o) => o.metadata.name === 'counter-instance')!);
+    const elsewhere = { ...structuredClone(counter), metadata: { name: 'elsewhere', namespace: 'default' } };
+    (elsewhere.spec as { nodeName?: string }).nodeName = 'other-node';
+    const orphan = { ...structuredClone(counter), metadata: { name: 'orphan', namespace: 'default' } };
+    (orphan.spec as { deviceModelRef?: { name: string } }).deviceModelRef = { name: 'missing-model' };
+    const unbound = { ...structuredClone(counter), metadata: { name: 'unbound', namespace: 'default' } };
+    delete (unbound.spec as { nodeName?: string }).nodeName;
+    const model = samples.find((o) => o.metadata.name === 'counter-model')!;
+    // devices listed before their model still load: models go first
+    const res = await h.twin.loadManifests([elsewhere, orphan, unbound, model]);
+    expect(res.models).toEqual(['default/counter-model']);
+    expect(res.devices).toEqual(['default/unbound']);
+    expect(res.skipped).toEqual(['default/elsewhere']);
+    expect(res.errors).toEqual([
+      {
+        object: 'Device default/orphan',
+        reason: expect.stringMatching(/DeviceModel default\/missing-model, which node kind-worker does not hold/),
+      },
+    ]);
+    expect(h.twin.getTwin('default/orphan')).toBeUndefined();
+    expect(
+      h.twin
+        .listDevices()
+        .map((d) => d.id)
+        .sort(),
+    ).toEqual([COUNTER, TEMP, 'default/unbound']);
+  });
+});
