@@ -135,11 +135,11 @@ export class TwinEngine {
     const persistedAt = this.lastOnlinePersisted.get(id) ?? 0;
     dev.state = state;
     dev.lastOnline = lastOnline;
+    // A repeated "online" refreshes last-seen on disk and in the cloud at most once a minute; a state
+    // change goes out at once.
     if (changed || now - persistedAt >= LAST_ONLINE_PERSIST_MS) {
       this.store.putState(id, state, lastOnline);
       this.lastOnlinePersisted.set(id, now);
-    }
-    if (changed) {
       this.reports.append({ kind: 'state', deviceId: id, state, lastOnlineTime: lastOnline }, now);
       fx.outboxAppended++;
     }
