@@ -444,8 +444,8 @@ class ReconnectingBusClient implements BusClient {
   private dispatch(topic: string, payload: Buffer, packet: { retain: boolean; qos: number }): void {
     const meta = { retain: packet.retain, qos: packet.qos };
     let routed = false;
-    // Materialised first: a handler may subscribe or unsubscribe while we deliver.
-    for (const [filter, sub] of [...this.subs.matching(topic)]) {
+    // matching() returns a fresh array: a handler may subscribe or unsubscribe while we deliver.
+    for (const [filter, sub] of this.subs.matching(topic)) {
       for (const handler of sub.handlers) {
         routed = true;
         this.callHandler(handler, filter, topic, payload, meta);

@@ -57,15 +57,17 @@ export class FilterIndex<T> {
     return this.all.values();
   }
 
-  /** every [filter, value] whose filter matches `topic` (MQTT 3.1.1 rules, see topicMatches) */
-  *matching(topic: string): Generator<[string, T]> {
+  /** every [filter, value] whose filter matches `topic` (MQTT 3.1.1 rules, see topicMatches); a fresh array */
+  matching(topic: string): Array<[string, T]> {
+    const found: Array<[string, T]> = [];
     const exact = this.exact.get(topic);
-    if (exact !== undefined) yield [topic, exact];
-    if (this.wild.size === 0) return;
+    if (exact !== undefined) found.push([topic, exact]);
+    if (this.wild.size === 0) return found;
     const topicLevels = topic.split('/');
     const dollar = topic.startsWith('$');
     for (const [filter, entry] of this.wild) {
-      if (levelsMatch(entry.levels, topicLevels, dollar)) yield [filter, entry.value];
+      if (levelsMatch(entry.levels, topicLevels, dollar)) found.push([filter, entry.value]);
     }
+    return found;
   }
 }
