@@ -277,16 +277,18 @@ async function main(): Promise<void> {
   for (const n of counts) {
     const { port, child } = await startSimulatorProcess(n);
     try {
-      // --mapper-only: skip the baselines (for profiling the mapper path)
-      const only = process.argv.includes('--mapper-only');
-      const ceiling = only ? Number.NaN : await rawCeiling(port, n, seconds);
-      const driver = only ? Number.NaN : await driverOnly(port, n, seconds);
-      const mqtt = only ? Number.NaN : await mqttOnly(n, seconds);
+      // --phases raw,driver,mqtt,mapper: run only some (for profiling one path)
+      const phases = arg('phases', 'raw,driver,mqtt,mapper').split(',');
+      const ceiling = phases.includes('raw') ? await rawCeiling(port, n, seconds) : Number.NaN;
+      const driver = phases.includes('driver') ? await driverOnly(port, n, seconds) : Number.NaN;
+      const mqtt = phases.includes('mqtt') ? await mqttOnly(n, seconds) : Number.NaN;
       // a cycle short enough that every device always has a read waiting: the line, not the timer, limits
       // 100 devices at 1 ms would be 100,000 timer ticks a second for the scheduler alone: 5 ms still
       // offers the line far more reads than it can carry
       const cycleMs = Number(arg('cycle', n >= 100 ? '5' : '1'));
-      const m = await throughMapper(port, n, seconds, cycleMs);
+      const m = phases.includes('mapper')
+        ? await throughMapper(port, n, seconds, cycleMs)
+        : { readingsPerSec: Number.NaN, p50: Number.NaN, p95: Number.NaN, p99: Number.NaN, max: Number.NaN };
       const row = `| ${n} | ${fmt(ceiling)} | ${fmt(driver)} (${((100 * driver) / ceiling).toFixed(0)}%) | ${fmt(mqtt)} | ${fmt(m.readingsPerSec)} | ${((100 * m.readingsPerSec) / ceiling).toFixed(0)}% | ${cycleMs} ms | ${m.p50} / ${m.p95} / ${m.p99} / ${m.max} |`;
       rows.push(row);
       console.log(row);
