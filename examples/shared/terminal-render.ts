@@ -39,16 +39,17 @@ export function propertyOrder(snapshot: TwinSnapshot, order: readonly string[] =
 }
 
 /**
- * One line per device. The value shown is what the device reports (`actual`); while a desired value is
- * not reported yet it follows an arrow, e.g. "red=OFF→ON", so a user sees a command in flight.
+ * One line per device. The value shown is what the device reports (`actual`, "?" before any report); a
+ * desired value not reported yet follows an arrow, e.g. "red=OFF→ON", so a user sees a command in flight.
  */
 export function renderDevice(id: string, snapshot: TwinSnapshot, opts: RenderOptions): string {
   const parts: string[] = [];
   for (const name of propertyOrder(snapshot, opts.order)) {
     const p = snapshot[name] ?? {};
-    const shown = p.actual ?? p.expected;
-    const pending =
-      p.expected !== undefined && p.actual !== undefined && p.expected !== p.actual ? p.expected : undefined;
+    // Only what the device reported is shown as its state; a desired value it has not reported yet
+    // follows an arrow, so a light never looks lit just because someone asked for it.
+    const shown = p.actual;
+    const pending = p.expected !== undefined && p.expected !== p.actual ? p.expected : undefined;
     const lamp = lampState(shown);
     if (opts.color && lamp !== undefined) {
       const colour = LAMP_COLOURS[name] ?? WHITE;

@@ -46,7 +46,7 @@ describe('rendering a device line', () => {
   it('draws lamps as coloured dots and other properties as name=value', () => {
     const line = renderDevice(
       ID,
-      { green: { actual: 'OFF' }, red: { actual: 'ON', expected: 'ON' }, mode: { expected: 'auto' } },
+      { green: { actual: 'OFF' }, red: { actual: 'ON', expected: 'ON' }, mode: { actual: 'auto' } },
       { color: true, order: ['red', 'yellow', 'green'] },
     );
     expect(line).toBe(`${ID}  \x1b[31m●\x1b[0m red  \x1b[2m○\x1b[0m green  mode=auto`);
@@ -56,6 +56,8 @@ describe('rendering a device line', () => {
     const line = renderDevice(ID, { red: { actual: 'OFF', expected: 'ON' } }, { color: false });
     expect(line).toBe(`${ID}  red=OFF→ON`);
     expect(renderDevice(ID, {}, { color: false })).toBe(`${ID}  (waiting for the twin)`);
+    // asked for but never reported: not shown as lit
+    expect(renderDevice(ID, { red: { expected: 'ON' } }, { color: true })).toBe(`${ID}  red=?→ON`);
   });
 });
 
