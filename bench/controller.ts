@@ -58,6 +58,9 @@ class CountingSource implements Source {
   async readStatus() {
     return undefined;
   }
+  async setDesired(): Promise<Device> {
+    throw new Error('not used by this bench');
+  }
   async writeStatus(d: Device, s: DeviceStatusFields) {
     this.writes++;
     if (PATCH_MS > 0) await new Promise((r) => setTimeout(r, PATCH_MS));

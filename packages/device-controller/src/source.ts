@@ -27,6 +27,11 @@ export interface Source {
   readStatus(device: Device): Promise<DeviceStatusFields | undefined>;
   /** One write of a device's whole merged status; resolves when it is durable in the source. */
   writeStatus(device: Device, status: DeviceStatusFields): Promise<void>;
+  /**
+   * Sets spec.properties[index].desired.value of `device` as read (its resourceVersion); a concurrent change
+   * makes it fail with ConflictError. Resolves with the device as stored.
+   */
+  setDesired(device: Device, index: number, value: string): Promise<Device>;
 }
 
 export function objectKey(o: { metadata: { namespace?: string; name: string } }): string {

@@ -216,12 +216,14 @@ export class FakeApiServer {
     }
     if (req.method === 'PATCH') {
       if (!existing) return send(res, 404, status(404, 'NotFound', `${plural} "${name}" not found`));
+      if (rec.contentType === 'application/json-patch+json') {
+        const patched = jsonPatch(existing, rec.body as JsonPatchOp[]);
+        if (typeof patched === 'string') return send(res, 422, status(422, 'Invalid', patched));
+        if (this.statusSubresource.has(plural) && !sub) (patched as Obj).status = existing.status;
+        return send(res, 200, this.store(plural, key, patched as Obj, 'MODIFIED'));
+      }
       if (rec.contentType !== 'application/merge-patch+json')
-        return send(
-          res,
-          415,
-          status(415, 'UnsupportedMediaType', `this fake only takes merge patches, got ${rec.contentType}`),
-        );
+        return send(res, 415, status(415, 'UnsupportedMediaType', `unsupported patch type ${rec.contentType}`));
       const patch = rec.body as Record<string, unknown>;
       const next = structuredClone(existing);
       if (sub) next.status = mergePatch(existing.status, patch.status);
@@ -298,6 +300,34 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on('end', () => resolve(data));
     req.on('error', reject);
   });
+}
+
+type JsonPatchOp = { op: 'add' | 'replace' | 'test' | 'remove'; path: string; value?: unknown };
+
+/** RFC 6902 JSON patch (add, replace, remove, test); returns an error message if an operation fails. */
+export function jsonPatch(target: unknown, ops: JsonPatchOp[]): unknown {
+  const doc = structuredClone(target) as Record<string, unknown>;
+  for (const op of ops) {
+    const keys = op.path
+      .split('/')
+      .slice(1)
+      .map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const last = keys.pop();
+    let parent: unknown = doc;
+    for (const k of keys) parent = (parent as Record<string, unknown> | undefined)?.[k];
+    if (parent === null || typeof parent !== 'object' || last === undefined) return `path ${op.path} does not exist`;
+    const p = parent as Record<string, unknown>;
+    if (op.op === 'test') {
+      if (JSON.stringify(p[last]) !== JSON.stringify(op.value)) return `test failed at ${op.path}`;
+    } else if (op.op === 'remove') {
+      if (!(last in p)) return `path ${op.path} does not exist`;
+      delete p[last];
+    } else if (op.op === 'replace') {
+      if (!(last in p)) return `path ${op.path} does not exist`;
+      p[last] = op.value;
+    } else p[last] = op.value;
+  }
+  return doc;
 }
 
 /** RFC 7386 JSON merge patch. */

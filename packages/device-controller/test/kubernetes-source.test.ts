@@ -220,10 +220,27 @@ describe('KubernetesSource against a fake API server', () => {
       await ctl.status.applyReports('n1', [twinReport('default/a', 'temp', '3', 5)]);
       const client = new ControllerClient(ctl.url);
       expect((await client.device('default', 'a')).device.status?.twins?.[0]?.reported?.value).toBe('3');
-      await expect(client.setDesired('default', 'a', 'temp', '1')).rejects.toThrow(/change objects with kubectl/);
+      await expect(client.apply([{ file: 'x.yaml', text: 'kind: Device' }])).rejects.toThrow(
+        /change objects with kubectl/,
+      );
     } finally {
       await ctl.stop();
       t.cleanup();
     }
+  });
+
+  it('sets a desired value with a JSON patch that refuses to write over a concurrent change', async () => {
+    await started();
+    const d = source.device('default', 'a')!;
+    const stored = await source.setDesired(d, 0, '21');
+    expect(stored.spec.properties?.[0]?.desired?.value).toBe('21');
+    const patch = api.requests.find((r) => r.method === 'PATCH')!;
+    expect(patch.contentType).toBe('application/json-patch+json');
+    expect(api.get('devices', 'default', 'a')!.spec).toMatchObject({
+      properties: [{ name: 'temp', desired: { value: '21' } }],
+    });
+    // `d` is now stale: writing from it again must not succeed
+    await expect(source.setDesired(d, 0, '22')).rejects.toThrow(/stale/);
+    expect((api.get('devices', 'default', 'a')!.spec as Device['spec']).properties?.[0]?.desired?.value).toBe('21');
   });
 });

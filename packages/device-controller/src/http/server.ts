@@ -155,12 +155,11 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     if (typeof body.property !== 'string' || body.property === '')
       return fail(reply, 400, [`${who}: property: is required (a property name)`]);
     if (typeof body.value !== 'string') return fail(reply, 400, [`${who}: value: must be a string`]);
-    if (!store) return readOnly(reply);
     const property = body.property;
     const value = body.value;
-    // Optimistic: read, check, write with the version read; on a concurrent write, try again.
+    // Optimistic: read, check, write against the version read; on a concurrent write, read again.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const d = store.device(ns, name);
+      const d = source.device(ns, name);
       if (!d) return fail(reply, 404, [`${who}: -: not found`]);
       const idx = (d.spec.properties ?? []).findIndex((p) => p.name === property);
       if (idx < 0)
@@ -168,7 +167,7 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
           `${who}: spec.properties: no property "${property}" (has: ${(d.spec.properties ?? []).map((p) => p.name).join(', ') || 'none'})`,
         ]);
       const path = `spec.properties[${idx}].desired.value`;
-      const model = store.model(ns, d.spec.deviceModelRef?.name ?? '');
+      const model = source.model(ns, d.spec.deviceModelRef?.name ?? '');
       const mp = model?.spec.properties?.find((p) => p.name === property);
       if (!model || !mp)
         return fail(reply, 400, [
@@ -180,15 +179,21 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
         ]);
       const check = checkValue(mp, value);
       if (!check.ok) return fail(reply, 400, [`${who}: ${path}: ${check.reason} (model type ${mp.type ?? 'STRING'})`]);
-      const props = d.spec.properties!;
-      const prop = props[idx]!;
-      prop.desired = { ...(prop.desired ?? {}), value };
-      delete d.status;
       try {
-        const [result] = store.apply([d]);
-        return { result, device: store.device(ns, name) };
+        const device = await source.setDesired(d, idx, value);
+        const result = {
+          kind: 'Device',
+          namespace: ns,
+          name,
+          action: 'configured',
+          resourceVersion: device.metadata.resourceVersion ?? '',
+        };
+        return { result, device };
       } catch (e) {
+        if (e instanceof NotFoundError) return fail(reply, 404, [`${who}: -: not found`]);
         if (!(e instanceof ConflictError)) throw e;
+        // The Kubernetes cache may lag the write that beat us; give the watch a moment to catch up.
+        await new Promise((r) => setImmediate(r));
       }
     }
     return fail(reply, 409, [`${who}: metadata.resourceVersion: changed concurrently three times; try again`]);

@@ -10,40 +10,15 @@ import { API_VERSION, type Device, type DeviceModel, type DeviceStatusFields, ty
 import Database from 'better-sqlite3';
 import pino, { type Logger } from 'pino';
 import { stableJson } from '../../stable-json.js';
+import { ConflictError, NotFoundError, type ObjectRef } from '../../errors.js';
 import { objectKey, type Source, type SourceEvent, type SourceKind, type SourceObject } from '../../source.js';
 
-export interface ObjectRef {
-  kind: SourceKind;
-  namespace: string;
-  name: string;
-}
+export { ConflictError, NotFoundError, type ObjectRef } from '../../errors.js';
 
 export type ApplyAction = 'created' | 'configured' | 'unchanged';
 export interface ApplyResult extends ObjectRef {
   action: ApplyAction;
   resourceVersion: string;
-}
-
-/** An apply that named a resourceVersion which is no longer the stored one (someone else wrote first). */
-export class ConflictError extends Error {
-  constructor(
-    readonly ref: ObjectRef,
-    readonly expected: string,
-    readonly actual: string | undefined,
-  ) {
-    super(
-      `${ref.kind}/${ref.namespace}/${ref.name}: resourceVersion ${expected} is stale ` +
-        (actual === undefined ? '(the object does not exist)' : `(stored: ${actual})`),
-    );
-    this.name = 'ConflictError';
-  }
-}
-
-export class NotFoundError extends Error {
-  constructor(readonly ref: ObjectRef) {
-    super(`${ref.kind}/${ref.namespace}/${ref.name} not found`);
-    this.name = 'NotFoundError';
-  }
 }
 
 export interface EmbeddedStoreOptions {
@@ -228,6 +203,17 @@ export class EmbeddedStore implements Source {
     )();
     this.publish(pending);
     return results;
+  }
+
+  /** Sets spec.properties[index].desired.value if the device is still at the version given (else ConflictError). */
+  async setDesired(device: Device, index: number, value: string): Promise<Device> {
+    const next = structuredClone(device);
+    delete next.status;
+    const prop = next.spec.properties?.[index];
+    if (!prop) throw new Error(`Device/${objectKey(device)}: spec.properties[${index}] does not exist`);
+    prop.desired = { ...(prop.desired ?? {}), value };
+    this.apply([next]);
+    return this.device(device.metadata.namespace ?? 'default', device.metadata.name)!;
   }
 
   async readStatus(device: Device): Promise<DeviceStatusFields | undefined> {

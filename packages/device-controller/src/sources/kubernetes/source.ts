@@ -24,6 +24,7 @@ import {
   Watch,
 } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
+import { ConflictError, NotFoundError } from '../../errors.js';
 import { objectKey, type Source, type SourceEvent, type SourceObject } from '../../source.js';
 
 export interface KubernetesSourceOptions {
@@ -44,6 +45,7 @@ type Plural = 'devices' | 'devicemodels' | 'devicestatuses';
 type Listener = (ev: SourceEvent) => void;
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const JSON_PATCH = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
 
 export class KubernetesSource implements Source {
   readonly name = 'kubernetes' as const;
@@ -136,6 +138,37 @@ export class KubernetesSource implements Source {
       if (status.state !== undefined) legacy.state = status.state;
       if (status.lastOnlineTime !== undefined) legacy.lastOnlineTime = status.lastOnlineTime;
       await this.patchStatus('devices', device, { status: legacy });
+    }
+  }
+
+  /**
+   * JSON patch of one desired value. The `test` operations make it fail, instead of writing the wrong
+   * property, if the device changed since it was read (a conflict the caller can retry).
+   */
+  async setDesired(device: Device, index: number, value: string): Promise<Device> {
+    const { namespace, name } = idOf(device);
+    const prop = device.spec.properties?.[index];
+    if (!prop) throw new Error(`Device/${namespace}/${name}: spec.properties[${index}] does not exist`);
+    const base = `/spec/properties/${index}`;
+    const body = [
+      { op: 'test', path: '/metadata/resourceVersion', value: device.metadata.resourceVersion },
+      { op: 'test', path: `${base}/name`, value: prop.name },
+      prop.desired
+        ? { op: 'replace', path: `${base}/desired/value`, value }
+        : { op: 'add', path: `${base}/desired`, value: { value } },
+    ];
+    try {
+      const out = (await this.api.patchNamespacedCustomObject(
+        { group: GROUP, version: VERSION, namespace, plural: 'devices', name, body },
+        JSON_PATCH,
+      )) as KubernetesObject;
+      return normalize(out, 'Device') as Device;
+    } catch (e) {
+      // A failed `test` is 422 (Invalid) on the API server; 409 is a conflict proper.
+      if (isCode(e, 409) || isCode(e, 422))
+        throw new ConflictError({ kind: 'Device', namespace, name }, device.metadata.resourceVersion ?? '', undefined);
+      if (isCode(e, 404)) throw new NotFoundError({ kind: 'Device', namespace, name });
+      throw withContext(e, `patching devices/${namespace}/${name} (desired value of ${prop.name})`);
     }
   }
 
