@@ -120,6 +120,60 @@ describe('defaults, unknown fields, types, enums', () => {
   });
 });
 
+describe('YAML as kubectl reads it (go-yaml v2, YAML 1.1)', () => {
+  const text = (value: string) => `apiVersion: devices.kubeedge.io/v1beta1
+kind: DeviceModel
+metadata:
+  name: clock
+  creationTimestamp: 2026-01-01T00:00:00Z
+spec:
+  protocol: virtual
+  protocolConfigData:
+    mac: 11:22:33:44:55:66
+  properties:
+    - name: alarm
+      type: STRING
+      accessMode: ReadWrite
+---
+apiVersion: devices.kubeedge.io/v1beta1
+kind: Device
+metadata:
+  name: clock-1
+spec:
+  deviceModelRef:
+    name: clock
+  nodeName: edge-1
+  protocol:
+    protocolName: virtual
+  properties:
+    - name: alarm
+      desired:
+        value: ${value}
+`;
+
+  it('keeps times and timestamps as strings (go-yaml has no base-60 numbers)', () => {
+    const r = validateManifests([{ file: 'clock.yaml', text: text('07:30') }]);
+    expect(r.findings).toEqual([]);
+    expect(r.objects[1]!.object).toMatchObject({ spec: { properties: [{ desired: { value: '07:30' } }] } });
+    expect(r.objects[0]!.object).toMatchObject({
+      metadata: { creationTimestamp: '2026-01-01T00:00:00Z' },
+      spec: { protocolConfigData: { mac: '11:22:33:44:55:66' } },
+    });
+  });
+
+  it('reads unquoted off and 0x10 as a boolean and a number, and says how to quote them', () => {
+    for (const [value, got] of [
+      ['off', 'boolean'],
+      ['0x10', 'integer'],
+    ]) {
+      const r = validateManifests([{ file: 'clock.yaml', text: text(value!) }]);
+      expect(errors(r.findings).map((f) => f.expected)).toEqual([
+        `expected string, got ${got}; quote it as "${value}": unquoted, YAML 1.1 (as kubectl reads it) makes it ${got}`,
+      ]);
+    }
+  });
+});
+
 describe('schema extensions, with a CRD of our own making', () => {
   const crd = {
     apiVersion: 'apiextensions.k8s.io/v1',

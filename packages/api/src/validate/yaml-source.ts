@@ -2,7 +2,20 @@
 // duplicate keys are errors) and keeps enough of the syntax tree to turn a field path back into
 // file:line:column.
 
-import { Composer, type Document, isAlias, isMap, isScalar, isSeq, type Node, Parser, parseDocument } from 'yaml';
+import {
+  Composer,
+  type DocumentOptions,
+  type Document,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  type Node,
+  type ParseOptions,
+  Parser,
+  parseDocument,
+  type SchemaOptions,
+} from 'yaml';
 import type { FieldPath } from './finding.js';
 
 export interface Position {
@@ -98,7 +111,21 @@ export function parseYaml(text: string): ParsedYaml {
   return { docs, problems, nonEmpty };
 }
 
-const OPTIONS = { version: '1.1', prettyErrors: false, uniqueKeys: true } as const;
+/**
+ * YAML 1.1 as go-yaml v2 (kubectl's parser) resolves it: booleans on/off/yes/no/y/n, 0777 octal, 1_000. But
+ * go-yaml has no base-60 numbers (12:30 stays a string) and timestamps reach the API server as strings,
+ * so those two YAML 1.1 types are left out.
+ */
+const OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = {
+  version: '1.1',
+  prettyErrors: false,
+  uniqueKeys: true,
+  customTags: (tags) =>
+    tags.filter(
+      (t) =>
+        typeof t === 'string' || !(t.tag === 'tag:yaml.org,2002:timestamp' || ('format' in t && t.format === 'TIME')),
+    ),
+};
 
 /** Locates paths by re-parsing the document's own text on first use; most documents never need it. */
 function lazySourceDoc(
