@@ -176,6 +176,16 @@ describe('modbus simulator over TCP', () => {
     expect(s.endpoints).toEqual([{ kind: 'tcp', host: '127.0.0.1', port: free, devices: ['default/a'] }]);
   });
 
+  it('says which port it cannot listen on, and for which devices', async () => {
+    const first = await sim({ devices: [thermometer('t1', 1)], tcp: { port: 0 } });
+    const taken = modbusDevice('clash', { port: String(first.port), slaveID: 1 }, [
+      { name: 'x', type: 'INT', visitor: { register: 'HoldingRegister', offset: 0 } },
+    ]);
+    await expect(startModbusSimulator({ devices: [taken], tcp: {} })).rejects.toThrow(
+      new RegExp(`cannot listen on 127\\.0\\.0\\.1:${first.port}: .*EADDRINUSE.*, for default/clash`),
+    );
+  });
+
   it('refuses two devices with one slave ID on one port, and bad visitors, naming them', async () => {
     await expect(
       startModbusSimulator({ devices: [thermometer('t1', 1), thermometer('t2', 1)], tcp: { port: 0 } }),

@@ -174,7 +174,9 @@ export async function startModbusSimulator(opts: ModbusSimulatorOptions): Promis
         endpoints.push({ kind: 'rtu', path: opts.rtu.path, devices: ids });
       } else {
         const at = tcpPorts.get(key) as { host: string; port: number };
-        const l = await listenModbusTcp(routerFor(units), at.host, at.port);
+        const l = await listenModbusTcp(routerFor(units), at.host, at.port).catch((e: Error) => {
+          throw new Error(`modbus simulator: ${e.message}, for ${ids.join(', ')}`, { cause: e });
+        });
         tcpListeners.push(l);
         endpoints.push({ kind: 'tcp', host: l.host, port: l.port, devices: ids });
       }

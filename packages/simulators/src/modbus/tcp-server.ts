@@ -57,9 +57,12 @@ export async function listenModbusTcp(router: UnitRouter, host: string, port: nu
     socket.on('close', () => sockets.delete(socket));
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      const hint = e.code === 'EACCES' && port < 1024 ? ' (ports below 1024 need privileges: use another port)' : '';
+      reject(new Error(`cannot listen on ${host}:${port}: ${e.message}${hint}`, { cause: e }));
+    });
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolve();
     });
   });
