@@ -333,9 +333,13 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
   let exited = false;
+  // Never leave a Mosquitto behind when the test process ends without calling stop().
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
   const exit = new Promise<void>((resolve) =>
     child.once('exit', () => {
       exited = true;
+      process.off('exit', killOnExit);
       resolve();
     }),
   );
