@@ -123,5 +123,13 @@ export function decodeReportBatch(buf: Buffer | string): Decoded<ReportBatch> {
     if (typeof entry.deviceId !== 'string' || !entry.deviceId)
       return { ok: false, error: `report batch: entries[${i}].deviceId must be a non-empty string` };
   }
-  return { ok: true, value: { node: o.node, entries: o.entries as OutboxEntry[] } };
+  const value: ReportBatch = { node: o.node, entries: o.entries as OutboxEntry[] };
+  for (const field of ['after', 'ackedSeq'] as const) {
+    const v = o[field];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+      return { ok: false, error: `report batch: ${field} must be a non-negative integer` };
+    value[field] = v;
+  }
+  return { ok: true, value };
 }

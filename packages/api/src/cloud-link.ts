@@ -36,6 +36,14 @@ export type OutboxEntry = Report & { seq: number; timestamp: number };
 export interface ReportBatch {
   node: string;
   entries: OutboxEntry[];
+  /**
+   * The batch holds every outbox entry with seq above `after` up to its last entry (seqs may skip: the twin
+   * coalesces superseded reports). If the cloud has not applied up to `after`, an earlier batch was lost on
+   * the way and this one is refused until the edge resends from its last ack. Optional (older edges).
+   */
+  after?: number;
+  /** The edge's last acknowledged seq when it sent the batch: everything at or below it is gone from the edge. */
+  ackedSeq?: number;
 }
 
 /** Cloud -> edge, retained on cloudTopics.acks(node): every entry with seq <= upTo is applied in the cloud. */

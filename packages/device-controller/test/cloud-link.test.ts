@@ -254,20 +254,34 @@ describe('cloud link, cloud end: reports', () => {
     expect(status.seqs('n1')).toEqual([1, 2, 3]);
   });
 
-  it('does not acknowledge what the status sink failed to store, and takes it when resent', async () => {
+  it('does not acknowledge what the status sink failed to store, refuses what comes after it, and takes both when resent', async () => {
     const { desired, status } = await setup();
     const link = await start(desired, status);
     const c = await edge(link.url, 'n1');
     const acks = await collect(c, cloudTopics.acks('n1'));
     status.failNext = 1;
-    await c.publishAsync(cloudTopics.reports('n1'), JSON.stringify({ node: 'n1', entries: [entry(1)] }), { qos: 1 });
-    // a bad batch after it: dropped with an error, and it must not block the node's queue
+    const send = (entries: OutboxEntry[], after: number, ackedSeq = 0) =>
+      c.publishAsync(cloudTopics.reports('n1'), JSON.stringify({ node: 'n1', entries, after, ackedSeq }), {
+        qos: 1,
+      });
+    await send([entry(1)], 0);
+    // the edge keeps sending while the first batch is unacknowledged: applying it would skip seq 1 for ever
+    await send([entry(2)], 1);
+    // a bad batch: dropped with an error, and it must not block the node's queue
     await c.publishAsync(cloudTopics.reports('n1'), '{"node":"n1","entries":[{"seq":"x"}]}', { qos: 1 });
-    await c.publishAsync(cloudTopics.reports('n1'), JSON.stringify({ node: 'n1', entries: [entry(1)] }), { qos: 1 });
-    await acks.until(() => acks.seen.length > 0, 'an ack');
     await link.idle();
-    expect(acks.seen.map((s) => JSON.parse(s.payload).upTo)).toEqual([1]);
-    expect(status.seqs('n1')).toEqual([1]);
+    expect(status.seqs('n1')).toEqual([]);
+    // the edge resends from its last ack
+    await send([entry(1), entry(2)], 0);
+    await acks.until(() => acks.seen.some((s) => JSON.parse(s.payload).upTo === 2), 'ack 2');
+    expect(status.seqs('n1')).toEqual([1, 2]);
+    // seqs may skip (the twin coalesces superseded reports): continuity is "after", not seq + 1
+    await send([entry(5)], 2, 2);
+    await acks.until(() => acks.seen.some((s) => JSON.parse(s.payload).upTo === 5), 'ack 5');
+    // after a cloud state loss the edge's own ack tells what it no longer has
+    await send([entry(9)], 8, 8);
+    await acks.until(() => acks.seen.some((s) => JSON.parse(s.payload).upTo === 9), 'ack 9');
+    expect(status.seqs('n1')).toEqual([1, 2, 5, 9]);
   });
 });
 

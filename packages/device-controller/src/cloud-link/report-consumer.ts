@@ -74,10 +74,18 @@ export class ReportConsumer {
     const fresh = batch.entries.filter((e) => e.seq > applied);
     this.duplicates += batch.entries.length - fresh.length;
     let upTo = applied;
+    if (batch.after !== undefined && batch.after > applied && batch.after > (batch.ackedSeq ?? 0)) {
+      // entries between what is applied and this batch were sent in a batch that was not applied (the
+      // status sink failed, or it was lost): the edge still has them, so wait until it resends in order
+      this.log.warn(
+        { node, applied, after: batch.after },
+        'cloud link: report batch does not follow what is applied; refused until the edge resends',
+      );
+      await this.ack(node, applied);
+      return;
+    }
     if (fresh.length > 0) {
       const first = fresh[0]!.seq;
-      if (first !== applied + 1)
-        this.log.warn({ node, expected: applied + 1, got: first }, 'cloud link: gap in report seq; applying what came');
       try {
         await this.status.applyReports(node, fresh);
       } catch (err) {
@@ -89,6 +97,10 @@ export class ReportConsumer {
       this.state.markApplied(node, upTo);
       this.applied += fresh.length;
     }
+    await this.ack(node, upTo);
+  }
+
+  private async ack(node: string, upTo: number): Promise<void> {
     const ack: ReportAck = { upTo, timestamp: Date.now() };
     try {
       await this.client.publish(cloudTopics.acks(node), JSON.stringify(ack), { qos: 1, retain: true });

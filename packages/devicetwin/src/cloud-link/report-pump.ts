@@ -110,7 +110,7 @@ export class ReportPump {
       if (this.sentUpTo - this.outbox.ackedSeq() >= this.maxUnacked) return;
       const entries = this.take(this.outbox.pending(this.sentUpTo, this.batchSize));
       if (entries.length === 0) return;
-      const batch: ReportBatch = { node: this.node, entries };
+      const batch: ReportBatch = { node: this.node, entries, after: this.sentUpTo, ackedSeq: this.outbox.ackedSeq() };
       const upTo = entries[entries.length - 1]!.seq;
       await this.client.publish(cloudTopics.reports(this.node), JSON.stringify(batch), { qos: 1, retain: false });
       if (epoch !== this.epoch) return;
