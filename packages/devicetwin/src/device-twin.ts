@@ -108,6 +108,7 @@ export async function openDeviceTwin(opts: DeviceTwinOptions): Promise<DeviceTwi
     const apiOpts: TwinMqttApiOptions = {
       publishQos: opts.publishQos ?? DEFAULT_API_OPTIONS.publishQos,
       maxQueue: opts.maxQueue ?? DEFAULT_API_OPTIONS.maxQueue,
+      maxQueuePerDevice: opts.maxQueuePerDevice ?? DEFAULT_API_OPTIONS.maxQueuePerDevice,
       batchMax: opts.batchMax ?? DEFAULT_API_OPTIONS.batchMax,
       maxInflight: opts.maxInflight ?? DEFAULT_API_OPTIONS.maxInflight,
     };

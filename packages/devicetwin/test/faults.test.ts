@@ -74,3 +74,30 @@ it('a flood beyond the request queue is dropped with a metric, and the twin keep
   expect(updates + n).toBeGreaterThanOrEqual(2000);
   expect(updates + n).toBeLessThanOrEqual(2001);
 });
+
+it('one device flooding the twin cannot crowd out another: its excess is dropped, the other is served', async () => {
+  h = await startHarness({ twin: { maxQueuePerDevice: 20 } });
+  await h.twin.loadManifests(await kubeedgeSamples());
+  const TEMP = 'default/temperature-instance';
+  const tempResults = await collectMessages(h.app, deviceTopic(TEMP, 'twin/update/result'));
+  for (let i = 0; i < 1000; i++) {
+    void h.app.publish(
+      deviceTopic(COUNTER, 'twin/update'),
+      JSON.stringify({ twin: { count: { actual: { value: String(i) } } } }),
+      { qos: 0 },
+    );
+    if (i % 100 === 0)
+      void h.app.publish(
+        deviceTopic(TEMP, 'twin/update'),
+        JSON.stringify({ event_id: `t${i}`, twin: { temperature: { actual: { value: String(i / 100) } } } }),
+        { qos: 0 },
+      );
+  }
+  await tempResults.waitFor(10);
+  expect(tempResults.messages.map((m) => (m.json() as { event_id: string; code?: number }).code)).toEqual(
+    new Array(10).fill(undefined),
+  );
+  await h.twin.settled();
+  const dropped = await h.twin.metrics.getSingleMetricAsString('edgetwin_twin_messages_dropped_total');
+  expect(Number(/reason="device-flood"} (\d+)/.exec(dropped)?.[1] ?? 0)).toBeGreaterThan(0);
+});

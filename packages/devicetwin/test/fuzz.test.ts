@@ -114,7 +114,11 @@ it(`survives ${RUNS} generated bad payloads: every one answered or dropped, twin
     (await counter('edgetwin_twin_messages_rejected_total')) -
     before -
     1;
-  const dropped = await counter('edgetwin_twin_messages_dropped_total', { reason: 'bad-topic' });
+  // dropped without a reply: misshapen topics, and (if the machine is slow) requests beyond the queue limits
+  const dropped =
+    (await counter('edgetwin_twin_messages_dropped_total', { reason: 'bad-topic' })) +
+    (await counter('edgetwin_twin_messages_dropped_total', { reason: 'device-flood' })) +
+    (await counter('edgetwin_twin_messages_dropped_total', { reason: 'overload' }));
   expect(handled + dropped).toBe(cases.length);
   expect(await counter('edgetwin_twin_messages_rejected_total', { code: '400' })).toBeGreaterThan(RUNS / 2);
   expect(await counter('edgetwin_twin_messages_rejected_total', { code: '404' })).toBeGreaterThan(0);

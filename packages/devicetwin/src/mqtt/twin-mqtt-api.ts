@@ -30,6 +30,8 @@ export interface TwinMqttApiOptions {
   publishQos: 0 | 1;
   /** Requests held in memory before new ones are dropped (flood protection). */
   maxQueue: number;
+  /** Requests of one device held at most, so one flooding device cannot crowd out the others. */
+  maxQueuePerDevice: number;
   /** Requests handled in one transaction at most. */
   batchMax: number;
   /**
@@ -44,6 +46,7 @@ export interface TwinMqttApiOptions {
 export const DEFAULT_API_OPTIONS: TwinMqttApiOptions = {
   publishQos: 1,
   maxQueue: 50_000,
+  maxQueuePerDevice: 1_000,
   batchMax: 150,
   maxInflight: 500,
 };
@@ -68,6 +71,8 @@ const MISSHAPEN_FILTERS = [
 
 export class TwinMqttApi {
   private queue: Job[] = [];
+  /** queued requests per device */
+  private readonly queuedPerDevice = new Map<string, number>();
   private scheduled = false;
   /** true while flushing waits for in-flight replies to drain */
   private blocked = false;
@@ -153,6 +158,17 @@ export class TwinMqttApi {
       this.drop('overload', `dropped a ${actionOf(job)} request: ${this.queue.length} requests are already queued`);
       return;
     }
+    if (job.kind !== 'membership-get') {
+      const queued = this.queuedPerDevice.get(job.id) ?? 0;
+      if (queued >= this.opts.maxQueuePerDevice) {
+        this.drop(
+          'device-flood',
+          `dropped a ${actionOf(job)} request for ${job.id}: ${queued} of its requests are queued`,
+        );
+        return;
+      }
+      this.queuedPerDevice.set(job.id, queued + 1);
+    }
     this.queue.push(job);
     this.schedule();
   }
@@ -171,6 +187,12 @@ export class TwinMqttApi {
     this.scheduled = false;
     const batch = this.queue.splice(0, this.opts.batchMax);
     if (batch.length === 0) return;
+    for (const job of batch) {
+      if (job.kind === 'membership-get') continue;
+      const left = (this.queuedPerDevice.get(job.id) ?? 1) - 1;
+      if (left > 0) this.queuedPerDevice.set(job.id, left);
+      else this.queuedPerDevice.delete(job.id);
+    }
     const now = Date.now();
     let fx = new Effects();
     const end = this.metrics.dbWriteSeconds.startTimer();
