@@ -132,7 +132,7 @@ export class TwinStore {
 
   /** Copies the WAL into the database file (PASSIVE: never waits for readers). */
   checkpoint(): void {
-    if (this.writesSinceCheckpoint === 0 || !this.db.open) return;
+    if (this.writesSinceCheckpoint === 0 || !this.db.open || this.db.inTransaction) return;
     this.writesSinceCheckpoint = 0;
     this.db.pragma('wal_checkpoint(PASSIVE)');
   }
