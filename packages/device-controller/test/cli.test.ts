@@ -22,7 +22,7 @@ function edgetwin(args: string[], server: string): Promise<Run> {
     execFile(
       process.execPath,
       [BIN, ...args],
-      { env: { ...process.env, EDGETWIN_SERVER: server, EDGETWIN_LOG_LEVEL: 'silent' }, timeout: 20_000 },
+      { env: { ...process.env, EDGETWIN_SERVER: server, EDGETWIN_LOG_LEVEL: 'silent' }, timeout: 60_000 },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         resolve({ code, stdout, stderr });
@@ -31,7 +31,9 @@ function edgetwin(args: string[], server: string): Promise<Run> {
   });
 }
 
-describe('edgetwin apply/get/describe/twin/delete', () => {
+// Each spawn loads the whole CLI through tsx: about 2 s on an idle 2-core machine, several times that when
+// other test files run beside it, hence few spawns, run side by side where independent, and a longer timeout.
+describe('edgetwin apply/get/describe/twin/delete', { timeout: 120_000 }, () => {
   let ctl: RunningController;
   let dir: string;
   let cleanup: () => void;
