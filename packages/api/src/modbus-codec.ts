@@ -414,12 +414,22 @@ function readNumber(be: Buffer, type: ModbusType): number {
     case 'uint64':
       return Number(be.readBigUInt64BE(0));
     case 'float32':
-      return Number(be.readFloatBE(0).toPrecision(7));
+      return shortestFloat32(be.readFloatBE(0));
     case 'float64':
       return be.readDoubleBE(0);
     default:
       throw new ModbusCodecError(`type ${type} is not numeric`);
   }
+}
+
+/** The shortest decimal that is the same float32 (0.1 reads as 0.1, 16777216 stays 16777216). */
+function shortestFloat32(x: number): number {
+  if (!Number.isFinite(x) || x === 0) return x;
+  for (let p = 6; p < 9; p++) {
+    const d = Number(x.toPrecision(p));
+    if (Math.fround(d) === x) return d;
+  }
+  return Number(x.toPrecision(9));
 }
 
 const INT_RANGE: Partial<Record<ModbusType, [bigint, bigint]>> = {
