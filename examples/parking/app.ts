@@ -7,7 +7,7 @@ import type { BusClient } from '@edgetwin/eventbus/contracts';
 import type { Logger } from 'pino';
 import { connectAppBus } from '../shared/bus.js';
 import { type DeviceWatch, type TwinSnapshot, watchDevice } from '../shared/device-watch.js';
-import { defaultLogger, isMain, runStandalone } from '../shared/standalone.js';
+import { defaultLogger, isMain, runStandalone, UsageError } from '../shared/standalone.js';
 import { freeCountTopic, LotCounter, type LotSummary, occupancyFromDistance, parseOccupancy } from './lot.js';
 
 export const DEFAULT_LOT = 'lot-a';
@@ -114,7 +114,7 @@ if (isMain(import.meta.url)) {
     const below = args.extra['occupied-below-cm'];
     const cm = below === undefined ? undefined : Number(below);
     if (cm !== undefined && !(Number.isFinite(cm) && cm > 0))
-      throw new Error(`--occupied-below-cm must be a positive number of centimetres, got "${below}"`);
+      throw new UsageError(`--occupied-below-cm must be a positive number of centimetres, got "${below}"`);
     return startApp({
       brokerUrl: args.brokerUrl,
       node: args.node,

@@ -11,6 +11,11 @@ export function isMain(moduleUrl: string): boolean {
   return entry !== undefined && pathToFileURL(resolve(entry)).href === moduleUrl;
 }
 
+/** A bad command-line option: printed without a stack trace, exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
 export function defaultLogger(name: string): Logger {
   return pino({ name, level: process.env.LOG_LEVEL ?? 'info' });
 }
@@ -66,6 +71,10 @@ export async function runStandalone(
     process.once('SIGINT', shutdown);
     process.once('SIGTERM', shutdown);
   } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`${name}: ${e.message}`);
+      process.exit(2);
+    }
     logger.error({ err: e, broker: args.brokerUrl }, `${name} could not start`);
     process.exit(1);
   }

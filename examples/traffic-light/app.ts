@@ -12,7 +12,7 @@ import type { BusClient } from '@edgetwin/eventbus/contracts';
 import type { Logger } from 'pino';
 import { connectAppBus } from '../shared/bus.js';
 import { type DeviceWatch, watchDevice } from '../shared/device-watch.js';
-import { defaultLogger, isMain, runStandalone } from '../shared/standalone.js';
+import { defaultLogger, isMain, runStandalone, UsageError } from '../shared/standalone.js';
 import {
   COLOURS,
   type Colour,
@@ -146,7 +146,12 @@ export async function startApp(opts: TrafficLightAppOptions): Promise<{ stop(): 
 
 if (isMain(import.meta.url)) {
   await runStandalone('traffic-light', ['device', 'durations'], (args, logger) => {
-    const durations = args.extra.durations ? parseDurations(args.extra.durations) : undefined;
+    let durations: PhaseDurations | undefined;
+    try {
+      durations = args.extra.durations ? parseDurations(args.extra.durations) : undefined;
+    } catch (e) {
+      throw new UsageError(`--durations: ${(e as Error).message}`);
+    }
     return startApp({
       brokerUrl: args.brokerUrl,
       node: args.node,
