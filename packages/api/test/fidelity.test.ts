@@ -246,6 +246,23 @@ describe('schema extensions, with a CRD of our own making', () => {
 });
 
 describe('object identity and metadata', () => {
+  it('puts objects without a namespace in the default namespace, or the one given, and stores it', () => {
+    const noNs = { ...device({}), metadata: { name: 'd' } };
+    const r = validateObjects([MODEL, noNs], { defaultNamespace: 'plant-a' });
+    expect(r.ok).toBe(true);
+    expect(r.objects.map((o) => `${o.object.metadata.namespace}/${o.object.metadata.name}`)).toEqual([
+      'plant-a/m',
+      'plant-a/d',
+    ]);
+    const apart = validateObjects([{ ...MODEL, metadata: { name: 'm', namespace: 'other' } }, noNs], {
+      defaultNamespace: 'plant-a',
+    });
+    expect(brief(errors(apart.findings))).toEqual([
+      'spec.deviceModelRef.name: edgetwin check: DeviceModel "m" not found in namespace "plant-a"',
+    ]);
+    expect(apart.findings[0]!.namespace).toBe('plant-a');
+  });
+
   it('requires a DNS-1123 name and label namespace, and reports unknown metadata fields', () => {
     const r = validateObjects([{ ...MODEL, metadata: { name: 'M.1', namespace: 'a_b', uid: 'x', lables: {} } }]);
     expect(brief(errors(r.findings))).toEqual([

@@ -107,13 +107,13 @@ spec:
       {
         apiVersion: 'devices.kubeedge.io/v1beta1',
         kind: 'DeviceModel',
-        metadata: { name: 'led-model' },
+        metadata: { name: 'led-model', namespace: 'default' },
         spec: { properties: [{ name: 'power-status', type: 'STRING', accessMode: 'ReadWrite' }] },
       },
       {
         apiVersion: 'devices.kubeedge.io/v1beta1',
         kind: 'Device',
-        metadata: { name: 'led' },
+        metadata: { name: 'led', namespace: 'default' },
         spec: {
           deviceModelRef: { name: 'led-model' },
           nodeName: 'pi-1',

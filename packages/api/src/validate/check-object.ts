@@ -14,13 +14,18 @@ export const MAX_OBJECT_BYTES = 1.5 * 1024 * 1024;
 /** Total size the API server allows for an object's annotations. */
 export const MAX_ANNOTATIONS_BYTES = 256 * 1024;
 
-export function checkObject(c: Candidate, crds: CrdSet): Entry {
+/** `defaultNamespace` is what kubectl's current namespace (or -n) gives objects that name none. */
+export function checkObject(c: Candidate, crds: CrdSet, defaultNamespace = 'default'): Entry {
   const v = c.value;
   const meta = isObject(v) && isObject(v.metadata) ? v.metadata : {};
   const entry: Entry = {
     candidate: c,
     kind: isObject(v) && typeof v.kind === 'string' && v.kind ? v.kind : '-',
-    namespace: !isObject(v) ? '-' : typeof meta.namespace === 'string' && meta.namespace ? meta.namespace : 'default',
+    namespace: !isObject(v)
+      ? '-'
+      : typeof meta.namespace === 'string' && meta.namespace
+        ? meta.namespace
+        : defaultNamespace,
     name: typeof meta.name === 'string' && meta.name ? meta.name : '-',
     findings: [],
   };
@@ -117,6 +122,8 @@ export function checkObject(c: Candidate, crds: CrdSet): Entry {
       'notice',
     );
   for (const p of checkMetadata(obj.metadata)) add(p);
+  // The API server stores the request's namespace in the object; later checks look models up by it.
+  if (isObject(obj.metadata) && !obj.metadata.namespace) obj.metadata.namespace = defaultNamespace;
   if (crd.statusSubresource && obj.status !== undefined) {
     add(
       {

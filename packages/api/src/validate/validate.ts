@@ -42,6 +42,8 @@ export interface ValidateOptions {
    * removed, its desired value now out of range...) gets an error, unless the set also replaces that device
    */
   existingDevices?: Device[];
+  /** namespace of objects that name none, as kubectl's -n (default "default"); it is written into them */
+  defaultNamespace?: string;
   /** CRDs to validate against (default: the repository's crds/) */
   crds?: CrdSet;
   /** cap on findings reported per object (default 100); the rest are counted in one notice */
@@ -137,7 +139,7 @@ function run(candidates: Candidate[], fileFindings: Finding[], opts: ValidateOpt
     const f = fileFinding('', { line: 0, column: 0 }, (e as Error).message, 'expected readable CRDs in crds/', 'error');
     return { ok: false, objects: [], findings: [f] };
   }
-  const entries = candidates.map((c) => checkObject(c, crds));
+  const entries = candidates.map((c) => checkObject(c, crds, opts.defaultNamespace));
   crossCheck(entries, opts.existingModels ?? [], opts.existingDevices ?? []);
   const cap = opts.maxFindingsPerObject ?? 100;
   const findings = [...fileFindings];

@@ -18,6 +18,7 @@ interface Options {
   output: string;
   convert?: boolean;
   crds?: string;
+  namespace?: string;
 }
 
 /** Files named on the command line are read whatever their extension; directories yield *.yaml, *.yml, *.json. */
@@ -87,7 +88,10 @@ function run(opts: Options): number {
     throw new UsageError(`no manifest files (*.yaml, *.yml, *.json) in ${opts.filename.join(', ')}`);
   const sources = files.map(readManifest);
   const crds = opts.crds !== undefined ? loadCrds(opts.crds) : undefined;
-  const result = validateManifests(sources, crds !== undefined ? { crds } : {});
+  const result = validateManifests(sources, {
+    ...(crds !== undefined ? { crds } : {}),
+    ...(opts.namespace !== undefined ? { defaultNamespace: opts.namespace } : {}),
+  });
   const errors = result.findings.filter((f) => f.severity === 'error').length;
   const notices = result.findings.length - errors;
   if (opts.output === 'json') {
@@ -115,6 +119,7 @@ export const registerValidate: RegisterCommand = (program: Command) => {
       '-f, --filename <paths...>',
       'files or directories of YAML manifests, validated together; - for stdin',
     )
+    .option('-n, --namespace <name>', 'namespace of objects that name none (as kubectl -n)', 'default')
     .option('-R, --recursive', 'descend into subdirectories of directories given with -f')
     .option('-o, --output <format>', 'text (one line per finding) or json', 'text')
     .option('--convert', 'print the valid objects as the API server would store them (v1alpha2 converted to v1beta1)')
