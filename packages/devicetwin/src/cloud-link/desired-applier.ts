@@ -57,6 +57,8 @@ export class DesiredApplier {
   private synced = 0;
   private readonly syncListeners = new Set<(generation: number) => void>();
   private healTimer: NodeJS.Timeout | undefined;
+  /** when the last desired message arrived: no heal while objects are still flowing in */
+  private lastMessageAt = 0;
   private healDelay: number;
   private readonly healBase: number;
 
@@ -86,6 +88,7 @@ export class DesiredApplier {
   }
 
   onDevice(id: string, payload: Buffer): void {
+    this.lastMessageAt = Date.now();
     if (payload.length === 0) {
       this.pending.delete(id);
       this.forget('device', id);
@@ -110,6 +113,7 @@ export class DesiredApplier {
   }
 
   onModel(id: string, payload: Buffer): void {
+    this.lastMessageAt = Date.now();
     if (payload.length === 0) {
       this.forget('model', id);
       // still used by a device the cloud removes next: the reconcile after the index removes it then
@@ -141,6 +145,7 @@ export class DesiredApplier {
   }
 
   onIndex(payload: Buffer): void {
+    this.lastMessageAt = Date.now();
     if (payload.length === 0) return;
     const decoded = decodeDesiredIndex(payload);
     if (!decoded.ok) {
@@ -216,7 +221,7 @@ export class DesiredApplier {
     if (!index || index === this.syncedIndex) return;
     const missing = this.missingTopics(index);
     if (missing.length > 0) {
-      this.scheduleHeal(missing);
+      this.scheduleHeal();
       return;
     }
     this.reconcile(index);
@@ -259,27 +264,37 @@ export class DesiredApplier {
     for (const l of this.syncListeners) l(index.generation);
   }
 
-  private scheduleHeal(_missing: string[]): void {
-    if (this.healTimer) return;
-    this.healTimer = setTimeout(() => {
-      this.healTimer = undefined;
-      const index = this.index;
-      if (!index || index === this.syncedIndex) return;
-      // recompute: most of what was missing may have arrived meanwhile
-      this.check();
-      if (!this.healTimer) return;
-      clearTimeout(this.healTimer);
-      this.healTimer = undefined;
-      const still = this.missingTopics(index);
-      this.log.warn(
-        { node: this.node, missing: still.length, generation: index.generation },
-        'cloud link: asking again for objects the index lists',
-      );
-      this.requestHeal(still);
-      this.healDelay = Math.min(this.healDelay * 2, 30_000);
-      this.scheduleHeal(still);
-    }, this.healDelay);
+  private scheduleHeal(): void {
+    if (!this.healTimer) this.armHeal(this.healDelay);
+  }
+
+  private armHeal(delay: number): void {
+    this.healTimer = setTimeout(() => this.fireHeal(), delay);
     this.healTimer.unref();
+  }
+
+  private fireHeal(): void {
+    this.healTimer = undefined;
+    const index = this.index;
+    if (!index || index === this.syncedIndex) return;
+    // a resync of many objects takes longer than the heal delay: ask again only after a quiet spell
+    const quietFor = Date.now() - this.lastMessageAt;
+    if (quietFor < this.healDelay) {
+      this.armHeal(this.healDelay - quietFor);
+      return;
+    }
+    const missing = this.missingTopics(index);
+    if (missing.length === 0) {
+      this.check();
+      return;
+    }
+    this.log.warn(
+      { node: this.node, missing: missing.length, generation: index.generation },
+      'cloud link: asking again for objects the index lists',
+    );
+    this.requestHeal(missing);
+    this.healDelay = Math.min(this.healDelay * 2, 30_000);
+    this.armHeal(this.healDelay);
   }
 
   /** Topics of the objects the index lists that the link has not seen at (or after) the index's version. */
