@@ -95,7 +95,13 @@ export class ModbusLine {
   }
 
   private send(job: Job): void {
-    const client = this.client as Client;
+    const client = this.client;
+    if (!client) {
+      // closed while this request waited for the connection
+      job.reject(new DriverError(`${this.key}: line is closed`, 'not-connected', false));
+      this.pump();
+      return;
+    }
     client.setTimeout(job.timeoutMs);
     let settled = false;
     const settle = (e: Error | null, v?: unknown) => {
