@@ -83,7 +83,7 @@ it('the outbox holds state, not history: a newer unacknowledged value of the sam
   const update = (twin: object) =>
     h.request(deviceTopic(TEMP, 'twin/update'), { twin }, deviceTopic(TEMP, 'twin/update/result'));
   const start = h.twin.outbox.lastSeq();
-  for (let i = 0; i < 50; i++) await update({ temperature: { actual: { value: String(i) } } });
+  for (let i = 0; i < 10; i++) await update({ temperature: { actual: { value: String(i) } } });
   await update({ temperature: { actual: { value: '60' } }, 'temperature-switch': { actual: { value: '0' } } });
   await h.twin.setDesiredLocally(TEMP, 'temperature', '70');
   const pending = h.twin.outbox.pending(start, 1000);
@@ -98,8 +98,19 @@ it('the outbox holds state, not history: a newer unacknowledged value of the sam
     },
     { kind: 'twin', twins: [{ property: 'temperature', observedDesired: { value: '70', source: 'edge' } }] },
   ]);
-  expect(pending[1]!.seq).toBe(start + 52);
-  // after a restart the index is rebuilt from disk, and acknowledged entries are never touched again
+  expect(pending[1]!.seq).toBe(start + 12);
+  // a newer value of one property rewrites an older entry that also carries another property
+  await update({ temperature: { actual: { value: '62' } } });
+  expect(h.twin.outbox.pending(start, 1000)).toEqual([
+    { ...pending[0], twins: [pending[0]!.kind === 'twin' && pending[0]!.twins[1]] },
+    pending[1],
+    expect.objectContaining({
+      seq: start + 13,
+      twins: [expect.objectContaining({ property: 'temperature', reported: expect.objectContaining({ value: '62' }) })],
+    }),
+  ]);
+  // after a restart the index is rebuilt from disk (61 replaces the pending 62), and acknowledged entries
+  // are never touched again
   h.twin.outbox.ack(pending[0]!.seq);
   await h.twin.close();
   await h.reopen();

@@ -104,10 +104,12 @@ export class TwinEngine {
 
   // ---------------------------------------------------------------- MQTT API
 
-  twinUpdate(id: string, msg: TwinUpdateMessage, fx: Effects, now: number): void {
+  /** `reply` false: a local call, whose caller gets the outcome directly and no /result goes out. */
+  twinUpdate(id: string, msg: TwinUpdateMessage, fx: Effects, now: number, reply = true): void {
     const dev = this.device(id);
     const changes = this.planTwinUpdate(dev, msg, now);
     this.commitTwinChanges(dev, changes, msg.event_id, fx, now);
+    if (!reply) return;
     const result: Record<string, MsgTwin | null> = {};
     for (const name of Object.keys(msg.twin)) {
       const t = dev.twins.get(name);
@@ -165,7 +167,13 @@ export class TwinEngine {
 
   /** The local interface for edge apps (KubeEdge #4166): same rules as twin/update with `expected`. */
   setDesiredLocally(id: string, property: string, value: string, fx: Effects, now: number): void {
-    this.twinUpdate(id, { event_id: '', timestamp: now, twin: { [property]: { expected: { value } } } }, fx, now);
+    this.twinUpdate(
+      id,
+      { event_id: '', timestamp: now, twin: { [property]: { expected: { value } } } },
+      fx,
+      now,
+      false,
+    );
   }
 
   // ---------------------------------------------------------------- desired state from the cloud
