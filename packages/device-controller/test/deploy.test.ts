@@ -57,7 +57,8 @@ describe('deploy/', () => {
       const sink = new StatusCoalescer(source, { statusIntervalMs: 0 });
       await sink.applyReports('n1', [twinReport('default/d', 'temp', '1')]);
       await source.readStatus(source.device('default', 'd')!);
-      await source.setDesired(source.device('default', 'd')!, 0, '1');
+      // the object as the server has it now (the status patches moved its resourceVersion)
+      await source.setDesired(api.get('devices', 'default', 'd') as never, 0, '1');
       sink.stop();
       await source.stop();
       const needed = new Set(api.requests.map((r) => rbacOf(r.method, r.path, r.query).join(' ')));

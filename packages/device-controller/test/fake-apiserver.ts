@@ -48,6 +48,8 @@ export class FakeApiServer {
   readonly requests: RecordedRequest[] = [];
   /** plurals whose CRD has a status subresource */
   statusSubresource = new Set<Plural>(['devices', 'devicestatuses']);
+  /** plurals whose CRD is not installed: every request answers 404 (KubeEdge <= 1.22 has no DeviceStatus) */
+  missingCrds = new Set<Plural>();
   /** respond 500 to the next N watch requests */
   failWatches = 0;
   private rv = 100;
@@ -189,6 +191,8 @@ export class FakeApiServer {
     if (!m) return send(res, 404, status(404, 'NotFound', `no route ${url.pathname}`));
     const [, ns, pluralText, name, sub] = m;
     const plural = pluralText as Plural;
+    if (this.missingCrds.has(plural))
+      return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
 
     if (req.method === 'GET' && !name) {
       if (query.watch === 'true' || query.watch === '1') return this.watch(res, plural, ns, query);

@@ -11,7 +11,7 @@ import type { SourceEvent } from '../src/source.js';
 import { KubernetesSource } from '../src/sources/kubernetes/source.js';
 import { StatusCoalescer } from '../src/status/coalescer.js';
 import { FakeApiServer } from './fake-apiserver.js';
-import { device, model, tempDir, twinReport, waitFor } from './support.js';
+import { device, model, tempDir, twinReport, waitFor, waitForAsync } from './support.js';
 
 type Obj = Parameters<FakeApiServer['put']>[1];
 const asObj = (o: Device | DeviceModel) => o as unknown as Obj;
@@ -71,7 +71,7 @@ describe('KubernetesSource against a fake API server', () => {
 
   it('resumes from the last bookmark after a watch ends, without re-listing', async () => {
     await started();
-    await waitFor(() => api.openWatches() === 2, 'both watches open');
+    await waitFor(() => api.openWatches() === 3, 'all three watches open');
     // changes to other kinds move the global resourceVersion; a bookmark tells the devices watch
     api.put('devicemodels', asObj(model('other')));
     const rv = api.bookmark();
@@ -86,7 +86,7 @@ describe('KubernetesSource against a fake API server', () => {
 
   it('re-lists after 410 Gone and reports what changed while it was away', async () => {
     await started();
-    await waitFor(() => api.openWatches() === 2, 'both watches open');
+    await waitFor(() => api.openWatches() === 3, 'all three watches open');
     // the client loses its watches and cannot get them back for a while
     api.failWatches = 1_000;
     const failedBefore = watches('devices').length;
@@ -105,9 +105,9 @@ describe('KubernetesSource against a fake API server', () => {
 
   it('re-lists when an open watch is expired with a 410 ERROR event', async () => {
     await started();
-    await waitFor(() => api.openWatches() === 2, 'both watches open');
+    await waitFor(() => api.openWatches() === 3, 'all three watches open');
     api.expireWatches();
-    await waitFor(() => lists('devices').length === 2 && api.openWatches() === 2, 'relist and new watches');
+    await waitFor(() => lists('devices').length === 2 && api.openWatches() === 3, 'relist and new watches');
     api.put('devices', asObj(device('b', 'n1', 'thermo')));
     await waitFor(() => events.includes('ADDED Device/b'), 'events after the relist');
     // the relist found nothing new: no duplicate ADDED for objects it already had
@@ -117,7 +117,7 @@ describe('KubernetesSource against a fake API server', () => {
   it('retries a failing watch with backoff and recovers', async () => {
     api.failWatches = 2;
     await started();
-    await waitFor(() => api.openWatches() === 2, 'watches open after failures');
+    await waitFor(() => api.openWatches() === 3, 'watches open after failures');
     api.put('devices', asObj(device('b', 'n1', 'thermo')));
     await waitFor(() => events.includes('ADDED Device/b'), 'event after recovery');
   });
@@ -242,5 +242,43 @@ describe('KubernetesSource against a fake API server', () => {
     // `d` is now stale: writing from it again must not succeed
     await expect(source.setDesired(d, 0, '22')).rejects.toThrow(/stale/);
     expect((api.get('devices', 'default', 'a')!.spec as Device['spec']).properties?.[0]?.desired?.value).toBe('21');
+  });
+
+  it('reads status from its DeviceStatus cache, and re-creates a DeviceStatus deleted under it', async () => {
+    await started();
+    const sink = new StatusCoalescer(source, { statusIntervalMs: 0 });
+    await sink.applyReports('n1', [twinReport('default/a', 'temp', '1', 10)]);
+    await waitFor(() => api.openWatches() === 3, 'three watches');
+    const gets = api.requests.filter(
+      (r) => r.method === 'GET' && !r.query.watch && r.path.includes('/devicestatuses/'),
+    ).length;
+    const cached = await waitForAsync(
+      async () => (await source.readStatus(source.device('default', 'a')!))?.twins?.length,
+      'cached status',
+    );
+    expect(cached).toBe(1);
+    expect(
+      api.requests.filter((r) => r.method === 'GET' && !r.query.watch && r.path.includes('/devicestatuses/')),
+    ).toHaveLength(gets);
+    api.remove('devicestatuses', 'default', 'a');
+    await sink.applyReports('n1', [twinReport('default/a', 'temp', '2', 20)]);
+    expect(
+      (api.get('devicestatuses', 'default', 'a')?.status as { twins: Array<{ reported: { value: string } }> })?.twins[0]
+        ?.reported.value,
+    ).toBe('2');
+    sink.stop();
+  });
+
+  it('on a cluster without the DeviceStatus CRD (KubeEdge <= 1.22) writes Device.status only', async () => {
+    api.missingCrds.add('devicestatuses');
+    await started({ legacyDeviceStatus: false });
+    const sink = new StatusCoalescer(source, { statusIntervalMs: 0 });
+    await sink.applyReports('n1', [twinReport('default/a', 'temp', '7', 10)]);
+    expect(
+      (api.get('devices', 'default', 'a')!.status as { twins: Array<{ reported: { value: string } }> }).twins[0]
+        ?.reported.value,
+    ).toBe('7');
+    expect(api.requests.filter((r) => r.method !== 'GET' && r.path.includes('devicestatuses'))).toEqual([]);
+    sink.stop();
   });
 });

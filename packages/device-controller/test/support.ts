@@ -77,3 +77,18 @@ export async function waitFor<T>(check: () => T | undefined | false, what: strin
     await new Promise((r) => setTimeout(r, 2));
   }
 }
+
+/** waitFor for a condition that has to be awaited. */
+export async function waitForAsync<T>(
+  check: () => Promise<T | undefined | false>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}

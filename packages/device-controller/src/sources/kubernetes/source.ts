@@ -53,7 +53,13 @@ export class KubernetesSource implements Source {
   private readonly api: CustomObjectsApi;
   private readonly logger: Logger;
   private readonly listeners = new Set<Listener>();
-  private readonly informers: { devices?: ListWatch<KubernetesObject>; models?: ListWatch<KubernetesObject> } = {};
+  private readonly informers: {
+    devices?: ListWatch<KubernetesObject>;
+    models?: ListWatch<KubernetesObject>;
+    statuses?: ListWatch<KubernetesObject>;
+  } = {};
+  /** true when the cluster has no DeviceStatus CRD (KubeEdge <= 1.22): status goes to Device.status only */
+  private noDeviceStatus = false;
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   /** false once a PATCH on /status answered 404 for an existing object: the CRD has no status subresource */
   private readonly statusSubresource: Record<'devices' | 'devicestatuses', boolean> = {
@@ -74,6 +80,15 @@ export class KubernetesSource implements Source {
     this.stopped = false;
     this.informers.models = await this.startInformer('devicemodels', 'DeviceModel');
     this.informers.devices = await this.startInformer('devices', 'Device');
+    // Status is read from a cache too, so neither `edgetwin get devices` nor the first report of each
+    // device costs a GET per device.
+    try {
+      this.informers.statuses = await this.startInformer('devicestatuses', null);
+    } catch (e) {
+      if (!(e instanceof ListError) || e.code !== 404) throw e;
+      this.noDeviceStatus = true;
+      this.logger.warn('no DeviceStatus CRD in the cluster (KubeEdge <= 1.22): status goes to Device.status only');
+    }
   }
 
   async stop(): Promise<void> {
@@ -82,6 +97,7 @@ export class KubernetesSource implements Source {
     this.retryTimers.clear();
     await this.informers.devices?.stop();
     await this.informers.models?.stop();
+    await this.informers.statuses?.stop();
     this.listeners.clear();
   }
 
@@ -110,29 +126,23 @@ export class KubernetesSource implements Source {
 
   async readStatus(device: Device): Promise<DeviceStatusFields | undefined> {
     const { namespace, name } = idOf(device);
-    try {
-      const ds = (await this.api.getNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        namespace,
-        plural: 'devicestatuses',
-        name,
-      })) as DeviceStatus;
+    const ds = this.informers.statuses?.get(name, namespace) as DeviceStatus | undefined;
+    if (ds) {
       this.statusExists.add(objectKey(device));
-      return ds.status;
-    } catch (e) {
-      if (!isCode(e, 404)) throw withContext(e, `reading DeviceStatus ${namespace}/${name}`);
-      // Before the first report, a cluster migrated from KubeEdge <= 1.22 still has twins in Device.status.
-      const s = device.status;
-      return s && (s.twins || s.state) ? structuredClone(s) : undefined;
+      return ds.status && structuredClone(ds.status);
     }
+    // No DeviceStatus yet: a cluster migrated from KubeEdge <= 1.22 still has twins in Device.status.
+    const s = device.status;
+    return s && (s.twins || s.state) ? structuredClone(s) : undefined;
   }
 
   async writeStatus(device: Device, status: DeviceStatusFields): Promise<void> {
     const key = objectKey(device);
-    if (!this.statusExists.has(key)) await this.createDeviceStatus(device);
-    await this.patchStatus('devicestatuses', device, { status });
-    if (this.opts.legacyDeviceStatus ?? true) {
+    if (!this.noDeviceStatus) {
+      if (!this.statusExists.has(key)) await this.createDeviceStatus(device);
+      await this.patchStatus('devicestatuses', device, { status });
+    }
+    if (this.noDeviceStatus || (this.opts.legacyDeviceStatus ?? true)) {
       const legacy: DeviceStatusFields = {};
       if (status.twins) legacy.twins = status.twins;
       if (status.state !== undefined) legacy.state = status.state;
@@ -233,8 +243,13 @@ export class KubernetesSource implements Source {
   }
 
   private gone(plural: Plural, namespace: string, name: string): void {
-    // The Device was deleted (and its DeviceStatus collected): nothing left to write status to.
-    if (plural === 'devicestatuses') this.statusExists.delete(`${namespace}/${name}`);
+    if (plural === 'devicestatuses') {
+      // Deleted under us (by hand, or collected with a Device of the same name that was re-created):
+      // fail this write so it is retried, and the retry creates it again.
+      this.statusExists.delete(`${namespace}/${name}`);
+      throw new Error(`DeviceStatus ${namespace}/${name} disappeared while writing status; it will be re-created`);
+    }
+    // The Device was deleted: nothing left to write status to.
     this.logger.debug({ plural, namespace, name }, 'status target gone');
   }
 
@@ -248,10 +263,8 @@ export class KubernetesSource implements Source {
     }
   }
 
-  private async startInformer(
-    plural: 'devices' | 'devicemodels',
-    kind: SourceObject['kind'],
-  ): Promise<ListWatch<KubernetesObject>> {
+  /** Starts an informer; `kind` null keeps a cache only, without forwarding events. */
+  private async startInformer(plural: Plural, kind: SourceObject['kind'] | null): Promise<ListWatch<KubernetesObject>> {
     const ns = this.opts.namespace;
     const path = ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${plural}` : `/apis/${GROUP}/${VERSION}/${plural}`;
     const list = () =>
@@ -266,6 +279,8 @@ export class KubernetesSource implements Source {
     const informer = new ListWatch<KubernetesObject>(path, new BookmarkWatch(this.kc), list as never, false);
     const emit = (type: SourceEvent['type']) => (obj: KubernetesObject) => {
       backoff = this.opts.retryMs ?? 1000;
+      if (kind === null) return;
+      if (type === 'DELETED' && kind === 'Device') this.statusExists.delete(objectKey(obj as unknown as Device));
       const event: SourceEvent = { type, object: normalize(obj, kind) };
       for (const l of this.listeners) {
         try {
@@ -302,7 +317,11 @@ export class KubernetesSource implements Source {
       // A list that worked followed by a failed watch is retried like any later failure.
       if (informer.latestResourceVersion() === '') {
         await informer.stop();
-        throw withContext(firstError, `listing ${plural} from ${this.kc.getCurrentCluster()?.server ?? 'the cluster'}`);
+        const what = `listing ${plural} from ${this.kc.getCurrentCluster()?.server ?? 'the cluster'}`;
+        throw new ListError(
+          withContext(firstError, what).message,
+          firstError instanceof ApiException ? firstError.code : 0,
+        );
       }
       retry(firstError);
     }
@@ -311,6 +330,17 @@ export class KubernetesSource implements Source {
       'listed',
     );
     return informer;
+  }
+}
+
+/** The first list of a resource failed (code: HTTP status, 0 if no answer). */
+class ListError extends Error {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
+    super(message);
+    this.name = 'ListError';
   }
 }
 
