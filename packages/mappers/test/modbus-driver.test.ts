@@ -177,6 +177,19 @@ describe('modbus driver: every type and order, read and written', () => {
     expect(ok((await d.readBatch([prop(l.devices[0]!, 'alarm')])).get('alarm'))).toBe(0b1_0000_1001);
   });
 
+  it('two bit properties of one register written at once both stick', async () => {
+    const dev = modbusDevice('flags', { slaveID: 1 }, [
+      h('word', { offset: 0, type: 'uint16' }),
+      h('pump', { offset: 0, type: 'boolean', bit: 0 }, 'BOOLEAN'),
+      h('fan', { offset: 0, type: 'boolean', bit: 1 }, 'BOOLEAN'),
+    ]);
+    const l = await line([dev]);
+    const d = driverFor(factory(), l.devices[0]!);
+    await d.connect();
+    await Promise.all([d.write(prop(l.devices[0]!, 'pump'), true), d.write(prop(l.devices[0]!, 'fan'), true)]);
+    expect(l.sim.peek(dev.id, 'word')).toBe(0b11);
+  });
+
   it('writes several coils (function 15) as an integer, first coil lowest', async () => {
     const dev = modbusDevice('relays', { slaveID: 1 }, [
       { name: 'relays', type: 'INT', visitor: { register: 'CoilRegister', offset: 8, limit: 4 } },

@@ -71,6 +71,7 @@ export class ModbusDeviceDriver implements DeviceDriver {
   /** recent read plans; the framework may pass a new array for the same properties on every cycle */
   private plans: Plan[] = [];
   private lastOk: boolean | undefined;
+  private writes: Promise<unknown> = Promise.resolve();
   /** set once the device refused a merged read over a gap (a hole in its register map) */
   private gapsRefused = false;
   private readonly where: string;
@@ -134,7 +135,17 @@ export class ModbusDeviceDriver implements DeviceDriver {
     return groups;
   }
 
-  async write(property: ResolvedProperty, value: RawValue): Promise<void> {
+  /**
+   * Writes of one device run one after another, so two bit properties of one register cannot interleave
+   * their read-modify-write cycles.
+   */
+  write(property: ResolvedProperty, value: RawValue): Promise<void> {
+    const run = this.writes.then(() => this.writeNow(property, value));
+    this.writes = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writeNow(property: ResolvedProperty, value: RawValue): Promise<void> {
     rejectReadOnly(this.device.id, property);
     const p = this.pointOf(property);
     if ('error' in p) throw new DriverError(p.error, 'config', false);
