@@ -155,7 +155,8 @@ describe('parking end to end: Modbus simulator, twin, Modbus mapper, app', () =>
       protocol: 'modbus',
       adjust: (d) => {
         const next = structuredClone(d);
-        next.spec.protocol!.configData = { ...next.spec.protocol!.configData, port: String(port) };
+        // a generous answer timeout: simulator and mapper share this process with the whole test run
+        next.spec.protocol!.configData = { ...next.spec.protocol!.configData, port: String(port), timeout: 3000 };
         return next;
       },
     });
@@ -167,7 +168,7 @@ describe('parking end to end: Modbus simulator, twin, Modbus mapper, app', () =>
       const start = from;
       const later = (m: { json(): unknown }) =>
         display.messages.indexOf(m as never) >= start && p(m.json() as LotSummary);
-      const all = await display.waitFor(later, 10_000);
+      const all = await display.waitFor(later, 20_000);
       const i = all.findIndex(later);
       from = i + 1;
       return all[i]!.json() as LotSummary;
