@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cloudTopics, type DesiredIndex, decodeDesiredIndex, type OutboxEntry, type ReportBatch } from '@edgetwin/api';
 import mqtt, { type MqttClient } from 'mqtt';
+import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CloudLink, startCloudLink } from '../src/cloud-link/index.js';
 import { device, FakeDesired, FakeStatus, LinkProxy, model } from './cloud-link-support.js';
@@ -41,7 +42,7 @@ async function setup() {
 async function start(
   desired: FakeDesired,
   status: FakeStatus,
-  opts: { nodeCredentials?: Record<string, string>; stateDbPath?: string } = {},
+  opts: { nodeCredentials?: Record<string, string>; stateDbPath?: string; registry?: Registry } = {},
 ): Promise<CloudLink> {
   const link = await startCloudLink({
     desired,
@@ -211,7 +212,8 @@ describe('cloud link, cloud end: desired state', () => {
 describe('cloud link, cloud end: reports', () => {
   it('applies a batch, acknowledges it retained, and applies a resent batch only once', async () => {
     const { desired, status } = await setup();
-    const link = await start(desired, status);
+    const registry = new Registry();
+    const link = await start(desired, status, { registry });
     const c = await edge(link.url, 'n1');
     const acks = await collect(c, cloudTopics.acks('n1'));
 
@@ -228,6 +230,9 @@ describe('cloud link, cloud end: reports', () => {
     await acks.until(() => acks.seen.some((s) => JSON.parse(s.payload).upTo === 4), 'ack up to 4');
     expect(status.seqs('n1')).toEqual([1, 2, 3, 4]);
     expect(link.stats.duplicateReports).toBe(4);
+    const metrics = await registry.metrics();
+    expect(metrics).toMatch(/edgetwin_cloudlink_reports_applied_total 4/);
+    expect(metrics).toMatch(/edgetwin_cloudlink_reports_duplicate_total 4/);
   });
 
   it('remembers the applied seq across a controller restart (state in SQLite)', async () => {

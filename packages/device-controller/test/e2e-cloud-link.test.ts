@@ -91,6 +91,7 @@ async function startWorld(): Promise<World> {
     status: controller.status,
     broker: { embedded: { port: 0 } },
     stateDbPath: join(dir, 'cloud-link.db'),
+    registry: controller.metrics.registry,
   });
   closers.push(() => cloudLink.close());
   const proxy = await new LinkProxy(Number(new URL(cloudLink.url).port)).start();
@@ -104,7 +105,13 @@ async function startWorld(): Promise<World> {
   closers.push(() => twin.close());
   const edgeApp = await connectBus({ url: edgeBroker.url, clientId: 'e2e-mapper' });
   closers.push(() => edgeApp.close());
-  const edgeLink = startCloudLinkEdge({ twin, cloudUrl: proxy.url, backoffMs: 50, maxBackoffMs: 200 });
+  const edgeLink = startCloudLinkEdge({
+    twin,
+    cloudUrl: proxy.url,
+    backoffMs: 50,
+    maxBackoffMs: 200,
+    registry: twin.metrics,
+  });
   closers.push(() => edgeLink.close());
   // one subscription for the whole run: the mapper's results (see reportValue)
   const results = await collectMessages(edgeApp, deviceTopic('default/+', 'twin/update/result'));

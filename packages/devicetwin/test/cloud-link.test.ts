@@ -34,7 +34,14 @@ async function world() {
 }
 
 function link(edge: EdgeSide, url: string, opts: Partial<CloudLinkEdgeOptions> = {}): CloudLinkEdge {
-  const l = startCloudLinkEdge({ twin: edge.twin, cloudUrl: url, backoffMs: 50, maxBackoffMs: 200, ...opts });
+  const l = startCloudLinkEdge({
+    twin: edge.twin,
+    cloudUrl: url,
+    backoffMs: 50,
+    maxBackoffMs: 200,
+    registry: edge.twin.metrics,
+    ...opts,
+  });
   closers.push(() => l.close());
   return l;
 }
@@ -128,6 +135,9 @@ describe('cloud link, edge end: desired state', () => {
     proxy.restore();
     await synced(l, gen);
     expect(held(edge)).toEqual(['default/t1', 'default/t3']);
+    const metrics = await edge.twin.metrics.metrics();
+    expect(metrics).toMatch(/edgetwin_cloudlink_reconciles_total [2-9]/);
+    expect(metrics).toMatch(/edgetwin_cloudlink_connected 1/);
     expect(desiredOf(edge, 'default/t1')).toBe('25');
     expect(Object.keys(edge.twin.desiredIndex().models)).toEqual(['default/thermo']);
   });
@@ -143,6 +153,7 @@ describe('cloud link, edge end: desired state', () => {
     const l = link(edge, proxy.url);
     await synced(l, gen);
     expect(held(edge)).toEqual(['default/t1']);
+    expect(await edge.twin.metrics.metrics()).toMatch(/edgetwin_cloudlink_removed_by_reconcile_total 1/);
   });
 
   it('asks the broker again when an index lists a version that did not arrive (late, out-of-order message)', async () => {

@@ -7,10 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { cloudTopics } from '@edgetwin/api';
 import { startBroker } from '@edgetwin/eventbus';
 import pino, { type Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { NodeDesiredState, StatusSink } from '../contracts.js';
 import { CONTROLLER_USERNAME, cloudLinkAuth } from './broker-acl.js';
 import { DesiredPublisher } from './desired-publisher.js';
 import { type LinkClient, openLinkClient } from './link-client.js';
+import { CloudLinkMetrics } from './link-metrics.js';
 import { LinkState } from './link-state.js';
 import { ReportConsumer } from './report-consumer.js';
 
@@ -43,6 +45,8 @@ export interface CloudLinkOptions {
   /** MQTT client id of the controller (default edgetwin-controller) */
   clientId?: string;
   keepaliveSec?: number;
+  /** Prometheus registry for the link's metrics (e.g. the controller's `metrics.registry`) */
+  registry?: Registry;
   logger?: Logger;
 }
 
@@ -127,8 +131,9 @@ export async function startCloudLink(opts: CloudLinkOptions): Promise<CloudLink>
     cleanups.push(() => client.close());
     await firstConnect(client, url);
 
-    const publisher = new DesiredPublisher(opts.desired, client, state, log);
-    const consumer = new ReportConsumer(opts.status, client, state, log);
+    const metrics = new CloudLinkMetrics(opts.registry);
+    const publisher = new DesiredPublisher(opts.desired, client, state, log, metrics);
+    const consumer = new ReportConsumer(opts.status, client, state, log, metrics);
     await client.subscribe(cloudTopics.allReports, (topic, payload) => consumer.onReports(topic, payload));
     await client.subscribe(cloudTopics.allPresence, (topic, payload) => consumer.onPresence(topic, payload));
     // listen before the snapshot, so no change falls between the two (a change seen twice is harmless)

@@ -15,6 +15,7 @@ import {
 import type { Logger } from 'pino';
 import type { DesiredChange, NodeDesiredState } from '../contracts.js';
 import type { LinkClient } from './link-client.js';
+import type { CloudLinkMetrics } from './link-metrics.js';
 import type { LinkState, PublishedKind } from './link-state.js';
 
 type QueueItem = { kind: 'full' } | { kind: 'change'; change: DesiredChange };
@@ -42,6 +43,7 @@ export class DesiredPublisher {
     private readonly client: LinkClient,
     private readonly state: LinkState,
     private readonly log: Logger,
+    private readonly metrics?: CloudLinkMetrics,
   ) {}
 
   /** Queues a full publication of every node the source, the credentials or the last run knew. */
@@ -131,9 +133,11 @@ export class DesiredPublisher {
       if (w.object) {
         map.set(w.id, desiredVersion(w.object));
         const payload = JSON.stringify(stampGeneration(w.object, q.generation));
+        this.metrics?.desiredPublished.inc({ kind: w.kind, op: 'upsert' });
         publishes.push(this.client.publish(topic, payload, { qos: 1, retain: true }));
       } else {
         map.delete(w.id);
+        this.metrics?.desiredPublished.inc({ kind: w.kind, op: 'delete' });
         // an empty retained payload deletes the retained message and tells a connected edge to remove it
         publishes.push(this.client.publish(topic, '', { qos: 1, retain: true }));
       }
@@ -152,6 +156,7 @@ export class DesiredPublisher {
       timestamp: Date.now(),
     };
     await this.client.publish(cloudTopics.index(node), JSON.stringify(index), { qos: 1, retain: true });
+    this.metrics?.indexGeneration.set({ node }, q.generation);
     this.log.debug(
       { node, generation: q.generation, devices: q.devices.size, models: q.models.size, published: ordered.length },
       'cloud link: desired state published',

@@ -7,3 +7,4 @@ export {
   startCloudLink,
 } from './cloud-link.js';
 export { desiredDevice } from './desired-publisher.js';
+export { CloudLinkMetrics } from './link-metrics.js';

@@ -6,6 +6,7 @@ import { type Presence, type ReportAck, cloudTopics, decodeReportBatch, parseClo
 import type { Logger } from 'pino';
 import type { StatusSink } from '../contracts.js';
 import type { LinkClient } from './link-client.js';
+import type { CloudLinkMetrics } from './link-metrics.js';
 import type { LinkState } from './link-state.js';
 
 export class ReportConsumer {
@@ -19,6 +20,7 @@ export class ReportConsumer {
     private readonly client: LinkClient,
     private readonly state: LinkState,
     private readonly log: Logger,
+    private readonly metrics?: CloudLinkMetrics,
   ) {}
 
   onReports(topic: string, payload: Buffer): void {
@@ -65,6 +67,7 @@ export class ReportConsumer {
     const decoded = decodeReportBatch(payload);
     if (!decoded.ok) {
       this.log.error({ node, error: decoded.error }, 'cloud link: dropped a report batch');
+      this.metrics?.batchesRefused.inc({ reason: 'malformed' });
       return;
     }
     const batch = decoded.value;
@@ -73,6 +76,7 @@ export class ReportConsumer {
     const applied = this.state.appliedSeq(node);
     const fresh = batch.entries.filter((e) => e.seq > applied);
     this.duplicates += batch.entries.length - fresh.length;
+    this.metrics?.reportsDuplicate.inc(batch.entries.length - fresh.length);
     let upTo = applied;
     if (batch.after !== undefined && batch.after > applied && batch.after > (batch.ackedSeq ?? 0)) {
       // entries between what is applied and this batch were sent in a batch that was not applied (the
@@ -81,6 +85,7 @@ export class ReportConsumer {
         { node, applied, after: batch.after },
         'cloud link: report batch does not follow what is applied; refused until the edge resends',
       );
+      this.metrics?.batchesRefused.inc({ reason: 'gap' });
       await this.ack(node, applied);
       return;
     }
@@ -91,11 +96,13 @@ export class ReportConsumer {
       } catch (err) {
         // not acknowledged: the edge keeps the entries and sends them again
         this.log.error({ err, node, from: first, count: fresh.length }, 'cloud link: status sink refused reports');
+        this.metrics?.batchesRefused.inc({ reason: 'status' });
         return;
       }
       upTo = fresh[fresh.length - 1]!.seq;
       this.state.markApplied(node, upTo);
       this.applied += fresh.length;
+      this.metrics?.reportsApplied.inc(fresh.length);
     }
     await this.ack(node, upTo);
   }

@@ -22,6 +22,7 @@ import {
 import type { Logger } from 'pino';
 import type { DesiredStateSink } from '../contracts.js';
 import { isTwinError } from '../errors.js';
+import type { EdgeLinkMetrics } from './link-metrics.js';
 
 interface PendingDevice {
   device: Device;
@@ -42,6 +43,7 @@ type Kind = 'device' | 'model';
 export interface DesiredApplierOptions {
   /** first delay before asking the broker again for objects an index lists but that have not arrived */
   healAfterMs?: number;
+  metrics?: EdgeLinkMetrics;
 }
 
 export class DesiredApplier {
@@ -61,6 +63,7 @@ export class DesiredApplier {
   private lastMessageAt = 0;
   private healDelay: number;
   private readonly healBase: number;
+  private readonly metrics: EdgeLinkMetrics | undefined;
 
   constructor(
     private readonly twin: DesiredStateSink,
@@ -70,6 +73,7 @@ export class DesiredApplier {
     opts: DesiredApplierOptions = {},
   ) {
     this.healBase = opts.healAfterMs ?? 2000;
+    this.metrics = opts.metrics;
     this.healDelay = this.healBase;
     // what the twin already holds (from SQLite) counts as seen, so an unchanged object is not re-applied
     const held = twin.desiredIndex();
@@ -248,6 +252,9 @@ export class DesiredApplier {
     }
     this.synced = index.generation;
     this.syncedIndex = index;
+    this.metrics?.reconciles.inc();
+    this.metrics?.removedByReconcile.inc(removed);
+    this.metrics?.syncedGeneration.set(index.generation);
     if (this.healTimer) clearTimeout(this.healTimer);
     this.healTimer = undefined;
     this.healDelay = this.healBase;
@@ -292,6 +299,7 @@ export class DesiredApplier {
       { node: this.node, missing: missing.length, generation: index.generation },
       'cloud link: asking again for objects the index lists',
     );
+    this.metrics?.heals.inc();
     this.requestHeal(missing);
     this.healDelay = Math.min(this.healDelay * 2, 30_000);
     this.armHeal(this.healDelay);

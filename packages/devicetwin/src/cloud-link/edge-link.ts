@@ -5,9 +5,11 @@
 
 import { cloudTopics, decodeReportAck, parseCloudTopic } from '@edgetwin/api';
 import pino, { type Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { EdgeTwinApi } from '../contracts.js';
 import { DesiredApplier } from './desired-applier.js';
 import { openLinkClient } from './link-client.js';
+import { EdgeLinkMetrics } from './link-metrics.js';
 import { ReportPump, type ReportPumpOptions } from './report-pump.js';
 
 export interface CloudLinkEdgeOptions extends ReportPumpOptions {
@@ -27,6 +29,8 @@ export interface CloudLinkEdgeOptions extends ReportPumpOptions {
   maxBackoffMs?: number;
   /** first delay before asking again for objects the index lists but that did not arrive (default 2 s) */
   healAfterMs?: number;
+  /** Prometheus registry for the link's metrics (e.g. the twin's `metrics`) */
+  registry?: Registry;
   logger?: Logger;
 }
 
@@ -62,6 +66,7 @@ export function startCloudLinkEdge(opts: CloudLinkEdgeOptions): CloudLinkEdge {
     ...(opts.maxBackoffMs !== undefined ? { maxBackoffMs: opts.maxBackoffMs } : {}),
   });
 
+  const metrics = new EdgeLinkMetrics(opts.registry);
   const healTopics = new Set<string>();
   const applier = new DesiredApplier(
     opts.twin,
@@ -77,13 +82,13 @@ export function startCloudLinkEdge(opts: CloudLinkEdgeOptions): CloudLinkEdge {
           .catch((err) => log.warn({ err, topic: t }, 'cloud link: heal subscription failed'));
       }
     },
-    opts.healAfterMs !== undefined ? { healAfterMs: opts.healAfterMs } : {},
+    { metrics, ...(opts.healAfterMs !== undefined ? { healAfterMs: opts.healAfterMs } : {}) },
   );
   applier.onSynced(() => {
     for (const t of healTopics) client.unsubscribe(t).catch(() => {});
     healTopics.clear();
   });
-  const pump = new ReportPump(opts.twin.outbox, client, node, log, opts);
+  const pump = new ReportPump(opts.twin.outbox, client, node, log, { ...opts, metrics });
   const connectionListeners = new Set<(connected: boolean) => void>();
 
   client.onConnect(() => {
@@ -91,10 +96,12 @@ export function startCloudLinkEdge(opts: CloudLinkEdgeOptions): CloudLinkEdge {
       .publish(presence, 'online', { qos: 1, retain: true })
       .catch((err) => log.warn({ err }, 'cloud link: could not announce presence'));
     pump.onConnect();
+    metrics.connected.set(1);
     for (const l of connectionListeners) l(true);
   });
   client.onDisconnect(() => {
     pump.onDisconnect();
+    metrics.connected.set(0);
     for (const l of connectionListeners) l(false);
   });
 

@@ -1,3 +1,4 @@
 export { DesiredApplier, type DesiredApplierOptions } from './desired-applier.js';
 export { type CloudLinkEdge, type CloudLinkEdgeOptions, startCloudLinkEdge } from './edge-link.js';
 export { ReportPump, type ReportPumpOptions } from './report-pump.js';
+export { EdgeLinkMetrics } from './link-metrics.js';

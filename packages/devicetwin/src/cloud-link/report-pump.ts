@@ -7,6 +7,7 @@ import { type OutboxEntry, type ReportBatch, cloudTopics } from '@edgetwin/api';
 import type { Logger } from 'pino';
 import type { Outbox } from '../contracts.js';
 import type { LinkClient } from './link-client.js';
+import type { EdgeLinkMetrics } from './link-metrics.js';
 
 export interface ReportPumpOptions {
   /** entries per batch (default 200) */
@@ -17,6 +18,7 @@ export interface ReportPumpOptions {
   maxUnacked?: number;
   /** no ack progress for this long while entries are unacknowledged: send them again (default 10 s) */
   ackTimeoutMs?: number;
+  metrics?: EdgeLinkMetrics;
 }
 
 export class ReportPump {
@@ -31,6 +33,7 @@ export class ReportPump {
   private readonly maxUnacked: number;
   private readonly ackTimeoutMs: number;
   private readonly unlisten: () => void;
+  private readonly metrics: EdgeLinkMetrics | undefined;
   batchesSent = 0;
   readonly ackListeners = new Set<(upTo: number) => void>();
 
@@ -45,6 +48,7 @@ export class ReportPump {
     this.maxBytes = opts.maxBatchBytes ?? 256 * 1024;
     this.maxUnacked = opts.maxUnacked ?? 2000;
     this.ackTimeoutMs = opts.ackTimeoutMs ?? 10_000;
+    this.metrics = opts.metrics;
     this.sentUpTo = outbox.ackedSeq();
     // appends come from inside the twin's work; send on the next turn, coalescing a burst
     this.unlisten = outbox.onAppended(() => this.kick());
@@ -52,6 +56,7 @@ export class ReportPump {
 
   onConnect(): void {
     this.epoch++;
+    if (this.sentUpTo > this.outbox.ackedSeq()) this.metrics?.resends.inc();
     this.sentUpTo = this.outbox.ackedSeq();
     this.kick();
   }
@@ -116,6 +121,7 @@ export class ReportPump {
       if (epoch !== this.epoch) return;
       this.sentUpTo = Math.max(this.sentUpTo, upTo);
       this.batchesSent++;
+      this.metrics?.batchesSent.inc();
       if (!this.ackTimer) this.armAckTimer();
     }
   }
@@ -139,6 +145,7 @@ export class ReportPump {
         'cloud link: no report ack in time; sending again from the last ack',
       );
       this.sentUpTo = this.outbox.ackedSeq();
+      this.metrics?.resends.inc();
       this.kick();
     }, this.ackTimeoutMs);
     this.ackTimer.unref();

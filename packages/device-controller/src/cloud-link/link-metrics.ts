@@ -1,0 +1,43 @@
+// Prometheus metrics of the cloud end of the link, registered in the controller's registry when given.
+
+import { Counter, Gauge, Registry } from 'prom-client';
+
+export class CloudLinkMetrics {
+  readonly reportsApplied: Counter;
+  readonly reportsDuplicate: Counter;
+  readonly batchesRefused: Counter<'reason'>;
+  readonly desiredPublished: Counter<'kind' | 'op'>;
+  readonly indexGeneration: Gauge<'node'>;
+
+  constructor(readonly registry: Registry = new Registry()) {
+    const registers = [registry];
+    this.reportsApplied = new Counter({
+      name: 'edgetwin_cloudlink_reports_applied_total',
+      help: 'Edge report entries applied to status (each once)',
+      registers,
+    });
+    this.reportsDuplicate = new Counter({
+      name: 'edgetwin_cloudlink_reports_duplicate_total',
+      help: 'Edge report entries received again and skipped (resends after a lost ack or a reconnect)',
+      registers,
+    });
+    this.batchesRefused = new Counter({
+      name: 'edgetwin_cloudlink_report_batches_refused_total',
+      help: 'Report batches not applied: malformed, not following what is applied (gap), or refused by the status sink',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.desiredPublished = new Counter({
+      name: 'edgetwin_cloudlink_desired_published_total',
+      help: 'Desired objects published retained to edge nodes',
+      labelNames: ['kind', 'op'],
+      registers,
+    });
+    this.indexGeneration = new Gauge({
+      name: 'edgetwin_cloudlink_index_generation',
+      help: 'Generation of the last DesiredIndex published to a node',
+      labelNames: ['node'],
+      registers,
+    });
+  }
+}
