@@ -94,6 +94,14 @@ describe('controller HTTP API (embedded store)', () => {
     expect(await client.devices()).toEqual([]);
   });
 
+  it('refuses an apply naming a stale resourceVersion (409), pointing at the object in the file', async () => {
+    await client.apply([{ file: 'm.yaml', text: thermoModel }]);
+    const stale = `${thermoModel.replace('name: thermo', 'name: thermo\n  resourceVersion: "999"')}`;
+    const r = await findings(client.apply([{ file: 'edited.yaml', text: stale }]));
+    expect(r.status).toBe(409);
+    expect(r.lines[0]).toMatch(/^edited\.yaml:1:1: DeviceModel\/default\/thermo: metadata\.resourceVersion: .*stale/);
+  });
+
   it('reports a YAML syntax error at its line and column', async () => {
     const r = await findings(
       client.apply([
