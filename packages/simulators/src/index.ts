@@ -5,6 +5,7 @@ export {
   parseManifestText,
   resolveManifests,
 } from './manifests.js';
+export { runSimulatorCommand, SIMULATOR_COMMANDS_HELP } from './modbus/console.js';
 export { withModbusEndpoint } from './modbus/endpoint.js';
 export {
   type ModbusFault,

@@ -13,7 +13,7 @@ afterEach(() => {
 });
 
 function run(args: string[]) {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   let err = '';
@@ -24,6 +24,8 @@ function run(args: string[]) {
     err += d.toString();
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // each wait looks at output after the previous match
+  let from = 0;
   const output = (re: RegExp, timeoutMs = 15_000) =>
     new Promise<RegExpMatchArray>((resolve, reject) => {
       const timer = setTimeout(
@@ -31,21 +33,23 @@ function run(args: string[]) {
         timeoutMs,
       );
       const check = () => {
-        const m = out.match(re);
+        const m = out.slice(from).match(re);
         if (!m) return;
         clearTimeout(timer);
         child.stdout.off('data', check);
+        from += (m.index ?? 0) + m[0].length;
         resolve(m);
       };
       child.stdout.on('data', check);
       check();
     });
-  return { child, exited, output, stderr: () => err };
+  const type = (line: string) => child.stdin.write(`${line}\n`);
+  return { child, exited, output, type, stderr: () => err };
 }
 
 it('serves the temperature-sensor-demo device, prints its registers, and stops on Ctrl-C', async () => {
   const p = run(['simulate', '-f', SAMPLES, '--port', '0', '--static']);
-  const m = await p.output(/listening on tcp 127\.0\.0\.1:(\d+) \(1 device\)[\s\S]*Ctrl-C to stop/);
+  const m = await p.output(/listening on tcp 127\.0\.0\.1:(\d+) \(1 device\)[\s\S]*Ctrl-C to stop\n/);
   const out = m[0];
   expect(out).toMatch(/default\/temperature-instance\s+1\s+temperature\s+holding\s+0\s+uint16\s+0\.1\s+50/);
   expect(out).toMatch(/temperature-switch\s+coil\s+0\s+boolean\s+true/);
@@ -57,6 +61,16 @@ it('serves the temperature-sensor-demo device, prints its registers, and stops o
   client.setTimeout(2000);
   expect((await client.readHoldingRegisters(0, 1)).data).toEqual([500]);
   expect((await client.readCoils(0, 1)).data[0]).toBe(true);
+
+  // typed commands drive the device during a demo
+  p.type('set temperature-instance temperature 23.4');
+  await p.output(/default\/temperature-instance temperature = 23\.4/);
+  expect((await client.readHoldingRegisters(0, 1)).data).toEqual([234]);
+  p.type('fault temperature-instance exception');
+  await p.output(/default\/temperature-instance: exception/);
+  await expect(client.readHoldingRegisters(0, 1)).rejects.toMatchObject({ modbusCode: 4 });
+  p.type('set nosuch temperature 1');
+  await p.output(/no device nosuch \(have default\/temperature-instance\)/);
   await new Promise<void>((r) => client.close(() => r()));
 
   p.child.kill('SIGINT');

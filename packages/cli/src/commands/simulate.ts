@@ -1,6 +1,13 @@
 // `edgetwin simulate -f FILE|DIR`: simulated Modbus devices made from the same Device/DeviceModel manifests
 // the mapper reads. Prints where it listens and each device's registers, then serves until Ctrl-C.
-import { loadManifestFiles, type ModbusSimulator, resolveManifests, startModbusSimulator } from '@edgetwin/simulators';
+import { createInterface } from 'node:readline';
+import {
+  loadManifestFiles,
+  type ModbusSimulator,
+  resolveManifests,
+  runSimulatorCommand,
+  startModbusSimulator,
+} from '@edgetwin/simulators';
 import { type Command, InvalidArgumentError } from 'commander';
 import pino from 'pino';
 
@@ -38,7 +45,14 @@ export function registerSimulate(program: Command): void {
         logger,
       });
       process.stdout.write(describeSimulator(sim));
+      // typed commands (set, get, fault) drive the simulated devices during a demo
+      const input = createInterface({ input: process.stdin, terminal: false });
+      input.on('line', (line) => {
+        const out = runSimulatorCommand(sim, line);
+        if (out) process.stdout.write(`${out}\n`);
+      });
       await untilSignal();
+      input.close();
       await sim.stop();
     });
 }
@@ -90,6 +104,6 @@ export function describeSimulator(sim: ModbusSimulator): string {
       .map((c, i) => c.padEnd(widths[i] ?? 0))
       .join('  ')
       .trimEnd();
-  lines.push('', fmt(header), ...rows.map(fmt), '', 'Ctrl-C to stop', '');
+  lines.push('', fmt(header), ...rows.map(fmt), '', 'Type "help" for commands (set, get, fault); Ctrl-C to stop', '');
   return lines.join('\n');
 }
