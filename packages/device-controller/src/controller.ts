@@ -46,7 +46,30 @@ export interface RunningController {
   stop(): Promise<void>;
 }
 
-export async function startController(opts: ControllerOptions): Promise<RunningController> {
+/**
+ * Settings a deployment can give without a command-line flag for each (e.g. under `edgetwin cloud`):
+ * EDGETWIN_STATUS_INTERVAL_MS, EDGETWIN_STATUS_MAX_WRITES_PER_SECOND, EDGETWIN_MANIFESTS_DIR.
+ * Options passed in code win.
+ */
+export function controllerOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<ControllerOptions> {
+  const out: Partial<ControllerOptions> = {};
+  const num = (name: string, min: number): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min) throw new Error(`${name}=${raw}: expected a number >= ${min}`);
+    return n;
+  };
+  const interval = num('EDGETWIN_STATUS_INTERVAL_MS', 0);
+  const cap = num('EDGETWIN_STATUS_MAX_WRITES_PER_SECOND', 1);
+  if (interval !== undefined) out.statusIntervalMs = interval;
+  if (cap !== undefined) out.maxWritesPerSecond = cap;
+  if (env.EDGETWIN_MANIFESTS_DIR) out.manifestsDir = env.EDGETWIN_MANIFESTS_DIR;
+  return out;
+}
+
+export async function startController(given: ControllerOptions): Promise<RunningController> {
+  const opts: ControllerOptions = { ...controllerOptionsFromEnv(), ...stripUndefined(given) };
   const logger = (opts.logger ?? pino({ level: 'silent' })).child({ part: 'controller' });
   const metrics = new ControllerMetrics({ defaultMetrics: true });
   let store: EmbeddedStore | undefined;
@@ -119,4 +142,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       return stopping;
     },
   };
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }

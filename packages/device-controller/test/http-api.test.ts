@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type RunningController, startController } from '../src/controller.js';
+import { controllerOptionsFromEnv, type RunningController, startController } from '../src/controller.js';
 import { ControllerClient, ControllerError } from '../src/http/client.js';
 import { fixture, tempDir, twinReport } from './support.js';
 
@@ -195,5 +195,21 @@ describe('controller HTTP API (embedded store)', () => {
     const text = await (await fetch(`${ctl.url}/metrics`)).text();
     expect(text).toMatch(/edgetwin_controller_status_writes_total 1/);
     expect(text).toMatch(/edgetwin_controller_dispatched_changes_total\{kind="device",op="upsert"\} 1/);
+  });
+});
+
+describe('controller settings from the environment', () => {
+  it('reads interval, cap and manifest folder, and names a bad value', () => {
+    expect(
+      controllerOptionsFromEnv({
+        EDGETWIN_STATUS_INTERVAL_MS: '250',
+        EDGETWIN_STATUS_MAX_WRITES_PER_SECOND: '500',
+        EDGETWIN_MANIFESTS_DIR: '/srv/devices',
+      }),
+    ).toEqual({ statusIntervalMs: 250, maxWritesPerSecond: 500, manifestsDir: '/srv/devices' });
+    expect(controllerOptionsFromEnv({})).toEqual({});
+    expect(() => controllerOptionsFromEnv({ EDGETWIN_STATUS_MAX_WRITES_PER_SECOND: 'lots' })).toThrow(
+      /EDGETWIN_STATUS_MAX_WRITES_PER_SECOND=lots: expected a number >= 1/,
+    );
   });
 });
