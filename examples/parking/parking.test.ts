@@ -168,7 +168,9 @@ describe('parking end to end: Modbus simulator, twin, Modbus mapper, app', () =>
       const start = from;
       const later = (m: { json(): unknown }) =>
         display.messages.indexOf(m as never) >= start && p(m.json() as LotSummary);
-      const all = await display.waitFor(later, 20_000);
+      const all = await display.waitFor(later, 20_000).catch((e: Error) => {
+        throw new Error(`${e.message}; counts seen: ${display.messages.map((m) => m.payload.toString()).join(' ')}`);
+      });
       const i = all.findIndex(later);
       from = i + 1;
       return all[i]!.json() as LotSummary;
