@@ -41,7 +41,7 @@ export function checkManifests(files: ManifestFile[], existingModels: DeviceMode
   } catch (e) {
     return {
       objects: [],
-      findings: [`-: -/-/-: -: cannot load the CRDs to validate against: ${(e as Error).message}`],
+      findings: [`-/-/-: -: cannot load the CRDs to validate against: ${(e as Error).message}`],
       notices: [],
     };
   }

@@ -39,7 +39,7 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   const fail = (reply: FastifyReply, code: number, findings: string[]) => reply.code(code).send({ findings });
   const readOnly = (reply: FastifyReply) =>
     fail(reply, 405, [
-      '-: -/-/-: -: this controller reads from Kubernetes; change objects with kubectl (the embedded store is not in use)',
+      '-/-/-: -: this controller reads from Kubernetes; change objects with kubectl (the embedded store is not in use)',
     ]);
 
   app.get('/healthz', async () => ({ ok: true, source: source.name }));
@@ -67,9 +67,9 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
             c.object.metadata.name === e.ref.name &&
             c.object.metadata.namespace === e.ref.namespace,
         );
-        const where = at ? `${at.file}:${at.line}:1` : '-';
+        const where = at ? `${at.file}:${at.line}:1: ` : '';
         return fail(reply, 409, [
-          `${where}: ${e.ref.kind}/${e.ref.namespace}/${e.ref.name}: metadata.resourceVersion: ${e.message.split(': ').slice(1).join(': ')}`,
+          `${where}${e.ref.kind}/${e.ref.namespace}/${e.ref.name}: metadata.resourceVersion: ${e.message.split(': ').slice(1).join(': ')}`,
         ]);
       }
       throw e;
@@ -85,14 +85,14 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     const refs: ObjectRef[] = identities.map(({ kind, namespace, name }) => ({ kind, namespace, name }));
     const where = (r: ObjectRef) => {
       const c = identities.find((x) => x.kind === r.kind && x.name === r.name && x.namespace === r.namespace);
-      return c ? `${c.file}:${c.line}:${c.column}` : '-';
+      return c ? `${c.file}:${c.line}:${c.column}: ` : '';
     };
     const missing = refs.filter((r) => !store.get(r));
     if (missing.length > 0)
       return fail(
         reply,
         404,
-        missing.map((r) => `${where(r)}: ${r.kind}/${r.namespace}/${r.name}: -: not found (nothing was deleted)`),
+        missing.map((r) => `${where(r)}${r.kind}/${r.namespace}/${r.name}: -: not found (nothing was deleted)`),
       );
     // A model still used by a device that stays would leave that device without its model.
     const deleting = new Set(refs.map((r) => `${r.kind}/${r.namespace}/${r.name}`));
@@ -104,7 +104,7 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
         .filter((d) => !deleting.has(`Device/${d.metadata.namespace}/${d.metadata.name}`));
       if (users.length > 0)
         inUse.push(
-          `${where(r)}: DeviceModel/${r.namespace}/${r.name}: -: still used by ${users.map((d) => d.metadata.name).join(', ')} ` +
+          `${where(r)}DeviceModel/${r.namespace}/${r.name}: -: still used by ${users.map((d) => d.metadata.name).join(', ')} ` +
             '(delete those devices first or in the same command; nothing was deleted)',
         );
     }
@@ -115,7 +115,7 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
       return { results: store.delete(ordered) };
     } catch (e) {
       if (e instanceof NotFoundError)
-        return fail(reply, 404, [`${where(e.ref)}: ${e.ref.kind}/${e.ref.namespace}/${e.ref.name}: -: not found`]);
+        return fail(reply, 404, [`${where(e.ref)}${e.ref.kind}/${e.ref.namespace}/${e.ref.name}: -: not found`]);
       throw e;
     }
   });
@@ -201,9 +201,9 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
 
   app.setErrorHandler((err, req, reply) => {
     const e = err as Error & { statusCode?: number };
-    if (e.statusCode && e.statusCode < 500) return fail(reply, e.statusCode, [`-: -/-/-: -: ${e.message}`]);
+    if (e.statusCode && e.statusCode < 500) return fail(reply, e.statusCode, [`-/-/-: -: ${e.message}`]);
     deps.logger.error({ err: e, url: req.url }, 'request failed');
-    return fail(reply, 500, [`-: -/-/-: -: controller error: ${e.message}`]);
+    return fail(reply, 500, [`-/-/-: -: controller error: ${e.message}`]);
   });
 
   return app;
@@ -212,10 +212,10 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
 function filesOf(body: unknown): ManifestFile[] | string {
   const sources = (body as { sources?: unknown } | null)?.sources;
   if (!Array.isArray(sources) || sources.length === 0)
-    return '-: -/-/-: sources: expected a non-empty list of {file, text}';
+    return '-/-/-: sources: expected a non-empty list of {file, text}';
   for (const [i, s] of sources.entries()) {
     if (!s || typeof s !== 'object' || typeof s.file !== 'string' || typeof s.text !== 'string')
-      return `-: -/-/-: sources[${i}]: expected {file: string, text: string}`;
+      return `-/-/-: sources[${i}]: expected {file: string, text: string}`;
   }
   return sources as ManifestFile[];
 }
