@@ -110,7 +110,8 @@ export class ModbusLine {
       this.failInflight = undefined;
       // the next request goes out before the caller processes this answer, so the line never waits
       // for the mapper's own work (decoding, reporting) between two requests
-      queueMicrotask(() => this.pump());
+      // (a resolved promise, not queueMicrotask: that one builds an AsyncResource per call)
+      void Promise.resolve().then(() => this.pump());
       if (e) job.reject(e);
       else job.resolve(v);
     };
