@@ -356,7 +356,7 @@ async function writeDoc(table: string, seconds: number): Promise<void> {
     'subscriber.',
     '',
     'Reading the numbers: runs on this shared, loaded machine vary by up to a factor of two from run to run',
-    '(repeated one-device runs put the driver alone at 66-123 % of the raw client), so compare columns within',
+    '(repeat runs moved the driver-alone column between about 65 % and 107 % of the raw client), so compare columns within',
     'a row. The driver alone is close to the raw client: it sends the next queued request before',
     'the mapper processes an answer, and reads each device in one request. The mapper stays far below the',
     'Modbus ceiling because every device read becomes one QoS 1 MQTT message, and on this machine the MQTT',
