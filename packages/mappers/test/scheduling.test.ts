@@ -51,7 +51,7 @@ describe('startCycle', () => {
 
 describe('report policy', () => {
   it("defaults to 'change' with a silence limit of 60 report cycles", () => {
-    expect(reportPolicy({ reportCycleMs: 1000 })).toEqual({
+    expect(reportPolicy({ reportCycleMs: 1000 })).toMatchObject({
       mode: 'change',
       deadband: 0,
       maxSilenceMs: 60_000,
@@ -81,8 +81,17 @@ describe('report policy', () => {
   });
 
   it('cycle: reports once per report cycle, changed or not', () => {
-    const g = new ReportGate(reportPolicy({ reportCycleMs: 5000, report: { mode: 'cycle' } }), 'INT');
+    const g = new ReportGate(
+      reportPolicy({ reportCycleMs: 5000, collectCycleMs: 1000, report: { mode: 'cycle' } }),
+      'INT',
+    );
     const reported = [0, 1000, 2000, 3000, 4000, 5000, 6000, 9990, 10000].filter((t) => g.offer('7', t));
     expect(reported).toEqual([0, 5000, 9990]);
+    // reportCycle = collectCycle: every reading, even one that comes a little early
+    const every = new ReportGate(
+      reportPolicy({ reportCycleMs: 100, collectCycleMs: 100, report: { mode: 'cycle' } }),
+      'INT',
+    );
+    expect([0, 110, 190, 300, 395].filter((t) => every.offer('7', t))).toEqual([0, 110, 190, 300, 395]);
   });
 });

@@ -11,12 +11,16 @@ export interface ReportPolicy {
   maxSilenceMs: number;
   /** mode cycle: the report period */
   reportCycleMs: number;
+  /** how early (ms) a reading may come and still count for the current report cycle: timer jitter */
+  earlyMs: number;
 }
 
 /** Default when a property gives no `report`: on change, and at least every 60 report cycles. */
 export const DEFAULT_SILENCE_CYCLES = 60;
 
-export function reportPolicy(p: Pick<ResolvedProperty, 'report' | 'reportCycleMs'>): ReportPolicy {
+export function reportPolicy(
+  p: Pick<ResolvedProperty, 'report' | 'reportCycleMs'> & Partial<Pick<ResolvedProperty, 'collectCycleMs'>>,
+): ReportPolicy {
   const r: ReportStrategy = p.report ?? {};
   const mode = r.mode ?? 'change';
   return {
@@ -24,6 +28,7 @@ export function reportPolicy(p: Pick<ResolvedProperty, 'report' | 'reportCycleMs
     deadband: mode === 'deadband' ? Math.abs(r.deadband ?? 0) : 0,
     maxSilenceMs: r.maxSilenceMs ?? p.reportCycleMs * DEFAULT_SILENCE_CYCLES,
     reportCycleMs: p.reportCycleMs,
+    earlyMs: Math.min(p.reportCycleMs, p.collectCycleMs ?? p.reportCycleMs) / 2,
   };
 }
 
@@ -57,7 +62,7 @@ export class ReportGate {
     switch (this.policy.mode) {
       case 'cycle':
         // a reading a little early (timer jitter) still belongs to this report cycle
-        return silent >= this.policy.reportCycleMs * 0.9;
+        return silent >= this.policy.reportCycleMs - this.policy.earlyMs;
       case 'deadband': {
         const a = Number(value);
         const b = Number(this.last);
