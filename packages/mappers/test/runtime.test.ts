@@ -1,7 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeWriteStatus, deviceTopic, type WriteStatus, writeStatusTopic } from '@edgetwin/api';
-import { collectMessages, nextMessage, waitUntil } from '@edgetwin/eventbus/testing';
+import { connectBus } from '@edgetwin/eventbus/client';
+import { collectMessages, nextMessage, startTestBroker, waitUntil } from '@edgetwin/eventbus/testing';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { gpioDriverFactory, simulatedChip } from '../src/drivers/gpio/index.js';
 import { removeVirtualDevice, virtualDevice, virtualDriverFactory } from '../src/drivers/virtual/index.js';
@@ -118,6 +120,23 @@ describe('device lifecycle', () => {
     await rig.publish(fast);
     await up;
     expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
+  it('reports a device that does not answer in time offline, with a log line naming the timeout', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l)) });
+    rig = await startRig(virtualDriverFactory, { logger, worker: { callTimeoutMs: 100, connectBackoffMs: 1000 } });
+    const d = track(device(V, [prop('a')], { protocolConfig: { latencyMs: 2000 } }));
+    const offline = nextMessage(rig.app, deviceTopic(d.id, 'state/update'));
+    await rig.publish(d);
+    expect((await offline).json()).toMatchObject({ state: 'offline' });
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        device: d.id,
+        msg: 'device connect failed',
+        err: `device ${d.id}: connect timed out after 100 ms`,
+      }),
+    );
   });
 
   it('reports an unreachable device offline, reconnects with backoff, and reports it online again', async () => {
@@ -338,6 +357,29 @@ describe('push and metrics', () => {
     expect((await viaMqtt).json()).toEqual(body);
     await posted;
     expect(bodies[0]).toEqual({ method: 'POST', url: '/ingest', body });
+  });
+
+  it('pushes to another broker over one persistent connection (KubeEdge tcp:// address)', async () => {
+    const other = await startTestBroker();
+    const listener = await connectBus({ url: other.url, clientId: uniqueName('listener') });
+    try {
+      rig = await startRig(virtualDriverFactory);
+      const address = other.url.replace('mqtt://', 'tcp://');
+      const pushed = (name: string) =>
+        prop(name, { visitor: { name, initial: 1 }, pushMethod: { mqtt: { address, topic: `plant/${name}` } } });
+      const a = track(device(V, [pushed('x'), pushed('y')]));
+      const b = track(device(V, [pushed('z')]));
+      const got = await collectMessages(listener, 'plant/+');
+      await rig.publish(a);
+      await rig.publish(b);
+      await got.waitFor(() => new Set(got.messages.map((x) => x.topic)).size === 3);
+      expect(other.connectedClients).toBe(2); // the listener and one push connection for all three properties
+    } finally {
+      await rig?.close();
+      rig = undefined;
+      await listener.close();
+      await other.close();
+    }
   });
 
   it('serves Prometheus metrics per device', async () => {
