@@ -110,6 +110,7 @@ export class MapperRuntime {
       this.opts.metrics.forget(id);
       this.log.info({ device: id }, 'device removed');
       void existing.stop({ publishOffline: false });
+      void this.publishPresence('online').catch(() => undefined);
       return;
     }
     const decoded = decodeResolvedDevice(payload, id);
