@@ -169,8 +169,12 @@ export class FakeCloud {
     return this.generation;
   }
 
+  private closing: Promise<void> | undefined;
+
+  /** Idempotent (mqtt.js never settles a second end). */
   close(): Promise<void> {
-    return this.client.endAsync(true);
+    this.closing ??= this.client.endAsync(true);
+    return this.closing;
   }
 }
 

@@ -142,6 +142,32 @@ describe('cloud link, edge end: desired state', () => {
     expect(Object.keys(edge.twin.desiredIndex().models)).toEqual(['default/thermo']);
   });
 
+  it('resyncs in full from retained messages when the cloud broker lost the session (restarted, in memory)', async () => {
+    const { cloudBroker, proxy, cloud, edge } = await world();
+    await cloud.putModel(model('thermo'));
+    await cloud.putDevice(device('t1'));
+    await cloud.putDevice(device('t2'));
+    const l = link(edge, proxy.url);
+    await synced(l, await cloud.publishIndex());
+
+    await cloud.close();
+    await cloudBroker.close();
+    const restarted = await startTestBroker({ port: cloudBroker.port });
+    closers.push(() => restarted.close());
+    // the cloud end republishes everything when its broker has no session for it
+    const cloud2 = await FakeCloud.connect(restarted.url);
+    closers.push(() => cloud2.close());
+    cloud2.generation = cloud.generation;
+    await cloud2.putModel(model('thermo'));
+    await cloud2.putDevice(device('t1', { rv: '2', desired: '27' }));
+    await cloud2.putDevice(device('t3'));
+    const gen = await cloud2.publishIndex();
+
+    await synced(l, gen, 8000);
+    expect(held(edge)).toEqual(['default/t1', 'default/t3']);
+    expect(desiredOf(edge, 'default/t1')).toBe('27');
+  });
+
   it('removes what the node holds but the cloud no longer lists, even if the deletion message was never seen', async () => {
     const { proxy, cloud, edge } = await world();
     // the twin holds a device from an earlier life of the node (loaded locally, or deleted in the cloud

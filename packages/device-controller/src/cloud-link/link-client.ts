@@ -37,8 +37,13 @@ export class SubscriptionRefused extends Error {
 export interface LinkClient {
   readonly connected: boolean;
   publish(topic: string, payload: string | Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void>;
-  /** Subscribes now (if connected) and again after every reconnect. Rejects if the broker refuses it. */
-  subscribe(filter: string, handler: LinkMessageHandler): Promise<void>;
+  /**
+   * Subscribes now (if connected) and again after every reconnect — or, with `whenSessionLost`, on the first
+   * connect and then only after a reconnect where the broker did not keep the session (a kept session still
+   * has the subscription, and a new SUBSCRIBE would make the broker resend every retained message). Rejects
+   * if the broker refuses it.
+   */
+  subscribe(filter: string, handler: LinkMessageHandler, opts?: { whenSessionLost?: boolean }): Promise<void>;
   unsubscribe(filter: string): Promise<void>;
   onConnect(listener: (sessionPresent: boolean) => void): void;
   onDisconnect(listener: () => void): void;
@@ -69,7 +74,7 @@ export function openLinkClient(opts: LinkClientOptions): LinkClient {
     };
 
   const client: MqttClient = mqtt.connect(opts.url, mqttOpts);
-  const handlers = new Map<string, LinkMessageHandler>();
+  const handlers = new Map<string, { handler: LinkMessageHandler; whenSessionLost: boolean }>();
   const connectListeners: Array<(sessionPresent: boolean) => void> = [];
   const disconnectListeners: Array<() => void> = [];
   const baseBackoff = opts.backoffMs ?? 200;
@@ -78,6 +83,7 @@ export function openLinkClient(opts: LinkClientOptions): LinkClient {
   let closing = false;
   let reconnectTimer: NodeJS.Timeout | undefined;
   let wasConnected = false;
+  let connectedBefore = false;
 
   const subscribeNow = async (filters: string[]): Promise<void> => {
     if (filters.length === 0) return;
@@ -101,7 +107,10 @@ export function openLinkClient(opts: LinkClientOptions): LinkClient {
       { url: opts.url, clientId: opts.clientId, sessionPresent: connack.sessionPresent },
       'cloud link connected',
     );
-    subscribeNow([...handlers.keys()]).catch((err) =>
+    const keptSession = connectedBefore && connack.sessionPresent;
+    connectedBefore = true;
+    const again = [...handlers].filter(([, h]) => !(h.whenSessionLost && keptSession)).map(([f]) => f);
+    subscribeNow(again).catch((err) =>
       log.error({ err, clientId: opts.clientId }, 'cloud link could not re-subscribe after connecting'),
     );
     for (const l of connectListeners) l(connack.sessionPresent);
@@ -126,7 +135,7 @@ export function openLinkClient(opts: LinkClientOptions): LinkClient {
     log.warn({ err: err.message, url: opts.url, clientId: opts.clientId }, 'cloud link error'),
   );
   client.on('message', (topic, payload, packet) => {
-    for (const [filter, handler] of handlers) {
+    for (const [filter, { handler }] of handlers) {
       if (!matches(filter, topic)) continue;
       try {
         handler(topic, payload, packet.retain);
@@ -143,8 +152,8 @@ export function openLinkClient(opts: LinkClientOptions): LinkClient {
     async publish(topic, payload, o) {
       await client.publishAsync(topic, payload, { qos: o.qos, retain: o.retain });
     },
-    async subscribe(filter, handler) {
-      handlers.set(filter, handler);
+    async subscribe(filter, handler, o) {
+      handlers.set(filter, { handler, whenSessionLost: o?.whenSessionLost ?? false });
       if (client.connected) await subscribeNow([filter]);
     },
     async unsubscribe(filter) {

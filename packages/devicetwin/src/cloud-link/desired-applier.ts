@@ -162,6 +162,11 @@ export class DesiredApplier {
       return;
     }
     const latest = this.index?.generation ?? 0;
+    // the same index again (retained copy after a reconnect, or two overlapping subscriptions): nothing new
+    if (this.syncedIndex && index.generation === this.synced) {
+      for (const l of this.syncListeners) l(index.generation);
+      return;
+    }
     if (index.generation < latest || index.generation < this.synced) {
       this.log.debug({ node: this.node, generation: index.generation, latest }, 'cloud link: ignored an older index');
       return;

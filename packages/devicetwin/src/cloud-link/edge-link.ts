@@ -106,13 +106,22 @@ export function startCloudLinkEdge(opts: CloudLinkEdgeOptions): CloudLinkEdge {
   });
 
   const subscribed = Promise.all([
-    client.subscribe(cloudTopics.desiredFilter(node), (topic, payload) => {
-      const parsed = parseCloudTopic(topic);
-      if (!parsed || parsed.node !== node) return;
-      if (parsed.kind === 'device') applier.onDevice(parsed.id, payload);
-      else if (parsed.kind === 'model') applier.onModel(parsed.id, payload);
-      else if (parsed.kind === 'index') applier.onIndex(payload);
-    }),
+    // after a reconnect where the broker kept the session, what changed meanwhile was queued for us: do not
+    // have every retained object sent again, only the index (below), which tells whether anything is missing
+    client.subscribe(
+      cloudTopics.desiredFilter(node),
+      (topic, payload) => {
+        const parsed = parseCloudTopic(topic);
+        if (!parsed || parsed.node !== node) return;
+        if (parsed.kind === 'device') applier.onDevice(parsed.id, payload);
+        else if (parsed.kind === 'model') applier.onModel(parsed.id, payload);
+        else if (parsed.kind === 'index') applier.onIndex(payload);
+      },
+      { whenSessionLost: true },
+    ),
+    // subscribed again on every connect so the broker delivers the retained index; its messages reach the
+    // applier through the handler above (which matches it too)
+    client.subscribe(cloudTopics.index(node), () => {}),
     client.subscribe(cloudTopics.acks(node), (_topic, payload) => {
       if (payload.length === 0) return;
       const ack = decodeReportAck(payload);
@@ -154,7 +163,15 @@ export function startCloudLinkEdge(opts: CloudLinkEdgeOptions): CloudLinkEdge {
       applier.close();
       // a clean DISCONNECT suppresses the will: say offline ourselves
       if (client.connected) {
-        await client.publish(presence, 'offline', { qos: 1, retain: true }).catch(() => {});
+        // bounded: a broker that has just gone away never acknowledges it
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          client.publish(presence, 'offline', { qos: 1, retain: true }).catch(() => {}),
+          new Promise<void>((r) => {
+            timer = setTimeout(r, 1000);
+          }),
+        ]);
+        clearTimeout(timer);
       }
       await client.close();
     },
