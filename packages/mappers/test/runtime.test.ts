@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeWriteStatus, deviceTopic, type WriteStatus, writeStatusTopic } from '@edgetwin/api';
 import { connectBus } from '@edgetwin/eventbus/client';
-import { collectMessages, nextMessage, startTestBroker, waitUntil } from '@edgetwin/eventbus/testing';
+import { armNextMessage, collectMessages, startTestBroker, waitUntil } from '@edgetwin/eventbus/testing';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { gpioDriverFactory, simulatedChip } from '../src/drivers/gpio/index.js';
@@ -60,7 +60,7 @@ describe('reports', () => {
   it('does not report properties with reportToCloud false', async () => {
     rig = await startRig(virtualDriverFactory);
     const d = track(device(V, [prop('a'), prop('hidden', { reportToCloud: false })]));
-    const first = nextMessage(rig.app, deviceTopic(d.id, 'twin/update'));
+    const { message: first } = await armNextMessage(rig.app, deviceTopic(d.id, 'twin/update'));
     await rig.publish(d);
     expect(Object.keys(((await first).json() as TwinUpdate).twin)).toEqual(['a']);
   });
@@ -86,7 +86,7 @@ describe('device lifecycle', () => {
   it('stops serving a removed device', async () => {
     rig = await startRig(virtualDriverFactory);
     const d = track(device(V, [prop('a')]));
-    const up = nextMessage(rig.app, deviceTopic(d.id, 'twin/update'));
+    const { message: up } = await armNextMessage(rig.app, deviceTopic(d.id, 'twin/update'));
     await rig.publish(d);
     await up;
     await rig.remove(d.id);
@@ -97,7 +97,7 @@ describe('device lifecycle', () => {
     rig = await startRig(virtualDriverFactory);
     const good = track(device(V, [prop('a')]));
     const bad = track(device(V, [prop('a', { visitor: { name: 'a', generator: 'fractal' } })]));
-    const badState = nextMessage(rig.app, deviceTopic(bad.id, 'state/update'));
+    const { message: badState } = await armNextMessage(rig.app, deviceTopic(bad.id, 'state/update'));
     const s = await collectMessages(rig.app, deviceTopic(good.id, 'twin/update'));
     await rig.publish(bad);
     await rig.publish(good);
@@ -116,7 +116,7 @@ describe('device lifecycle', () => {
     const fast = track(device(V, [prop('a')]));
     await rig.publish(slow);
     const t0 = Date.now();
-    const up = nextMessage(rig.app, deviceTopic(fast.id, 'twin/update'), { timeoutMs: 2000 });
+    const { message: up } = await armNextMessage(rig.app, deviceTopic(fast.id, 'twin/update'), { timeoutMs: 2000 });
     await rig.publish(fast);
     await up;
     expect(Date.now() - t0).toBeLessThan(2000);
@@ -127,7 +127,7 @@ describe('device lifecycle', () => {
     const logger = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l)) });
     rig = await startRig(virtualDriverFactory, { logger, worker: { callTimeoutMs: 100, connectBackoffMs: 1000 } });
     const d = track(device(V, [prop('a')], { protocolConfig: { latencyMs: 2000 } }));
-    const offline = nextMessage(rig.app, deviceTopic(d.id, 'state/update'));
+    const { message: offline } = await armNextMessage(rig.app, deviceTopic(d.id, 'state/update'));
     await rig.publish(d);
     expect((await offline).json()).toMatchObject({ state: 'offline' });
     expect(lines).toContainEqual(
@@ -166,7 +166,7 @@ describe('writes', () => {
     rig = await startRig(virtualDriverFactory);
     const d = track(device(V, [prop('setpoint', { minimum: 0, maximum: 100 })]));
     const ws = await collectMessages(rig.app, writeStatusTopic(d.id));
-    const online = nextMessage(rig.app, deviceTopic(d.id, 'state/update'));
+    const { message: online } = await armNextMessage(rig.app, deviceTopic(d.id, 'state/update'));
     await rig.publish(d);
     await online;
     await rig.delta(d.id, { setpoint: '55' });
@@ -200,7 +200,7 @@ describe('writes', () => {
   it('writes the spec desired value when the device first connects', async () => {
     rig = await startRig(virtualDriverFactory);
     const d = track(device(V, [prop('setpoint', { desired: { value: '12' } })]));
-    const verified = nextMessage(rig.app, writeStatusTopic(d.id), {
+    const { message: verified } = await armNextMessage(rig.app, writeStatusTopic(d.id), {
       predicate: (m) => (m.json() as WriteStatus).state === 'verified',
     });
     await rig.publish(d);
@@ -216,7 +216,7 @@ describe('writes', () => {
       const twin = { setpoint: { expected: { value: '33' }, metadata: { type: 'int' } } };
       void rig!.app.publish(deviceTopic(d.id, 'twin/get/result'), JSON.stringify({ event_id: '', timestamp: 0, twin }));
     });
-    const verified33 = nextMessage(rig.app, writeStatusTopic(d.id), {
+    const { message: verified33 } = await armNextMessage(rig.app, writeStatusTopic(d.id), {
       predicate: (m) => (m.json() as WriteStatus).state === 'verified' && (m.json() as WriteStatus).desired === '33',
     });
     await rig.publish(d);
@@ -247,7 +247,7 @@ describe('writes', () => {
     const d = device('gpio', [prop('relay', { type: 'BOOLEAN', visitor: { pin: 5, direction: 'out' } })], {
       protocolConfig: { backend: 'simulated', chip: chip.name },
     });
-    const failed = nextMessage(rig.app, writeStatusTopic(d.id), {
+    const { message: failed } = await armNextMessage(rig.app, writeStatusTopic(d.id), {
       predicate: (m) => (m.json() as WriteStatus).state === 'failed',
     });
     const ws = await collectMessages(rig.app, writeStatusTopic(d.id));
@@ -270,10 +270,10 @@ describe('writes', () => {
       [prop('power-status', { type: 'STRING', visitor: { pin: 18, activeLow: true, onValue: 'ON', offValue: 'OFF' } })],
       { protocolConfig: { backend: 'simulated', chip: chip.name } },
     );
-    const verified = nextMessage(rig.app, writeStatusTopic(d.id), {
+    const { message: verified } = await armNextMessage(rig.app, writeStatusTopic(d.id), {
       predicate: (m) => (m.json() as WriteStatus).state === 'verified',
     });
-    const online = nextMessage(rig.app, deviceTopic(d.id, 'state/update'));
+    const { message: online } = await armNextMessage(rig.app, deviceTopic(d.id, 'state/update'));
     await rig.publish(d);
     await online;
     expect(chip.level(18)).toBe(1); // off, active low: the line starts high
@@ -343,7 +343,7 @@ describe('push and metrics', () => {
         }),
       ]),
     );
-    const viaMqtt = nextMessage(rig.app, 'plant/a');
+    const { message: viaMqtt } = await armNextMessage(rig.app, 'plant/a');
     await rig.publish(d);
     const body = {
       deviceId: d.id,
@@ -385,7 +385,7 @@ describe('push and metrics', () => {
   it('serves Prometheus metrics per device', async () => {
     rig = await startRig(virtualDriverFactory, { metricsPort: 0 });
     const d = track(device(V, [prop('a')]));
-    const up = nextMessage(rig.app, deviceTopic(d.id, 'twin/update'));
+    const { message: up } = await armNextMessage(rig.app, deviceTopic(d.id, 'twin/update'));
     await rig.publish(d);
     await up;
     const text = await (await fetch(rig.mapper.metricsUrl!)).text();
