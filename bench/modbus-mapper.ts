@@ -415,6 +415,7 @@ async function writeDoc(table: string, seconds: number, results: RunResult[]): P
     'telemetry, fewer timers), which belongs to the mapper framework and the MQTT contract.',
     'The read-to-report latency (last column) is within the 5 ms aim at the median and the 95th percentile.',
     '',
+    '', // a blank line before the next section
   ].join('\n');
   const start = doc.indexOf('## modbus mapper');
   let next = start >= 0 ? doc.indexOf('\n## ', start + 1) : -1;
