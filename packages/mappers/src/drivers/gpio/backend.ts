@@ -64,5 +64,11 @@ export function lineOpenError(backend: BackendName, chip: string, pin: number, e
       { cause: e },
     );
   if (code === 'EINVAL') return new GpioError(`${where} is out of range for the chip: ${msg}`, 'config', { cause: e });
-  return new GpioError(`${where} could not be opened: ${msg}`, 'io', { cause: e });
+  // node-libgpiod reports every failure as "Unable to ..." without errno: name the usual causes
+  return new GpioError(
+    `${where} could not be opened: ${msg}. Usual causes: the line is held by another process (gpioinfo), ` +
+      `the mapper's user cannot open /dev/${chip} (add it to the "gpio" group), or the pin is not on this chip`,
+    'io',
+    { cause: e },
+  );
 }
