@@ -83,6 +83,25 @@ describe('device lifecycle', () => {
     expect(connects.values.filter((v) => v.labels.result === 'ok').map((v) => v.value)).toEqual([1]);
   });
 
+  it('reconnects a device whose protocol config changed, cleanly (its pins are free again)', async () => {
+    rig = await startRig(gpioDriverFactory);
+    const chip = simulatedChip(uniqueName('gpiochip'));
+    const d = device('gpio', [prop('led', { type: 'BOOLEAN', visitor: { pin: 4 } })], {
+      protocolConfig: { backend: 'simulated', chip: chip.name },
+    });
+    const states = await collectMessages(rig.app, deviceTopic(d.id, 'state/update'));
+    await rig.publish(d);
+    await states.waitFor(1);
+    await rig.publish({ ...d, protocolConfig: { ...d.protocolConfig, note: 'rewired' } });
+    await waitUntil(
+      async () =>
+        (await rig!.mapper.metrics.connects.get()).values.some((v) => v.labels.result === 'ok' && v.value === 2),
+      'a second connect',
+    );
+    const failed = (await rig.mapper.metrics.connects.get()).values.filter((v) => v.labels.result === 'error');
+    expect(failed).toEqual([]);
+  });
+
   it('stops serving a removed device', async () => {
     rig = await startRig(virtualDriverFactory);
     const d = track(device(V, [prop('a')]));

@@ -101,8 +101,8 @@ export class DeviceWorker {
     this.pusher.update(next);
     if (reconnect) {
       this.log.info('protocol config changed; reconnecting this device');
-      this.stopGeneration();
-      this.startGeneration();
+      // the old connection lets go of its resources (pins, sockets) before the new one takes them
+      void this.stopGeneration().then(() => this.startGeneration());
       return;
     }
     if (this.connected) {
