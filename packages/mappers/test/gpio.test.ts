@@ -144,6 +144,25 @@ describe('GPIO configuration errors', () => {
     }
   });
 
+  it('reports a rising edge of the logical level on an active-low button (a press pulls the line low)', async () => {
+    const chip = simulatedChip(uniqueName('gpiochip'));
+    const visitor = { pin: 9, direction: 'in', activeLow: true, edge: 'rising' };
+    const d = device('gpio', [prop('button', { type: 'BOOLEAN', accessMode: 'ReadOnly', visitor })], {
+      protocolConfig: { backend: 'simulated', chip: chip.name },
+    });
+    chip.drive(9, 1); // released
+    const drv = gpioDriverFactory.create(d, ctx());
+    await drv.connect();
+    const seen: boolean[] = [];
+    const stop = await drv.subscribe!(d.properties, (_p, v) => seen.push(v as boolean));
+    chip.drive(9, 0); // pressed: logical rising
+    expect(seen).toEqual([true]);
+    chip.drive(9, 1); // released: logical falling, not an edge this property asked for
+    expect(seen).toEqual([true]);
+    await stop();
+    await drv.disconnect();
+  });
+
   it('debounces a bouncing button to the level it settles at', async () => {
     const chip = simulatedChip(uniqueName('gpiochip'));
     const d = device(

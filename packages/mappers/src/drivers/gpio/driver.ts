@@ -34,6 +34,12 @@ function toDriverError(e: unknown, context: string): DriverError {
   return new DriverError(msg, 'io', true, { cause: e });
 }
 
+/** Visitors name edges of the logical level; an active-low line sees them inverted. */
+function physicalEdge(cfg: GpioPinConfig): GpioPinConfig['edge'] {
+  if (!cfg.activeLow) return cfg.edge;
+  return cfg.edge === 'rising' ? 'falling' : cfg.edge === 'falling' ? 'rising' : cfg.edge;
+}
+
 interface OpenLine {
   line: GpioLine;
   key: string;
@@ -76,7 +82,7 @@ class GpioDriver implements DeviceDriver {
       const line = await this.backend.requestLine(this.cfg.chip, {
         pin: cfg.pin,
         direction: cfg.direction,
-        edge: cfg.edge,
+        edge: physicalEdge(cfg),
         initial: (cfg.initial !== cfg.activeLow ? 1 : 0) as Level,
         consumer: `edgetwin:${this.device.id}`,
       });
