@@ -29,6 +29,7 @@ export class ModbusLine {
   refs = 0;
   private client: Client | undefined;
   private readonly queue: Job[] = [];
+  private readonly pumpNext = () => this.pump();
   private busy = false;
   private opening: Promise<void> | undefined;
   private lastFailure: { at: number; error: DriverError } | undefined;
@@ -111,13 +112,13 @@ export class ModbusLine {
       // the next request goes out before the caller processes this answer, so the line never waits
       // for the mapper's own work (decoding, reporting) between two requests
       // (a resolved promise, not queueMicrotask: that one builds an AsyncResource per call)
-      void Promise.resolve().then(() => this.pump());
+      void Promise.resolve().then(this.pumpNext);
       if (e) job.reject(e);
       else job.resolve(v);
     };
-    this.failInflight = (e) => settle(e);
+    this.failInflight = settle;
     try {
-      job.call(client, (err, data) => settle(err, data));
+      job.call(client, settle);
     } catch (e) {
       settle(e as Error);
     }
