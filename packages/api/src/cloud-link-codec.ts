@@ -2,8 +2,7 @@
 // Like the other decoders of api, these never throw: a peer's bad message must not take a link down.
 
 import type { DesiredIndex, OutboxEntry, ReportAck, ReportBatch } from './cloud-link.js';
-
-export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
+import type { Decoded } from './twin-payloads.js';
 
 /**
  * The version of a desired object as the DesiredIndex lists it: its resourceVersion, or, for an object
