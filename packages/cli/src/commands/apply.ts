@@ -1,6 +1,6 @@
 // edgetwin apply -f FILE|DIR|- ...: sends manifest files to the controller, which validates and stores
 // them; the controller's findings (file:line:col: kind/ns/name: path: message) are printed as they are.
-import { ControllerClient } from '@edgetwin/device-controller';
+import { ControllerClient } from '@edgetwin/device-controller/http/client';
 import {
   defaultServer,
   outputFormat,

@@ -4,7 +4,6 @@ import { Lifecycle } from '../compose/lifecycle.js';
 import { cliLogger } from '../compose/logger.js';
 import { parsePort } from '../compose/options.js';
 import { DEFAULTS } from '../compose/ports.js';
-import { startCloud } from '../compose/start-cloud.js';
 
 export function registerCloud(program: Command): void {
   program
@@ -36,6 +35,7 @@ export function registerCloud(program: Command): void {
         }
       }
       try {
+        const { startCloud } = await import('../compose/start-cloud.js');
         const cloud = await startCloud(
           {
             source: o.source,

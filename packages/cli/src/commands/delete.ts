@@ -1,5 +1,5 @@
 // edgetwin delete -f FILE|DIR|- ...: deletes the objects the files name (all or nothing).
-import { ControllerClient } from '@edgetwin/device-controller';
+import { ControllerClient } from '@edgetwin/device-controller/http/client';
 import { defaultServer, readManifests, runCommand, SERVER_HELP } from '@edgetwin/device-controller/cli/common';
 import type { Command } from 'commander';
 import type { RegisterCommand } from './index.js';

@@ -1,5 +1,5 @@
 // edgetwin describe device NAME: spec, desired vs reported per property, state, last seen.
-import { ControllerClient, ControllerError } from '@edgetwin/device-controller';
+import { ControllerClient, ControllerError } from '@edgetwin/device-controller/http/client';
 import {
   defaultServer,
   outputFormat,

@@ -1,10 +1,9 @@
-import { BUILT_IN_PROTOCOLS } from '@edgetwin/mappers';
+import { BUILT_IN_PROTOCOLS } from '@edgetwin/mappers/drivers/registry';
 import type { Command } from 'commander';
 import { Lifecycle } from '../compose/lifecycle.js';
 import { cliLogger } from '../compose/logger.js';
 import { parseList, parseNodeName, parsePort } from '../compose/options.js';
 import { DEFAULTS } from '../compose/ports.js';
-import { startEdge } from '../compose/start-edge.js';
 
 export const BUILTIN_MAPPERS: string[] = [...BUILT_IN_PROTOCOLS];
 
@@ -25,6 +24,7 @@ export function registerEdge(program: Command): void {
       const life = new Lifecycle(logger);
       const mappers = (o.mappers as string[]).filter((m) => m !== 'none');
       try {
+        const { startEdge } = await import('../compose/start-edge.js');
         const edge = await startEdge(
           {
             node: o.node,

@@ -1,5 +1,5 @@
 // edgetwin get devices|devicemodels|nodes [NAME]: lists what the controller holds.
-import { ControllerClient } from '@edgetwin/device-controller';
+import { ControllerClient } from '@edgetwin/device-controller/http/client';
 import {
   defaultServer,
   outputFormat,

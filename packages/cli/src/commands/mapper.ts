@@ -1,5 +1,5 @@
 // `edgetwin mapper <protocol>`: one protocol's mapper as its own process, speaking only MQTT to the edge.
-import { BUILT_IN_PROTOCOLS, startMapper } from '@edgetwin/mappers';
+import { BUILT_IN_PROTOCOLS } from '@edgetwin/mappers/drivers/registry';
 import type { Command } from 'commander';
 import { cliLogger } from '../compose/logger.js';
 import { parseNodeName, parsePort } from '../compose/options.js';
@@ -17,6 +17,8 @@ export function registerMapper(program: Command): void {
     .option('--metrics-host <addr>', 'address for the metrics server', '127.0.0.1')
     .action(async (protocol: string, o) => {
       const logger = cliLogger();
+      // Loaded on use: the framework and drivers are not needed to parse arguments or print help.
+      const { startMapper } = await import('@edgetwin/mappers');
       const mapper = await startMapper({
         protocol,
         brokerUrl: o.broker,

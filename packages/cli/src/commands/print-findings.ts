@@ -1,4 +1,4 @@
-import { ControllerError } from '@edgetwin/device-controller';
+import { ControllerError } from '@edgetwin/device-controller/http/client';
 
 /** Runs a controller call; on refusal prints the controller's finding lines (validator format) to stderr. */
 export async function printFindings(call: () => Promise<unknown>): Promise<boolean> {

@@ -1,6 +1,6 @@
 // edgetwin twin set DEVICE PROPERTY=VALUE: sets spec.properties[].desired.value in the cloud store. It is
 // an ordinary spec change: it flows down to the edge, the twin and the mapper like any other.
-import { ControllerClient, ControllerError } from '@edgetwin/device-controller';
+import { ControllerClient, ControllerError } from '@edgetwin/device-controller/http/client';
 import { defaultServer, parseName, runCommand, SERVER_HELP, UsageError } from '@edgetwin/device-controller/cli/common';
 import type { Command } from 'commander';
 import type { RegisterCommand } from './index.js';

@@ -2,9 +2,8 @@
 // with its broker and twin, the mappers, simulated devices and the example apps — in one process.
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ControllerClient } from '@edgetwin/device-controller';
+import { ControllerClient } from '@edgetwin/device-controller/http/client';
 import { deviceId } from '@edgetwin/api';
-import { loadManifestFiles } from '@edgetwin/simulators';
 import type { Command } from 'commander';
 import { EXAMPLES_DIR, type Example, findExample, listExamples, startExampleApp } from '../compose/examples.js';
 import { Lifecycle } from '../compose/lifecycle.js';
@@ -12,9 +11,6 @@ import { cliLogger } from '../compose/logger.js';
 import { listManifestPaths, readManifestFiles } from '../compose/manifest-files.js';
 import { parseNodeName, parsePort } from '../compose/options.js';
 import { DEFAULTS } from '../compose/ports.js';
-import { startCloud } from '../compose/start-cloud.js';
-import { startEdge } from '../compose/start-edge.js';
-import { startSimulatedDevices } from '../compose/start-simulators.js';
 import { BUILTIN_MAPPERS } from './edge.js';
 import { printFindings } from './print-findings.js';
 
@@ -48,6 +44,11 @@ export function registerUp(program: Command): void {
       const manifestDirs: string[] = o.manifests ?? examples.map((e) => e.manifestsDir);
       if (manifestDirs.length === 0) program.error('no manifests to load: pass --manifests DIR', { exitCode: 2 });
       const manifestPaths = await listManifestPaths(manifestDirs);
+      // The parts load on use, so `edgetwin --help` and the small commands start fast.
+      const { loadManifestFiles } = await import('@edgetwin/simulators');
+      const { startCloud } = await import('../compose/start-cloud.js');
+      const { startEdge } = await import('../compose/start-edge.js');
+      const { startSimulatedDevices } = await import('../compose/start-simulators.js');
       const loaded = await loadManifestFiles(manifestPaths);
       const deviceIds = loaded.devices.map((d) => deviceId(d));
 
