@@ -14,9 +14,8 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()?.();
 });
 
-// These tests look at the driver's own raw values; the framework-offset correction is tested on its own below.
-function factory(cancelFrameworkOffset = false): ModbusDriverFactory {
-  const f = createModbusDriverFactory({ reconnectMinMs: 20, cancelFrameworkOffset });
+function factory(): ModbusDriverFactory {
+  const f = createModbusDriverFactory({ reconnectMinMs: 20 });
   cleanups.push(() => f.close());
   return f;
 }
@@ -211,7 +210,7 @@ describe('modbus driver: every type and order, read and written', () => {
     ]);
     const l = await line([dev]);
     l.sim.poke(dev.id, 'temperature', 21.5);
-    const d = driverFor(factory(true), l.devices[0]!);
+    const d = driverFor(factory(), l.devices[0]!);
     await d.connect();
     const p = prop(l.devices[0]!, 'temperature');
     const spec = transformSpec(p);
@@ -222,6 +221,29 @@ describe('modbus driver: every type and order, read and written', () => {
     if (!back.ok) throw new Error(back.reason);
     await d.write(p, back.value);
     expect(l.sim.peek(dev.id, 'temperature')).toBe(-4.5);
+  });
+
+  it('valueOffset is added after scale while offset stays the register address', async () => {
+    const dev = modbusDevice('pt100', { slaveID: 1 }, [
+      {
+        name: 'temperature',
+        type: 'FLOAT',
+        visitor: { register: 'HoldingRegister', offset: 10, type: 'uint16', scale: 0.1, valueOffset: -40 },
+      },
+    ]);
+    const l = await line([dev]);
+    l.sim.pokeRaw(dev.id, 'temperature', 653);
+    const d = driverFor(factory(), l.devices[0]!);
+    await d.connect();
+    const p = prop(l.devices[0]!, 'temperature');
+    const spec = transformSpec(p);
+    if (!spec.ok) throw new Error(spec.reason);
+    const raw = ok((await d.readBatch([p])).get('temperature')) as number;
+    expect(toEngineering(raw, p, spec.value)).toEqual({ ok: true, value: '25.3' });
+    const back = toRaw('-4.5', p, spec.value);
+    if (!back.ok) throw new Error(back.reason);
+    await d.write(p, back.value);
+    expect(l.sim.peekRaw(dev.id, 'temperature')).toBe(355);
   });
 });
 
@@ -309,7 +331,7 @@ describe('modbus driver: faults give clear errors and spare the other devices', 
     await probe.stop();
     const dev = withModbusEndpoint(modbusDevice('late', { slaveID: 1 }, [h('t', { offset: 0 })]), { port });
     // no pause between connection attempts, so the attempt after the slave starts is the one that succeeds
-    const f = createModbusDriverFactory({ reconnectMinMs: 0, cancelFrameworkOffset: false });
+    const f = createModbusDriverFactory({ reconnectMinMs: 0 });
     cleanups.push(() => f.close());
     const d = driverFor(f, dev);
     const err = await rejection(d.connect());

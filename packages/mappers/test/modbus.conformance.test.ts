@@ -1,7 +1,6 @@
 // The driver conformance suite for Modbus, over TCP and over RTU (socat PTY pair), against the simulator
 // built from the same manifests.
 import { runDriverConformance } from '../src/conformance/index.js';
-import { addressOffsetCorrection } from '../src/drivers/modbus/address-offset.js';
 import { createModbusDriverFactory } from '../src/drivers/modbus/index.js';
 import { allKindsDevice, simulate } from './modbus-devices.js';
 
@@ -9,17 +8,11 @@ for (const mode of ['tcp', 'rtu'] as const) {
   runDriverConformance(`modbus ${mode}`, async () => {
     const line = await simulate([allKindsDevice('plc', 7)], mode);
     const device = line.devices[0]!;
-    const prop = (name: string) => device.properties.find((p) => p.name === name)!;
-    // readBatch hands the framework raw values (see address-offset.ts); peek answers the same way
-    const correction = (name: string) => addressOffsetCorrection(prop(name));
     return {
       factory: createModbusDriverFactory({ reconnectMinMs: 20 }),
       device,
-      peek: async (name) => {
-        const v = line.sim.peekRaw(device.id, name);
-        return typeof v === 'number' ? v - correction(name) : v;
-      },
-      poke: async (name, v) => line.sim.pokeRaw(device.id, name, typeof v === 'number' ? v + correction(name) : v),
+      peek: async (name) => line.sim.peekRaw(device.id, name),
+      poke: async (name, v) => line.sim.pokeRaw(device.id, name, v),
       fault: async (kind) => line.sim.setFault(device.id, kind === 'unreachable' ? 'timeout' : null),
       teardown: () => line.stop(),
       badWrites: { label: 'a label longer than four registers', setpoint: 'warm', switch: 'maybe', energy: 5e9 },

@@ -29,27 +29,34 @@ function spec(p: ResolvedProperty): TransformSpec {
   return s.value;
 }
 
-describe('scale and offset', () => {
+describe('scale and valueOffset', () => {
   it('turns a raw register into an engineering value and back', () => {
-    const p = prop({ visitor: { scale: 0.1, offset: -40 } });
+    const p = prop({ visitor: { scale: 0.1, valueOffset: -40 } });
     const s = spec(p);
     expect(toEngineering(653, p, s)).toEqual({ ok: true, value: '25.3' });
     expect(toRaw('25.3', p, s)).toEqual({ ok: true, value: 653 });
   });
 
-  it('accepts scale and offset given as strings, as KubeEdge samples quote numbers', () => {
-    const p = prop({ visitor: { scale: '2', offset: '1' } });
+  it('accepts scale and valueOffset given as strings, as KubeEdge samples quote numbers', () => {
+    const p = prop({ visitor: { scale: '2', valueOffset: '1' } });
     expect(toEngineering(10, p, spec(p))).toEqual({ ok: true, value: '21' });
   });
 
-  it('round-trips any integer raw value through scale and offset', () => {
+  it('ignores visitor offset, which is a Modbus register address, not a value offset', () => {
+    const p = prop({ visitor: { register: 'HoldingRegister', offset: 10, scale: 0.1 } });
+    const s = spec(p);
+    expect(toEngineering(215, p, s)).toEqual({ ok: true, value: '21.5' });
+    expect(toRaw('21.5', p, s)).toEqual({ ok: true, value: 215 });
+  });
+
+  it('round-trips any integer raw value through scale and valueOffset', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: -32768, max: 65535 }),
         fc.constantFrom(0.1, 0.01, 0.5, 2, 10),
         fc.integer({ min: -100, max: 100 }),
-        (raw, scale, offset) => {
-          const p = prop({ type: 'DOUBLE', visitor: { scale, offset } });
+        (raw, scale, valueOffset) => {
+          const p = prop({ type: 'DOUBLE', visitor: { scale, valueOffset } });
           const s = spec(p);
           const eng = toEngineering(raw, p, s);
           if (!eng.ok) return false;

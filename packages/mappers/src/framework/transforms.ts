@@ -1,6 +1,8 @@
 // Protocol-independent conversions between a driver's raw value and the twin's engineering value (a
 // string typed by the model property). Reads go raw -> engineering; writes go engineering -> raw.
-// Visitor keys (docs/mappers.md): scale, offset, min, max, clamp, bit, onValue, offValue.
+// Visitor keys (docs/mappers.md): scale, valueOffset, min, max, clamp, bit, onValue, offValue.
+// The additive offset is `valueOffset`, never `offset`: in KubeEdge's Modbus visitors `offset` is the
+// register address, so a shared transform reading `offset` would add an address to every value.
 // Byte and word order belong to the protocol driver (Modbus registers), not here.
 
 import { type PropertyType, parseValue, type ResolvedProperty } from '@edgetwin/api';
@@ -8,7 +10,8 @@ import type { RawValue } from './driver.js';
 
 export interface TransformSpec {
   scale: number;
-  offset: number;
+  /** added after `scale` on reads, subtracted before it on writes (visitor key `valueOffset`) */
+  valueOffset: number;
   min?: number;
   max?: number;
   /** true: out-of-range writes are clamped to [min, max]; false (default): they are refused */
@@ -47,7 +50,11 @@ export function transformSpec(prop: ResolvedProperty): Converted<TransformSpec> 
   };
   const scale = num('scale') ?? 1;
   if (scale === 0) problems.push('scale must not be 0');
-  const spec: TransformSpec = { scale, offset: num('offset') ?? 0, clamp: v.clamp === true || v.clamp === 'true' };
+  const spec: TransformSpec = {
+    scale,
+    valueOffset: num('valueOffset') ?? 0,
+    clamp: v.clamp === true || v.clamp === 'true',
+  };
   const min = num('min') ?? prop.minimum;
   const max = num('max') ?? prop.maximum;
   if (min !== undefined) spec.min = min;
@@ -125,7 +132,7 @@ export function toEngineering(raw: RawValue, prop: ResolvedProperty, spec: Trans
     const on = typeof v === 'boolean' ? v : typeof v === 'number' ? v !== 0 : undefined;
     if (on !== undefined) v = on ? spec.onValue : spec.offValue;
   } else if (typeof v === 'number') {
-    v = v * spec.scale + spec.offset;
+    v = v * spec.scale + spec.valueOffset;
   }
   const out = formatForType(prop.type, v);
   return out.ok ? out : { ok: false, reason: `property ${prop.name}: ${out.reason}` };
@@ -159,7 +166,7 @@ export function toRaw(text: string, prop: ResolvedProperty, spec: TransformSpec)
       if (!spec.clamp) return fail(`${v} is above the maximum ${spec.max}`);
       v = spec.max;
     }
-    return { ok: true, value: tidy((v - spec.offset) / spec.scale) };
+    return { ok: true, value: tidy((v - spec.valueOffset) / spec.scale) };
   }
   return { ok: true, value: v };
 }

@@ -24,7 +24,6 @@ import {
   type ReadResult,
   rejectReadOnly,
 } from '../../framework/driver.js';
-import { addressOffsetCorrection, correctRead, correctWrite } from './address-offset.js';
 import { planReads, type ReadGroup } from './batch.js';
 import { toDriverError } from './errors.js';
 import type { LineRegistry, ModbusLine } from './line.js';
@@ -34,9 +33,7 @@ interface PointKey {
   type: string;
   access: string;
 }
-type PointEntry =
-  | (PointKey & { point: ModbusPoint; raw: ModbusPoint; correction: number })
-  | (PointKey & { error: string });
+type PointEntry = (PointKey & { point: ModbusPoint; raw: ModbusPoint }) | (PointKey & { error: string });
 
 interface Plan {
   entries: PointEntry[];
@@ -67,7 +64,6 @@ export class ModbusDeviceDriver implements DeviceDriver {
   private line: ModbusLine | undefined;
   /** parsed visitors by property name; reused while type, access and visitor content stay the same */
   private readonly points = new Map<string, PointEntry>();
-  private readonly corrections = new Map<string, number>();
   /** recent read plans; the framework may pass a new array for the same properties on every cycle */
   private plans: Plan[] = [];
   private lastOk: boolean | undefined;
@@ -81,7 +77,6 @@ export class ModbusDeviceDriver implements DeviceDriver {
     private readonly cfg: ModbusProtocolConfig,
     private readonly lines: LineRegistry,
     private readonly ctx: DriverContext,
-    private readonly cancelFrameworkOffset = true,
   ) {
     this.where = `device ${device.id} (unit ${cfg.slaveId} on ${cfg.lineKey})`;
     ctx.signal.addEventListener('abort', () => void this.disconnect(), { once: true });
@@ -150,7 +145,6 @@ export class ModbusDeviceDriver implements DeviceDriver {
     const p = this.pointOf(property);
     if ('error' in p) throw new DriverError(p.error, 'config', false);
     const point = p.point;
-    value = correctWrite(value, p.correction);
     if (!point.writable)
       throw new DriverError(
         `device ${this.device.id}: property ${property.name} is on ${REGISTER_NAMES[point.table]}, which is read-only`,
@@ -229,15 +223,9 @@ export class ModbusDeviceDriver implements DeviceDriver {
     });
     const base = { visitor: prop.visitor, type: prop.type, access: prop.accessMode };
     const entry: PointEntry = parsed.ok
-      ? {
-          ...base,
-          point: parsed.value,
-          raw: rawModbusPoint(parsed.value),
-          correction: this.cancelFrameworkOffset ? addressOffsetCorrection(prop) : 0,
-        }
+      ? { ...base, point: parsed.value, raw: rawModbusPoint(parsed.value) }
       : { ...base, error: `device ${this.device.id}: ${parsed.errors.join('; ')}` };
     this.points.set(prop.name, entry);
-    if ('correction' in entry) this.corrections.set(prop.name, entry.correction);
     return entry;
   }
 
@@ -246,11 +234,7 @@ export class ModbusDeviceDriver implements DeviceDriver {
       const block = await this.readBlock(g);
       const ts = Date.now();
       for (const p of g.members)
-        results.set(p.property, {
-          ok: true,
-          value: correctRead(decodeFrom(block, g.start, p), this.corrections.get(p.property) ?? 0),
-          timestamp: ts,
-        });
+        results.set(p.property, { ok: true, value: decodeFrom(block, g.start, p), timestamp: ts });
       this.lastOk = true;
     } catch (e) {
       const modbusCode = (e as { modbusCode?: number }).modbusCode;

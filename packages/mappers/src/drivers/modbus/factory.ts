@@ -12,11 +12,6 @@ export interface ModbusDriverOptions {
   reconnectMinMs?: number;
   /** logger for line events (connect, loss); devices log through their DriverContext */
   logger?: Logger;
-  /**
-   * Cancel the framework's value `offset` on Modbus properties, whose `offset` is a register address
-   * (address-offset.ts). Default true; tests of the driver alone turn it off to see plain raw values.
-   */
-  cancelFrameworkOffset?: boolean;
 }
 
 export interface ModbusDriverFactory extends DriverFactory {
@@ -53,7 +48,7 @@ export function createModbusDriverFactory(opts: ModbusDriverOptions = {}): Modbu
     create(device: ResolvedDevice, ctx: DriverContext) {
       const proto = parseModbusProtocol(device.protocolConfig, `device ${device.id}`);
       if (!proto.ok) throw new DriverError(proto.errors.join('; '), 'config', false);
-      return new ModbusDeviceDriver(device, proto.value, lines, ctx, opts.cancelFrameworkOffset ?? true);
+      return new ModbusDeviceDriver(device, proto.value, lines, ctx);
     },
     close() {
       return lines.closeAll();
