@@ -13,7 +13,7 @@ import { afterEach, expect, it } from 'vitest';
 import { type DeviceTwin, openDeviceTwin } from '../../devicetwin/src/index.js';
 import { type CloudLinkEdge, startCloudLinkEdge } from '../../devicetwin/src/cloud-link/index.js';
 import { type CloudLink, startCloudLink } from '../src/cloud-link/index.js';
-import { type RunningController, startController } from '../src/index.js';
+import { type RunningController, type StatusCoalescer, startController } from '../src/index.js';
 import { LinkProxy } from './cloud-link-support.js';
 
 const NODE = 'gateway-1';
@@ -162,12 +162,20 @@ it('after a cut link, both sides agree: the edge holds exactly the cloud devices
       .sort(),
   ).toEqual(['default/a', 'default/b']);
 
+  const presence = () => (w.controller.status as StatusCoalescer).nodePresence().get(NODE)?.presence;
+  const poll = (wake: () => void) => {
+    const t = setInterval(wake, 10);
+    return () => clearInterval(t);
+  };
+  await when(poll, () => presence() === 'online', 'the node online in the cloud');
   w.proxy.cut();
   await when(
     (wake) => w.edgeLink.onConnectionChange(wake),
     () => !w.edgeLink.connected,
     'the link to drop',
   );
+  // the edge's last will
+  await when(poll, () => presence() === 'offline', 'the node offline in the cloud', 3000);
   const generationBefore = w.cloudGeneration();
 
   // the cloud moves on: one added, one desired value changed, one deleted
@@ -188,6 +196,7 @@ it('after a cut link, both sides agree: the edge holds exactly the cloud devices
 
   w.proxy.restore();
   await settledWithCloud(w);
+  await when(poll, () => presence() === 'online', 'the node online again');
   const lastSeq = w.twin.outbox.lastSeq();
   await when(
     (wake) => w.edgeLink.onReportsAcked(wake),
