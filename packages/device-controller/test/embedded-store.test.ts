@@ -86,6 +86,64 @@ describe('EmbeddedStore', () => {
     expect(Number(b.apply([model('m2')])[0]?.resourceVersion)).toBe(Number(rv) + 1);
   });
 
+  it('setDesired stamps desired.metadata.timestamp on every write, so the value already there is still a new spec', async () => {
+    const store = open();
+    const d = device('d1', 'n1', 'm1', ['temp']);
+    d.spec.properties![0]!.desired = { value: '21', metadata: { type: 'int' } };
+    store.apply([model('m1'), d]);
+    const events: SourceEvent[] = [];
+    store.onEvent((e) => events.push(e));
+    const before = store.device('default', 'd1')!;
+    const first = await store.setDesired(before, 0, '21');
+    const stamp1 = first.spec.properties![0]!.desired!.metadata!.timestamp!;
+    expect(first.spec.properties![0]!.desired).toEqual({ value: '21', metadata: { type: 'int', timestamp: stamp1 } });
+    expect(Number(stamp1)).toBeGreaterThan(Date.now() - 60_000);
+    expect(Number(first.metadata.resourceVersion)).toBeGreaterThan(Number(before.metadata.resourceVersion));
+    expect(first.metadata.generation).toBe(before.metadata.generation! + 1);
+    // again at once, same value: a later stamp (even within one millisecond), a new version and generation
+    const second = await store.setDesired(first, 0, '21');
+    const stamp2 = second.spec.properties![0]!.desired!.metadata!.timestamp!;
+    expect(Number(stamp2)).toBeGreaterThan(Number(stamp1));
+    expect(Number(second.metadata.resourceVersion)).toBeGreaterThan(Number(first.metadata.resourceVersion));
+    expect(second.metadata.generation).toBe(first.metadata.generation! + 1);
+    expect(events.map((e) => `${e.type} ${e.object.metadata.resourceVersion}`)).toEqual([
+      `MODIFIED ${first.metadata.resourceVersion}`,
+      `MODIFIED ${second.metadata.resourceVersion}`,
+    ]);
+    // a stale read still conflicts
+    await expect(store.setDesired(first, 0, '22')).rejects.toThrow(ConflictError);
+  });
+
+  it('applying the same manifest again changes nothing, and keeps the stamp of a value it agrees with', async () => {
+    const store = open();
+    const manifest = device('d1', 'n1', 'm1', ['temp']);
+    manifest.spec.properties![0]!.desired = { value: '21' };
+    store.apply([model('m1'), manifest]);
+    const events: SourceEvent[] = [];
+    store.onEvent((e) => events.push(e));
+    expect(store.apply([manifest])[0]?.action).toBe('unchanged');
+    expect(events).toEqual([]);
+
+    const set = await store.setDesired(store.device('default', 'd1')!, 0, '21');
+    const stamp = set.spec.properties![0]!.desired!.metadata!.timestamp;
+    events.length = 0;
+    // the file says nothing about when `twin set` last asserted 21: no re-assert, no change at all
+    expect(store.apply([manifest])[0]?.action).toBe('unchanged');
+    expect(store.apply([manifest])[0]?.action).toBe('unchanged');
+    expect(events).toEqual([]);
+    expect(store.device('default', 'd1')!.spec.properties![0]!.desired).toEqual({
+      value: '21',
+      metadata: { timestamp: stamp },
+    });
+    expect(manifest.spec.properties![0]!.desired).toEqual({ value: '21' }); // the caller's object is untouched
+
+    // a file with another value is a change; the stamp of the old value goes with it
+    const edited = structuredClone(manifest);
+    edited.spec.properties![0]!.desired = { value: '19' };
+    expect(store.apply([edited])[0]?.action).toBe('configured');
+    expect(store.device('default', 'd1')!.spec.properties![0]!.desired).toEqual({ value: '19' });
+  });
+
   it('deletes all or nothing', () => {
     const store = open();
     store.apply([model('m1'), device('d1', 'n1', 'm1')]);

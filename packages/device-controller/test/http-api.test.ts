@@ -149,6 +149,32 @@ describe('controller HTTP API (embedded store)', () => {
     expect(changes).toEqual(['n1 25']);
   });
 
+  it('re-asserts a desired value equal to the current one: a new stamp, a new version, sent down again', async () => {
+    await client.apply([
+      { file: 'm.yaml', text: thermoModel },
+      { file: 'd.yaml', text: thermo('n1') },
+    ]);
+    const sent: Array<string | undefined> = [];
+    ctl.desired.onChange((_node, c) => {
+      if (c.kind === 'device' && c.object) sent.push(c.object.spec.properties?.[0]?.desired?.metadata?.timestamp);
+    });
+    const first = await client.setDesired('default', 't1', 'setpoint', '20');
+    expect(first.result).toMatchObject({ action: 'configured', previous: '20', reasserted: true });
+    const second = await client.setDesired('default', 't1', 'setpoint', '20');
+    expect(second.result).toMatchObject({ previous: '20', reasserted: true });
+    expect(Number(second.result.resourceVersion)).toBeGreaterThan(Number(first.result.resourceVersion));
+    const stamps = [first, second].map((r) => r.device.spec.properties?.[0]?.desired?.metadata?.timestamp);
+    expect(Number(stamps[1])).toBeGreaterThan(Number(stamps[0]));
+    expect(sent).toEqual(stamps); // each write flows down to the node as a spec change
+
+    const changed = await client.setDesired('default', 't1', 'setpoint', '21');
+    expect(changed.result).toMatchObject({ previous: '20', reasserted: false });
+    // re-applying the manifest does not re-assert anything (and does not undo the value set above)
+    const again = await client.apply([{ file: 'd.yaml', text: thermo('n1').replace('"20"', '"21"') }]);
+    expect(again.results[0]?.action).toBe('unchanged');
+    expect(sent).toHaveLength(3);
+  });
+
   it('shows a device with desired and reported values once the edge reported', async () => {
     await client.apply([
       { file: 'm.yaml', text: thermoModel },

@@ -142,6 +142,37 @@ describe('cloud link, edge end: desired state', () => {
     expect(Object.keys(edge.twin.desiredIndex().models)).toEqual(['default/thermo']);
   });
 
+  it('a re-asserted desired value (same value, new desired.metadata.timestamp) overrides an edge-local one; a resync does not', async () => {
+    const { proxy, cloud, edge } = await world();
+    const stamped = (rv: string, timestamp: string) => {
+      const d = device('t1', { rv, desired: '21' });
+      d.spec.properties![0]!.desired!.metadata = { timestamp };
+      return d;
+    };
+    await cloud.putModel(model('thermo'));
+    await cloud.putDevice(stamped('1', '1000'));
+    const l = link(edge, proxy.url);
+    await synced(l, await cloud.publishIndex());
+    await edge.twin.setDesiredLocally('default/t1', 'temp', '18');
+    expect(desiredOf(edge, 'default/t1')).toBe('18');
+
+    // the link drops and comes back: the retained copy arrives again, no new command
+    proxy.cut();
+    await until(
+      (w) => l.onConnectionChange(w),
+      () => !l.connected,
+      'the link to drop',
+    );
+    proxy.restore();
+    await synced(l, await cloud.publishIndex());
+    expect(desiredOf(edge, 'default/t1')).toBe('18');
+
+    // `twin set t1 temp=21` again: the controller stamps it, so the spec (and resourceVersion) changes
+    await cloud.putDevice(stamped('2', '2000'));
+    await synced(l, await cloud.publishIndex());
+    expect(edge.twin.getTwin('default/t1')?.twins.temp?.expected).toMatchObject({ value: '21', source: 'cloud' });
+  });
+
   it('resyncs in full from retained messages when the cloud broker lost the session (restarted, in memory)', async () => {
     const { cloudBroker, proxy, cloud, edge } = await world();
     await cloud.putModel(model('thermo'));

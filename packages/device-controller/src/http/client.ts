@@ -4,7 +4,7 @@
 import type { Device, DeviceModel } from '@edgetwin/api';
 import type { ApplyResult } from '../sources/embedded/store.js';
 import type { ManifestFile } from './check-manifests.js';
-import type { NodeInfo } from './server.js';
+import type { DesiredResult, NodeInfo } from './server.js';
 
 export class ControllerError extends Error {
   constructor(
@@ -57,7 +57,7 @@ export class ControllerClient {
     name: string,
     property: string,
     value: string,
-  ): Promise<{ result: ApplyResult; device: Device }> {
+  ): Promise<{ result: DesiredResult; device: Device }> {
     return this.call('POST', `/devices/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/desired`, {
       property,
       value,

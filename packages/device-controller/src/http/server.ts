@@ -2,13 +2,19 @@
 // Errors are 4xx with {findings: [line, ...]}: each line names file:line:col, the object and the field,
 // so the CLI can print them as they are.
 
-import { checkValue, type Device } from '@edgetwin/api';
+import { checkValue, type Device, sameValue } from '@edgetwin/api';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { ControllerMetrics } from '../metrics.js';
 import type { Source, SourceObject } from '../source.js';
-import { ConflictError, type EmbeddedStore, NotFoundError, type ObjectRef } from '../sources/embedded/store.js';
+import {
+  type ApplyResult,
+  ConflictError,
+  type EmbeddedStore,
+  NotFoundError,
+  type ObjectRef,
+} from '../sources/embedded/store.js';
 import type { StatusCoalescer } from '../status/coalescer.js';
 import { checkManifests, identitiesOf, type ManifestFile } from './check-manifests.js';
 
@@ -20,6 +26,14 @@ export interface HttpApiDeps {
   status: StatusCoalescer;
   metrics: ControllerMetrics;
   logger: Logger;
+}
+
+/** The answer to POST /devices/:ns/:name/desired. */
+export interface DesiredResult extends ApplyResult {
+  /** the desired value before this write, if there was one */
+  previous?: string;
+  /** the value equals the previous desired value (typed): the write re-asserts it as a new command */
+  reasserted: boolean;
 }
 
 export interface NodeInfo {
@@ -179,15 +193,20 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
         ]);
       const check = checkValue(mp, value);
       if (!check.ok) return fail(reply, 400, [`${who}: ${path}: ${check.reason} (model type ${mp.type ?? 'STRING'})`]);
+      const previous = d.spec.properties?.[idx]?.desired?.value;
       try {
         const device = await source.setDesired(d, idx, value);
-        const result = {
+        const result: DesiredResult = {
           kind: 'Device',
           namespace: ns,
           name,
           action: 'configured',
           resourceVersion: device.metadata.resourceVersion ?? '',
+          // The same value again is still a write (a new desired.metadata.timestamp): it re-asserts the
+          // command, so it overrides an edge-local desired value (docs/twin.md). Callers can say so.
+          reasserted: previous !== undefined && sameValue(mp.type ?? 'STRING', previous, value),
         };
+        if (previous !== undefined) result.previous = previous;
         return { result, device };
       } catch (e) {
         if (e instanceof NotFoundError) return fail(reply, 404, [`${who}: -: not found`]);

@@ -233,6 +233,9 @@ export class TwinEngine {
 
     let dev = this.devices.get(id);
     const isNew = !dev;
+    // The stored Device is the last desired state the cloud sent: its desired.metadata.timestamp values tell
+    // a re-asserted command (a new stamp) from the same spec sent again (docs/twin.md, "who wins").
+    const previous = dev?.device;
     if (!dev) {
       dev = {
         id,
@@ -251,7 +254,7 @@ export class TwinEngine {
     dev.modelId = modelId;
     dev.description = device.metadata.labels?.description ?? '';
     this.store.putDevice(dev);
-    this.syncTwins(dev, model.model, fx, now);
+    this.syncTwins(dev, model.model, fx, now, previous);
     if (isNew) fx.publish(membershipUpdatedTopic(this.node), membershipUpdated([dev], [], now));
     this.specs.publish(dev, model.model, fx);
     this.publishDelta(dev, fx, now);
@@ -381,9 +384,13 @@ export class TwinEngine {
 
   /**
    * Brings a device's twins in line with its model and spec: every model property has a twin of the model's
-   * type; a changed cloud desired value overrides the expected value (cloud wins, docs/twin.md).
+   * type; a new cloud command overrides the expected value (cloud wins, docs/twin.md). A command is new when
+   * the cloud's desired value differs from the last one it sent, or when its desired.metadata.timestamp
+   * differs from the one in `previous` (the Device as stored before this one arrived): the controller stamps
+   * every desired write, so `twin set` of an unchanged value still wins over an edge-local value. Without
+   * `previous` (a model change) only value changes count.
    */
-  private syncTwins(dev: DeviceRecord, model: DeviceModel, fx: Effects, now: number): boolean {
+  private syncTwins(dev: DeviceRecord, model: DeviceModel, fx: Effects, now: number, previous?: Device): boolean {
     const props = propsOf(model);
     const declared = new Map<string, PropertyType>();
     for (const p of props.values()) declared.set(p.name, p.type ?? 'STRING');
@@ -392,6 +399,8 @@ export class TwinEngine {
     for (const p of dev.device.spec.properties ?? []) {
       if (typeof p.desired?.value === 'string') desired.set(p.name, p.desired.value);
     }
+    const stamps = desiredStamps(dev.device);
+    const previousStamps = previous ? desiredStamps(previous) : stamps;
     const changes: TwinChange[] = [];
     for (const [name, type] of declared) {
       const existing = dev.twins.get(name);
@@ -401,17 +410,21 @@ export class TwinEngine {
       next.optional = false;
       const report: TwinReportEntry = { property: name };
       const cloudValue = desired.get(name);
+      const stamp = stamps.get(name);
+      // A stamp that disappears (an apply without one) is no command; a new or different one is.
+      const restamped = stamp !== undefined && stamp !== previousStamps.get(name);
       if (
         cloudValue !== undefined &&
-        (next.cloudDesired === undefined || !sameValue(type, next.cloudDesired, cloudValue))
+        (next.cloudDesired === undefined || !sameValue(type, next.cloudDesired, cloudValue) || restamped)
       ) {
+        if (next.cloudDesired !== cloudValue) rowChanged = true;
         next.cloudDesired = cloudValue;
-        rowChanged = true;
         if (!sameValue(type, next.expected, cloudValue) || next.expectedSource !== 'cloud') {
           next.expected = cloudValue;
           next.expectedTs = now;
           next.expectedVersion.cloud++;
           next.expectedSource = 'cloud';
+          rowChanged = true;
           report.observedDesired = { value: cloudValue, timestamp: now, type: twinMetadataType(type), source: 'cloud' };
         }
       }
@@ -429,6 +442,16 @@ export class TwinEngine {
     }
     return this.commitTwinChanges(dev, changes, '', fx, now, false);
   }
+}
+
+/** desired.metadata.timestamp per property: the controller's stamp of each cloud desired write. */
+function desiredStamps(device: Device): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const p of device.spec?.properties ?? []) {
+    const ts = p.desired?.metadata?.timestamp;
+    if (typeof ts === 'string' && ts !== '') out.set(p.name, ts);
+  }
+  return out;
 }
 
 function propsOf(model: DeviceModel | undefined): Map<string, ModelProperty> {

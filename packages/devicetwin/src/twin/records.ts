@@ -20,7 +20,10 @@ export interface TwinRecord {
   expectedTs: number;
   expectedVersion: Version;
   expectedSource?: DesiredSource;
-  /** last desired value the cloud sent for this property; a change to it overrides a local desired */
+  /**
+   * last desired value the cloud sent for this property; a change to it (or a new desired.metadata.timestamp
+   * in the Device, which the stored Device JSON keeps) overrides a local desired
+   */
   cloudDesired?: string;
   actual?: string;
   actualTs: number;

@@ -9,9 +9,10 @@ import { dirname } from 'node:path';
 import { API_VERSION, type Device, type DeviceModel, type DeviceStatusFields, type ObjectMeta } from '@edgetwin/api';
 import Database from 'better-sqlite3';
 import pino, { type Logger } from 'pino';
-import { stableJson } from '../../stable-json.js';
 import { ConflictError, NotFoundError, type ObjectRef } from '../../errors.js';
 import { objectKey, type Source, type SourceEvent, type SourceKind, type SourceObject } from '../../source.js';
+import { stableJson } from '../../stable-json.js';
+import { keepStamps, stampDesired } from '../desired-stamp.js';
 
 export { ConflictError, NotFoundError, type ObjectRef } from '../../errors.js';
 
@@ -138,15 +139,19 @@ export class EmbeddedStore implements Source {
    * Creates or replaces objects, all or nothing. An object that names a metadata.resourceVersion is written
    * only if that is still the stored version (optimistic concurrency); without one, the last writer wins.
    * Status in the input is ignored: status belongs to the edge. An object whose spec, labels and
-   * annotations are unchanged is left alone (no new resourceVersion, no event).
+   * annotations are unchanged is left alone (no new resourceVersion, no event). A stored
+   * desired.metadata.timestamp is kept where the input has the same desired value and no timestamp.
    */
   apply(objects: SourceObject[]): ApplyResult[] {
     const pending: SourceEvent[] = [];
     const results = this.db.transaction(() =>
-      objects.map((input) => {
-        const ref = refOf(input);
+      objects.map((given) => {
+        const ref = refOf(given);
         const key = `${ref.namespace}/${ref.name}`;
         const existing = this.cache[ref.kind].get(key) as SourceObject | undefined;
+        // A manifest says nothing about when `twin set` last asserted a value it agrees with; keep that stamp
+        // (as kubectl apply keeps fields it did not set), so re-applying an unchanged file changes nothing.
+        const input = existing?.kind === 'Device' && given.kind === 'Device' ? keepStamps(existing, given) : given;
         const wanted = input.metadata.resourceVersion;
         if (wanted !== undefined && wanted !== '' && wanted !== existing?.metadata.resourceVersion)
           throw new ConflictError(ref, wanted, existing?.metadata.resourceVersion);
@@ -205,13 +210,17 @@ export class EmbeddedStore implements Source {
     return results;
   }
 
-  /** Sets spec.properties[index].desired.value if the device is still at the version given (else ConflictError). */
+  /**
+   * Sets spec.properties[index].desired.value and stamps desired.metadata.timestamp, if the device is still
+   * at the version given (else ConflictError). The stamp makes every write a spec change, even of the value
+   * already there: the edge treats a new stamp as a new command that overrides an edge-local desired value.
+   */
   async setDesired(device: Device, index: number, value: string): Promise<Device> {
     const next = structuredClone(device);
     delete next.status;
     const prop = next.spec.properties?.[index];
     if (!prop) throw new Error(`Device/${objectKey(device)}: spec.properties[${index}] does not exist`);
-    prop.desired = { ...(prop.desired ?? {}), value };
+    prop.desired = stampDesired(prop.desired, value);
     this.apply([next]);
     return this.device(device.metadata.namespace ?? 'default', device.metadata.name)!;
   }

@@ -26,6 +26,7 @@ import {
 import pino, { type Logger } from 'pino';
 import { ConflictError, NotFoundError } from '../../errors.js';
 import { objectKey, type Source, type SourceEvent, type SourceObject } from '../../source.js';
+import { stampDesired } from '../desired-stamp.js';
 
 export interface KubernetesSourceOptions {
   /** a kubeconfig file; absent = in-cluster service account if present, else $KUBECONFIG / ~/.kube/config */
@@ -152,8 +153,10 @@ export class KubernetesSource implements Source {
   }
 
   /**
-   * JSON patch of one desired value. The `test` operations make it fail, instead of writing the wrong
-   * property, if the device changed since it was read (a conflict the caller can retry).
+   * JSON patch of one desired value, stamped with desired.metadata.timestamp (desired-stamp.ts: a write of
+   * the value already there is still a new command for the edge). The `test` operations make it fail,
+   * instead of writing the wrong property, if the device changed since it was read (a conflict the caller
+   * can retry); so replacing the whole `desired` object cannot drop metadata someone else just wrote.
    */
   async setDesired(device: Device, index: number, value: string): Promise<Device> {
     const { namespace, name } = idOf(device);
@@ -163,9 +166,7 @@ export class KubernetesSource implements Source {
     const body = [
       { op: 'test', path: '/metadata/resourceVersion', value: device.metadata.resourceVersion },
       { op: 'test', path: `${base}/name`, value: prop.name },
-      prop.desired
-        ? { op: 'replace', path: `${base}/desired/value`, value }
-        : { op: 'add', path: `${base}/desired`, value: { value } },
+      { op: prop.desired ? 'replace' : 'add', path: `${base}/desired`, value: stampDesired(prop.desired, value) },
     ];
     try {
       const out = (await this.api.patchNamespacedCustomObject(
