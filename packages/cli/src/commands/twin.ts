@@ -28,8 +28,10 @@ export const registerTwin: RegisterCommand = (program: Command) => {
         for (const { property, value } of pairs) {
           try {
             const { result } = await client.setDesired(namespace, name, property, value);
+            // The same value again is still a new command: it overrides a value an edge app set locally.
+            const note = result.reasserted ? 'same value, re-sent as a new command; ' : '';
             console.log(
-              `device ${namespace}/${name}: ${property} desired = ${value} (resourceVersion ${result.resourceVersion})`,
+              `device ${namespace}/${name}: ${property} desired = ${value} (${note}resourceVersion ${result.resourceVersion})`,
             );
           } catch (e) {
             if (e instanceof ControllerError && e.status === 404)
