@@ -70,7 +70,7 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
   const log: Logger = (opts.logger ?? silentLogger).child({ component: 'broker' });
   const metrics = brokerMetrics(opts.registry);
   const hooks = authHooks(opts);
-  const persistence = opts.persistenceDir ? await openLevelPersistence(opts.persistenceDir) : undefined;
+  const persistence = opts.persistenceDir ? await openLevelPersistence(opts.persistenceDir, log) : undefined;
 
   /** An ACL hook that throws denies: a bug in a policy must not open the broker or crash it. */
   const allowed = (check: () => boolean): boolean => {
