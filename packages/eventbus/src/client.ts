@@ -276,6 +276,10 @@ class ReconnectingBusClient implements BusClient {
   private wasConnected = true;
   private held: HeldMessage[] = [];
   private readonly pendingPublishes = new Set<(err: Error) => void>();
+  /** per filter: settles once every SUBSCRIBE/UNSUBSCRIBE of it sent so far has been answered */
+  private readonly filterOps = new Map<string, Promise<void>>();
+  /** filters dropped while the UNSUBSCRIBE could not reach the broker; a kept session still holds them */
+  private readonly unsentUnsubscribes = new Set<string>();
 
   constructor(
     private readonly raw: MqttClient,
@@ -340,7 +344,8 @@ class ReconnectingBusClient implements BusClient {
     let sending = sub.inflight;
     if (isNew || qos > sub.qos) {
       sub.qos = Math.max(sub.qos, qos) as 0 | 1;
-      sending = this.sendSubscribe(filter, sub);
+      this.unsentUnsubscribes.delete(filter);
+      sending = this.inOrder(filter, () => this.sendSubscribe(filter, sub));
       const mine = sending;
       sub.inflight = mine;
       mine
@@ -354,7 +359,11 @@ class ReconnectingBusClient implements BusClient {
         await sending;
       } catch (err) {
         sub.handlers.delete(handler);
-        if (sub.handlers.size === 0 && this.subs.get(filter) === sub) this.subs.delete(filter);
+        if (sub.handlers.size === 0 && this.subs.get(filter) === sub) {
+          this.subs.delete(filter);
+          // a refused QoS upgrade leaves the grant the broker gave an earlier handler, now unused
+          if (sub.acked) void this.sendUnsubscribe(filter);
+        }
         throw err;
       }
     }
@@ -362,14 +371,51 @@ class ReconnectingBusClient implements BusClient {
     return async () => {
       if (removed) return;
       removed = true;
-      const current = this.subs.get(filter);
-      if (!current) return;
-      current.handlers.delete(handler);
-      if (current.handlers.size > 0) return;
+      // The handler belongs to `sub`; a later Subscription object for the same filter is not ours to touch.
+      if (this.subs.get(filter) !== sub) return;
+      sub.handlers.delete(handler);
+      if (sub.handlers.size > 0) return;
       this.subs.delete(filter);
-      if (this.closing || !this.raw.connected) return;
-      await this.raw.unsubscribeAsync(filter);
+      await this.sendUnsubscribe(filter);
     };
+  }
+
+  /**
+   * Run a SUBSCRIBE or UNSUBSCRIBE of `filter` once every earlier one has been answered. aedes handles
+   * the packets of one read concurrently: an UNSUBSCRIBE still in progress there when the SUBSCRIBE
+   * right behind it arrives makes aedes answer the SUBSCRIBE from the old subscription (SUBACK and all)
+   * and then remove it, leaving none. Waiting for the UNSUBACK makes the last call decide, on any broker.
+   */
+  private inOrder(filter: string, op: () => Promise<void>): Promise<void> {
+    const before = this.filterOps.get(filter) ?? Promise.resolve();
+    const run = before.then(op);
+    const settled = run.then(
+      () => {},
+      () => {},
+    );
+    this.filterOps.set(filter, settled);
+    void settled.then(() => {
+      if (this.filterOps.get(filter) === settled) this.filterOps.delete(filter);
+    });
+    return run;
+  }
+
+  /** Tell the broker to drop `filter`, after the operations on it already under way. */
+  private sendUnsubscribe(filter: string): Promise<void> {
+    return this.inOrder(filter, async () => {
+      if (this.closing) return;
+      if (!this.raw.connected) {
+        this.unsentUnsubscribes.add(filter);
+        return;
+      }
+      try {
+        await this.raw.unsubscribeAsync(filter);
+      } catch (err) {
+        // mqtt.js fails it with "Connection closed" when the link drops before the UNSUBACK.
+        this.unsentUnsubscribes.add(filter);
+        this.s.log.debug({ err: (err as Error).message, filter }, 'unsubscribe not confirmed; retried on reconnect');
+      }
+    });
   }
 
   onConnect(listener: (sessionPresent: boolean) => void): () => void {
@@ -499,8 +545,15 @@ class ReconnectingBusClient implements BusClient {
     this.wasConnected = true;
     this.s.log.info({ sessionPresent }, 'connected to MQTT broker');
     if (reconnected) {
-      // Without a session the broker forgot every filter; with one, only those added while offline are missing.
-      if (!sessionPresent) for (const sub of this.subs.values()) sub.acked = false;
+      // Without a session the broker forgot every filter; with one, it lacks those added while offline
+      // and still holds those dropped while offline.
+      if (!sessionPresent) {
+        for (const sub of this.subs.values()) sub.acked = false;
+        this.unsentUnsubscribes.clear();
+      }
+      const stale = [...this.unsentUnsubscribes].filter((filter) => !this.subs.get(filter));
+      this.unsentUnsubscribes.clear();
+      for (const filter of stale) void this.sendUnsubscribe(filter);
       void this.subscribeUnacked();
     }
     this.notify(this.connectListeners, sessionPresent);
@@ -512,9 +565,9 @@ class ReconnectingBusClient implements BusClient {
     const pending = [...this.subs.entries()].filter(([, sub]) => !sub.acked);
     await Promise.all(
       pending.map(([filter, sub]) =>
-        this.sendSubscribe(filter, sub).catch((err: unknown) =>
-          this.s.log.error({ err: (err as Error).message, filter }, 'resubscribe failed'),
-        ),
+        this.inOrder(filter, () =>
+          sub.acked || this.subs.get(filter) !== sub ? Promise.resolve() : this.sendSubscribe(filter, sub),
+        ).catch((err: unknown) => this.s.log.error({ err: (err as Error).message, filter }, 'resubscribe failed')),
       ),
     );
   }
