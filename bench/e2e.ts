@@ -668,6 +668,17 @@ function section(results: Result[], command: string, seconds: number): string {
   return lines.join('\n');
 }
 
+async function existingNotes(): Promise<string> {
+  const doc = await readFile(join(ROOT, 'docs/benchmarks.md'), 'utf8');
+  const start = doc.search(/^## end to end\s*$/m);
+  if (start < 0) return '';
+  const rest = doc.slice(start + 1);
+  const endRel = rest.search(/^## /m);
+  const sectionText = endRel < 0 ? rest : rest.slice(0, endRel);
+  const at = sectionText.indexOf('\nWhat the numbers say:');
+  return at < 0 ? '' : sectionText.slice(at + 1).trimEnd();
+}
+
 async function writeSection(text: string): Promise<void> {
   const path = join(ROOT, 'docs/benchmarks.md');
   const doc = await readFile(path, 'utf8');
@@ -736,8 +747,9 @@ async function main(): Promise<void> {
   appendFileSync(jsonPath, `${JSON.stringify({ at: new Date().toISOString(), results })}\n`);
   process.stderr.write(`results appended to ${jsonPath}\n`);
   if (!args.includes('--no-write')) {
+    // the prose under the tables is written by hand: take it from --notes-file, else keep what the section has
     const notes = optS('notes-file');
-    const notesText = notes ? (await readFile(notes, 'utf8')).trimEnd() : '';
+    const notesText = notes ? (await readFile(notes, 'utf8')).trimEnd() : await existingNotes();
     await writeSection(text.replace('NOTES_PLACEHOLDER', notesText));
     process.stderr.write('wrote the end to end section of docs/benchmarks.md\n');
   } else process.stdout.write(`${text}\n`);
