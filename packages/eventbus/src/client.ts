@@ -1,5 +1,6 @@
 // The one MQTT client wrapper of edgetwin. Mapper processes import this file directly
 // (`@edgetwin/eventbus/client`), so it must not pull in the broker (aedes) or prom-client.
+import { Socket } from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { BusClient, BusClientOptions, MessageHandler } from './contracts.js';
@@ -77,6 +78,24 @@ function safeUrl(url: string): string {
   } catch {
     return url;
   }
+}
+
+/**
+ * mqtt.js dials its TCP/TLS socket without TCP_NODELAY, so a small packet written while the previous one is
+ * still unacknowledged waits for the peer's delayed ACK (~40 ms on Linux): a PUBLISH right after another, or a
+ * PUBACK after a PUBLISH, pays that in latency (bench/e2e.ts). mqtt.js builds a new socket on every
+ * (re)connect and sends CONNECT first, so set the option as that packet goes out. tls.TLSSocket is a
+ * net.Socket and passes it to its TCP handle; a WebSocket stream has no such option.
+ */
+function noDelayOnEveryConnect(raw: MqttClient): void {
+  const set = () => {
+    if (raw.stream instanceof Socket) raw.stream.setNoDelay(true);
+  };
+  // mqtt.connect() has already built the first socket and written CONNECT before it returns
+  set();
+  raw.on('packetsend', (packet) => {
+    if (packet.cmd === 'connect') set();
+  });
 }
 
 /** Messages a resumed session delivered before any handler matched them (clean:false only). */
@@ -171,6 +190,7 @@ export async function connectBus(opts: BusClientOptions & BusClientHooks): Promi
   };
 
   const raw = mqtt.connect(opts.url, mqttOptions);
+  noDelayOnEveryConnect(raw);
   // A resumed session may deliver in the same read as the CONNACK, before the client object exists.
   const early: HeldMessage[] = [];
   const onEarly = (topic: string, payload: Buffer, packet: { retain: boolean; qos: number }) => {

@@ -7,6 +7,7 @@
 // The same file exists in packages/devicetwin/src/cloud-link/: the two ends live in packages that may not
 // import each other, and the cloud end may not import an edge package.
 
+import { Socket } from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 
@@ -74,6 +75,17 @@ export function openLinkClient(opts: LinkClientOptions): LinkClient {
     };
 
   const client: MqttClient = mqtt.connect(opts.url, mqttOpts);
+  // mqtt.js dials without TCP_NODELAY, so a small packet written while the previous one is unacknowledged
+  // waits for the peer's delayed ACK (~40 ms on Linux; bench/e2e.ts). It builds a new socket on every
+  // (re)connect and sends CONNECT first: set the option as that packet goes out (a TLSSocket is a net.Socket),
+  // and now for the first socket, which mqtt.connect() built before returning.
+  const noDelay = () => {
+    if (client.stream instanceof Socket) client.stream.setNoDelay(true);
+  };
+  noDelay();
+  client.on('packetsend', (packet) => {
+    if (packet.cmd === 'connect') noDelay();
+  });
   const handlers = new Map<string, { handler: LinkMessageHandler; whenSessionLost: boolean }>();
   const connectListeners: Array<(sessionPresent: boolean) => void> = [];
   const disconnectListeners: Array<() => void> = [];
