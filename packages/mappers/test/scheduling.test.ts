@@ -38,6 +38,18 @@ describe('startCycle', () => {
     expect(c.overruns).toBe(7);
   });
 
+  it('skips a tick that came while the task ran, even when the task ends just after it', async () => {
+    const starts: number[] = [];
+    const c = startCycle(100, async () => {
+      starts.push(Date.now() - 1_000_000);
+      await new Promise((r) => setTimeout(r, 205));
+    });
+    await vi.advanceTimersByTimeAsync(1000);
+    c.stop();
+    expect(starts).toEqual([0, 300, 600, 900]);
+    expect(c.overruns).toBe(7);
+  });
+
   it('stops', async () => {
     let n = 0;
     const c = startCycle(50, async () => {

@@ -124,8 +124,10 @@ export class WriteReconciler {
   /** A periodic reading: re-apply a verified value the device no longer holds. */
   onReading(engineering: string): void {
     const t = this.target;
+    // checked on every reading: the cheap state test first, the property lookup only when it may drift
+    if (this.state !== 'verified' || !t?.expect || this.busy) return;
     const prop = this.deps.property();
-    if (this.state !== 'verified' || !t?.expect || this.busy || !prop) return;
+    if (!prop) return;
     if (prop.visitor.reapplyOnDrift === false || prop.visitor.reapplyOnDrift === 'false') return;
     if (sameValue(prop.type, engineering, t.expect)) return;
     this.deps.logger.info(

@@ -76,6 +76,20 @@ export function transformSpec(prop: ResolvedProperty): Converted<TransformSpec> 
   return { ok: true, value: spec };
 }
 
+// A spec change hands the framework new property objects, so the parsed spec of an object never goes stale;
+// parsing it on every reading was a measurable share of the per-reading cost (bench/modbus-mapper.ts).
+const specs = new WeakMap<ResolvedProperty, Converted<TransformSpec>>();
+
+/** transformSpec, parsed once per property object. */
+export function transformSpecOf(prop: ResolvedProperty): Converted<TransformSpec> {
+  let s = specs.get(prop);
+  if (!s) {
+    s = transformSpec(prop);
+    specs.set(prop, s);
+  }
+  return s;
+}
+
 /** The value of bit `bit` of an integer. */
 export function extractBit(word: number, bit: number): boolean {
   return Math.floor(word / 2 ** bit) % 2 === 1;
