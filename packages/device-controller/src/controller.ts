@@ -27,8 +27,10 @@ export interface ControllerOptions {
   /** 0 = ephemeral */
   httpPort?: number;
   logger?: Logger;
-  /** a device's status is written at most once per this many ms (default 1000) */
+  /** after its burst, a device's status is written at most once per this many ms (default 1000) */
   statusIntervalMs?: number;
+  /** writes a quiet device gets at once before the interval applies (default 4) */
+  statusBurst?: number;
   /** global cap on status writes per second (default 100) */
   maxWritesPerSecond?: number;
 }
@@ -48,7 +50,7 @@ export interface RunningController {
 
 /**
  * Settings a deployment can give without a command-line flag for each (e.g. under `edgetwin cloud`):
- * EDGETWIN_STATUS_INTERVAL_MS, EDGETWIN_STATUS_MAX_WRITES_PER_SECOND, EDGETWIN_MANIFESTS_DIR.
+ * EDGETWIN_STATUS_INTERVAL_MS, EDGETWIN_STATUS_BURST, EDGETWIN_STATUS_MAX_WRITES_PER_SECOND, EDGETWIN_MANIFESTS_DIR.
  * Options passed in code win.
  */
 export function controllerOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<ControllerOptions> {
@@ -61,8 +63,10 @@ export function controllerOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): 
     return n;
   };
   const interval = num('EDGETWIN_STATUS_INTERVAL_MS', 0);
+  const burst = num('EDGETWIN_STATUS_BURST', 1);
   const cap = num('EDGETWIN_STATUS_MAX_WRITES_PER_SECOND', 1);
   if (interval !== undefined) out.statusIntervalMs = interval;
+  if (burst !== undefined) out.statusBurst = burst;
   if (cap !== undefined) out.maxWritesPerSecond = cap;
   if (env.EDGETWIN_MANIFESTS_DIR) out.manifestsDir = env.EDGETWIN_MANIFESTS_DIR;
   return out;
@@ -92,6 +96,7 @@ export async function startController(given: ControllerOptions): Promise<Running
   });
   const statusOpts: ConstructorParameters<typeof StatusCoalescer>[1] = { logger, metrics };
   if (opts.statusIntervalMs !== undefined) statusOpts.statusIntervalMs = opts.statusIntervalMs;
+  if (opts.statusBurst !== undefined) statusOpts.statusBurst = opts.statusBurst;
   if (opts.maxWritesPerSecond !== undefined) statusOpts.maxWritesPerSecond = opts.maxWritesPerSecond;
   const status = new StatusCoalescer(source, statusOpts);
   const http = buildHttpApi({ source, store, dispatcher, status, metrics, logger });

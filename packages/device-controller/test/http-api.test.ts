@@ -225,14 +225,15 @@ describe('controller HTTP API (embedded store)', () => {
 });
 
 describe('controller settings from the environment', () => {
-  it('reads interval, cap and manifest folder, and names a bad value', () => {
+  it('reads interval, burst, cap and manifest folder, and names a bad value', () => {
     expect(
       controllerOptionsFromEnv({
         EDGETWIN_STATUS_INTERVAL_MS: '250',
+        EDGETWIN_STATUS_BURST: '2',
         EDGETWIN_STATUS_MAX_WRITES_PER_SECOND: '500',
         EDGETWIN_MANIFESTS_DIR: '/srv/devices',
       }),
-    ).toEqual({ statusIntervalMs: 250, maxWritesPerSecond: 500, manifestsDir: '/srv/devices' });
+    ).toEqual({ statusIntervalMs: 250, statusBurst: 2, maxWritesPerSecond: 500, manifestsDir: '/srv/devices' });
     expect(controllerOptionsFromEnv({})).toEqual({});
     expect(() => controllerOptionsFromEnv({ EDGETWIN_STATUS_MAX_WRITES_PER_SECOND: 'lots' })).toThrow(
       /EDGETWIN_STATUS_MAX_WRITES_PER_SECOND=lots: expected a number >= 1/,

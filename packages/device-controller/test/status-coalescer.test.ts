@@ -50,8 +50,8 @@ describe('StatusCoalescer', () => {
     expect(store.device('default', 'a')?.status?.twins?.[0]?.reported?.value).toBe('999');
   });
 
-  it('writes a device at most once per interval however many batches arrive', async () => {
-    sink = new StatusCoalescer(store, { statusIntervalMs: 300 });
+  it('writes a device at most once per interval however many batches arrive, once its burst is spent', async () => {
+    sink = new StatusCoalescer(store, { statusIntervalMs: 300, statusBurst: 1 });
     const t0 = Date.now();
     // 200 batches arriving together: the first is written at once, the rest together one interval later
     await Promise.all(
@@ -62,6 +62,37 @@ describe('StatusCoalescer', () => {
     expect(store.writes).toBe(2);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
     expect(store.device('default', 'a')?.status?.twins?.[0]?.reported?.value).toBe('199');
+  });
+
+  it('writes a device that reports rarely at once: 3 reports within 50 ms, one batch after another', async () => {
+    sink = new StatusCoalescer(store, { statusIntervalMs: 5000 });
+    const t0 = Date.now();
+    // as the cloud link applies one node's batches: the next only once the previous one is durable
+    for (const v of ['1', '2', '3']) {
+      await sink.applyReports('n1', [twinReport('default/a', 'temp', v, Date.now())]);
+      expect(store.device('default', 'a')?.status?.twins?.[0]?.reported?.value).toBe(v);
+    }
+    expect(store.writes).toBe(3);
+    expect(Date.now() - t0).toBeLessThan(2500);
+  });
+
+  it('coalesces a device reporting every millisecond to its burst plus about one write per interval', async () => {
+    sink = new StatusCoalescer(store, { statusIntervalMs: 1000 });
+    const t0 = Date.now();
+    const acks: Promise<void>[] = [];
+    let n = 0;
+    // one report a millisecond for a second, each its own batch, not waiting for the previous ack
+    while (Date.now() - t0 < 1000) {
+      acks.push(sink.applyReports('n1', [twinReport('default/a', 'temp', String(n), t0 + n)]));
+      n++;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await Promise.all(acks);
+    expect(n).toBeGreaterThan(100);
+    // the burst of 4, then one write when a token is back (~1 s) and at most one more for the tail
+    expect(store.writes).toBeGreaterThanOrEqual(5);
+    expect(store.writes).toBeLessThanOrEqual(6);
+    expect(store.device('default', 'a')?.status?.twins?.[0]?.reported?.value).toBe(String(n - 1));
   });
 
   it('keeps the first report of every property (KubeEdge #5327, #5468) and resolves only once it is stored', async () => {
@@ -182,7 +213,7 @@ describe('StatusCoalescer', () => {
     await sink.applyReports('n1', [twinReport('default/a', 'hum', '3', 20)]);
     expect(store.device('default', 'a')?.status?.twins?.map((t) => t.propertyName)).toEqual(['hum']);
 
-    const slow = new StatusCoalescer(store, { statusIntervalMs: 60_000 });
+    const slow = new StatusCoalescer(store, { statusIntervalMs: 60_000, statusBurst: 1 });
     await slow.applyReports('n1', [twinReport('default/a', 'hum', '4', 30)]);
     const pending = slow.applyReports('n1', [twinReport('default/a', 'hum', '5', 40)]);
     slow.stop();
