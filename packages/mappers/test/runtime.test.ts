@@ -57,6 +57,26 @@ describe('reports', () => {
     });
   });
 
+  it('publishes reports at QoS 0 only when every property in them is in report mode cycle', async () => {
+    rig = await startRig(virtualDriverFactory);
+    const periodic = track(device(V, [prop('a', { report: { mode: 'cycle' } })]));
+    const onChange = track(device(V, [prop('a')]));
+    const topics = [periodic, onChange].map((d) => deviceTopic(d.id, 'twin/update'));
+    const qos = new Map<string, number>();
+    let seenBoth: () => void = () => {};
+    const both = new Promise<void>((r) => {
+      seenBoth = r;
+    });
+    await rig.app.subscribe('$hw/events/device/+/+/twin/update', (topic, _payload, packet) => {
+      if (!qos.has(topic)) qos.set(topic, packet.qos);
+      if (topics.every((t) => qos.has(t))) seenBoth();
+    });
+    await rig.publish(periodic);
+    await rig.publish(onChange);
+    await both;
+    expect(topics.map((t) => qos.get(t))).toEqual([0, 1]);
+  });
+
   it('does not report properties with reportToCloud false', async () => {
     rig = await startRig(virtualDriverFactory);
     const d = track(device(V, [prop('a'), prop('hidden', { reportToCloud: false })]));

@@ -197,11 +197,13 @@ export class DeviceWorker {
   private report(readings: Array<[ResolvedProperty, string, number]>): void {
     const now = Date.now();
     let twin = '';
+    let superseded = true;
     for (const [p, value, ts] of readings) {
       this.latest.set(p.name, { value, timestamp: ts });
       if (!p.reportToCloud) continue;
       const gate = this.gates.get(p.name);
       if (gate && !gate.offer(value, now)) continue;
+      superseded &&= gate?.periodic === true;
       const entry: MsgTwin = {
         actual: { value, metadata: { timestamp: ts } },
         metadata: { type: twinMetadataType(p.type) },
@@ -211,9 +213,9 @@ export class DeviceWorker {
     if (!twin) return;
     this.tally.reports++;
     this.deps.bus
-      // QoS 1: under the default report mode a lost report is not superseded until the next change or the
-      // silence limit; why QoS 0 is not used even for mode `cycle`: docs/mappers.md, "Reporting: QoS"
-      .publish(this.twinTopic, `{"event_id":"","timestamp":${now},"twin":{${twin}}}`, { qos: 1 })
+      // QoS 0 only when every property in it is reported again next report cycle anyway (mode `cycle`);
+      // otherwise a lost report leaves the twin stale until the next change (docs/mappers.md, "Reporting: QoS")
+      .publish(this.twinTopic, `{"event_id":"","timestamp":${now},"twin":{${twin}}}`, { qos: superseded ? 0 : 1 })
       .catch((e) => this.log.warn({ err: (e as Error).message }, 'could not publish twin update'));
   }
 

@@ -50,6 +50,11 @@ export class ReportGate {
     return true;
   }
 
+  /** true when this property is reported every report cycle, changed or not (mode `cycle`) */
+  get periodic(): boolean {
+    return this.policy.mode === 'cycle';
+  }
+
   /** Forget the last report (the twin may have lost it, e.g. after a reconnect). */
   reset(): void {
     this.last = undefined;
