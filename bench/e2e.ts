@@ -23,7 +23,6 @@
 import { spawn } from 'node:child_process';
 import { appendFileSync, mkdtempSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -65,8 +64,6 @@ interface Scenario {
   gapMs: number;
   /** 'embedded': startEdge's own broker (persistent, as shipped); 'memory': an in-memory eventbus broker passed as brokerUrl */
   edgeBroker: 'embedded' | 'memory';
-  /** patch TCP_NODELAY onto every MQTT client socket (mqtt.js leaves Nagle on); an experiment, not shipped */
-  clientNoDelay?: boolean;
 }
 
 interface Stats {
@@ -191,17 +188,6 @@ async function readWarnings(logFile: string): Promise<Record<string, number>> {
 // ---------------------------------------------------------------- child: one scenario in one process
 async function runScenario(sc: Scenario): Promise<Result> {
   const wall0 = performance.now();
-  if (sc.clientNoDelay) {
-    // mqtt.js dials with net.createConnection and never sets TCP_NODELAY; this is the one-line fix, tried here
-    const orig = net.createConnection;
-    (net as { createConnection: typeof net.createConnection }).createConnection = ((
-      ...a: Parameters<typeof net.createConnection>
-    ) => {
-      const sock = orig(...a);
-      sock.setNoDelay(true);
-      return sock;
-    }) as typeof net.createConnection;
-  }
   if (sc.statusIntervalMs !== undefined) process.env.EDGETWIN_STATUS_INTERVAL_MS = String(sc.statusIntervalMs);
   const dataDir = mkdtempSync(join(os.tmpdir(), 'edgetwin-e2e-'));
   const logFile = join(dataDir, 'warn.log');
@@ -624,7 +610,7 @@ function section(results: Result[], command: string, seconds: number): string {
   );
   const pp = (x: Stats) => `${f(x.p50)} / ${f(x.p99)}`;
   const setup = (s: Scenario) =>
-    `${s.statusIntervalMs === undefined ? 'as shipped (status interval 1000 ms)' : `status interval ${s.statusIntervalMs} ms`}${s.clientNoDelay ? ' + client TCP_NODELAY' : ''}${s.edgeBroker === 'memory' ? ', in-memory edge broker' : ''}`;
+    `${s.statusIntervalMs === undefined ? 'as shipped (status interval 1000 ms)' : `status interval ${s.statusIntervalMs} ms`}${s.edgeBroker === 'memory' ? ', in-memory edge broker' : ''}`;
   lines.push(
     '| scenario | configuration | samples | HTTP `setDesired` | delta on the edge | **device holds it** | mapper reports it | report reaches the controller | **cloud shows it reported** (max) | MQTT hop, edge broker | MQTT hop, cloud broker |',
   );
@@ -702,33 +688,16 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   const t0 = performance.now();
-  const samples = opt('samples', 100);
-  const shippedSamples = opt('shipped-samples', 20);
-  const noDelaySamples = opt('nodelay-samples', 200);
+  const samples = opt('samples', 200);
   const cycleMs = opt('cycle', 100);
   const only = optS('only');
   const edgeBroker = (optS('edge-broker') ?? 'embedded') as Scenario['edgeBroker'];
   const base = { cycleMs, gapMs: 10, edgeBroker };
   const scenarios: Scenario[] = [
-    { ...base, label: '1 node x 10 devices', devices: 10, samples: shippedSamples },
-    { ...base, label: '1 node x 1,000 devices', devices: 1000, samples: shippedSamples },
+    { ...base, label: '1 node x 10 devices', devices: 10, samples },
+    { ...base, label: '1 node x 1,000 devices', devices: 1000, samples },
     { ...base, label: '1 node x 10 devices', devices: 10, samples, statusIntervalMs: 0 },
-    {
-      ...base,
-      label: '1 node x 10 devices',
-      devices: 10,
-      samples: noDelaySamples,
-      statusIntervalMs: 0,
-      clientNoDelay: true,
-    },
-    {
-      ...base,
-      label: '1 node x 1,000 devices',
-      devices: 1000,
-      samples: noDelaySamples,
-      statusIntervalMs: 0,
-      clientNoDelay: true,
-    },
+    { ...base, label: '1 node x 1,000 devices', devices: 1000, samples, statusIntervalMs: 0 },
   ].filter((_, i) => !only || only.split(',').map(Number).includes(i));
   const results: Result[] = [];
   for (const sc of scenarios) {
