@@ -11,7 +11,7 @@ import type { Registry } from 'prom-client';
 import type { NodeDesiredState, StatusSink } from '../contracts.js';
 import { CONTROLLER_USERNAME, cloudLinkAuth } from './broker-acl.js';
 import { DesiredPublisher } from './desired-publisher.js';
-import { type LinkClient, openLinkClient } from './link-client.js';
+import { type LinkClient, openLinkClient } from '@edgetwin/eventbus/link-client';
 import { CloudLinkMetrics } from './link-metrics.js';
 import { LinkState } from './link-state.js';
 import { ReportConsumer } from './report-consumer.js';

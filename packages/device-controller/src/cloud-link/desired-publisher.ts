@@ -14,7 +14,7 @@ import {
 } from '@edgetwin/api';
 import type { Logger } from 'pino';
 import type { DesiredChange, NodeDesiredState } from '../contracts.js';
-import type { LinkClient } from './link-client.js';
+import type { LinkClient } from '@edgetwin/eventbus/link-client';
 import type { CloudLinkMetrics } from './link-metrics.js';
 import type { LinkState, PublishedKind } from './link-state.js';
 

@@ -5,7 +5,7 @@
 import { type Presence, type ReportAck, cloudTopics, decodeReportBatch, parseCloudTopic } from '@edgetwin/api';
 import type { Logger } from 'pino';
 import type { StatusSink } from '../contracts.js';
-import type { LinkClient } from './link-client.js';
+import type { LinkClient } from '@edgetwin/eventbus/link-client';
 import type { CloudLinkMetrics } from './link-metrics.js';
 import type { LinkState } from './link-state.js';
 

@@ -8,7 +8,7 @@ import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { EdgeTwinApi } from '../contracts.js';
 import { DesiredApplier } from './desired-applier.js';
-import { openLinkClient } from './link-client.js';
+import { openLinkClient } from '@edgetwin/eventbus/link-client';
 import { EdgeLinkMetrics } from './link-metrics.js';
 import { ReportPump, type ReportPumpOptions } from './report-pump.js';
 

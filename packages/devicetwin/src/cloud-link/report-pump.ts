@@ -6,7 +6,7 @@
 import { type OutboxEntry, type ReportBatch, cloudTopics } from '@edgetwin/api';
 import type { Logger } from 'pino';
 import type { Outbox } from '../contracts.js';
-import type { LinkClient } from './link-client.js';
+import type { LinkClient } from '@edgetwin/eventbus/link-client';
 import type { EdgeLinkMetrics } from './link-metrics.js';
 
 export interface ReportPumpOptions {

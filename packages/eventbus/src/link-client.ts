@@ -4,8 +4,8 @@
 // even when the broker kept the session), a refused subscription is an error, and the keepalive is short
 // so that the broker notices a dead peer within seconds.
 //
-// The same file exists in packages/devicetwin/src/cloud-link/: the two ends live in packages that may not
-// import each other, and the cloud end may not import an edge package.
+// Both ends of the cloud link use it (the controller in device-controller, the edge in devicetwin), so it
+// lives here, in the one package both may import.
 
 import { Socket } from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
