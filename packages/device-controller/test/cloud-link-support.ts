@@ -86,9 +86,16 @@ export class FakeStatus implements StatusSink {
   readonly applied: Array<{ node: string; entry: OutboxEntry }> = [];
   readonly presence: Array<{ node: string; presence: Presence; at: Date }> = [];
   failNext = 0;
+  /** the seqs of each applyReports call, in call order */
+  readonly calls: number[][] = [];
+  /** while set, applyReports waits for it before storing (a slow status write) */
+  hold: Promise<void> | undefined;
   private readonly waiters = new Set<() => void>();
 
   async applyReports(node: string, entries: OutboxEntry[]): Promise<void> {
+    this.calls.push(entries.map((e) => e.seq));
+    this.wake();
+    if (this.hold) await this.hold;
     if (this.failNext > 0) {
       this.failNext--;
       throw new Error('status store unavailable (test)');

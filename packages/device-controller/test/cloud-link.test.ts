@@ -235,6 +235,31 @@ describe('cloud link, cloud end: reports', () => {
     expect(metrics).toMatch(/edgetwin_cloudlink_reports_duplicate_total 4/);
   });
 
+  it('applies the batches that arrived during a slow status write together, in one call', async () => {
+    const { desired, status } = await setup();
+    const link = await start(desired, status);
+    const c = await edge(link.url, 'n1');
+    const acks = await collect(c, cloudTopics.acks('n1'));
+    let release = () => {};
+    status.hold = new Promise<void>((r) => {
+      release = r;
+    });
+    const send = (b: ReportBatch) => c.publishAsync(cloudTopics.reports('n1'), JSON.stringify(b), { qos: 1 });
+    await send({ node: 'n1', entries: [entry(1)] });
+    await status.until(() => status.calls.length === 1, 'the first write to start');
+    // two more batches while that write is in progress, then a presence message from the same client:
+    // once it has arrived, so have the batches sent before it
+    await send({ node: 'n1', entries: [entry(2)], after: 1 });
+    await send({ node: 'n1', entries: [entry(3)], after: 2 });
+    await c.publishAsync(cloudTopics.presence('n1'), 'online', { qos: 1, retain: true });
+    await status.until(() => status.presence.some((p) => p.node === 'n1'), 'the presence marker');
+    status.hold = undefined;
+    release();
+    await acks.until(() => acks.seen.some((s) => JSON.parse(s.payload).upTo === 3), 'ack up to 3');
+    expect(status.calls).toEqual([[1], [2, 3]]);
+    expect(status.seqs('n1')).toEqual([1, 2, 3]);
+  });
+
   it('remembers the applied seq across a controller restart (state in SQLite)', async () => {
     const { desired, status, dir } = await setup();
     const stateDbPath = join(dir, 'cloud-link.db');

@@ -2,7 +2,14 @@
 // applied for that node (kept in LinkState) are skipped, the rest go to the StatusSink, and only after it
 // has made them durable is the retained ReportAck published, which lets the edge drop them from its outbox.
 
-import { type Presence, type ReportAck, cloudTopics, decodeReportBatch, parseCloudTopic } from '@edgetwin/api';
+import {
+  type OutboxEntry,
+  type Presence,
+  type ReportAck,
+  cloudTopics,
+  decodeReportBatch,
+  parseCloudTopic,
+} from '@edgetwin/api';
 import type { Logger } from 'pino';
 import type { StatusSink } from '../contracts.js';
 import type { LinkClient } from '@edgetwin/eventbus/link-client';
@@ -10,7 +17,10 @@ import type { CloudLinkMetrics } from './link-metrics.js';
 import type { LinkState } from './link-state.js';
 
 export class ReportConsumer {
-  private readonly chains = new Map<string, Promise<void>>();
+  /** batches received per node and not yet handled, in arrival order */
+  private readonly queues = new Map<string, Buffer[]>();
+  /** the drain loop of a node, while one runs */
+  private readonly draining = new Map<string, Promise<void>>();
   applied = 0;
   duplicates = 0;
   private stopped = false;
@@ -28,13 +38,13 @@ export class ReportConsumer {
     const parsed = parseCloudTopic(topic);
     if (parsed?.kind !== 'reports') return;
     const node = parsed.node;
-    // batches of one node are applied one after the other, in arrival order
-    const previous = this.chains.get(node) ?? Promise.resolve();
-    const next = previous.then(() => this.apply(node, payload));
-    this.chains.set(node, next);
-    void next.finally(() => {
-      if (this.chains.get(node) === next) this.chains.delete(node);
-    });
+    const queue = this.queues.get(node) ?? [];
+    queue.push(payload);
+    this.queues.set(node, queue);
+    if (!this.draining.has(node)) {
+      const loop = this.drain(node).finally(() => this.draining.delete(node));
+      this.draining.set(node, loop);
+    }
   }
 
   onPresence(topic: string, payload: Buffer): void {
@@ -59,36 +69,64 @@ export class ReportConsumer {
 
   /** Resolves when every batch received so far has been handled. */
   async idle(): Promise<void> {
-    await Promise.all([...this.chains.values()]);
+    while (this.draining.size > 0) await Promise.all([...this.draining.values()]);
   }
 
-  private async apply(node: string, payload: Buffer): Promise<void> {
+  /**
+   * Batches of one node are handled in arrival order. Those that arrived while a status write was in
+   * progress are handled together, as one applyReports call: one `twin set` makes several reports a few
+   * milliseconds apart (observed desired, write pending/written/verified, the reported value), and each
+   * separate call would spend one of the device's status writes.
+   */
+  private async drain(node: string): Promise<void> {
+    for (;;) {
+      const queue = this.queues.get(node);
+      if (!queue || queue.length === 0 || this.stopped) {
+        this.queues.delete(node);
+        return;
+      }
+      this.queues.set(node, []);
+      await this.apply(node, queue);
+    }
+  }
+
+  private async apply(node: string, payloads: Buffer[]): Promise<void> {
     if (this.stopped) return;
-    const decoded = decodeReportBatch(payload);
-    if (!decoded.ok) {
-      this.log.error({ node, error: decoded.error }, 'cloud link: dropped a report batch');
-      this.metrics?.batchesRefused.inc({ reason: 'malformed' });
-      return;
-    }
-    const batch = decoded.value;
-    if (batch.node !== node)
-      this.log.warn({ node, claimed: batch.node }, 'cloud link: report batch names another node; the topic wins');
     const applied = this.state.appliedSeq(node);
-    const fresh = batch.entries.filter((e) => e.seq > applied);
-    this.duplicates += batch.entries.length - fresh.length;
-    this.metrics?.reportsDuplicate.inc(batch.entries.length - fresh.length);
-    let upTo = applied;
-    if (batch.after !== undefined && batch.after > applied && batch.after > (batch.ackedSeq ?? 0)) {
-      // entries between what is applied and this batch were sent in a batch that was not applied (the
-      // status sink failed, or it was lost): the edge still has them, so wait until it resends in order
-      this.log.warn(
-        { node, applied, after: batch.after },
-        'cloud link: report batch does not follow what is applied; refused until the edge resends',
-      );
-      this.metrics?.batchesRefused.inc({ reason: 'gap' });
-      await this.ack(node, applied);
-      return;
+    // `cursor` is what will be applied once the entries gathered so far are: the next batch must follow it
+    let cursor = applied;
+    const fresh: OutboxEntry[] = [];
+    let decodedAny = false;
+    for (const payload of payloads) {
+      const decoded = decodeReportBatch(payload);
+      if (!decoded.ok) {
+        this.log.error({ node, error: decoded.error }, 'cloud link: dropped a report batch');
+        this.metrics?.batchesRefused.inc({ reason: 'malformed' });
+        continue;
+      }
+      decodedAny = true;
+      const batch = decoded.value;
+      if (batch.node !== node)
+        this.log.warn({ node, claimed: batch.node }, 'cloud link: report batch names another node; the topic wins');
+      if (batch.after !== undefined && batch.after > cursor && batch.after > (batch.ackedSeq ?? 0)) {
+        // entries between what is applied and this batch were sent in a batch that was not applied (the
+        // status sink failed, or it was lost): the edge still has them, so wait until it resends in order
+        this.log.warn(
+          { node, applied: cursor, after: batch.after },
+          'cloud link: report batch does not follow what is applied; refused until the edge resends',
+        );
+        this.metrics?.batchesRefused.inc({ reason: 'gap' });
+        break;
+      }
+      const news = batch.entries.filter((e) => e.seq > cursor);
+      this.duplicates += batch.entries.length - news.length;
+      this.metrics?.reportsDuplicate.inc(batch.entries.length - news.length);
+      if (news.length > 0) {
+        fresh.push(...news);
+        cursor = news[news.length - 1]!.seq;
+      }
     }
+    let upTo = applied;
     if (fresh.length > 0) {
       const first = fresh[0]!.seq;
       try {
@@ -99,12 +137,13 @@ export class ReportConsumer {
         this.metrics?.batchesRefused.inc({ reason: 'status' });
         return;
       }
-      upTo = fresh[fresh.length - 1]!.seq;
+      upTo = cursor;
       this.state.markApplied(node, upTo);
       this.applied += fresh.length;
       this.metrics?.reportsApplied.inc(fresh.length);
     }
-    await this.ack(node, upTo);
+    // a malformed batch alone is not answered; anything else is, with what is applied now
+    if (decodedAny) await this.ack(node, upTo);
   }
 
   private async ack(node: string, upTo: number): Promise<void> {
