@@ -170,14 +170,16 @@ function until(
   });
 }
 
-async function readWarnings(logFile: string): Promise<Record<string, number>> {
+/** Warn/error lines of the stack's log, by message; lines logged once the stack was being stopped are marked. */
+async function readWarnings(logFile: string, stoppingAt: number): Promise<Record<string, number>> {
   const warnings: Record<string, number> = {};
   try {
     const text = await readFile(logFile, 'utf8');
     for (const line of text.split('\n').filter(Boolean)) {
       try {
-        const j = JSON.parse(line) as { msg?: string; level?: number };
-        const key = `${j.level === 50 ? 'error' : j.level === 40 ? 'warn' : String(j.level)}: ${j.msg ?? ''}`;
+        const j = JSON.parse(line) as { msg?: string; level?: number; time?: number };
+        const when = (j.time ?? 0) >= stoppingAt ? ' (while stopping the stack)' : '';
+        const key = `${j.level === 50 ? 'error' : j.level === 40 ? 'warn' : String(j.level)}: ${j.msg ?? ''}${when}`;
         warnings[key] = (warnings[key] ?? 0) + 1;
       } catch {}
     }
@@ -377,6 +379,7 @@ async function runScenario(sc: Scenario): Promise<Result> {
   } catch (e) {
     const failure = `${(e as Error).message}: after ${Math.round(performance.now() - a0)} ms the edge broker had carried ${configs.size} of ${sc.devices} mapper device configs, ${online.size} devices reported online, ${reported.size} reported a value`;
     const rss = process.memoryUsage().rss / 2 ** 20;
+    const stoppingAt = Date.now();
     await life.stopAll();
     const empty = stats([]);
     return {
@@ -400,7 +403,7 @@ async function runScenario(sc: Scenario): Promise<Result> {
       cloud: empty,
       lost: 0,
       apiMismatch: 0,
-      warnings: await readWarnings(logFile),
+      warnings: await readWarnings(logFile, stoppingAt),
       wallMs: performance.now() - wall0,
       failure,
     };
@@ -522,8 +525,9 @@ async function runScenario(sc: Scenario): Promise<Result> {
   }
   const rssEndMiB = process.memoryUsage().rss / 2 ** 20;
 
+  const stoppingAt = Date.now();
   await life.stopAll();
-  const warnings = await readWarnings(logFile);
+  const warnings = await readWarnings(logFile, stoppingAt);
   await rm(dataDir, { recursive: true, force: true });
   return {
     scenario: sc,
@@ -647,7 +651,10 @@ function section(results: Result[], command: string, seconds: number): string {
   for (const r of results) for (const [k, n] of Object.entries(r.warnings)) warn.set(k, (warn.get(k) ?? 0) + n);
   if (warn.size > 0) {
     lines.push('Warnings and errors the stack logged during the run (all scenarios):', '');
-    for (const [k, n] of [...warn].sort((a, b) => b[1] - a[1]).slice(0, 8)) lines.push(`- ${n} x \`${k}\``);
+    for (const [k, n] of [...warn].sort((a, b) => b[1] - a[1]).slice(0, 8))
+      lines.push(
+        `- ${n} x \`${k.replace(' (while stopping the stack)', '')}\`${k.endsWith(' (while stopping the stack)') ? ', while stopping the stack' : ''}`,
+      );
     lines.push('');
   }
   lines.push('NOTES_PLACEHOLDER', '');
