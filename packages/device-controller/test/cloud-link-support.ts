@@ -1,7 +1,6 @@
 // Test helpers for the cloud link: in-memory fakes of the controller's two seams (NodeDesiredState,
 // StatusSink), a TCP proxy that can cut or freeze the link like a network would, and device objects.
 
-import net from 'node:net';
 import type { Device, DeviceModel, OutboxEntry, Presence } from '@edgetwin/api';
 import { deviceId } from '@edgetwin/api';
 import type { DesiredChange, NodeDesiredState, StatusSink } from '../src/contracts.js';
@@ -132,75 +131,5 @@ export class FakeStatus implements StatusSink {
 
   private wake(): void {
     for (const w of [...this.waiters]) w();
-  }
-}
-
-/**
- * A loopback TCP proxy in front of a broker. `cut()` destroys every connection (the broker sees the
- * socket close); `freeze()` stops forwarding without closing anything (a dead network: only the
- * keepalive can tell). New connections are refused while `down`.
- */
-export class LinkProxy {
-  private server!: net.Server;
-  private readonly pairs = new Set<[net.Socket, net.Socket]>();
-  down = false;
-  port = 0;
-
-  constructor(private readonly targetPort: number) {}
-
-  async start(): Promise<this> {
-    this.server = net.createServer((inbound) => {
-      if (this.down) {
-        inbound.destroy();
-        return;
-      }
-      const outbound = net.connect({ host: '127.0.0.1', port: this.targetPort });
-      const pair: [net.Socket, net.Socket] = [inbound, outbound];
-      this.pairs.add(pair);
-      inbound.pipe(outbound);
-      outbound.pipe(inbound);
-      const drop = () => {
-        inbound.destroy();
-        outbound.destroy();
-        this.pairs.delete(pair);
-      };
-      inbound.on('error', drop).on('close', drop);
-      outbound.on('error', drop).on('close', drop);
-    });
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as net.AddressInfo).port;
-    return this;
-  }
-
-  get url(): string {
-    return `mqtt://127.0.0.1:${this.port}`;
-  }
-
-  cut(): void {
-    this.down = true;
-    for (const [a, b] of this.pairs) {
-      a.destroy();
-      b.destroy();
-    }
-    this.pairs.clear();
-  }
-
-  freeze(): void {
-    this.down = true;
-    for (const [a, b] of this.pairs) {
-      a.unpipe(b);
-      b.unpipe(a);
-      a.pause();
-      b.pause();
-    }
-  }
-
-  restore(): void {
-    this.down = false;
-  }
-
-  async close(): Promise<void> {
-    this.cut();
-    await new Promise<void>((r) => this.server.close(() => r()));
   }
 }

@@ -6,11 +6,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cloudTopics, type DesiredIndex, decodeDesiredIndex, type OutboxEntry, type ReportBatch } from '@edgetwin/api';
+import { startTcpProxy } from '@edgetwin/eventbus/testing';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CloudLink, startCloudLink } from '../src/cloud-link/index.js';
-import { device, FakeDesired, FakeStatus, LinkProxy, model } from './cloud-link-support.js';
+import { device, FakeDesired, FakeStatus, model } from './cloud-link-support.js';
 
 let dir: string | undefined;
 const closers: Array<() => Promise<void> | void> = [];
@@ -374,7 +375,7 @@ describe('cloud link, cloud end: ACL and presence', () => {
     const { desired, status } = await setup();
     const link = await start(desired, status);
     const port = Number(new URL(link.url).port);
-    const proxy = await new LinkProxy(port).start();
+    const proxy = await startTcpProxy(port);
     closers.push(() => proxy.close());
     const will = { topic: cloudTopics.presence('n1'), payload: Buffer.from('offline'), qos: 1 as const, retain: true };
 

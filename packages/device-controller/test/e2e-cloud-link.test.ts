@@ -8,13 +8,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { API_VERSION, type Device, type DeviceModel, deviceTopic } from '@edgetwin/api';
 import { type BusClient, connectBus, type EmbeddedBroker } from '@edgetwin/eventbus';
-import { collectMessages, type MessageCollector, startTestBroker } from '@edgetwin/eventbus/testing';
+import {
+  collectMessages,
+  type MessageCollector,
+  startTcpProxy,
+  startTestBroker,
+  type TcpProxy,
+} from '@edgetwin/eventbus/testing';
 import { afterEach, expect, it } from 'vitest';
 import { type DeviceTwin, openDeviceTwin } from '../../devicetwin/src/index.js';
 import { type CloudLinkEdge, startCloudLinkEdge } from '../../devicetwin/src/cloud-link/index.js';
 import { type CloudLink, startCloudLink } from '../src/cloud-link/index.js';
 import { type RunningController, type StatusCoalescer, startController } from '../src/index.js';
-import { LinkProxy } from './cloud-link-support.js';
 
 const NODE = 'gateway-1';
 const closers: Array<() => Promise<void> | void> = [];
@@ -71,7 +76,7 @@ interface World {
   edgeLink: CloudLinkEdge;
   edgeApp: BusClient;
   results: MessageCollector;
-  proxy: LinkProxy;
+  proxy: TcpProxy;
   cloudLink: CloudLink;
   cloudGeneration(): number;
 }
@@ -94,7 +99,7 @@ async function startWorld(): Promise<World> {
     registry: controller.metrics.registry,
   });
   closers.push(() => cloudLink.close());
-  const proxy = await new LinkProxy(Number(new URL(cloudLink.url).port)).start();
+  const proxy = await startTcpProxy(Number(new URL(cloudLink.url).port));
   closers.push(() => proxy.close());
 
   const edgeBroker: EmbeddedBroker = await startTestBroker();

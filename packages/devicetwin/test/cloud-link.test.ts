@@ -2,19 +2,10 @@
 // playing the cloud's, reached through a TCP proxy that can cut the link.
 
 import type { Report } from '@edgetwin/api';
-import { startTestBroker } from '@edgetwin/eventbus/testing';
+import { startTcpProxy, startTestBroker } from '@edgetwin/eventbus/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CloudLinkEdge, type CloudLinkEdgeOptions, startCloudLinkEdge } from '../src/cloud-link/index.js';
-import {
-  device,
-  type EdgeSide,
-  FakeCloud,
-  LinkProxy,
-  model,
-  NODE,
-  startEdgeSide,
-  until,
-} from './cloud-link-support.js';
+import { device, type EdgeSide, FakeCloud, model, NODE, startEdgeSide, until } from './cloud-link-support.js';
 
 const closers: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -24,7 +15,7 @@ afterEach(async () => {
 async function world() {
   const cloudBroker = await startTestBroker();
   closers.push(() => cloudBroker.close());
-  const proxy = await new LinkProxy(cloudBroker.port).start();
+  const proxy = await startTcpProxy(cloudBroker.port);
   closers.push(() => proxy.close());
   const cloud = await FakeCloud.connect(cloudBroker.url);
   closers.push(() => cloud.close());

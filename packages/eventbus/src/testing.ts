@@ -196,13 +196,26 @@ export interface TcpProxy {
   cutConnections(): void;
   /** silently drop all bytes both ways while on, keeping the sockets open: a half-open link only keepalive can detect */
   blackhole(on: boolean): void;
+  /** the link goes down: open connections are destroyed and new ones refused until restore() */
+  cut(): void;
+  /** the network dies silently: open connections stop forwarding for good, new ones are refused until restore() */
+  freeze(): void;
+  /** the link comes back: new connections are accepted again (frozen ones stay dead) */
+  restore(): void;
   close(): Promise<void>;
 }
 
 /** A loopback TCP relay to `targetPort`, to simulate network cuts between a client and a broker. */
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
+  const frozen = new WeakSet<net.Socket>();
+  let dropping = false;
+  let refusing = false;
   const server = net.createServer((inbound) => {
+    if (refusing) {
+      inbound.destroy();
+      return;
+    }
     const outbound = net.connect({ host: '127.0.0.1', port: targetPort });
     for (const s of [inbound, outbound]) {
       sockets.add(s);
@@ -212,17 +225,16 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
         outbound.destroy();
       });
     }
-    // Relayed by hand rather than piped, so blackhole() can drop bytes while both sockets stay open.
+    // Relayed by hand rather than piped, so blackhole() and freeze() can drop bytes while both sockets stay open.
     inbound.on('data', (d: Buffer) => {
-      if (!dropping) outbound.write(d);
+      if (!dropping && !frozen.has(inbound)) outbound.write(d);
     });
     outbound.on('data', (d: Buffer) => {
-      if (!dropping) inbound.write(d);
+      if (!dropping && !frozen.has(inbound)) inbound.write(d);
     });
     inbound.on('end', () => outbound.end());
     outbound.on('end', () => inbound.end());
   });
-  let dropping = false;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', resolve);
@@ -238,7 +250,19 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     blackhole(on: boolean) {
       dropping = on;
     },
+    cut() {
+      refusing = true;
+      cutConnections();
+    },
+    freeze() {
+      refusing = true;
+      for (const s of sockets) frozen.add(s);
+    },
+    restore() {
+      refusing = false;
+    },
     async close() {
+      refusing = true;
       cutConnections();
       await new Promise<void>((r) => server.close(() => r()));
     },
