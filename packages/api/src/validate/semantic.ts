@@ -33,6 +33,35 @@ function notice(path: FieldPath, message: string, expected?: string): SemanticPr
 /** Models visible to devices, by `namespace/name`; `null` marks a model present but itself invalid. */
 export type ModelIndex = Map<string, DeviceModel | null>;
 
+/**
+ * A property at spec.properties[i] needs a name, unique in its list (KubeEdge's admission webhook checks the
+ * same). Records the name in `seen`; returns false when there is no name to check further.
+ */
+function checkPropertyName(
+  name: string | undefined,
+  i: number,
+  seen: Map<string, number>,
+  out: SemanticProblem[],
+  expectedName: string,
+): name is string {
+  const at = ['spec', 'properties', i, 'name'];
+  if (!name) {
+    out.push(err(at, 'property has no name', expectedName));
+    return false;
+  }
+  const first = seen.get(name);
+  if (first !== undefined)
+    out.push(
+      err(
+        at,
+        `duplicate property name ${quoteValue(name)}`,
+        `expected unique names; first at spec.properties[${first}]`,
+      ),
+    );
+  else seen.set(name, i);
+  return true;
+}
+
 export function checkModel(model: DeviceModel): SemanticProblem[] {
   const out: SemanticProblem[] = [];
   const props = model.spec?.properties ?? [];
@@ -41,20 +70,7 @@ export function checkModel(model: DeviceModel): SemanticProblem[] {
   const seen = new Map<string, number>();
   props.forEach((p, i) => {
     const at = ['spec', 'properties', i];
-    if (!p.name) {
-      out.push(err([...at, 'name'], 'property has no name', 'expected a non-empty name'));
-      return;
-    }
-    const first = seen.get(p.name);
-    if (first !== undefined)
-      out.push(
-        err(
-          [...at, 'name'],
-          `duplicate property name ${quoteValue(p.name)}`,
-          `expected unique names; first at spec.properties[${first}]`,
-        ),
-      );
-    else seen.set(p.name, i);
+    if (!checkPropertyName(p.name, i, seen, out, 'expected a non-empty name')) return;
     out.push(...checkBounds(p, at));
     const vp = p.visitors?.protocolName;
     if (vp && model.spec.protocol && vp !== model.spec.protocol)
@@ -169,20 +185,7 @@ export function checkDevice(device: Device, models: ModelIndex): SemanticProblem
   const seen = new Map<string, number>();
   props.forEach((p, i) => {
     const at = ['spec', 'properties', i];
-    if (!p.name) {
-      out.push(err([...at, 'name'], 'property has no name', 'expected the name of a model property'));
-      return;
-    }
-    const first = seen.get(p.name);
-    if (first !== undefined)
-      out.push(
-        err(
-          [...at, 'name'],
-          `duplicate property name ${quoteValue(p.name)}`,
-          `expected unique names; first at spec.properties[${first}]`,
-        ),
-      );
-    else seen.set(p.name, i);
+    if (!checkPropertyName(p.name, i, seen, out, 'expected the name of a model property')) return;
     const mp = modelProps.get(p.name);
     if (model && mp === undefined)
       out.push(
