@@ -15,3 +15,4 @@ export {
   startModbusSimulator,
 } from './modbus/simulator.js';
 export { openPtyPair, type PtyPair } from './pty-pair.js';
+export { type ModbusPropSpec, modbusDevice } from './modbus-device.js';

@@ -1,52 +1,8 @@
 // Small Device/DeviceModel pairs for the simulator tests, written as a user would write the manifests.
-import { API_VERSION, type Device, type DeviceModel, type ResolvedDevice, resolveDevice } from '@edgetwin/api';
+import { type ModbusPropSpec, modbusDevice } from '../src/modbus-device.js';
 
-export interface PropSpec {
-  name: string;
-  type: 'INT' | 'FLOAT' | 'DOUBLE' | 'BOOLEAN' | 'STRING';
-  access?: 'ReadWrite' | 'ReadOnly';
-  min?: string;
-  max?: string;
-  desired?: string;
-  visitor: Record<string, unknown>;
-}
-
-export function modbusDevice(name: string, protocol: Record<string, unknown>, props: PropSpec[]): ResolvedDevice {
-  const model: DeviceModel = {
-    apiVersion: API_VERSION,
-    kind: 'DeviceModel',
-    metadata: { name: `${name}-model`, namespace: 'default' },
-    spec: {
-      protocol: 'modbus',
-      properties: props.map((p) => ({
-        name: p.name,
-        type: p.type,
-        accessMode: p.access ?? 'ReadWrite',
-        ...(p.min !== undefined ? { minimum: p.min } : {}),
-        ...(p.max !== undefined ? { maximum: p.max } : {}),
-      })),
-    },
-  };
-  const device: Device = {
-    apiVersion: API_VERSION,
-    kind: 'Device',
-    metadata: { name, namespace: 'default' },
-    spec: {
-      deviceModelRef: { name: `${name}-model` },
-      nodeName: 'edge-1',
-      protocol: {
-        protocolName: 'modbus',
-        configData: { communicateMode: 'TCP', ip: '127.0.0.1', port: '502', ...protocol },
-      },
-      properties: props.map((p) => ({
-        name: p.name,
-        visitors: { protocolName: 'modbus', configData: p.visitor },
-        ...(p.desired !== undefined ? { desired: { value: p.desired } } : {}),
-      })),
-    },
-  };
-  return resolveDevice(device, model);
-}
+export { modbusDevice };
+export type PropSpec = ModbusPropSpec;
 
 export const parkingSensor = (name: string, slaveID: number) =>
   modbusDevice(name, { slaveID }, [
