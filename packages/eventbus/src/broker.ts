@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { BrokerAuth, BrokerOptions, RunningBroker } from './contracts.js';
 import { brokerMetrics } from './metrics.js';
+import { DEFAULT_MAX_PACKET_BYTES, PacketSizeGuard } from './packet-guard.js';
 import { openLevelPersistence } from './persistence.js';
 import { silentLogger } from './silent-logger.js';
 
@@ -65,11 +66,35 @@ function who(client: Client): { id: string; username?: string } {
   return username === undefined ? { id: client.id } : { id: client.id, username };
 }
 
+/**
+ * aedes pulls inbound bytes with `socket.read()` and buffers each packet whole before parsing it. Every
+ * chunk read passes the size guard first; the first packet declaring more than `max` bytes closes the
+ * socket at once, and its bytes never reach the parser.
+ */
+function limitPacketSize(socket: net.Socket, max: number, onOversized: (size: number) => void): void {
+  const guard = new PacketSizeGuard(max);
+  const read = socket.read.bind(socket);
+  let refused = false;
+  socket.read = (size?: number) => {
+    if (refused) return null;
+    const chunk = read(size) as Buffer | string | null;
+    if (chunk === null || typeof chunk === 'string') return chunk;
+    const oversized = guard.feed(chunk);
+    if (oversized === undefined) return chunk;
+    refused = true;
+    onOversized(oversized);
+    socket.destroy();
+    return null;
+  };
+}
+
 export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
   const host = opts.host ?? '127.0.0.1';
   const log: Logger = (opts.logger ?? silentLogger).child({ component: 'broker' });
   const metrics = brokerMetrics(opts.registry);
   const hooks = authHooks(opts);
+  const maxPacketBytes = opts.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
+  new PacketSizeGuard(maxPacketBytes); // throws on a bad limit before anything is opened
   const persistence = opts.persistenceDir ? await openLevelPersistence(opts.persistenceDir, log) : undefined;
 
   /** An ACL hook that throws denies: a bug in a policy must not open the broker or crash it. */
@@ -158,6 +183,13 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
   // delayed ACK (measured: 21 twin round trips/s instead of thousands).
   const handle = (socket: net.Socket) => {
     socket.setNoDelay(true);
+    limitPacketSize(socket, maxPacketBytes, (size) => {
+      metrics.oversizedPackets.inc();
+      log.warn(
+        { remote: socket.remoteAddress, declaredBytes: size, maxPacketBytes },
+        `closed a connection that sent a ${size} byte packet; the limit is ${maxPacketBytes} bytes (maxPacketBytes)`,
+      );
+    });
     aedes.handle(socket);
   };
   const server = opts.tls
@@ -195,7 +227,7 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
   const urlHost = dialHost.includes(':') ? `[${dialHost}]` : dialHost;
   const url = `${scheme}://${urlHost}:${port}`;
   log.info(
-    { url, durable: Boolean(persistence), auth: Boolean(hooks), tls: Boolean(opts.tls) },
+    { url, durable: Boolean(persistence), auth: Boolean(hooks), tls: Boolean(opts.tls), maxPacketBytes },
     'MQTT broker listening',
   );
 

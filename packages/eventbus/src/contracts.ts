@@ -23,6 +23,11 @@ export interface BrokerOptions {
   tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
   /** directory for durable sessions (aedes-persistence-level); absent = in memory */
   persistenceDir?: string;
+  /**
+   * largest MQTT packet a client may send, in bytes (default 768 KiB: the 256 KiB payload limit plus room);
+   * a client declaring a bigger one is disconnected before its body is read
+   */
+  maxPacketBytes?: number;
   logger?: Logger;
 }
 

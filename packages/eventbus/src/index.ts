@@ -8,6 +8,7 @@ export { type EmbeddedBroker, type EmbeddedBrokerOptions, startBroker } from './
 export { backoffDelay, type BusClientHooks, describeConnectError } from './client.js';
 export type * from './contracts.js';
 export { BusError } from './errors.js';
+export { DEFAULT_MAX_PACKET_BYTES } from './packet-guard.js';
 export { brokerMetrics, clientReconnectCounter, metricsRegistry } from './metrics.js';
 export { effectiveFilter, filterProblem, topicMatches, topicProblem } from './topic-match.js';
 

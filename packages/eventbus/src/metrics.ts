@@ -10,6 +10,7 @@ export interface BrokerMetrics {
   messagesOut: Counter<string>;
   publishDenied: Counter<string>;
   authFailures: Counter<string>;
+  oversizedPackets: Counter<string>;
   /** register a live broker whose client count the connected-clients gauge reports */
   track(source: { connectedClients: number }): () => void;
 }
@@ -62,6 +63,11 @@ export function brokerMetrics(registry: Registry = metricsRegistry): BrokerMetri
       registry,
       'edgetwin_eventbus_broker_auth_failures_total',
       'CONNECT attempts refused because of bad or missing credentials',
+    ),
+    oversizedPackets: counter(
+      registry,
+      'edgetwin_eventbus_broker_oversized_packets_total',
+      'connections closed because a packet declared more bytes than maxPacketBytes',
     ),
     track(source) {
       set.add(source);

@@ -14,7 +14,7 @@ import {
 import type { Command } from 'commander';
 import { Lifecycle } from '../compose/lifecycle.js';
 import { cliLogger } from '../compose/logger.js';
-import { parsePort } from '../compose/options.js';
+import { parseBytes, parsePort } from '../compose/options.js';
 import { DEFAULTS } from '../compose/ports.js';
 
 async function readNamed(file: string, what: string): Promise<string> {
@@ -53,11 +53,13 @@ export function registerBroker(program: Command): void {
     .option('--acl-file <file>', 'Mosquitto-format ACL (user / topic / pattern lines)')
     .option('--tls-cert <file>', 'PEM certificate: serve mqtts://')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
+    .option('--max-packet-size <bytes>', 'largest MQTT packet a client may send (default 768KiB)', parseBytes)
     .option('--metrics-port <port>', 'serve Prometheus metrics on http://<host>:<port>/metrics', parsePort)
     .action(async (o) => {
       const logger = cliLogger();
       if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
       const opts: EmbeddedBrokerOptions = { host: o.host, port: o.port, logger };
+      if (o.maxPacketSize !== undefined) opts.maxPacketBytes = o.maxPacketSize;
       if (o.dataDir) opts.persistenceDir = join(o.dataDir, 'broker');
       if (o.passwordFile) {
         opts.users = parsePasswordFile(await readNamed(o.passwordFile, 'password file'), o.passwordFile);

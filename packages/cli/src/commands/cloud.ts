@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Lifecycle } from '../compose/lifecycle.js';
 import { cliLogger } from '../compose/logger.js';
-import { parsePort } from '../compose/options.js';
+import { parseBytes, parsePort } from '../compose/options.js';
 import { DEFAULTS } from '../compose/ports.js';
 
 export function registerCloud(program: Command): void {
@@ -19,6 +19,7 @@ export function registerCloud(program: Command): void {
     .option('--http-port <port>', 'controller HTTP API port', parsePort, DEFAULTS.controllerHttpPort)
     .option('--mqtt-port <port>', 'cloud-link broker port', parsePort, DEFAULTS.cloudMqttPort)
     .option('--broker <url>', 'use an external MQTT broker for the cloud link instead of the embedded one')
+    .option('--max-packet-size <bytes>', 'largest MQTT packet an edge node may send (e.g. 768KiB)', parseBytes)
     .option('--node-credentials <file>', 'JSON file {"<node>": "<password>"}: only these nodes may connect')
     .action(async (o) => {
       if (o.source !== 'embedded' && o.source !== 'kubernetes') {
@@ -47,6 +48,7 @@ export function registerCloud(program: Command): void {
             mqttPort: o.mqttPort,
             brokerUrl: o.broker,
             nodeCredentials,
+            maxPacketBytes: o.maxPacketSize,
             logger,
           },
           life,

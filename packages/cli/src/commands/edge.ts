@@ -2,7 +2,7 @@ import { BUILT_IN_PROTOCOLS } from '@edgetwin/mappers/drivers/registry';
 import type { Command } from 'commander';
 import { Lifecycle } from '../compose/lifecycle.js';
 import { cliLogger } from '../compose/logger.js';
-import { parseList, parseNodeName, parsePort } from '../compose/options.js';
+import { parseBytes, parseList, parseNodeName, parsePort } from '../compose/options.js';
 import { DEFAULTS } from '../compose/ports.js';
 
 export const BUILTIN_MAPPERS: string[] = [...BUILT_IN_PROTOCOLS];
@@ -17,6 +17,7 @@ export function registerEdge(program: Command): void {
     .option('--broker <url>', 'use an external edge broker (e.g. mqtt://127.0.0.1:1883 of Mosquitto)')
     .option('--host <addr>', 'address of the embedded edge broker', DEFAULTS.host)
     .option('--port <port>', 'port of the embedded edge broker', parsePort, DEFAULTS.edgeMqttPort)
+    .option('--max-packet-size <bytes>', 'largest MQTT packet a client of the embedded broker may send', parseBytes)
     .option('--data-dir <dir>', 'where the twin database and broker sessions live', DEFAULTS.dataDir)
     .option('--mappers <list>', `in-process mappers, comma-separated, or "none"`, parseList, BUILTIN_MAPPERS)
     .action(async (o) => {
@@ -34,6 +35,7 @@ export function registerEdge(program: Command): void {
             brokerUrl: o.broker,
             mqttHost: o.host,
             mqttPort: o.port,
+            maxPacketBytes: o.maxPacketSize,
             mappers,
             logger,
           },

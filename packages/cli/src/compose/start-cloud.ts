@@ -17,6 +17,8 @@ export interface CloudOptions {
   /** an external broker for the cloud link instead of the embedded one */
   brokerUrl?: string;
   nodeCredentials?: Record<string, string>;
+  /** largest MQTT packet the embedded cloud-link broker accepts (default: the eventbus default) */
+  maxPacketBytes?: number;
   logger: Logger;
 }
 
@@ -45,6 +47,7 @@ export async function startCloud(opts: CloudOptions, life: Lifecycle): Promise<R
             host: opts.mqttHost,
             port: opts.mqttPort,
             persistenceDir: join(opts.dataDir, 'cloud-broker'),
+            ...(opts.maxPacketBytes !== undefined ? { maxPacketBytes: opts.maxPacketBytes } : {}),
           },
         },
     stateDbPath: join(opts.dataDir, 'cloud-link.db'),

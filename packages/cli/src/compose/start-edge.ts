@@ -18,6 +18,8 @@ export interface EdgeOptions {
   brokerUrl?: string;
   mqttHost: string;
   mqttPort: number;
+  /** largest MQTT packet the embedded edge broker accepts (default: the eventbus default) */
+  maxPacketBytes?: number;
   /** protocols whose mappers run in this process (empty = none: run them as `edgetwin mapper`) */
   mappers: string[];
   logger: Logger;
@@ -35,6 +37,7 @@ export async function startEdge(opts: EdgeOptions, life: Lifecycle): Promise<Run
       host: opts.mqttHost,
       port: opts.mqttPort,
       persistenceDir: join(opts.dataDir, `edge-broker-${opts.node}`),
+      ...(opts.maxPacketBytes !== undefined ? { maxPacketBytes: opts.maxPacketBytes } : {}),
       logger: opts.logger.child({ part: 'edge-broker' }),
     });
     life.add('edge broker', () => broker.close());

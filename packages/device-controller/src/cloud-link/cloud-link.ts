@@ -31,6 +31,8 @@ export interface EmbeddedLinkBrokerOptions {
   tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
   /** durable sessions for edge nodes (aedes-persistence-level); absent = in memory */
   persistenceDir?: string;
+  /** largest MQTT packet an edge node may send (default: the eventbus default, 768 KiB) */
+  maxPacketBytes?: number;
 }
 
 export interface CloudLinkOptions {
@@ -111,6 +113,7 @@ export async function startCloudLink(opts: CloudLinkOptions): Promise<CloudLink>
         auth,
         ...(embedded.tls ? { tls: embedded.tls } : {}),
         ...(embedded.persistenceDir ? { persistenceDir: embedded.persistenceDir } : {}),
+        ...(embedded.maxPacketBytes !== undefined ? { maxPacketBytes: embedded.maxPacketBytes } : {}),
         logger: log,
       });
       cleanups.push(() => broker.close());
