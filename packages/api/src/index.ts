@@ -8,3 +8,4 @@ export * from './cloud-link.js';
 export * from './cloud-link-codec.js';
 export * from './modbus-codec.js';
 export * from './validate/index.js';
+export * from './push-config.js';

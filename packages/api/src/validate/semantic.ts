@@ -4,6 +4,7 @@
 // desired value, cycles are positive. The API server accepts all of these; the edge would not work.
 // Every message starts with "edgetwin check:" so a reader knows kubectl alone would not refuse it.
 
+import { parsePushMethod } from '../push-config.js';
 import type { Device, DeviceModel, ModelProperty } from '../types.js';
 import { bound, checkValue } from '../values.js';
 import type { FieldPath, Severity } from './finding.js';
@@ -221,9 +222,10 @@ export function checkDevice(device: Device, models: ModelIndex): SemanticProblem
       out.push(
         err([...at, 'report', 'deadband'], `deadband ${p.report.deadband} is negative`, 'expected a number >= 0'),
       );
-    const qos = p.pushMethod?.mqtt?.qos;
-    if (qos !== undefined && (qos < 0 || qos > 2))
-      out.push(err([...at, 'pushMethod', 'mqtt', 'qos'], `MQTT QoS ${qos} does not exist`, 'expected 0, 1 or 2'));
+    for (const pp of parsePushMethod(p.pushMethod).problems) {
+      const path = [...at, 'pushMethod', ...pp.path];
+      out.push(pp.severity === 'error' ? err(path, pp.message, pp.expected) : notice(path, pp.message, pp.expected));
+    }
     if (p.desired !== undefined && mp !== undefined) {
       if (mp.accessMode === 'ReadOnly')
         out.push(
@@ -259,6 +261,14 @@ export function checkDevice(device: Device, models: ModelIndex): SemanticProblem
         ),
       );
     else if (m.name) methodNames.set(m.name, i);
+    if ((m.propertyNames ?? []).length === 0)
+      out.push(
+        err(
+          ['spec', 'methods', i, 'propertyNames'],
+          `method ${quoteValue(m.name)} names no property`,
+          'expected the properties a call of this method writes',
+        ),
+      );
     (m.propertyNames ?? []).forEach((pn, j) => {
       if (!seen.has(pn))
         out.push(
@@ -266,6 +276,14 @@ export function checkDevice(device: Device, models: ModelIndex): SemanticProblem
             ['spec', 'methods', i, 'propertyNames', j],
             `method ${quoteValue(m.name)} names unknown property ${quoteValue(pn)}`,
             listOf('expected one of', [...seen.keys()]),
+          ),
+        );
+      else if (modelProps.get(pn)?.accessMode === 'ReadOnly')
+        out.push(
+          err(
+            ['spec', 'methods', i, 'propertyNames', j],
+            `method ${quoteValue(m.name)} writes property ${quoteValue(pn)}, which is ReadOnly in its model`,
+            'expected ReadWrite properties only: a method call writes each property it names',
           ),
         );
     });

@@ -6,7 +6,8 @@
 
 import {
   dataTopic,
-  type PushMethod,
+  type PushConfig,
+  parsePushMethod,
   type ResolvedDevice,
   type ResolvedProperty,
   twinMetadataType,
@@ -55,14 +56,6 @@ export class PushConnections {
   }
 }
 
-export function httpUrl(http: NonNullable<PushMethod['http']>): string {
-  const host = (http.hostName ?? '127.0.0.1').replace(/\/+$/, '');
-  const withScheme = /^https?:\/\//.test(host) ? host : `http://${host}`;
-  const port = http.port ? `:${http.port}` : '';
-  const path = http.requestPath ? (http.requestPath.startsWith('/') ? http.requestPath : `/${http.requestPath}`) : '/';
-  return `${withScheme}${port}${path}`;
-}
-
 export class DevicePusher {
   private readonly cycles = new Map<string, { key: string; cycle: Cycle }>();
 
@@ -79,18 +72,28 @@ export class DevicePusher {
   /** Start, restart or stop the push cycle of each property whose pushMethod or reportCycle changed. */
   update(device: ResolvedDevice): void {
     this.device = device;
-    const wanted = new Map<string, ResolvedProperty>();
-    for (const p of device.properties) if (p.pushMethod?.mqtt || p.pushMethod?.http) wanted.set(p.name, p);
+    const wanted = new Map<string, { p: ResolvedProperty; config: PushConfig }>();
+    for (const p of device.properties) {
+      const { config, problems } = parsePushMethod(p.pushMethod);
+      const key = JSON.stringify([p.pushMethod, p.reportCycleMs, p.type]);
+      if (problems.length && this.cycles.get(p.name)?.key !== key)
+        for (const pr of problems)
+          this.deps.logger[pr.severity === 'error' ? 'error' : 'info'](
+            { property: p.name, field: `pushMethod.${pr.path.join('.')}` },
+            `${pr.message}${pr.severity === 'error' ? '; this push is not served' : ''}`,
+          );
+      if (Object.keys(config).length) wanted.set(p.name, { p, config });
+    }
     for (const [name, c] of this.cycles) {
-      const p = wanted.get(name);
-      if (!p || c.key !== JSON.stringify([p.pushMethod, p.reportCycleMs, p.type])) {
+      const w = wanted.get(name);
+      if (!w || c.key !== JSON.stringify([w.p.pushMethod, w.p.reportCycleMs, w.p.type])) {
         c.cycle.stop();
         this.cycles.delete(name);
       }
     }
-    for (const [name, p] of wanted) {
+    for (const [name, { p, config }] of wanted) {
       if (this.cycles.has(name)) continue;
-      const cycle = startCycle(p.reportCycleMs, () => this.push(p), { immediate: false });
+      const cycle = startCycle(p.reportCycleMs, () => this.push(p, config), { immediate: false });
       this.cycles.set(name, { key: JSON.stringify([p.pushMethod, p.reportCycleMs, p.type]), cycle });
     }
   }
@@ -100,7 +103,7 @@ export class DevicePusher {
     this.cycles.clear();
   }
 
-  private async push(p: ResolvedProperty): Promise<void> {
+  private async push(p: ResolvedProperty, config: PushConfig): Promise<void> {
     const latest = this.deps.latest(p.name);
     if (!latest) return;
     const d = this.device;
@@ -114,13 +117,13 @@ export class DevicePusher {
       timestamp: latest.timestamp,
     };
     const json = JSON.stringify(body);
-    const { mqtt, http } = p.pushMethod ?? {};
+    const { mqtt, http } = config;
     if (mqtt) {
       try {
         const bus = await this.deps.connections.get(mqtt.address);
         await bus.publish(mqtt.topic || dataTopic(d.id), json, {
-          qos: mqtt.qos ? 1 : 0,
-          retain: mqtt.retained === true,
+          qos: mqtt.qos,
+          retain: mqtt.retained,
         });
         this.deps.metrics.pushes.inc({ device: d.id, method: 'mqtt', result: 'ok' });
       } catch (e) {
@@ -129,13 +132,13 @@ export class DevicePusher {
     }
     if (http) {
       try {
-        const res = await fetch(httpUrl(http), {
+        const res = await fetch(http.url, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: json,
-          signal: AbortSignal.timeout(http.timeout && http.timeout > 0 ? http.timeout : 5000),
+          signal: AbortSignal.timeout(http.timeoutMs),
         });
-        if (!res.ok) throw new Error(`HTTP ${res.status} from ${httpUrl(http)}`);
+        if (!res.ok) throw new Error(`HTTP ${res.status} from ${http.url}`);
         await res.arrayBuffer();
         this.deps.metrics.pushes.inc({ device: d.id, method: 'http', result: 'ok' });
       } catch (e) {
