@@ -16,3 +16,11 @@ export {
 } from './modbus/simulator.js';
 export { openPtyPair, type PtyPair } from './pty-pair.js';
 export { type ModbusPropSpec, modbusDevice } from './modbus-device.js';
+export {
+  type BleFault,
+  type BlePeripheralInfo,
+  type BlePeripheralName,
+  type BlePeripherals,
+  type BlePeripheralsOptions,
+  startBlePeripherals,
+} from './ble/peripherals.js';

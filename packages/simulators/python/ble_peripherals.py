@@ -1,0 +1,388 @@
+# Emulated BLE peripherals for edgetwin's BLE driver tests, examples and `edgetwin simulate` (issue 12).
+#
+# One Bumble LocalLink (with the fixes of bumble_fixes.py) carries:
+#   - the adapter: a virtual controller behind an H4 transport on a PTY, for noble's UART binding
+#     (BLUETOOTH_HCI_SOCKET_UART_PORT=<pty> or the driver's `adapter: uart:<pty>`);
+#   - "sensor": a SensorTag-like sensor (TI CC2650 IR temperature service: data read+notify, config to
+#     enable it; IO service for its LEDs/buzzer), public address;
+#   - "lamp": a BLE lamp/relay (power: write with response; brightness: write without response), random static address;
+#   - "beacon": an advertising-only beacon (manufacturer data + BTHome-style service data), never connectable.
+#
+# Control: JSON lines on stdin ({"id":1,"cmd":"get","device":"lamp","key":"power"}), answers and events as
+# JSON lines on stdout. The first line is {"event":"ready",...}. Logs go to stderr.
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import struct
+import sys
+
+from bumble import att, hci
+from bumble.core import AdvertisingData, UUID
+from bumble.device import AdvertisingType, Device
+from bumble.gatt import Characteristic, CharacteristicValue, Service
+from bumble.host import Host
+from bumble.transport import open_transport
+from bumble.transport.common import AsyncPipeSink
+
+from bumble_fixes import FixedController, FixedLink
+
+log = logging.getLogger('edgetwin.peripherals')
+
+SENSOR_ADDRESS = 'B0:B4:48:ED:00:01'  # public (TI's OUI, as a SensorTag's)
+LAMP_ADDRESS = 'F2:ED:00:00:00:02'  # random static
+BEACON_ADDRESS = 'F3:ED:00:00:00:03'  # random static
+ADAPTER_ADDRESS = '00:1A:7D:ED:00:00'
+
+TI = 'f000{:04x}-0451-4000-b000-000000000000'
+IR_SERVICE, IR_DATA, IR_CONFIG, IR_PERIOD = (TI.format(x) for x in (0xAA00, 0xAA01, 0xAA02, 0xAA03))
+IO_SERVICE, IO_DATA, IO_CONFIG = (TI.format(x) for x in (0xAA64, 0xAA65, 0xAA66))
+ED = 'ed9e{:04x}-6564-6765-7477-696e626c6500'  # "edgetwinble"
+LAMP_SERVICE, LAMP_POWER, LAMP_BRIGHTNESS = (ED.format(x) for x in (1, 2, 3))
+BEACON_COMPANY = 0xFFFF  # the Bluetooth SIG's id for tests and development
+BTHOME_UUID16 = 0xFCD2
+
+P = Characteristic.Properties
+
+
+def emit(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj) + '\n')
+    sys.stdout.flush()
+
+
+def ti_raw(celsius: float) -> int:
+    """TI's TMP007 encoding: 14 bits of 1/32 degree, shifted left by 2."""
+    return (round(celsius / 0.03125) << 2) & 0xFFFF
+
+
+def enforce_properties(device: Device) -> None:
+    """Gap: Bumble's GATT server ignores characteristic properties: a Write Command (without response)
+    to a characteristic that allows only Write Requests was accepted, and the other way round. A real
+    server discards the command and refuses the request (Write Not Permitted)."""
+    server = device.gatt_server
+    write_request, write_command = server.on_att_write_request, server.on_att_write_command
+
+    def props(handle: int) -> int | None:
+        a = server.get_attribute(handle)
+        return a.properties if isinstance(a, Characteristic) else None
+
+    def on_write_request(bearer, request):
+        p = props(request.attribute_handle)
+        if p is not None and not p & P.WRITE:
+            server.send_response(
+                bearer,
+                att.ATT_Error_Response(
+                    request_opcode_in_error=request.op_code,
+                    attribute_handle_in_error=request.attribute_handle,
+                    error_code=att.ATT_WRITE_NOT_PERMITTED_ERROR,
+                ),
+            )
+            return None
+        return write_request(bearer, request)
+
+    def on_write_command(bearer, request):
+        p = props(request.attribute_handle)
+        if p is not None and not p & P.WRITE_WITHOUT_RESPONSE:
+            log.info('discarding a write command to handle 0x%04X (no write-without-response)', request.attribute_handle)
+            return None
+        return write_command(bearer, request)
+
+    server.on_att_write_request = on_write_request
+    server.on_att_write_command = on_write_command
+
+
+class Peripheral:
+    name: str
+    device: Device
+
+    def __init__(self, name: str, controller: FixedController):
+        self.name = name
+        self.controller = controller
+        self.refuse_writes = 0  # ATT error code to answer writes with (0 = accept)
+
+    def check_write(self) -> None:
+        if self.refuse_writes:
+            raise att.ATT_Error(self.refuse_writes)
+
+    def byte_writer(self, key: str):
+        """A GATT write callback storing the first byte written in attribute `key`."""
+
+        def write(_connection, value: bytes) -> None:
+            self.check_write()
+            setattr(self, key, value[0] if value else 0)
+            emit({'event': 'write', 'device': self.name, 'key': key, 'value': value.hex()})
+
+        return write
+
+    def byte_characteristic(self, uuid: str, properties: int, key: str) -> Characteristic:
+        """A one-byte characteristic backed by attribute `key`."""
+        return Characteristic(
+            uuid,
+            properties,
+            Characteristic.READABLE | Characteristic.WRITEABLE,
+            CharacteristicValue(read=lambda _c: bytes([getattr(self, key)]), write=self.byte_writer(key)),
+        )
+
+    def get(self, key: str):
+        raise KeyError(key)
+
+    async def set(self, key: str, value) -> None:
+        raise KeyError(key)
+
+
+class Sensor(Peripheral):
+    def __init__(self, name, controller):
+        super().__init__(name, controller)
+        self.object_c = 24.0
+        self.ambient_c = 22.5
+        self.enabled = False
+        self.io = 0
+        self.io_config = 0
+
+    def data(self) -> bytes:
+        if not self.enabled:
+            return bytes(4)  # the real sensor reads zeros until enabled
+        return struct.pack('<HH', ti_raw(self.object_c), ti_raw(self.ambient_c))
+
+    def build(self) -> list[Service]:
+        def write_config(_c, value: bytes):
+            self.check_write()
+            self.enabled = len(value) > 0 and value[0] != 0
+            emit({'event': 'write', 'device': self.name, 'key': 'config', 'value': value.hex()})
+            asyncio.get_running_loop().create_task(self.notify())
+
+        self.ir_data = Characteristic(
+            IR_DATA, P.READ | P.NOTIFY, Characteristic.READABLE, CharacteristicValue(read=lambda _c: self.data())
+        )
+        self.ir_config = Characteristic(
+            IR_CONFIG,
+            P.READ | P.WRITE,
+            Characteristic.READABLE | Characteristic.WRITEABLE,
+            CharacteristicValue(read=lambda _c: bytes([1 if self.enabled else 0]), write=write_config),
+        )
+        period = Characteristic(IR_PERIOD, P.READ | P.WRITE, Characteristic.READABLE | Characteristic.WRITEABLE, bytes([100]))
+        io_data = self.byte_characteristic(IO_DATA, P.READ | P.WRITE, 'io')
+        io_config = self.byte_characteristic(IO_CONFIG, P.READ | P.WRITE, 'io_config')
+        return [Service(IR_SERVICE, [self.ir_data, self.ir_config, period]), Service(IO_SERVICE, [io_data, io_config])]
+
+    async def notify(self) -> None:
+        await self.device.notify_subscribers(self.ir_data, self.data())
+
+    def get(self, key):
+        return {'object': self.object_c, 'ambient': self.ambient_c, 'enabled': self.enabled, 'io': self.io, 'io_config': self.io_config}[key]
+
+    async def set(self, key, value):
+        if key == 'object':
+            self.object_c = float(value)
+        elif key == 'ambient':
+            self.ambient_c = float(value)
+        elif key == 'enabled':
+            self.enabled = bool(value)
+        elif key in ('io', 'io_config'):
+            setattr(self, key, int(value))
+        else:
+            raise KeyError(key)
+        await self.notify()
+
+
+class Lamp(Peripheral):
+    def __init__(self, name, controller):
+        super().__init__(name, controller)
+        self.power = 0
+        self.brightness = 50
+
+    def build(self) -> list[Service]:
+        self.power_c = self.byte_characteristic(LAMP_POWER, P.READ | P.WRITE | P.NOTIFY, 'power')
+        brightness = self.byte_characteristic(LAMP_BRIGHTNESS, P.READ | P.WRITE_WITHOUT_RESPONSE, 'brightness')
+        return [Service(LAMP_SERVICE, [self.power_c, brightness])]
+
+    def get(self, key):
+        return {'power': self.power, 'brightness': self.brightness}[key]
+
+    async def set(self, key, value):
+        if key not in ('power', 'brightness'):
+            raise KeyError(key)
+        setattr(self, key, int(value))
+        if key == 'power':
+            await self.device.notify_subscribers(self.power_c, bytes([self.power]))
+
+
+class Beacon(Peripheral):
+    def __init__(self, name, controller):
+        super().__init__(name, controller)
+        self.temperature = 21.5
+        self.humidity = 40.0
+        self.counter = 0
+
+    def advertising_data(self) -> bytes:
+        t = round(self.temperature * 100)
+        h = round(self.humidity * 100)
+        manufacturer = struct.pack('<HhHB', BEACON_COMPANY, t, h, self.counter & 0xFF)
+        # BTHome v2 style: device info byte, then (object id, value) pairs: 0x02 temperature 0.01 C, 0x03 humidity 0.01 %
+        bthome = struct.pack('<HBBhBH', BTHOME_UUID16, 0x40, 0x02, t, 0x03, h)
+        return bytes(
+            AdvertisingData(
+                [
+                    (AdvertisingData.FLAGS, bytes([0x06])),
+                    (AdvertisingData.COMPLETE_LOCAL_NAME, b'ET-Beacon'),
+                    (AdvertisingData.MANUFACTURER_SPECIFIC_DATA, manufacturer),
+                    (AdvertisingData.SERVICE_DATA_16_BIT_UUID, bthome),
+                ]
+            )
+        )
+
+    def build(self) -> list[Service]:
+        return []
+
+    def get(self, key):
+        return {'temperature': self.temperature, 'humidity': self.humidity, 'counter': self.counter}[key]
+
+    async def set(self, key, value):
+        if key not in ('temperature', 'humidity'):
+            raise KeyError(key)
+        setattr(self, key, float(value))
+        self.counter += 1
+        await self.advertise()
+
+    async def advertise(self) -> None:
+        await self.device.start_advertising(
+            advertising_type=AdvertisingType.UNDIRECTED,
+            own_address_type=hci.OwnAddressType.RANDOM,
+            advertising_data=self.advertising_data(),
+            advertising_interval_min=100,
+            advertising_interval_max=100,
+        )
+
+
+async def start_peripheral(p: Peripheral, address: str, public: bool, local_name: str, service_uuid: str | None, interval_ms: int):
+    host = Host(p.controller, AsyncPipeSink(p.controller))
+    p.device = Device(name=local_name, address=hci.Address(address, hci.Address.RANDOM_DEVICE_ADDRESS), host=host)
+    p.device.add_services(p.build())
+    await p.device.power_on()
+    enforce_properties(p.device)
+    if isinstance(p, Beacon):
+        await p.advertise()
+        return
+    ads = [(AdvertisingData.FLAGS, bytes([0x06])), (AdvertisingData.COMPLETE_LOCAL_NAME, local_name.encode())]
+    scan_response = []
+    if service_uuid:
+        scan_response.append((AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS, UUID(service_uuid).to_bytes()))
+    await p.device.start_advertising(
+        advertising_type=AdvertisingType.UNDIRECTED_CONNECTABLE_SCANNABLE,
+        own_address_type=hci.OwnAddressType.PUBLIC if public else hci.OwnAddressType.RANDOM,
+        auto_restart=True,
+        advertising_data=bytes(AdvertisingData(ads)),
+        scan_response_data=bytes(AdvertisingData(scan_response)),
+        advertising_interval_min=interval_ms,
+        advertising_interval_max=interval_ms,
+    )
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description='edgetwin emulated BLE peripherals (Bumble)')
+    ap.add_argument('--pty', required=True, help='path of the symlink to the adapter PTY (noble opens it)')
+    ap.add_argument('--interval-ms', type=int, default=50, help='advertising interval')
+    args = ap.parse_args()
+    logging.basicConfig(level=os.environ.get('EDGETWIN_BUMBLE_LOG', 'WARNING'), stream=sys.stderr)
+
+    # a stale symlink (Bumble's survives SIGTERM) would make open_transport fail
+    if os.path.islink(args.pty):
+        os.unlink(args.pty)
+
+    link = FixedLink()
+    transport = await open_transport(f'pty:{args.pty}')
+    adapter = FixedController('adapter', host_source=transport.source, host_sink=transport.sink, link=link,
+                              public_address=ADAPTER_ADDRESS)
+
+    def ctrl(name: str, address: str) -> FixedController:
+        return FixedController(name, link=link, public_address=address)
+
+    peripherals = {
+        'sensor': Sensor('sensor', ctrl('sensor', SENSOR_ADDRESS)),
+        'lamp': Lamp('lamp', ctrl('lamp', '00:00:00:00:00:00')),
+        'beacon': Beacon('beacon', ctrl('beacon', '00:00:00:00:00:00')),
+    }
+    await start_peripheral(peripherals['sensor'], SENSOR_ADDRESS, True, 'CC2650 SensorTag', IR_SERVICE, args.interval_ms)
+    await start_peripheral(peripherals['lamp'], LAMP_ADDRESS, False, 'ET-Lamp', LAMP_SERVICE, args.interval_ms)
+    await start_peripheral(peripherals['beacon'], BEACON_ADDRESS, False, 'ET-Beacon', None, args.interval_ms)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for s in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(s, stop.set)
+
+    emit({
+        'event': 'ready',
+        'pty': args.pty,
+        'adapter': ADAPTER_ADDRESS,
+        'devices': {
+            'sensor': {'address': SENSOR_ADDRESS, 'addressType': 'public', 'name': 'CC2650 SensorTag'},
+            'lamp': {'address': LAMP_ADDRESS, 'addressType': 'random', 'name': 'ET-Lamp'},
+            'beacon': {'address': BEACON_ADDRESS, 'addressType': 'random', 'name': 'ET-Beacon'},
+        },
+    })
+
+    async def command(msg: dict):
+        cmd = msg.get('cmd')
+        p = peripherals.get(msg.get('device', ''))
+        if cmd == 'ping':
+            return None
+        if p is None:
+            raise KeyError(f'device {msg.get("device")!r}')
+        if cmd == 'get':
+            return p.get(msg['key'])
+        if cmd == 'set':
+            await p.set(msg['key'], msg['value'])
+            return None
+        if cmd == 'refuse-writes':  # answer writes with this ATT error code (0 = accept again)
+            p.refuse_writes = int(msg.get('code', att.ATT_WRITE_NOT_PERMITTED_ERROR))
+            return None
+        if cmd == 'out-of-range':  # the radio goes silent: no data, no advertising; after the supervision
+            # timeout (default 1 s, a real link's is 0.1-32 s) both ends declare the links lost
+            link.out_of_range.add(p.controller)
+            loop.call_later(float(msg.get('supervision_ms', 1000)) / 1000, link.drop_links, p.controller)
+            return None
+        if cmd == 'in-range':
+            link.out_of_range.discard(p.controller)
+            return None
+        if cmd == 'drop-link':  # the link is lost (e.g. interference), the device stays in range
+            link.drop_links(p.controller)
+            return None
+        if cmd == 'connections':
+            return len(p.controller.le_connections)
+        raise KeyError(f'command {cmd!r}')
+
+    async def read_stdin():
+        reader = asyncio.StreamReader()
+        try:
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        except (PermissionError, ValueError):
+            return  # stdin is a file or /dev/null: no control channel, run until a signal
+        while not stop.is_set():
+            line = await reader.readline()
+            if not line:
+                stop.set()  # the launcher is gone
+                return
+            try:
+                msg = json.loads(line)
+            except json.JSONDecodeError as e:
+                emit({'ok': False, 'error': f'bad JSON: {e}'})
+                continue
+            try:
+                value = await command(msg)
+                emit({'id': msg.get('id'), 'ok': True, 'value': value})
+            except Exception as e:  # an answer, never a dead simulator
+                emit({'id': msg.get('id'), 'ok': False, 'error': f'{type(e).__name__}: {e}'})
+
+    reader_task = asyncio.create_task(read_stdin())
+    await stop.wait()
+    reader_task.cancel()
+    await transport.close()  # removes the PTY symlink
+
+
+if __name__ == '__main__':
+    asyncio.run(main())
