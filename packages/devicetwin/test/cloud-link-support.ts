@@ -73,8 +73,12 @@ export class FakeCloud {
   readonly devices = new Map<string, Device>();
   readonly models = new Map<string, DeviceModel>();
   readonly reports: OutboxEntry[] = [];
+  /** every batch received, in arrival order */
+  readonly batches: ReportBatch[] = [];
   generation = 0;
   ackReports = true;
+  /** when set, every batch is answered with this upTo instead of what arrived (a cloud refusing them all) */
+  ackUpTo: number | undefined;
   private readonly listeners = new Set<() => void>();
 
   private constructor(
@@ -88,12 +92,13 @@ export class FakeCloud {
     client.on('message', (topic, payload) => {
       if (topic !== cloudTopics.reports(node)) return;
       const batch = JSON.parse(payload.toString()) as ReportBatch;
+      cloud.batches.push(batch);
       const last = cloud.reports.at(-1)?.seq ?? 0;
-      for (const e of batch.entries) if (e.seq > last) cloud.reports.push(e);
+      if (cloud.ackUpTo === undefined) for (const e of batch.entries) if (e.seq > last) cloud.reports.push(e);
       if (cloud.ackReports)
         void client.publishAsync(
           cloudTopics.acks(node),
-          JSON.stringify({ upTo: cloud.reports.at(-1)?.seq ?? 0, timestamp: Date.now() }),
+          JSON.stringify({ upTo: cloud.ackUpTo ?? cloud.reports.at(-1)?.seq ?? 0, timestamp: Date.now() }),
           {
             qos: 1,
             retain: true,

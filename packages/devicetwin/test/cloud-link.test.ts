@@ -348,6 +348,30 @@ describe('cloud link, edge end: reports', () => {
     expect(edge.twin.outbox.ackedSeq()).toBe(0);
   });
 
+  it('sends again from the last ack when the cloud keeps answering without progress, even while it reports often (issue 9 §2)', async () => {
+    // The cloud answers every batch with the same upTo (it refuses them: a gap). Each such ack used to
+    // restart the edge's 10 s "no ack progress" timer, so an edge reporting more often than the timeout
+    // never resent and the stream stayed stuck.
+    const { proxy, cloud, edge } = await world();
+    cloud.ackUpTo = 0;
+    const l = link(edge, proxy.url, { ackTimeoutMs: 400 });
+    await until(
+      (w) => l.onConnectionChange(w),
+      () => l.connected,
+      'the link to connect',
+    );
+    let n = 0;
+    const ticker = setInterval(() => edge.twin.outbox.append(report(String(++n))), 50);
+    closers.push(() => clearInterval(ticker));
+    await until(
+      (w) => cloud.onReport(w),
+      () => cloud.batches.filter((b) => b.entries.some((e) => e.seq === 1)).length >= 2,
+      'seq 1 to be sent again while reports keep flowing',
+      4000,
+    );
+    clearInterval(ticker);
+  });
+
   it('loses nothing across an edge restart: desired state and unsent reports are in SQLite', async () => {
     const { proxy, cloud, edge } = await world();
     await cloud.putModel(model('thermo'));

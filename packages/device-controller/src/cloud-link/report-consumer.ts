@@ -6,6 +6,7 @@ import {
   type OutboxEntry,
   type Presence,
   type ReportAck,
+  type ReportBatch,
   cloudTopics,
   decodeReportBatch,
   parseCloudTopic,
@@ -16,9 +17,25 @@ import type { LinkClient } from '@edgetwin/eventbus/link-client';
 import type { CloudLinkMetrics } from './link-metrics.js';
 import type { LinkState } from './link-state.js';
 
+/** Batches kept per node while they wait for an earlier one (a reorder window, not a store). */
+const MAX_HELD = 64;
+
+/**
+ * A batch follows the cursor when nothing between the cursor and the batch is missing: it starts at or below
+ * what is applied, or at or below what the edge itself says it no longer has (its ackedSeq, e.g. after the
+ * cloud lost its state).
+ */
+function follows(batch: ReportBatch, cursor: number): boolean {
+  const after = batch.after ?? 0;
+  return after <= cursor || after <= (batch.ackedSeq ?? 0);
+}
+
 export class ReportConsumer {
   /** batches received per node and not yet handled, in arrival order */
   private readonly queues = new Map<string, Buffer[]>();
+  /** batches of a node that arrived before the batch they follow, waiting for it (at most MAX_HELD) */
+  private readonly held = new Map<string, ReportBatch[]>();
+  private readonly seenHeld = new WeakSet<ReportBatch>();
   /** the drain loop of a node, while one runs */
   private readonly draining = new Map<string, Promise<void>>();
   applied = 0;
@@ -93,9 +110,8 @@ export class ReportConsumer {
   private async apply(node: string, payloads: Buffer[]): Promise<void> {
     if (this.stopped) return;
     const applied = this.state.appliedSeq(node);
-    // `cursor` is what will be applied once the entries gathered so far are: the next batch must follow it
-    let cursor = applied;
-    const fresh: OutboxEntry[] = [];
+    const candidates = this.held.get(node) ?? [];
+    this.held.delete(node);
     let decodedAny = false;
     for (const payload of payloads) {
       const decoded = decodeReportBatch(payload);
@@ -105,27 +121,39 @@ export class ReportConsumer {
         continue;
       }
       decodedAny = true;
-      const batch = decoded.value;
-      if (batch.node !== node)
-        this.log.warn({ node, claimed: batch.node }, 'cloud link: report batch names another node; the topic wins');
-      if (batch.after !== undefined && batch.after > cursor && batch.after > (batch.ackedSeq ?? 0)) {
-        // entries between what is applied and this batch were sent in a batch that was not applied (the
-        // status sink failed, or it was lost): the edge still has them, so wait until it resends in order
+      if (decoded.value.node !== node)
         this.log.warn(
-          { node, applied: cursor, after: batch.after },
-          'cloud link: report batch does not follow what is applied; refused until the edge resends',
+          { node, claimed: decoded.value.node },
+          'cloud link: report batch names another node; the topic wins',
         );
-        this.metrics?.batchesRefused.inc({ reason: 'gap' });
-        break;
-      }
-      const news = batch.entries.filter((e) => e.seq > cursor);
-      this.duplicates += batch.entries.length - news.length;
-      this.metrics?.reportsDuplicate.inc(batch.entries.length - news.length);
-      if (news.length > 0) {
-        fresh.push(...news);
-        cursor = news[news.length - 1]!.seq;
-      }
+      candidates.push(decoded.value);
     }
+    // `cursor` is what will be applied once the entries gathered so far are: the next batch must follow it.
+    // Batches are taken in whatever order they follow, not in arrival order: a broker may deliver a later
+    // batch first (issue 9 §2), and that batch waits here, not thrown away, until the one before it comes.
+    let cursor = applied;
+    const fresh: OutboxEntry[] = [];
+    let waiting = candidates;
+    for (let progress = true; progress; ) {
+      progress = false;
+      const rest: ReportBatch[] = [];
+      for (const batch of waiting) {
+        if (!follows(batch, cursor)) {
+          rest.push(batch);
+          continue;
+        }
+        const news = batch.entries.filter((e) => e.seq > cursor);
+        this.duplicates += batch.entries.length - news.length;
+        this.metrics?.reportsDuplicate.inc(batch.entries.length - news.length);
+        if (news.length > 0) {
+          fresh.push(...news);
+          cursor = news[news.length - 1]!.seq;
+          progress = true;
+        }
+      }
+      waiting = rest;
+    }
+    this.hold(node, waiting, cursor);
     let upTo = applied;
     if (fresh.length > 0) {
       const first = fresh[0]!.seq;
@@ -144,6 +172,30 @@ export class ReportConsumer {
     }
     // a malformed batch alone is not answered; anything else is, with what is applied now
     if (decodedAny) await this.ack(node, upTo);
+  }
+
+  /** Keeps batches that do not follow yet (bounded: the ones closest to the cursor), counting each once. */
+  private hold(node: string, batches: ReportBatch[], cursor: number): void {
+    if (batches.length === 0) return;
+    batches.sort((a, b) => (a.after ?? 0) - (b.after ?? 0));
+    for (const b of batches.slice(MAX_HELD)) {
+      this.metrics?.batchesRefused.inc({ reason: 'gap-overflow' });
+      this.log.warn(
+        { node, after: b.after },
+        'cloud link: too many report batches waiting for an earlier one; dropped',
+      );
+    }
+    const kept = batches.slice(0, MAX_HELD);
+    for (const b of kept) {
+      if (this.seenHeld.has(b)) continue;
+      this.seenHeld.add(b);
+      this.metrics?.batchesRefused.inc({ reason: 'gap' });
+      this.log.warn(
+        { node, applied: cursor, after: b.after },
+        'cloud link: report batch does not follow what is applied; kept until the batch before it arrives',
+      );
+    }
+    this.held.set(node, kept);
   }
 
   private async ack(node: string, upTo: number): Promise<void> {

@@ -76,11 +76,16 @@ export class ReportPump {
       );
       return;
     }
-    if (upTo > this.outbox.ackedSeq()) this.outbox.ack(upTo);
+    const progress = upTo > this.outbox.ackedSeq();
+    if (progress) this.outbox.ack(upTo);
     if (upTo > this.sentUpTo) this.sentUpTo = upTo;
     for (const l of this.ackListeners) l(upTo);
-    this.clearAckTimer();
-    if (this.sentUpTo > this.outbox.ackedSeq()) this.armAckTimer();
+    // Only progress restarts the "no ack progress" timer: an ack repeating what is already acknowledged (the
+    // cloud answering a batch it could not apply) must not keep postponing the resend (issue 9 §2).
+    if (progress) this.clearAckTimer();
+    if (this.sentUpTo > this.outbox.ackedSeq()) {
+      if (!this.ackTimer) this.armAckTimer();
+    } else this.clearAckTimer();
     this.kick();
   }
 
