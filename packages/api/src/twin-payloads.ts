@@ -1,5 +1,8 @@
 // JSON payloads of KubeEdge's edge MQTT contract (reference/kubeedge.md §3.2). Field names are exact.
 // Decoders never throw: they return either the value or a PayloadError naming the field at fault.
+// Maps keyed by property names are prototype-free dictionaries: `__proto__` or `constructor` is a name.
+
+import { dictionary } from './dictionary.js';
 
 export interface TwinValue {
   value?: string | null;
@@ -35,7 +38,8 @@ export interface TwinDocumentMessage extends BaseMessage {
   twin: Record<string, { last: MsgTwin | null; current: MsgTwin | null }>;
 }
 export interface ErrorResult extends BaseMessage {
-  code: 400 | 404 | 409 | 500;
+  /** 413: a limit was reached; 429: the device has too many requests queued (edgetwin; KubeEdge uses 400/500) */
+  code: 400 | 404 | 409 | 413 | 429 | 500;
   reason: string;
 }
 export interface StateUpdateMessage extends BaseMessage {
@@ -163,7 +167,7 @@ export function decodeTwinUpdate(buf: Buffer | string): Decoded<TwinUpdateMessag
   const twin = o.value.twin;
   if (twin === undefined || twin === null || typeof twin !== 'object' || Array.isArray(twin))
     return fail('twin must be an object mapping property names to {expected, actual}');
-  const out: Record<string, MsgTwin | null> = {};
+  const out = dictionary<MsgTwin | null>();
   for (const [k, v] of Object.entries(twin as Record<string, unknown>)) {
     const d = decodeMsgTwin(v, `twin.${k}`);
     if (!d.ok) return d;

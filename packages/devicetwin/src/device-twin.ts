@@ -8,6 +8,7 @@ import {
   type DeviceModel,
   type DeviceState,
   deviceId,
+  dictionary,
   type PropertyType,
   twinMetadataType,
   type WriteStatus,
@@ -23,6 +24,7 @@ import { SqliteOutbox } from './outbox.js';
 import { TwinStore } from './store/twin-store.js';
 import { Effects } from './twin/effects.js';
 import { TwinEngine } from './twin/engine.js';
+import { checkLimits, DEFAULT_TWIN_LIMITS, type TwinLimits } from './twin/limits.js';
 import { pendingDelta } from './twin/payloads.js';
 import type { DesiredSource, Version } from './twin/records.js';
 
@@ -33,6 +35,8 @@ export interface DeviceTwinOptions extends Partial<TwinMqttApiOptions> {
   node: string;
   bus: BusClient;
   logger?: Logger;
+  /** what one device may hold (docs/twin.md "Limits"); each absent field takes its default */
+  limits?: Partial<TwinLimits>;
 }
 
 export interface TwinSideView {
@@ -100,9 +104,10 @@ export interface DeviceTwin extends EdgeTwinApi {
 
 export async function openDeviceTwin(opts: DeviceTwinOptions): Promise<DeviceTwin> {
   const log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'devicetwin', node: opts.node });
+  const limits = checkLimits({ ...DEFAULT_TWIN_LIMITS, ...opts.limits });
   const store = new TwinStore(opts.dbPath);
   try {
-    const engine = new TwinEngine(store, opts.node, log);
+    const engine = new TwinEngine(store, opts.node, log, limits);
     const outbox = new SqliteOutbox(store, log, (upTo) => engine.reports.acked(upTo));
     const metrics = createTwinMetrics(() => store.outboxDepth());
     const apiOpts: TwinMqttApiOptions = {
@@ -222,7 +227,7 @@ class EdgeDeviceTwin implements DeviceTwin {
   getTwin(id: string): DeviceTwinView | undefined {
     const dev = this.engine.devices.get(id);
     if (!dev) return undefined;
-    const twins: Record<string, TwinView> = {};
+    const twins = dictionary<TwinView>();
     for (const t of dev.twins.values()) {
       const v: TwinView = { name: t.name, type: twinMetadataType(t.type), propertyType: t.type, optional: t.optional };
       if (t.expected !== undefined)

@@ -8,6 +8,7 @@ export interface TwinMetrics {
   handled: Counter<'action'>;
   rejected: Counter<'action' | 'code'>;
   dropped: Counter<'reason'>;
+  limitRefusals: Counter<'limit'>;
   outboxDepth: Gauge;
   dbWriteSeconds: Histogram;
   batchSize: Histogram;
@@ -33,6 +34,12 @@ export function createTwinMetrics(outboxDepth: () => number): TwinMetrics {
       name: 'edgetwin_twin_messages_dropped_total',
       help: 'MQTT messages dropped without a reply (bad topic, overload, unknown device on write status)',
       labelNames: ['reason'],
+      registers: [registry],
+    }),
+    limitRefusals: new Counter({
+      name: 'edgetwin_twin_limit_refusals_total',
+      help: 'Requests refused because a limit was reached (extra-properties, value-bytes, twin-bytes, device-queue, queue)',
+      labelNames: ['limit'],
       registers: [registry],
     }),
     outboxDepth: new Gauge({

@@ -10,11 +10,11 @@ import { connectBus, startBroker } from '@edgetwin/eventbus';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { parseAllDocuments } from 'yaml';
+import { addTwinLimitOptions, type TwinLimitFlags, twinLimitsFrom } from '../compose/twin-limit-options.js';
 import type { RegisterCommand } from './index.js';
 
 export const registerEdgeLocal: RegisterCommand = (program: Command) => {
-  program
-    .command('edge-local')
+  addTwinLimitOptions(program.command('edge-local'))
     .description('run one edge node without a cloud: embedded MQTT broker + DeviceTwin, devices from YAML')
     .requiredOption('--node <name>', "this node's name (devices with another spec.nodeName are skipped)")
     .requiredOption('--db <path>', 'SQLite file of the twin (created if missing)')
@@ -37,11 +37,13 @@ export const registerEdgeLocal: RegisterCommand = (program: Command) => {
         },
       );
       let metrics: Server | undefined;
-      const twin = await openDeviceTwin({ dbPath: o.db, node: o.node, bus, logger }).catch(async (e) => {
-        await bus.close();
-        await broker.close();
-        throw e;
-      });
+      const twin = await openDeviceTwin({ dbPath: o.db, node: o.node, bus, logger, ...twinLimitsFrom(o) }).catch(
+        async (e) => {
+          await bus.close();
+          await broker.close();
+          throw e;
+        },
+      );
       const shutdown = async () => {
         metrics?.close();
         metrics?.closeAllConnections();
@@ -63,7 +65,7 @@ export const registerEdgeLocal: RegisterCommand = (program: Command) => {
     });
 };
 
-interface Options {
+interface Options extends TwinLimitFlags {
   node: string;
   db: string;
   host: string;

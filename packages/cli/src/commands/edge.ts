@@ -4,12 +4,12 @@ import { Lifecycle } from '../compose/lifecycle.js';
 import { cliLogger } from '../compose/logger.js';
 import { parseBytes, parseList, parseNodeName, parsePort } from '../compose/options.js';
 import { DEFAULTS } from '../compose/ports.js';
+import { addTwinLimitOptions, twinLimitsFrom } from '../compose/twin-limit-options.js';
 
 export const BUILTIN_MAPPERS: string[] = [...BUILT_IN_PROTOCOLS];
 
 export function registerEdge(program: Command): void {
-  program
-    .command('edge')
+  addTwinLimitOptions(program.command('edge'))
     .description('run an edge node: MQTT broker, DeviceTwin (SQLite), cloud link and in-process mappers')
     .requiredOption('--node <name>', 'this node (Device spec.nodeName)', parseNodeName)
     .option('--cloud <url>', 'the cloud-link broker, e.g. mqtt://cloud:1884 (absent: run without a cloud)')
@@ -36,6 +36,7 @@ export function registerEdge(program: Command): void {
             mqttHost: o.host,
             mqttPort: o.port,
             maxPacketBytes: o.maxPacketSize,
+            twinLimits: twinLimitsFrom(o),
             mappers,
             logger,
           },

@@ -1,7 +1,7 @@
 // The edge half: the node's MQTT broker (embedded, or an external one by URL), the DeviceTwin on SQLite,
 // the edge end of the cloud link, and the mappers, in-process but speaking only MQTT (DESIGN.md decision 6).
 import { join } from 'node:path';
-import { openDeviceTwin } from '@edgetwin/devicetwin';
+import { type DeviceTwinOptions, openDeviceTwin } from '@edgetwin/devicetwin';
 import { startCloudLinkEdge } from '@edgetwin/devicetwin/cloud-link/index';
 import { connectBus, startBroker } from '@edgetwin/eventbus';
 import { startMapper } from '@edgetwin/mappers';
@@ -20,6 +20,8 @@ export interface EdgeOptions {
   mqttPort: number;
   /** largest MQTT packet the embedded edge broker accepts (default: the eventbus default) */
   maxPacketBytes?: number;
+  /** limits of what one device may hold, and its request queue (default: the twin's defaults) */
+  twinLimits?: Pick<DeviceTwinOptions, 'limits' | 'maxQueuePerDevice'>;
   /** protocols whose mappers run in this process (empty = none: run them as `edgetwin mapper`) */
   mappers: string[];
   logger: Logger;
@@ -46,7 +48,7 @@ export async function startEdge(opts: EdgeOptions, life: Lifecycle): Promise<Run
   const bus = await connectBus({ url: brokerUrl, clientId: `edgetwin-twin-${opts.node}`, logger: opts.logger });
   life.add('twin bus client', () => bus.close());
   const dbPath = join(opts.dataDir, `edge-${opts.node}.db`);
-  const twin = await openDeviceTwin({ dbPath, node: opts.node, bus, logger: opts.logger });
+  const twin = await openDeviceTwin({ dbPath, node: opts.node, bus, logger: opts.logger, ...opts.twinLimits });
   life.add('device twin', () => twin.close());
   if (opts.cloudUrl) {
     const link = startCloudLinkEdge({

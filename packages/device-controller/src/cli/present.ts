@@ -3,6 +3,7 @@
 import {
   type Device,
   type DeviceModel,
+  ownValue,
   type PropertyType,
   sameValue,
   type Twin,
@@ -97,7 +98,7 @@ export function describeDevice(d: Device, model: DeviceModel | null, now = Date.
   const rows = (d.spec.properties ?? []).map((p) => {
     const mp = mprops.get(p.name);
     const twin: Twin | undefined = twins.get(p.name);
-    const w = writes[p.name];
+    const w = ownValue(writes, p.name);
     const unit = mp?.unit ? ` ${mp.unit}` : '';
     const reportedAt = twin?.reported?.metadata?.timestamp;
     return [

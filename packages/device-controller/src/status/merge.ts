@@ -3,14 +3,16 @@
 // Write acknowledgements from mappers go to status.extensions.writes[property] (an edgetwin extension).
 // Unlike KubeEdge (issues #5327, #5468), the first report of a property creates the twin WITH its value.
 
-import type {
-  Device,
-  DeviceStatusFields,
-  OutboxEntry,
-  Twin,
-  TwinProperty,
-  TwinReportEntry,
-  WriteStatus,
+import {
+  type Device,
+  type DeviceStatusFields,
+  type OutboxEntry,
+  ownValue,
+  setOwn,
+  type Twin,
+  type TwinProperty,
+  type TwinReportEntry,
+  type WriteStatus,
 } from '@edgetwin/api';
 
 export interface WritesExtension {
@@ -41,9 +43,10 @@ export function mergeReport(device: Device, status: DeviceStatusFields, entry: O
       const ext = status.extensions as WritesExtension;
       ext.writes ??= {};
       const writes = ext.writes;
-      const prev = writes[entry.status.property];
+      // writes comes from JSON (a plain object): `constructor` or `__proto__` must stay a property name.
+      const prev = ownValue(writes, entry.status.property);
       if (prev && prev.timestamp > entry.status.timestamp) return false;
-      writes[entry.status.property] = entry.status;
+      setOwn(writes, entry.status.property, entry.status);
       return true;
     }
   }

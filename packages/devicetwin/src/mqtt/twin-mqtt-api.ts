@@ -22,6 +22,7 @@ import { isTwinError, TwinError } from '../errors.js';
 import type { TwinMetrics } from '../metrics.js';
 import type { TwinStore } from '../store/twin-store.js';
 import { Effects } from '../twin/effects.js';
+import { TwinLimitError } from '../twin/limits.js';
 import type { TwinEngine } from '../twin/engine.js';
 import { actionOf, type Job, replyTopic } from './jobs.js';
 
@@ -278,6 +279,10 @@ export class TwinMqttApi {
 
   private reject(job: Job, fx: Effects, err: TwinError, now: number): void {
     this.metrics.rejected.inc({ action: actionOf(job), code: String(err.code) });
+    if (err instanceof TwinLimitError) {
+      this.metrics.limitRefusals.inc({ limit: err.limit });
+      this.warn(`limit-${err.limit}`, err.message);
+    }
     const topic = replyTopic(job, membershipGetResultTopic(this.engine.node));
     if (!topic) {
       this.metrics.dropped.inc({ reason: 'rejected-write-status' });

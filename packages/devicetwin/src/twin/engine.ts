@@ -6,6 +6,7 @@
 
 import {
   checkValue,
+  dictionary,
   type Device,
   type DeviceModel,
   deviceId,
@@ -26,6 +27,7 @@ import type { Logger } from 'pino';
 import { TwinError } from '../errors.js';
 import type { TwinStore } from '../store/twin-store.js';
 import type { Effects } from './effects.js';
+import { type TwinLimits, TwinLimitError, twinEntryBytes } from './limits.js';
 import { MapperSpecs } from './mapper-specs.js';
 import { OutboxWriter } from './outbox-writer.js';
 import {
@@ -52,6 +54,8 @@ interface TwinChange {
   last: TwinRecord | undefined;
   next: TwinRecord | undefined;
   report?: TwinReportEntry;
+  /** cached by bytesDelta() */
+  bytesDelta?: number;
 }
 
 export class TwinEngine {
@@ -61,11 +65,14 @@ export class TwinEngine {
   /** appends reports to the outbox, replacing older unacknowledged reports of the same values */
   readonly reports: OutboxWriter;
   private lastOnlinePersisted = new Map<string, number>();
+  /** bytes of each device's twin as twin/get returns it (twinEntryBytes summed), computed on first use */
+  private readonly twinBytes = new Map<string, number>();
 
   constructor(
     private readonly store: TwinStore,
     readonly node: string,
     private readonly log: Logger,
+    readonly limits: TwinLimits,
   ) {
     this.specs = new MapperSpecs(node);
     this.reports = new OutboxWriter(store);
@@ -82,6 +89,7 @@ export class TwinEngine {
     this.specs.clear();
     this.reports.load();
     this.lastOnlinePersisted.clear();
+    this.twinBytes.clear();
     this.log.debug({ devices: this.devices.size, models: this.models.size }, 'twin state loaded from disk');
   }
 
@@ -110,7 +118,7 @@ export class TwinEngine {
     const changes = this.planTwinUpdate(dev, msg, now);
     this.commitTwinChanges(dev, changes, msg.event_id, fx, now);
     if (!reply) return;
-    const result: Record<string, MsgTwin | null> = {};
+    const result = dictionary<MsgTwin | null>();
     for (const name of Object.keys(msg.twin)) {
       const t = dev.twins.get(name);
       result[name] = t ? msgTwinOf(t, false) : null;
@@ -266,6 +274,7 @@ export class TwinEngine {
     this.store.deleteDevice(id);
     this.devices.delete(id);
     this.lastOnlinePersisted.delete(id);
+    this.twinBytes.delete(id);
     fx.publish(membershipUpdatedTopic(this.node), membershipUpdated([], [dev], now));
     this.specs.unpublish(id, fx);
   }
@@ -275,6 +284,7 @@ export class TwinEngine {
   /** Validates a twin/update against the stored twins; returns the changes or throws TwinError. */
   private planTwinUpdate(dev: DeviceRecord, msg: TwinUpdateMessage, now: number): TwinChange[] {
     const props = propsOf(this.models.get(dev.modelId)?.model);
+    this.checkExtraProperties(dev, msg);
     const changes: TwinChange[] = [];
     for (const [name, mt] of Object.entries(msg.twin)) {
       const where = `device ${dev.id} twin ${name}`;
@@ -305,6 +315,12 @@ export class TwinEngine {
       for (const side of ['expected', 'actual'] as const) {
         const value = mt[side]?.value;
         if (value === undefined || value === null) continue;
+        const bytes = Buffer.byteLength(value);
+        if (bytes > this.limits.maxValueBytes)
+          throw new TwinLimitError(
+            'value-bytes',
+            `${where} ${side}: the value is ${bytes} bytes; the limit is ${this.limits.maxValueBytes} bytes per value (maxValueBytes)`,
+          );
         const check = checkValue(rule, value);
         if (!check.ok)
           throw new TwinError(400, `${where} ${side}: ${check.reason} (type ${twinMetadataType(next.type)})`);
@@ -338,7 +354,47 @@ export class TwinEngine {
       if (report.reported || report.observedDesired) change.report = report;
       changes.push(change);
     }
+    this.checkTwinBytes(dev, changes);
     return changes;
+  }
+
+  /** Counted before anything is validated, so an update naming 5,000 new properties costs little. */
+  private checkExtraProperties(dev: DeviceRecord, msg: TwinUpdateMessage): void {
+    let added = 0;
+    for (const [name, mt] of Object.entries(msg.twin)) if (mt !== null && !dev.twins.has(name)) added++;
+    if (added === 0) return;
+    let held = 0;
+    for (const t of dev.twins.values()) if (t.optional) held++;
+    const max = this.limits.maxExtraProperties;
+    if (held + added > max)
+      throw new TwinLimitError(
+        'extra-properties',
+        `device ${dev.id}: twin/update adds ${added} properties its model does not declare to the ${held} it holds; the limit is ${max} per device (maxExtraProperties)`,
+      );
+  }
+
+  /** Refuses changes that would grow the device's twin past maxTwinBytes; shrinking is always allowed. */
+  private checkTwinBytes(dev: DeviceRecord, changes: TwinChange[]): void {
+    const growth = changes.reduce((sum, c) => sum + bytesDelta(c), 0);
+    if (growth <= 0) return;
+    const now = this.sizeOf(dev);
+    const max = this.limits.maxTwinBytes;
+    if (now + growth > max)
+      throw new TwinLimitError(
+        'twin-bytes',
+        `device ${dev.id}: twin/update would grow its twin from ${now} to ${now + growth} bytes; the limit is ${max} bytes per device (maxTwinBytes)`,
+      );
+  }
+
+  /** Bytes of a device's twin as twin/get returns it. */
+  sizeOf(dev: DeviceRecord): number {
+    let size = this.twinBytes.get(dev.id);
+    if (size === undefined) {
+      size = 0;
+      for (const t of dev.twins.values()) size += twinEntryBytes(t);
+      this.twinBytes.set(dev.id, size);
+    }
+    return size;
   }
 
   private commitTwinChanges(
@@ -351,6 +407,8 @@ export class TwinEngine {
   ): boolean {
     if (changes.length === 0) return false;
     const reports: TwinReportEntry[] = [];
+    const size = this.twinBytes.get(dev.id);
+    if (size !== undefined) this.twinBytes.set(dev.id, size + changes.reduce((sum, c) => sum + bytesDelta(c), 0));
     for (const c of changes) {
       if (c.next) {
         dev.twins.set(c.name, c.next);
@@ -442,6 +500,12 @@ export class TwinEngine {
     }
     return this.commitTwinChanges(dev, changes, '', fx, now, false);
   }
+}
+
+/** How many bytes a change adds to (or, negative, takes from) its device's twin. */
+function bytesDelta(c: TwinChange): number {
+  c.bytesDelta ??= (c.next ? twinEntryBytes(c.next) : 0) - (c.last ? twinEntryBytes(c.last) : 0);
+  return c.bytesDelta;
 }
 
 /** desired.metadata.timestamp per property: the controller's stamp of each cloud desired write. */

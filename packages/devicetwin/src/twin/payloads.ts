@@ -2,6 +2,7 @@
 
 import { randomUUID } from 'node:crypto';
 import {
+  dictionary,
   type MembershipDevice,
   type MembershipGetResult,
   type MembershipUpdated,
@@ -28,14 +29,14 @@ export function msgTwinOf(t: TwinRecord, withVersions: boolean): MsgTwin {
 }
 
 export function twinMap(dev: DeviceRecord): Record<string, MsgTwin> {
-  const out: Record<string, MsgTwin> = {};
+  const out = dictionary<MsgTwin>();
   for (const t of dev.twins.values()) out[t.name] = msgTwinOf(t, false);
   return out;
 }
 
 /** Properties whose desired value the device does not have yet, by typed comparison. */
 export function pendingDelta(dev: DeviceRecord): Record<string, string> {
-  const delta: Record<string, string> = {};
+  const delta = dictionary<string>();
   for (const t of dev.twins.values()) {
     if (t.expected === undefined || t.expected === '') continue;
     if (!sameValue(t.type, t.expected, t.actual)) delta[t.name] = t.expected;
@@ -54,7 +55,7 @@ export function documentMessage(
   changes: Array<{ name: string; last: TwinRecord | undefined; current: TwinRecord | undefined }>,
   now: number,
 ): TwinDocumentMessage {
-  const twin: TwinDocumentMessage['twin'] = {};
+  const twin: TwinDocumentMessage['twin'] = dictionary();
   for (const c of changes) {
     twin[c.name] = {
       last: c.last ? msgTwinOf(c.last, true) : null,

@@ -12,7 +12,9 @@ if (!url || !dbPath) {
   process.exit(2);
 }
 const bus = await connectBus({ url, clientId: `twin-child-${process.pid}` });
-const twin = await openDeviceTwin({ dbPath, node: NODE, bus });
+// The durability test makes one new property per update (each acknowledged one is checkable on its own),
+// far past the default of 64 a device may hold beyond its model.
+const twin = await openDeviceTwin({ dbPath, node: NODE, bus, limits: { maxExtraProperties: 10_000 } });
 const loaded = await twin.loadManifests(await kubeedgeSamples());
 if (loaded.errors.length) throw new Error(JSON.stringify(loaded.errors));
 process.stdout.write('ready\n');
