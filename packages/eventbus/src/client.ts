@@ -14,6 +14,8 @@ export { BusError } from './errors.js';
 export { topicMatches } from './topic-match.js';
 
 const DEFAULTS = { backoffMs: 500, maxBackoffMs: 30_000, connectTimeoutMs: 10_000 } as const;
+/** How long close() waits for the broker to acknowledge what is in flight before it drops the connection. */
+export const CLOSE_GRACE_MS = 500;
 
 /** Extra hooks beyond the shared contract (metrics live outside this file to keep it light). */
 export interface BusClientHooks {
@@ -462,7 +464,20 @@ class ReconnectingBusClient implements BusClient {
       );
     }
     // Force when offline: a graceful end would wait for a DISCONNECT that can never be sent.
-    await this.raw.endAsync(!this.raw.connected);
+    if (!this.raw.connected) return void (await this.raw.endAsync(true));
+    // A graceful end first waits for every packet in flight to be acknowledged, which a broker that went
+    // silent never does: after CLOSE_GRACE_MS the socket is dropped (issue 9 §5, a mapper stop within a bound).
+    let timer: NodeJS.Timeout | undefined;
+    const graceful = this.raw.endAsync(false).then(() => true);
+    const late = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), CLOSE_GRACE_MS);
+    });
+    const ended = await Promise.race([graceful, late]);
+    clearTimeout(timer);
+    if (!ended) {
+      this.s.log.warn({ graceMs: CLOSE_GRACE_MS }, 'broker did not acknowledge in time; connection dropped');
+      this.raw.stream?.destroy();
+    }
   }
 
   private async sendSubscribe(filter: string, sub: Subscription): Promise<void> {

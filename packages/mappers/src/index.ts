@@ -17,7 +17,13 @@ export type { PushBody } from './framework/push.js';
 export { DEFAULT_WRITE_RETRY, type RetryPolicy } from './framework/reconciler.js';
 export { DEFAULT_SILENCE_CYCLES, type ReportPolicy, reportPolicy } from './framework/report-policy.js';
 export { MapperRuntime } from './framework/runtime.js';
-export { type RunningMapper, type StartMapperOptions, startMapper } from './framework/start-mapper.js';
+export {
+  DEFAULT_STOP_TIMEOUT_MS,
+  MapperStartAborted,
+  type RunningMapper,
+  type StartMapperOptions,
+  startMapper,
+} from './framework/start-mapper.js';
 export * from './framework/transforms.js';
 export { BUILT_IN_PROTOCOLS, driverFor } from './drivers/registry.js';
 export {

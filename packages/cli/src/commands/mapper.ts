@@ -1,8 +1,15 @@
 // `edgetwin mapper <protocol>`: one protocol's mapper as its own process, speaking only MQTT to the edge.
+// Stopping (issue 9 §5): a SIGTERM/SIGINT at any moment, even during start-up, stops it with exit 0 within
+// --stop-timeout (docs/mappers.md, "Stopping").
 import { BUILT_IN_PROTOCOLS } from '@edgetwin/mappers/drivers/registry';
 import type { Command } from 'commander';
 import { cliLogger } from '../compose/logger.js';
 import { parseNodeName, parsePort } from '../compose/options.js';
+
+/** Default of --stop-timeout; the framework's DEFAULT_STOP_TIMEOUT_MS, which is not loaded to parse arguments. */
+const STOP_TIMEOUT_MS = 3000;
+/** Past the stop timeout, how long the process waits before it exits anyway (exit 1). */
+const EXIT_MARGIN_MS = 2000;
 
 export function registerMapper(program: Command): void {
   program
@@ -15,50 +22,93 @@ export function registerMapper(program: Command): void {
     .option('--password <password>', 'MQTT password (or set EDGETWIN_MQTT_PASSWORD)')
     .option('--metrics-port <port>', 'serve Prometheus metrics on http://127.0.0.1:<port>/metrics', parsePort)
     .option('--metrics-host <addr>', 'address for the metrics server', '127.0.0.1')
+    .option(
+      '--stop-timeout <ms>',
+      'longest a stop may take before the offline messages are given up',
+      parseMs,
+      STOP_TIMEOUT_MS,
+    )
     .action(async (protocol: string, o) => {
       const logger = cliLogger();
+      // Before anything else: a signal that arrives while the framework loads or connects must stop the
+      // mapper, not kill it by the default action (the flaky mapper-process test, issue 9 §5).
+      const stopping = onStopSignal(logger, o.stopTimeout);
       // Loaded on use: the framework and drivers are not needed to parse arguments or print help.
-      const { startMapper } = await import('@edgetwin/mappers');
-      const mapper = await startMapper({
-        protocol,
-        brokerUrl: o.broker,
-        node: o.node,
-        logger,
-        metricsPort: o.metricsPort,
-        metricsHost: o.metricsHost,
-        username: o.username,
-        password: o.password ?? process.env.EDGETWIN_MQTT_PASSWORD,
-      });
+      const { startMapper, MapperStartAborted } = await import('@edgetwin/mappers');
+      let mapper: Awaited<ReturnType<typeof startMapper>>;
+      try {
+        mapper = await startMapper({
+          protocol,
+          brokerUrl: o.broker,
+          node: o.node,
+          logger,
+          metricsPort: o.metricsPort,
+          metricsHost: o.metricsHost,
+          username: o.username,
+          password: o.password ?? process.env.EDGETWIN_MQTT_PASSWORD,
+          stopTimeoutMs: o.stopTimeout,
+          signal: stopping.signal,
+        });
+      } catch (e) {
+        if (e instanceof MapperStartAborted) process.exit(0);
+        throw e;
+      }
       process.stdout.write(
         `edgetwin ${mapper.runtime.protocol} mapper for node ${o.node} on ${o.broker}` +
           (mapper.metricsUrl ? `\n  metrics ${mapper.metricsUrl}` : '') +
           '\n',
       );
-      await untilStopped(() => mapper.stop(), logger);
+      stopping.serve(() => mapper.stop());
     });
 }
 
+function parseMs(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`--stop-timeout must be a whole number of milliseconds, got '${v}'`);
+  return n;
+}
+
 /**
- * Stops on SIGINT/SIGTERM, then exits 0; a second signal exits at once. The handlers stay installed
- * (not `once`) so a repeated signal during the stop never falls through to the default, which would
- * kill the process before it says "offline".
+ * Stops on SIGINT/SIGTERM, then exits 0; a second signal exits at once (130). The handlers stay installed
+ * (not `once`) so a repeated signal during the stop never falls through to the default action. If the
+ * stop overruns its bound by EXIT_MARGIN_MS the process exits 1 saying so: a supervisor's stop never hangs.
  */
-function untilStopped(stop: () => Promise<void>, logger: { info(o: object, m: string): void }): Promise<void> {
-  return new Promise(() => {
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) process.exit(130);
-      stopping = true;
-      logger.info({ signal }, 'stopping');
-      stop().then(
-        () => process.exit(0),
-        (e: Error) => {
-          process.stderr.write(`edgetwin mapper: stop failed: ${e.message}\n`);
-          process.exit(1);
-        },
+function onStopSignal(
+  logger: { info(o: object, m: string): void },
+  stopTimeoutMs: number,
+): { signal: AbortSignal; serve(stop: () => Promise<void>): void } {
+  const abort = new AbortController();
+  let stop: (() => Promise<void>) | undefined;
+  const run = () => {
+    stop!().then(
+      () => process.exit(0),
+      (e: Error) => {
+        process.stderr.write(`edgetwin mapper: stop failed: ${e.message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (abort.signal.aborted) process.exit(130);
+    logger.info({ signal }, 'stopping');
+    abort.abort();
+    setTimeout(() => {
+      process.stderr.write(
+        `edgetwin mapper: stop did not finish within ${stopTimeoutMs + EXIT_MARGIN_MS} ms; exiting\n`,
       );
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+      process.exit(1);
+    }, stopTimeoutMs + EXIT_MARGIN_MS).unref();
+    if (stop) run();
+    // else still starting: startMapper sees the abort, stops what it started and the action exits 0
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: abort.signal,
+    serve(s) {
+      stop = s;
+      if (abort.signal.aborted) run();
+    },
+  };
 }

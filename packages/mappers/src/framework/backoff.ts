@@ -25,3 +25,24 @@ export function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * Resolves when p settles (its outcome ignored) or when signal aborts, whichever comes first: a step of a
+ * stop that may talk to a broker or device gone silent, so the stop as a whole keeps its bound.
+ */
+export function untilSettledOr(p: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  // handled even when the deadline has passed: its late rejection must not crash the process
+  const settled = p.then(
+    () => undefined,
+    () => undefined,
+  );
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    signal.addEventListener('abort', done, { once: true });
+    void settled.then(done);
+  });
+}

@@ -14,6 +14,7 @@ import {
 import type { BusClient } from '@edgetwin/eventbus/contracts';
 import type { Logger } from 'pino';
 import { decodeResolvedDevice } from './device-spec.js';
+import { untilSettledOr } from './backoff.js';
 import { DeviceWorker, type WorkerOptions } from './device-worker.js';
 import type { DriverFactory } from './driver.js';
 import type { MapperMetrics } from './metrics.js';
@@ -79,15 +80,23 @@ export class MapperRuntime {
     this.log.info('mapper started');
   }
 
-  async stop(): Promise<void> {
-    for (const u of this.unsubscribes.splice(0)) await u().catch(() => undefined);
+  /**
+   * Stops every device and says offline. Each step that waits on the broker or a device gives up when
+   * `deadline` aborts: a broker gone at the moment of the stop must not hold it (issue 9 §5); what was not
+   * said by then is said by the presence last will.
+   */
+  async stop(deadline: AbortSignal = new AbortController().signal): Promise<void> {
+    await untilSettledOr(Promise.all(this.unsubscribes.splice(0).map((u) => u().catch(() => undefined))), deadline);
     const workers = [...this.workers.values()];
     this.workers.clear();
-    await Promise.all(workers.map((w) => w.stop({ publishOffline: true })));
-    await this.publishPresence('offline').catch(() => undefined);
-    await this.connections.closeAll();
-    await this.opts.factory.close?.();
-    this.log.info('mapper stopped');
+    await untilSettledOr(Promise.all(workers.map((w) => w.stop({ publishOffline: true }))), deadline);
+    await untilSettledOr(this.publishPresence('offline'), deadline);
+    await untilSettledOr(this.connections.closeAll(), deadline);
+    await untilSettledOr(Promise.resolve(this.opts.factory.close?.()), deadline);
+    this.log.info(
+      { complete: !deadline.aborted },
+      deadline.aborted ? 'mapper stopped at its deadline' : 'mapper stopped',
+    );
   }
 
   private async publishPresence(state: MapperPresence['state']): Promise<void> {

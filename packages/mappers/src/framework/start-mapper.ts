@@ -4,14 +4,18 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type MapperPresence, mapperPresenceTopic } from '@edgetwin/api';
-import { connectBus } from '@edgetwin/eventbus/client';
+import { CLOSE_GRACE_MS, connectBus } from '@edgetwin/eventbus/client';
 import type { BusClient } from '@edgetwin/eventbus/contracts';
 import pino, { type Logger } from 'pino';
 import { driverFor } from '../drivers/registry.js';
+import { untilSettledOr } from './backoff.js';
 import type { WorkerOptions } from './device-worker.js';
 import type { DriverFactory } from './driver.js';
 import { MapperMetrics } from './metrics.js';
 import { MapperRuntime } from './runtime.js';
+
+/** How long a stop may take, from the signal to the exit (docs/mappers.md, "Stopping"). */
+export const DEFAULT_STOP_TIMEOUT_MS = 3000;
 
 export interface StartMapperOptions {
   /** a built-in protocol (virtualProtocol, gpio, modbus) ... */
@@ -31,6 +35,18 @@ export interface StartMapperOptions {
   password?: string;
   /** tuning of reconnects, call timeouts and write retries (tests shorten them) */
   worker?: Partial<WorkerOptions>;
+  /** the longest stop() may take (default DEFAULT_STOP_TIMEOUT_MS); farewells not sent by then are dropped */
+  stopTimeoutMs?: number;
+  /** aborting it during start-up stops what was started and rejects with MapperStartAborted */
+  signal?: AbortSignal;
+}
+
+/** startMapper was asked to stop (its signal aborted) before it finished starting. */
+export class MapperStartAborted extends Error {
+  override readonly name = 'MapperStartAborted';
+  constructor() {
+    super('mapper start aborted: asked to stop while starting');
+  }
 }
 
 export interface RunningMapper {
@@ -58,7 +74,31 @@ export async function startMapper(opts: StartMapperOptions): Promise<RunningMapp
       logger,
       ...(will ? { will: { topic: presence, payload: JSON.stringify(offline), qos: 1 as const, retain: true } } : {}),
     });
-  const bus = opts.bus ?? (await dial(opts.brokerUrl!, true));
+  const stopTimeoutMs = opts.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
+  const signal = opts.signal ?? new AbortController().signal;
+  // Resolves with p, or rejects once the caller asks to stop; p's late result is handed to `late`.
+  const unlessAborted = <T>(p: Promise<T>, late?: (value: T) => void): Promise<T> => {
+    if (signal.aborted) return Promise.reject(new MapperStartAborted());
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => {
+        p.then(late, () => undefined);
+        reject(new MapperStartAborted());
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      p.then(
+        (v) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(v);
+        },
+        (e) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      );
+    });
+  };
+  const bus =
+    opts.bus ?? (await unlessAborted(dial(opts.brokerUrl!, true), (late) => void late.close().catch(() => undefined)));
   const metrics = new MapperMetrics();
   const runtime = new MapperRuntime({
     bus,
@@ -71,32 +111,35 @@ export async function startMapper(opts: StartMapperOptions): Promise<RunningMapp
   });
   let server: Server | undefined;
   let metricsUrl: string | undefined;
+  let stopped: Promise<void> | undefined;
+  /**
+   * Bounded (issue 9 §5): the farewells (unsubscribes, devices and presence offline) get the stop budget
+   * less CLOSE_GRACE_MS, then the connection is closed, forcibly if the broker does not answer.
+   */
+  const stop = () => {
+    stopped ??= (async () => {
+      const farewell = AbortSignal.timeout(Math.max(0, stopTimeoutMs - CLOSE_GRACE_MS));
+      await runtime.stop(farewell);
+      if (server) await untilSettledOr(new Promise<void>((r) => server!.close(() => r())), farewell);
+      if (ownBus) await bus.close();
+    })();
+    return stopped;
+  };
   try {
-    await runtime.start();
+    await unlessAborted(runtime.start());
     if (opts.metricsPort !== undefined) {
-      server = await serveMetrics(metrics, opts.metricsPort, opts.metricsHost ?? '127.0.0.1');
+      server = await unlessAborted(serveMetrics(metrics, opts.metricsPort, opts.metricsHost ?? '127.0.0.1'), (s) =>
+        s.close(),
+      );
       const a = server.address() as AddressInfo;
       metricsUrl = `http://${a.address}:${a.port}/metrics`;
       logger.info({ metricsUrl }, 'serving metrics');
     }
   } catch (e) {
-    await runtime.stop().catch(() => undefined);
-    if (ownBus) await bus.close().catch(() => undefined);
+    await stop().catch(() => undefined);
     throw e;
   }
-  let stopped = false;
-  return {
-    runtime,
-    metrics,
-    metricsUrl,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await runtime.stop();
-      if (server) await new Promise<void>((r) => server!.close(() => r()));
-      if (ownBus) await bus.close();
-    },
-  };
+  return { runtime, metrics, metricsUrl, stop };
 }
 
 function serveMetrics(metrics: MapperMetrics, port: number, host: string): Promise<Server> {
