@@ -265,7 +265,7 @@ async function runScenario(sc: Scenario): Promise<Result> {
     },
     life,
   );
-  const client = new ControllerClient(cloud.controllerUrl);
+  const client = new ControllerClient(cloud.controllerUrl, { token: cloud.apiToken });
 
   // -- observers on the edge broker
   const obs = await connectBus({ url: edge.brokerUrl, clientId: 'e2e-observer', logger });

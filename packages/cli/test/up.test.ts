@@ -1,11 +1,12 @@
 // `edgetwin up` as a newcomer runs it: the traffic light changes on its own, a desired value set from the
 // cloud reaches the simulated LED and comes back as reported, Ctrl-C stops it, and a restart resumes.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { deviceTopic } from '@edgetwin/api';
 import { ControllerClient } from '@edgetwin/device-controller';
+import { readClientToken } from '@edgetwin/device-controller/cli/client-config';
 import { connectBus } from '@edgetwin/eventbus/client';
 import { collectMessages, waitUntil } from '@edgetwin/eventbus/testing';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -19,7 +20,8 @@ interface Up {
   edgeUrl: string;
 }
 
-async function startUp(dataDir: string): Promise<Up> {
+/** `edgetwin up` run in `cwd`, with its default data dir (.edgetwin there) */
+async function startUp(cwd: string): Promise<Up> {
   const child = spawn(
     process.execPath,
     [
@@ -28,8 +30,6 @@ async function startUp(dataDir: string): Promise<Up> {
       '--example',
       'led-raspberrypi',
       'traffic-light',
-      '--data-dir',
-      dataDir,
       '--port',
       '0',
       '--cloud-port',
@@ -37,7 +37,7 @@ async function startUp(dataDir: string): Promise<Up> {
       '--http-port',
       '0',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EDGETWIN_LOG_LEVEL: 'warn' } },
+    { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EDGETWIN_LOG_LEVEL: 'warn' } },
   );
   let out = '';
   let err = '';
@@ -53,6 +53,20 @@ async function startUp(dataDir: string): Promise<Up> {
   if (!controllerUrl || !edgeUrl) throw new Error(`banner without addresses:\n${out}`);
   return { child, stdout: () => out, controllerUrl, edgeUrl };
 }
+
+/** A CLI command as a user types it on the same machine: no --server, no token, no flag. */
+function cli(cwd: string, ...args: string[]): Promise<{ code: number; out: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, EDGETWIN_LOG_LEVEL: 'warn' };
+  for (const k of ['EDGETWIN_SERVER', 'EDGETWIN_TOKEN', 'EDGETWIN_TOKEN_FILE', 'EDGETWIN_CONFIG', 'EDGETWIN_DATA_DIR'])
+    delete env[k];
+  return new Promise((res) => {
+    execFile(process.execPath, [BIN, ...args], { cwd, env, timeout: 60_000 }, (err, stdout, stderr) =>
+      res({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr }),
+    );
+  });
+}
+
+const anonymous = (url: string) => fetch(`${url}/devices`);
 
 function stop(up: Up): Promise<number | null> {
   return new Promise((res) => {
@@ -91,9 +105,13 @@ describe('edgetwin up', () => {
       await bus.close();
     }
 
-    // The cloud sets the LED on; the simulated pin follows and the cloud sees it reported.
-    const cloud = new ControllerClient(up.controllerUrl);
-    await cloud.setDesired('default', 'led-light-instance-01', 'power-status', 'ON');
+    // The cloud sets the LED on with `twin set` as typed by the user (no flag: the CLI finds the API
+    // and its token in ./.edgetwin/client.json); the simulated pin follows and the cloud sees it reported.
+    const set = await cli(dataDir, 'twin', 'set', 'led-light-instance-01', 'power-status=ON');
+    expect(set.out).toContain('power-status desired = ON');
+    expect(set.code).toBe(0);
+    const cloud = new ControllerClient(up.controllerUrl, { token: readClientToken(join(dataDir, '.edgetwin')) });
+    expect((await anonymous(up.controllerUrl)).status).toBe(401);
     await waitUntil(
       async () => {
         const { device } = await cloud.device('default', 'led-light-instance-01');
@@ -111,7 +129,9 @@ describe('edgetwin up', () => {
     const again = await startUp(dataDir);
     running.push(again);
     expect(again.stdout()).toContain('resumed');
-    const { device } = await new ControllerClient(again.controllerUrl).device('default', 'led-light-instance-01');
+    const { device } = await new ControllerClient(again.controllerUrl, {
+      token: readClientToken(join(dataDir, '.edgetwin')),
+    }).device('default', 'led-light-instance-01');
     expect(device.spec.properties?.find((p) => p.name === 'power-status')?.desired?.value).toBe('ON');
     expect(await stop(again)).toBe(0);
   }, 90_000);

@@ -1,6 +1,7 @@
 // Starts the cloud device controller: a source (embedded store or Kubernetes), dispatch of per-node
 // desired state, status coalescing, and the HTTP API. The cloud link plugs into `desired` and `status`.
 
+import { newSecret } from '@edgetwin/api/secret-file';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { NodeDesiredState, StatusSink } from './contracts.js';
@@ -24,6 +25,12 @@ export interface ControllerOptions {
   /** kubernetes: also merge-patch Device.status for clients of KubeEdge <= 1.22 (default true) */
   legacyDeviceStatus?: boolean;
   httpHost?: string;
+  /** the bearer token of the HTTP API; absent = a random one for this run (see `apiToken` of the result) */
+  apiToken?: string;
+  /** where the token is kept, named in 401 answers (e.g. the file path) */
+  apiTokenHint?: string;
+  /** names besides httpHost, localhost and this host's name that clients put in the Host header */
+  apiNames?: string[];
   /** 0 = ephemeral */
   httpPort?: number;
   logger?: Logger;
@@ -40,6 +47,8 @@ export interface RunningController {
   status: StatusSink;
   /** http://host:port of the HTTP API */
   url: string;
+  /** the bearer token the HTTP API requires */
+  apiToken: string;
   /** the embedded store, or undefined with the Kubernetes source */
   store: EmbeddedStore | undefined;
   source: Source;
@@ -99,7 +108,21 @@ export async function startController(given: ControllerOptions): Promise<Running
   if (opts.statusBurst !== undefined) statusOpts.statusBurst = opts.statusBurst;
   if (opts.maxWritesPerSecond !== undefined) statusOpts.maxWritesPerSecond = opts.maxWritesPerSecond;
   const status = new StatusCoalescer(source, statusOpts);
-  const http = buildHttpApi({ source, store, dispatcher, status, metrics, logger });
+  const apiToken = opts.apiToken ?? newSecret();
+  const http = buildHttpApi({
+    source,
+    store,
+    dispatcher,
+    status,
+    metrics,
+    logger,
+    auth: {
+      token: apiToken,
+      listenHost: opts.httpHost ?? '127.0.0.1',
+      ...(opts.apiNames ? { names: opts.apiNames } : {}),
+      ...(opts.apiTokenHint ? { tokenHint: opts.apiTokenHint } : {}),
+    },
+  });
   let folder: ManifestFolder | undefined;
   if (opts.manifestsDir !== undefined) {
     if (!store)
@@ -131,6 +154,7 @@ export async function startController(given: ControllerOptions): Promise<Running
     desired: dispatcher,
     status,
     url,
+    apiToken,
     store,
     source,
     metrics,

@@ -17,12 +17,15 @@ interface Run {
   stderr: string;
 }
 
-function edgetwin(args: string[], server: string): Promise<Run> {
+function edgetwin(args: string[], server: string, token: string): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [BIN, ...args],
-      { env: { ...process.env, EDGETWIN_SERVER: server, EDGETWIN_LOG_LEVEL: 'silent' }, timeout: 60_000 },
+      {
+        env: { ...process.env, EDGETWIN_SERVER: server, EDGETWIN_TOKEN: token, EDGETWIN_LOG_LEVEL: 'silent' },
+        timeout: 60_000,
+      },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         resolve({ code, stdout, stderr });
@@ -37,7 +40,7 @@ describe('edgetwin apply/get/describe/twin/delete', { timeout: 120_000 }, () => 
   let ctl: RunningController;
   let dir: string;
   let cleanup: () => void;
-  const run = (...args: string[]) => edgetwin(args, ctl.url);
+  const run = (...args: string[]) => edgetwin(args, ctl.url, ctl.apiToken);
 
   beforeAll(async () => {
     const t = tempDir();
@@ -56,8 +59,15 @@ describe('edgetwin apply/get/describe/twin/delete', { timeout: 120_000 }, () => 
       bad,
       'apiVersion: devices.kubeedge.io/v1beta1\nkind: Device\nmetadata:\n  name: x\nspec:\n  deviceModelRef:\n    name: nope\n  nodeName: n1\n  protocol:\n    protocolName: virtual\n  properties:\n    - name: a\n',
     );
-    const [noFile, noModel] = await Promise.all([run('apply'), run('apply', '-f', bad)]);
+    const [noFile, noModel, oldHost] = await Promise.all([
+      run('apply'),
+      run('apply', '-f', bad),
+      run('cloud', '--host', '0.0.0.0'),
+    ]);
     expect(noFile.code).toBe(2);
+    // --host used to open the API together with the cloud-link broker; it was split (issue 10)
+    expect(oldHost.code).toBe(2);
+    expect(oldHost.stderr).toMatch(/--host was split into --api-host .* and --link-host/);
     expect(noFile.stderr).toMatch(/required option '-f, --filename/);
     expect(noModel.code).toBe(1);
     // the validator's line, pointing into the user's file, not an HTTP code

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { controllerOptionsFromEnv, type RunningController, startController } from '../src/controller.js';
-import { ControllerClient, ControllerError } from '../src/http/client.js';
-import { fixture, tempDir, twinReport } from './support.js';
+import { ControllerClient } from '../src/http/client.js';
+import { fixture, refusal, tempDir, twinReport } from './support.js';
 
 const MODEL = 'new-counter-demo--counter-model.yaml';
 const INSTANCE = 'new-counter-demo--counter-instance.yaml';
@@ -41,13 +41,8 @@ spec:
 `;
 
 async function findings(p: Promise<unknown>): Promise<{ status: number; lines: string[] }> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof ControllerError) return { status: e.status, lines: e.findings };
-    throw e;
-  }
-  throw new Error('expected the controller to refuse');
+  const e = await refusal(p);
+  return { status: e.status, lines: e.findings };
 }
 
 describe('controller HTTP API (embedded store)', () => {
@@ -59,7 +54,7 @@ describe('controller HTTP API (embedded store)', () => {
     const t = tempDir();
     cleanup = t.cleanup;
     ctl = await startController({ source: 'embedded', dbPath: join(t.dir, 'c.db'), httpPort: 0, statusIntervalMs: 0 });
-    client = new ControllerClient(ctl.url);
+    client = new ControllerClient(ctl.url, { token: ctl.apiToken });
   });
   afterEach(async () => {
     await ctl.stop();
@@ -115,7 +110,7 @@ describe('controller HTTP API (embedded store)', () => {
   it('answers a missing body with a finding, not a stack trace', async () => {
     const res = await fetch(`${ctl.url}/apply`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ctl.apiToken}` },
       body: '{}',
     });
     expect(res.status).toBe(400);
@@ -218,7 +213,9 @@ describe('controller HTTP API (embedded store)', () => {
       { file: 'd.yaml', text: thermo('n1') },
     ]);
     await ctl.status.applyReports('n1', [twinReport('default/t1', 'temp', '1')]);
-    const text = await (await fetch(`${ctl.url}/metrics`)).text();
+    const text = await (
+      await fetch(`${ctl.url}/metrics`, { headers: { authorization: `Bearer ${ctl.apiToken}` } })
+    ).text();
     expect(text).toMatch(/edgetwin_controller_status_writes_total 1/);
     expect(text).toMatch(/edgetwin_controller_dispatched_changes_total\{kind="device",op="upsert"\} 1/);
   });

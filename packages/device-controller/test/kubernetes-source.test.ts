@@ -218,7 +218,7 @@ describe('KubernetesSource against a fake API server', () => {
     try {
       expect(ctl.desired.snapshot('n1').devices.map((d) => d.metadata.name)).toEqual(['a']);
       await ctl.status.applyReports('n1', [twinReport('default/a', 'temp', '3', 5)]);
-      const client = new ControllerClient(ctl.url);
+      const client = new ControllerClient(ctl.url, { token: ctl.apiToken });
       expect((await client.device('default', 'a')).device.status?.twins?.[0]?.reported?.value).toBe('3');
       await expect(client.apply([{ file: 'x.yaml', text: 'kind: Device' }])).rejects.toThrow(
         /change objects with kubectl/,

@@ -4,6 +4,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { API_VERSION, type Device, type DeviceModel, type OutboxEntry } from '@edgetwin/api';
+import { ControllerError } from '../src/http/client.js';
+
+/** The ControllerError a call must end in (the test fails if it succeeds or fails otherwise). */
+export async function refusal(p: Promise<unknown>): Promise<ControllerError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof ControllerError) return e;
+    throw e;
+  }
+  throw new Error('expected the controller to refuse');
+}
 
 export const FIXTURES = fileURLToPath(new URL('../../../../shared/fixtures/kubeedge/', import.meta.url));
 

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { Lifecycle } from '../compose/lifecycle.js';
 import { cliLogger } from '../compose/logger.js';
-import { parseBytes, parsePort } from '../compose/options.js';
+import { parseBytes, parseList, parsePort } from '../compose/options.js';
 import { DEFAULTS } from '../compose/ports.js';
 
 export function registerCloud(program: Command): void {
@@ -15,9 +15,24 @@ export function registerCloud(program: Command): void {
       'kubeconfig for --source kubernetes (default: in-cluster, $KUBECONFIG, ~/.kube/config)',
     )
     .option('--data-dir <dir>', 'where the store and broker sessions live', DEFAULTS.dataDir)
-    .option('--host <addr>', 'address to listen on (0.0.0.0 to accept edge nodes from the network)', DEFAULTS.host)
+    .option('--api-host <addr>', 'address the controller HTTP API listens on', DEFAULTS.host)
     .option('--http-port <port>', 'controller HTTP API port', parsePort, DEFAULTS.controllerHttpPort)
+    .option(
+      '--api-name <names>',
+      'further DNS names clients reach the API by, comma-separated (the Host header is checked against them)',
+      parseList,
+    )
+    .option(
+      '--api-token-file <file>',
+      'the API bearer token (mode 0600); default <data-dir>/api-token, generated on first start',
+    )
+    .option(
+      '--link-host <addr>',
+      'address the cloud-link broker listens on (0.0.0.0 to accept edge nodes from the network)',
+      DEFAULTS.host,
+    )
     .option('--mqtt-port <port>', 'cloud-link broker port', parsePort, DEFAULTS.cloudMqttPort)
+    .addOption(new Option('--host <addr>').hideHelp())
     .option('--broker <url>', 'use an external MQTT broker for the cloud link instead of the embedded one')
     .option('--max-packet-size <bytes>', 'largest MQTT packet an edge node may send (e.g. 768KiB)', parseBytes)
     .option('--node-credentials <file>', 'JSON file {"<node>": "<password>"}: only these nodes may connect')
@@ -25,6 +40,12 @@ export function registerCloud(program: Command): void {
       if (o.source !== 'embedded' && o.source !== 'kubernetes') {
         program.error(`--source must be embedded or kubernetes, not "${o.source}"`, { exitCode: 2 });
       }
+      if (o.host !== undefined)
+        program.error(
+          '--host was split into --api-host (the HTTP API) and --link-host (the cloud-link broker): ' +
+            'opening one no longer opens the other (docs/security.md)',
+          { exitCode: 2 },
+        );
       const logger = cliLogger();
       const life = new Lifecycle(logger);
       let nodeCredentials: Record<string, string> | undefined;
@@ -42,9 +63,11 @@ export function registerCloud(program: Command): void {
             source: o.source,
             kubeconfig: o.kubeconfig,
             dataDir: o.dataDir,
-            httpHost: o.host,
+            httpHost: o.apiHost,
             httpPort: o.httpPort,
-            mqttHost: o.host,
+            ...(o.apiName ? { apiNames: o.apiName } : {}),
+            ...(o.apiTokenFile ? { apiTokenFile: o.apiTokenFile } : {}),
+            mqttHost: o.linkHost,
             mqttPort: o.mqttPort,
             brokerUrl: o.broker,
             nodeCredentials,
@@ -54,7 +77,7 @@ export function registerCloud(program: Command): void {
           life,
         );
         process.stdout.write(
-          `edgetwin cloud is up\n  controller API  ${cloud.controllerUrl}\n  cloud link MQTT ${cloud.linkUrl}\n` +
+          `edgetwin cloud is up\n  controller API  ${cloud.controllerUrl}   (token: ${cloud.clientFile})\n  cloud link MQTT ${cloud.linkUrl}\n` +
             `Edge nodes join with: npx edgetwin edge --node <name> --cloud ${cloud.linkUrl}\n`,
         );
       } catch (e) {

@@ -1,12 +1,12 @@
 // edgetwin describe device NAME: spec, desired vs reported per property, state, last seen.
-import { ControllerClient, ControllerError } from '@edgetwin/device-controller/http/client';
+import { type ControllerClient, ControllerError } from '@edgetwin/device-controller/http/client';
 import {
-  defaultServer,
   outputFormat,
   parseName,
   runCommand,
-  SERVER_HELP,
   UsageError,
+  controllerClient,
+  withConnectionOptions,
 } from '@edgetwin/device-controller/cli/common';
 import { describeDevice } from '@edgetwin/device-controller/cli/present';
 import type { Command } from 'commander';
@@ -14,15 +14,16 @@ import YAML from 'yaml';
 import type { RegisterCommand } from './index.js';
 
 export const registerDescribe: RegisterCommand = (program: Command) => {
-  program
-    .command('describe')
-    .description('show one device: spec, desired vs reported value of every property, state, last seen')
-    .argument('<kind>', 'device')
-    .argument('<name>', 'NAME or NAMESPACE/NAME')
-    .option('-n, --namespace <ns>', 'namespace (default: default)')
-    .option('-o, --output <format>', 'text (default), json or yaml')
-    .option('--server <url>', SERVER_HELP, defaultServer())
-    .action((kind: string, nameArg: string, opts: { namespace?: string; output?: string; server: string }) =>
+  withConnectionOptions(
+    program
+      .command('describe')
+      .description('show one device: spec, desired vs reported value of every property, state, last seen')
+      .argument('<kind>', 'device')
+      .argument('<name>', 'NAME or NAMESPACE/NAME')
+      .option('-n, --namespace <ns>', 'namespace (default: default)')
+      .option('-o, --output <format>', 'text (default), json or yaml'),
+  ).action(
+    (kind: string, nameArg: string, opts: { namespace?: string; output?: string; server?: string; dataDir?: string }) =>
       runCommand(async () => {
         if (!['device', 'devices', 'dev'].includes(kind.toLowerCase()))
           throw new UsageError(`describe ${kind}: only "describe device NAME" is supported`);
@@ -30,7 +31,7 @@ export const registerDescribe: RegisterCommand = (program: Command) => {
         const { namespace, name } = parseName(nameArg, opts.namespace);
         let detail: Awaited<ReturnType<ControllerClient['device']>>;
         try {
-          detail = await new ControllerClient(opts.server).device(namespace, name);
+          detail = await controllerClient(opts).device(namespace, name);
         } catch (e) {
           if (e instanceof ControllerError && e.status === 404)
             throw new Error(`device ${namespace}/${name} not found`);
@@ -40,5 +41,5 @@ export const registerDescribe: RegisterCommand = (program: Command) => {
         else if (format === 'yaml') process.stdout.write(YAML.stringify(detail));
         else console.log(describeDevice(detail.device, detail.model));
       }),
-    );
+  );
 };

@@ -1,7 +1,13 @@
 // edgetwin twin set DEVICE PROPERTY=VALUE: sets spec.properties[].desired.value in the cloud store. It is
 // an ordinary spec change: it flows down to the edge, the twin and the mapper like any other.
-import { ControllerClient, ControllerError } from '@edgetwin/device-controller/http/client';
-import { defaultServer, parseName, runCommand, SERVER_HELP, UsageError } from '@edgetwin/device-controller/cli/common';
+import { ControllerError } from '@edgetwin/device-controller/http/client';
+import {
+  controllerClient,
+  parseName,
+  runCommand,
+  UsageError,
+  withConnectionOptions,
+} from '@edgetwin/device-controller/cli/common';
 import type { Command } from 'commander';
 import type { RegisterCommand } from './index.js';
 
@@ -13,18 +19,19 @@ export function parseAssignment(arg: string): { property: string; value: string 
 
 export const registerTwin: RegisterCommand = (program: Command) => {
   const twin = program.command('twin').description('work with device twins through the controller');
-  twin
-    .command('set')
-    .description('set the desired value of a device property (checked against its model: type, bounds, ReadOnly)')
-    .argument('<device>', 'NAME or NAMESPACE/NAME')
-    .argument('<assignments...>', 'PROPERTY=VALUE (one or more)')
-    .option('-n, --namespace <ns>', 'namespace (default: default)')
-    .option('--server <url>', SERVER_HELP, defaultServer())
-    .action((deviceArg: string, assignments: string[], opts: { namespace?: string; server: string }) =>
+  withConnectionOptions(
+    twin
+      .command('set')
+      .description('set the desired value of a device property (checked against its model: type, bounds, ReadOnly)')
+      .argument('<device>', 'NAME or NAMESPACE/NAME')
+      .argument('<assignments...>', 'PROPERTY=VALUE (one or more)')
+      .option('-n, --namespace <ns>', 'namespace (default: default)'),
+  ).action(
+    (deviceArg: string, assignments: string[], opts: { namespace?: string; server?: string; dataDir?: string }) =>
       runCommand(async () => {
         const { namespace, name } = parseName(deviceArg, opts.namespace);
         const pairs = assignments.map(parseAssignment);
-        const client = new ControllerClient(opts.server);
+        const client = controllerClient(opts);
         for (const { property, value } of pairs) {
           try {
             const { result } = await client.setDesired(namespace, name, property, value);
@@ -40,5 +47,5 @@ export const registerTwin: RegisterCommand = (program: Command) => {
           }
         }
       }),
-    );
+  );
 };

@@ -80,7 +80,7 @@ export function registerUp(program: Command): void {
         );
 
         // First start: apply the manifests. Later starts resume from the data dir as it was left.
-        const client = new ControllerClient(cloud.controllerUrl);
+        const client = new ControllerClient(cloud.controllerUrl, { token: cloud.apiToken });
         const existing = await client.devices();
         let resumed = false;
         if (existing.length === 0) {
@@ -103,7 +103,7 @@ export function registerUp(program: Command): void {
 
         const lines = [
           `edgetwin is up (state in ${o.dataDir}${resumed ? ', resumed' : ''})`,
-          `  controller API    ${cloud.controllerUrl}`,
+          `  controller API    ${cloud.controllerUrl}   (URL and token in ${cloud.clientFile})`,
           `  cloud link MQTT   ${cloud.linkUrl}`,
           `  edge MQTT         ${edge.brokerUrl}   <- KubeEdge apps and mappers connect here`,
           `  edge node         ${o.node} (twin ${edge.dbPath})`,

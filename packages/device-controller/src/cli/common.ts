@@ -3,16 +3,30 @@
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ControllerError } from '../http/client.js';
+import type { Command } from 'commander';
 import type { ManifestFile } from '../http/check-manifests.js';
+import { ControllerClient, ControllerError } from '../http/client.js';
+import { resolveConnection } from './client-config.js';
 
-export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
-
-export function defaultServer(): string {
-  return process.env.EDGETWIN_SERVER || DEFAULT_SERVER;
+/** Adds --server and --data-dir, which every controller-facing command takes (docs/security.md). */
+export function withConnectionOptions(cmd: Command): Command {
+  return cmd
+    .option('--server <url>', 'controller HTTP API URL (env EDGETWIN_SERVER; default: from the client file)')
+    .option(
+      '--data-dir <dir>',
+      'data dir of the controller on this machine; its client.json holds the API URL and token (env EDGETWIN_DATA_DIR; default .edgetwin)',
+    );
 }
 
-export const SERVER_HELP = 'controller HTTP API URL (env EDGETWIN_SERVER)';
+/** A client of the controller the options and environment name, with the API token found for it. */
+export function controllerClient(opts: { server?: string; dataDir?: string }): ControllerClient {
+  const c = resolveConnection(opts);
+  return new ControllerClient(c.server, {
+    ...(c.token ? { token: c.token } : {}),
+    ...(c.tokenFrom ? { tokenFrom: c.tokenFrom } : {}),
+    ...(c.noTokenBecause ? { noTokenBecause: c.noTokenBecause } : {}),
+  });
+}
 
 /** A usage mistake: the command prints it and exits 2. */
 export class UsageError extends Error {

@@ -21,10 +21,21 @@ export interface DeviceDetail {
   model: DeviceModel | null;
 }
 
+export interface ControllerClientOptions {
+  /** the API's bearer token (docs/security.md) */
+  token?: string;
+  /** where the token came from, or why there is none: said when the controller answers 401 */
+  tokenFrom?: string;
+  noTokenBecause?: string;
+}
+
 export class ControllerClient {
   private readonly base: string;
 
-  constructor(baseUrl: string) {
+  constructor(
+    baseUrl: string,
+    private readonly opts: ControllerClientOptions = {},
+  ) {
     this.base = baseUrl.replace(/\/+$/, '');
   }
 
@@ -67,9 +78,13 @@ export class ControllerClient {
   private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
     let res: Response;
     try {
+      const headers: Record<string, string> = {};
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
       res = await fetch(this.base + path, {
         method,
-        ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
     } catch (e) {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
@@ -85,6 +100,16 @@ export class ControllerClient {
     } catch {
       throw new ControllerError(res.status, [
         `controller at ${this.base} answered ${method} ${path} with non-JSON: ${text.slice(0, 200)}`,
+      ]);
+    }
+    if (res.status === 401) {
+      const why = this.opts.token
+        ? `the token from ${this.opts.tokenFrom ?? 'the caller'} was refused`
+        : `no token was sent: ${this.opts.noTokenBecause ?? 'none given'}`;
+      throw new ControllerError(401, [
+        `edgetwin: the controller at ${this.base} refused the request (401 unauthorized): ${why}. ` +
+          'On the controller machine the CLI finds the token in <data-dir>/client.json (pass --data-dir); ' +
+          'elsewhere set EDGETWIN_TOKEN_FILE or EDGETWIN_CONFIG (docs/security.md)',
       ]);
     }
     if (!res.ok) {

@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { ControllerMetrics } from '../metrics.js';
+import { type ApiAuthOptions, installApiAuth } from './api-auth.js';
 import type { Source, SourceObject } from '../source.js';
 import {
   type ApplyResult,
@@ -26,6 +27,8 @@ export interface HttpApiDeps {
   status: StatusCoalescer;
   metrics: ControllerMetrics;
   logger: Logger;
+  /** bearer token and Host names every request is checked against (docs/security.md) */
+  auth: ApiAuthOptions;
 }
 
 /** The answer to POST /devices/:ns/:name/desired. */
@@ -49,6 +52,7 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   // Fastify's own request logging is off: the controller logs what matters (failures) itself.
   const app = Fastify({ logger: false, bodyLimit: MAX_BODY });
   const { source, store } = deps;
+  installApiAuth(app, deps.auth);
 
   const fail = (reply: FastifyReply, code: number, findings: string[]) => reply.code(code).send({ findings });
   const readOnly = (reply: FastifyReply) =>
