@@ -15,7 +15,7 @@ export {
   startModbusSimulator,
 } from './modbus/simulator.js';
 export { openPtyPair, type PtyPair } from './pty-pair.js';
-export { type ModbusPropSpec, modbusDevice } from './modbus-device.js';
+export { describedDevice, type ModbusPropSpec, modbusDevice } from './modbus-device.js';
 export {
   type BleFault,
   type BlePeripheralInfo,

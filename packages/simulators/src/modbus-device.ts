@@ -14,12 +14,22 @@ export interface ModbusPropSpec {
 }
 
 export function modbusDevice(name: string, protocol: Record<string, unknown>, props: ModbusPropSpec[]): ResolvedDevice {
+  return describedDevice('modbus', name, { communicateMode: 'TCP', ip: '127.0.0.1', port: '502', ...protocol }, props);
+}
+
+/** A resolved device of any protocol from the same short description (BLE tests use it too). */
+export function describedDevice(
+  protocolName: string,
+  name: string,
+  protocol: Record<string, unknown>,
+  props: ModbusPropSpec[],
+): ResolvedDevice {
   const model: DeviceModel = {
     apiVersion: API_VERSION,
     kind: 'DeviceModel',
     metadata: { name: `${name}-model`, namespace: 'default' },
     spec: {
-      protocol: 'modbus',
+      protocol: protocolName,
       properties: props.map((p) => ({
         name: p.name,
         type: p.type,
@@ -37,12 +47,12 @@ export function modbusDevice(name: string, protocol: Record<string, unknown>, pr
       deviceModelRef: { name: `${name}-model` },
       nodeName: 'edge-1',
       protocol: {
-        protocolName: 'modbus',
-        configData: { communicateMode: 'TCP', ip: '127.0.0.1', port: '502', ...protocol },
+        protocolName,
+        configData: protocol,
       },
       properties: props.map((p) => ({
         name: p.name,
-        visitors: { protocolName: 'modbus', configData: p.visitor },
+        visitors: { protocolName, configData: p.visitor },
         ...(p.desired !== undefined ? { desired: { value: p.desired } } : {}),
       })),
     },

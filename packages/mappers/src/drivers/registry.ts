@@ -9,12 +9,13 @@ const loaders: Record<string, Loader> = {
   virtualprotocol: async () => (await import('./virtual/index.js')).virtualDriverFactory,
   gpio: async () => (await import('./gpio/index.js')).gpioDriverFactory,
   modbus: async () => (await import('./modbus/index.js')).modbusDriverFactory,
+  bluetooth: async () => (await import('./bluetooth/index.js')).bluetoothDriverFactory,
 };
 /** Other spellings users write for the same protocols. */
-const aliases: Record<string, string> = { virtual: 'virtualprotocol' };
+const aliases: Record<string, string> = { virtual: 'virtualprotocol', ble: 'bluetooth' };
 
 /** Protocol names with a built-in driver, as Device spec.protocol.protocolName spells them. */
-export const BUILT_IN_PROTOCOLS = ['virtualProtocol', 'gpio', 'modbus'] as const;
+export const BUILT_IN_PROTOCOLS = ['virtualProtocol', 'gpio', 'modbus', 'bluetooth'] as const;
 
 /** The driver factory of a protocol (case-insensitive), or an error listing the known ones. */
 export async function driverFor(protocol: string): Promise<DriverFactory> {

@@ -387,7 +387,10 @@ export class DeviceWorker {
   private async syncPush(): Promise<void> {
     const driver = this.driver;
     if (!driver?.subscribe) return;
-    const props = this.device.properties.filter((p) => p.visitor.edge !== undefined && p.visitor.edge !== 'none');
+    const pushed = driver.pushed
+      ? (p: ResolvedProperty) => driver.pushed?.(p) === true
+      : (p: ResolvedProperty) => p.visitor.edge !== undefined && p.visitor.edge !== 'none';
+    const props = this.device.properties.filter(pushed);
     const key = JSON.stringify(props);
     if (key === this.pushKey) return;
     this.pushKey = key;

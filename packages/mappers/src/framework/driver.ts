@@ -63,6 +63,11 @@ export interface DeviceDriver {
     properties: ResolvedProperty[],
     onValue: (property: string, value: RawValue, timestamp: number) => void,
   ): Promise<() => Promise<void>>;
+  /**
+   * Optional: which properties subscribe() serves (asked after connect). Without it, the properties with
+   * a visitor `edge` (GPIO). BLE answers for characteristics that notify/indicate and advertisement data.
+   */
+  pushed?(property: ResolvedProperty): boolean;
   health(): Promise<DeviceHealth>;
   disconnect(): Promise<void>;
 }
