@@ -16,6 +16,13 @@ export { MapperMetrics } from './framework/metrics.js';
 export type { PushBody } from './framework/push.js';
 export { DEFAULT_WRITE_RETRY, type RetryPolicy } from './framework/reconciler.js';
 export { DEFAULT_SILENCE_CYCLES, type ReportPolicy, reportPolicy } from './framework/report-policy.js';
+export {
+  DEFAULT_REST_PORT,
+  DEFAULT_REST_WRITE_TIMEOUT_MS,
+  type RestOptions,
+  type RestServer,
+  startRestServer,
+} from './framework/rest/server.js';
 export { MapperRuntime } from './framework/runtime.js';
 export {
   DEFAULT_STOP_TIMEOUT_MS,

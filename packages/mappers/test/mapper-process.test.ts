@@ -38,10 +38,14 @@ interface Spawned {
 
 function spawnMapper(brokerUrl: string, env: Record<string, string> = {}): Spawned {
   let stderr = '';
-  const c = spawn(process.execPath, [CLI, 'mapper', 'virtual', '--broker', brokerUrl, '--node', NODE], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, EDGETWIN_LOG_LEVEL: 'warn', ...env },
-  });
+  const c = spawn(
+    process.execPath,
+    [CLI, 'mapper', 'virtual', '--broker', brokerUrl, '--node', NODE, '--rest-port', '0'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, EDGETWIN_LOG_LEVEL: 'warn', ...env },
+    },
+  );
   child = c;
   c.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
   c.stdout?.resume();

@@ -4,12 +4,13 @@ import { Lifecycle } from '../compose/lifecycle.js';
 import { cliLogger } from '../compose/logger.js';
 import { parseBytes, parseList, parseNodeName, parsePort } from '../compose/options.js';
 import { DEFAULTS } from '../compose/ports.js';
+import { addRestOptions, restOptionsFrom } from '../compose/rest-options.js';
 import { addTwinLimitOptions, twinLimitsFrom } from '../compose/twin-limit-options.js';
 
 export const BUILTIN_MAPPERS: string[] = [...BUILT_IN_PROTOCOLS];
 
 export function registerEdge(program: Command): void {
-  addTwinLimitOptions(program.command('edge'))
+  addRestOptions(addTwinLimitOptions(program.command('edge')))
     .description('run an edge node: MQTT broker, DeviceTwin (SQLite), cloud link and in-process mappers')
     .requiredOption('--node <name>', 'this node (Device spec.nodeName)', parseNodeName)
     .option('--cloud <url>', 'the cloud-link broker, e.g. mqtt://cloud:1884 (absent: run without a cloud)')
@@ -38,6 +39,7 @@ export function registerEdge(program: Command): void {
             maxPacketBytes: o.maxPacketSize,
             twinLimits: twinLimitsFrom(o),
             mappers,
+            rest: restOptionsFrom(o),
             logger,
           },
           life,
@@ -45,7 +47,8 @@ export function registerEdge(program: Command): void {
         process.stdout.write(
           `edgetwin edge ${o.node} is up\n  edge MQTT  ${edge.brokerUrl}  (KubeEdge apps and mappers connect here)\n` +
             `  twin db    ${edge.dbPath}\n  cloud      ${o.cloud ?? 'none (standalone)'}\n` +
-            `  mappers    ${mappers.join(', ') || 'none in-process'}\n`,
+            `  mappers    ${mappers.join(', ') || 'none in-process'}\n` +
+            (edge.restUrl ? `  REST API   ${edge.restUrl}/api/v1\n` : ''),
         );
       } catch (e) {
         await life.stopAll();

@@ -5,6 +5,7 @@ import { BUILT_IN_PROTOCOLS } from '@edgetwin/mappers/drivers/registry';
 import type { Command } from 'commander';
 import { cliLogger } from '../compose/logger.js';
 import { parseNodeName, parsePort } from '../compose/options.js';
+import { addRestOptions, restOptionsFrom } from '../compose/rest-options.js';
 
 /** Default of --stop-timeout; the framework's DEFAULT_STOP_TIMEOUT_MS, which is not loaded to parse arguments. */
 const STOP_TIMEOUT_MS = 3000;
@@ -12,8 +13,7 @@ const STOP_TIMEOUT_MS = 3000;
 const EXIT_MARGIN_MS = 2000;
 
 export function registerMapper(program: Command): void {
-  program
-    .command('mapper')
+  addRestOptions(program.command('mapper'))
     .description(`run the mapper of one protocol (${BUILT_IN_PROTOCOLS.join(', ')}) against an edge node's broker`)
     .argument('<protocol>', 'protocol name as in Device spec.protocol.protocolName')
     .requiredOption('--node <name>', 'edge node whose devices this mapper serves', parseNodeName)
@@ -48,6 +48,7 @@ export function registerMapper(program: Command): void {
           password: o.password ?? process.env.EDGETWIN_MQTT_PASSWORD,
           stopTimeoutMs: o.stopTimeout,
           signal: stopping.signal,
+          rest: restOptionsFrom(o),
         });
       } catch (e) {
         if (e instanceof MapperStartAborted) process.exit(0);
@@ -56,6 +57,7 @@ export function registerMapper(program: Command): void {
       process.stdout.write(
         `edgetwin ${mapper.runtime.protocol} mapper for node ${o.node} on ${o.broker}` +
           (mapper.metricsUrl ? `\n  metrics ${mapper.metricsUrl}` : '') +
+          (mapper.restUrl ? `\n  REST API ${mapper.restUrl}/api/v1` : '') +
           '\n',
       );
       stopping.serve(() => mapper.stop());

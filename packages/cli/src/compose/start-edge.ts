@@ -1,10 +1,10 @@
 // The edge half: the node's MQTT broker (embedded, or an external one by URL), the DeviceTwin on SQLite,
 // the edge end of the cloud link, and the mappers, in-process but speaking only MQTT (DESIGN.md decision 6).
 import { join } from 'node:path';
-import { type DeviceTwinOptions, openDeviceTwin } from '@edgetwin/devicetwin';
+import { type DeviceTwin, type DeviceTwinOptions, openDeviceTwin } from '@edgetwin/devicetwin';
 import { startCloudLinkEdge } from '@edgetwin/devicetwin/cloud-link/index';
 import { connectBus, startBroker } from '@edgetwin/eventbus';
-import { startMapper } from '@edgetwin/mappers';
+import { type MapperRuntime, type RestOptions, startMapper, startRestServer } from '@edgetwin/mappers';
 import type { Logger } from 'pino';
 import type { Lifecycle } from './lifecycle.js';
 
@@ -24,12 +24,17 @@ export interface EdgeOptions {
   twinLimits?: Pick<DeviceTwinOptions, 'limits' | 'maxQueuePerDevice'>;
   /** protocols whose mappers run in this process (empty = none: run them as `edgetwin mapper`) */
   mappers: string[];
+  /** one mapper REST API for every in-process mapper; absent = none */
+  rest?: RestOptions;
   logger: Logger;
 }
 
 export interface RunningEdge {
   brokerUrl: string;
   dbPath: string;
+  /** the mapper REST API of the in-process mappers, when served */
+  restUrl?: string;
+  twin: DeviceTwin;
 }
 
 export async function startEdge(opts: EdgeOptions, life: Lifecycle): Promise<RunningEdge> {
@@ -60,9 +65,16 @@ export async function startEdge(opts: EdgeOptions, life: Lifecycle): Promise<Run
     });
     life.add('cloud link (edge)', () => link.close());
   }
+  const runtimes: MapperRuntime[] = [];
   for (const protocol of opts.mappers) {
     const mapper = await startMapper({ protocol, brokerUrl, node: opts.node, logger: opts.logger });
     life.add(`${protocol} mapper`, () => mapper.stop());
+    runtimes.push(mapper.runtime);
   }
-  return { brokerUrl, dbPath };
+  if (opts.rest && runtimes.length > 0) {
+    const rest = await startRestServer(() => runtimes, opts.rest, opts.logger);
+    life.add('mapper REST API', () => rest.close());
+    return { brokerUrl, dbPath, twin, restUrl: rest.url };
+  }
+  return { brokerUrl, dbPath, twin };
 }

@@ -69,6 +69,8 @@ export class DeviceWorker {
   private byCycle = new Map<number, ResolvedProperty[]>();
   private readonly tally: DeviceTally;
   private readonly twinTopic: string;
+  /** in-process observers of write states (the REST API waits on a method write with one) */
+  private readonly writeListeners = new Set<(s: WriteStatus) => void>();
 
   constructor(
     private device: ResolvedDevice,
@@ -125,6 +127,58 @@ export class DeviceWorker {
       r = this.reconcilerFor(property);
     }
     r.setDesired(value);
+  }
+
+  /** The spec this worker serves now. */
+  get spec(): ResolvedDevice {
+    return this.device;
+  }
+
+  /** The latest reading of a property (engineering value), if any. */
+  latestReading(property: string): { value: string; timestamp: number } | undefined {
+    return this.latest.get(property);
+  }
+
+  /** The reconciler's current desired value and write state of a property. */
+  writeState(property: string): { desired: string; state: WriteStatus['state'] | undefined } | undefined {
+    return this.reconcilers.get(property)?.current;
+  }
+
+  /** Connection and buffer of one database sink of a property (the REST API's database route). */
+  sinkStatus(property: string, kind: string): Record<string, unknown> | undefined {
+    return this.pusher.sinkStatus(property, kind);
+  }
+
+  /** Calls back on every write status of this device until the returned function is called. */
+  onWriteStatus(listener: (s: WriteStatus) => void): () => void {
+    this.writeListeners.add(listener);
+    return () => this.writeListeners.delete(listener);
+  }
+
+  /**
+   * Reads one property from the device now (the REST API's live read), through the same transforms as a
+   * cycle's reading. Throws a DriverError ('not-connected' while the device is not connected).
+   */
+  async readNow(property: string): Promise<{ value: string; timestamp: number }> {
+    const p = this.device.properties.find((x) => x.name === property);
+    if (!p) throw new DriverError(`device ${this.device.id} has no property ${property}`, 'config', false);
+    const driver = this.driver;
+    if (!this.connected || !driver)
+      throw new DriverError(`device ${this.device.id} is not connected`, 'not-connected', true);
+    const { callTimeoutMs } = this.deps.options;
+    const r = (
+      await withTimeout(
+        driver.readBatch([p]),
+        callTimeoutMs,
+        () => new DriverError(`device ${this.device.id}: read timed out after ${callTimeoutMs} ms`, 'timeout', true),
+      )
+    ).get(p.name);
+    if (!r) throw new DriverError(`driver returned no result for property ${p.name}`, 'io', true);
+    if (!r.ok) throw r.error;
+    const spec = transformSpecOf(p);
+    const eng = spec.ok ? toEngineering(r.value, p, spec.value) : spec;
+    if (!eng.ok) throw new DriverError(`property ${p.name}: ${eng.reason}`, 'config', false);
+    return { value: eng.value, timestamp: r.timestamp };
   }
 
   async stop(opts: { publishOffline: boolean }): Promise<void> {
@@ -184,6 +238,7 @@ export class DeviceWorker {
   }
 
   private publishWriteStatus(s: WriteStatus): void {
+    for (const l of this.writeListeners) l(s);
     this.deps.bus
       .publish(writeStatusTopic(this.device.id), JSON.stringify(s), { qos: 1 })
       .catch((e) => this.log.warn({ err: (e as Error).message }, 'could not publish write status'));

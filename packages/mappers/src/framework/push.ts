@@ -98,6 +98,11 @@ export class DevicePusher {
     }
   }
 
+  /** Connection and buffer state of a property's database sink (none yet). */
+  sinkStatus(_property: string, _kind: string): Record<string, unknown> | undefined {
+    return undefined;
+  }
+
   stop(): void {
     for (const c of this.cycles.values()) c.cycle.stop();
     this.cycles.clear();

@@ -60,6 +60,16 @@ export class MapperRuntime {
     return this.opts.factory.protocol;
   }
 
+  /** The worker serving a device (ns/name), if this mapper serves it. */
+  worker(id: string): DeviceWorker | undefined {
+    return this.workers.get(id);
+  }
+
+  /** The bus this mapper speaks on (the REST API publishes edge-local desired values on it). */
+  get bus(): BusClient {
+    return this.opts.bus;
+  }
+
   /** IDs of the devices served. */
   devices(): string[] {
     return [...this.workers.keys()];

@@ -12,6 +12,7 @@ import { untilSettledOr } from './backoff.js';
 import type { WorkerOptions } from './device-worker.js';
 import type { DriverFactory } from './driver.js';
 import { MapperMetrics } from './metrics.js';
+import { type RestOptions, type RestServer, startRestServer } from './rest/server.js';
 import { MapperRuntime } from './runtime.js';
 
 /** How long a stop may take, from the signal to the exit (docs/mappers.md, "Stopping"). */
@@ -39,6 +40,8 @@ export interface StartMapperOptions {
   stopTimeoutMs?: number;
   /** aborting it during start-up stops what was started and rejects with MapperStartAborted */
   signal?: AbortSignal;
+  /** serve KubeEdge's mapper REST API (port 7777 by default); absent = no REST API */
+  rest?: RestOptions;
 }
 
 /** startMapper was asked to stop (its signal aborted) before it finished starting. */
@@ -54,6 +57,8 @@ export interface RunningMapper {
   readonly metrics: MapperMetrics;
   /** http://host:port/metrics when metricsPort was given */
   readonly metricsUrl?: string;
+  /** http(s)://host:port of the REST API when `rest` was given */
+  readonly restUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -111,6 +116,7 @@ export async function startMapper(opts: StartMapperOptions): Promise<RunningMapp
   });
   let server: Server | undefined;
   let metricsUrl: string | undefined;
+  let rest: RestServer | undefined;
   let stopped: Promise<void> | undefined;
   /**
    * Bounded (issue 9 §5): the farewells (unsubscribes, devices and presence offline) get the stop budget
@@ -119,6 +125,7 @@ export async function startMapper(opts: StartMapperOptions): Promise<RunningMapp
   const stop = () => {
     stopped ??= (async () => {
       const farewell = AbortSignal.timeout(Math.max(0, stopTimeoutMs - CLOSE_GRACE_MS));
+      if (rest) await untilSettledOr(rest.close(), farewell);
       await runtime.stop(farewell);
       if (server) await untilSettledOr(new Promise<void>((r) => server!.close(() => r())), farewell);
       if (ownBus) await bus.close();
@@ -127,6 +134,11 @@ export async function startMapper(opts: StartMapperOptions): Promise<RunningMapp
   };
   try {
     await unlessAborted(runtime.start());
+    if (opts.rest)
+      rest = await unlessAborted(
+        startRestServer(() => [runtime], opts.rest, logger),
+        (r) => r.close(),
+      );
     if (opts.metricsPort !== undefined) {
       server = await unlessAborted(serveMetrics(metrics, opts.metricsPort, opts.metricsHost ?? '127.0.0.1'), (s) =>
         s.close(),
@@ -139,7 +151,7 @@ export async function startMapper(opts: StartMapperOptions): Promise<RunningMapp
     await stop().catch(() => undefined);
     throw e;
   }
-  return { runtime, metrics, metricsUrl, stop };
+  return { runtime, metrics, metricsUrl, ...(rest ? { restUrl: rest.url } : {}), stop };
 }
 
 function serveMetrics(metrics: MapperMetrics, port: number, host: string): Promise<Server> {
