@@ -26,8 +26,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-# better-sqlite3 and friends build from source here (prebuilt downloads are unreachable); node-gyp must
-# use the local Node headers instead of downloading them (reference/libs.md §0.2).
+# Native modules (better-sqlite3 and friends) fall back to building from source when no prebuilt binary can be
+# downloaded; with the Node headers installed locally, node-gyp uses them instead of fetching them.
 if [ -d /usr/include/node ]; then export npm_config_nodedir=/usr; fi
 log "installing npm packages (npm ci; the SQLite build takes about a minute)"
 npm ci --no-audit --no-fund --loglevel=error

@@ -9,6 +9,7 @@ import {
   validateManifests,
   validateObjects,
 } from '../src/validate/index.js';
+import { readYamlDir, V1ALPHA2 } from './support/samples.js';
 
 const MODEL = {
   apiVersion: 'devices.kubeedge.io/v1beta1',
@@ -371,6 +372,28 @@ status:
         properties: [
           { name: 'temperature', visitors: { protocolName: 'opcua', configData: { nodeID: 'ns=2;i=2' } } },
           { name: 'switcher', desired: { value: 'false' } },
+        ],
+      },
+    });
+  });
+
+  it('converts the v1alpha2 BLE sensor tag fixture: protocol block, visitors with their converter, twins', () => {
+    const r = validateManifests(readYamlDir(V1ALPHA2).filter((f) => f.file === 'sensortag.yaml'));
+    expect(errors(r.findings)).toEqual([]);
+    const d = r.objects.find((o) => o.object.kind === 'Device')!.object;
+    expect(d).toMatchObject({
+      spec: {
+        nodeName: 'edge-ble-1',
+        protocol: { protocolName: 'bluetooth', configData: { macAddress: 'AA:BB:CC:DD:EE:01' } },
+        properties: [
+          {
+            name: 'temperature',
+            visitors: {
+              protocolName: 'bluetooth',
+              configData: { dataConverter: { startIndex: 1, endIndex: 0, shiftRight: 2 } },
+            },
+          },
+          { name: 'temperature-enable', desired: { value: 'ON' } },
         ],
       },
     });

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { BROKEN_DIR, BROKEN_DIR_FROM_ROOT, brokenCases } from './support/corpus.js';
-import { KUBEEDGE_FIXTURES, runCli, runValidateInProcess } from './support/cli.js';
+import { runCli, runValidateInProcess } from './support/cli.js';
+import { SAMPLES } from './support/samples.js';
 
 let tmp: string;
 beforeEach(() => {
@@ -16,8 +17,8 @@ afterEach(() => {
 });
 
 describe('edgetwin validate', () => {
-  it("accepts KubeEdge's own sample manifests (exit 0, no findings)", async () => {
-    const r = await runCli(['validate', '-f', join(KUBEEDGE_FIXTURES, 'samples')]);
+  it('accepts KubeEdge-format sample manifests (exit 0, no findings)', async () => {
+    const r = await runCli(['validate', '-f', SAMPLES]);
     expect(r.stdout).toBe('');
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('4 valid object(s) in 4 file(s)');
@@ -151,7 +152,7 @@ spec:
       `edgetwin validate: ${latin1} is not YAML: not UTF-8 text\n`,
     );
 
-    const badOutput = await runValidateInProcess(['-o', 'xml', '-f', join(KUBEEDGE_FIXTURES, 'samples')]);
+    const badOutput = await runValidateInProcess(['-o', 'xml', '-f', SAMPLES]);
     expect(badOutput).toEqual({
       code: 2,
       stdout: '',

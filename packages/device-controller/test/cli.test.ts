@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningController, startController } from '../src/controller.js';
-import { FIXTURES, tempDir, twinReport } from './support.js';
+import { SAMPLE_FILES, SAMPLES, tempDir, twinReport } from './support.js';
 
 const BIN = fileURLToPath(new URL('../../cli/bin/edgetwin.js', import.meta.url));
-const MODEL = join(FIXTURES, 'samples', 'new-counter-demo--counter-model.yaml');
-const INSTANCE = join(FIXTURES, 'samples', 'new-counter-demo--counter-instance.yaml');
+const MODEL = join(SAMPLES, SAMPLE_FILES.counterModel);
+const INSTANCE = join(SAMPLES, SAMPLE_FILES.counterDevice);
 
 interface Run {
   code: number;

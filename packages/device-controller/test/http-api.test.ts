@@ -2,10 +2,10 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { controllerOptionsFromEnv, type RunningController, startController } from '../src/controller.js';
 import { ControllerClient } from '../src/http/client.js';
-import { fixture, refusal, tempDir, twinReport } from './support.js';
+import { fixture, refusal, SAMPLE_FILES, tempDir, twinReport } from './support.js';
 
-const MODEL = 'new-counter-demo--counter-model.yaml';
-const INSTANCE = 'new-counter-demo--counter-instance.yaml';
+const MODEL = SAMPLE_FILES.counterModel;
+const INSTANCE = SAMPLE_FILES.counterDevice;
 
 const thermoModel = `apiVersion: devices.kubeedge.io/v1beta1
 kind: DeviceModel
@@ -81,7 +81,7 @@ describe('controller HTTP API (embedded store)', () => {
     expect(r.status).toBe(400);
     expect(
       r.lines.some((l) =>
-        /counter-instance\.yaml:\d+:\d+: Device\/default\/counter-instance: spec\.deviceModelRef\.name: .*counter-model/.test(
+        /counter-device\.yaml:\d+:\d+: Device\/default\/counter-instance: spec\.deviceModelRef\.name: .*counter-model/.test(
           l,
         ),
       ),
@@ -203,7 +203,7 @@ describe('controller HTTP API (embedded store)', () => {
     expect(results.map((r) => r.kind)).toEqual(['Device', 'DeviceModel']);
     const gone = await findings(client.delete([fixture(INSTANCE)]));
     expect(gone.status).toBe(404);
-    expect(gone.lines[0]).toMatch(/counter-instance\.yaml:1:1: Device\/default\/counter-instance: -: not found/);
+    expect(gone.lines[0]).toMatch(/counter-device\.yaml:3:1: Device\/default\/counter-instance: -: not found/);
   });
 
   it('serves health and Prometheus metrics', async () => {

@@ -2,9 +2,9 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { API_VERSION, type Device, type DeviceModel, type OutboxEntry } from '@edgetwin/api';
 import { ControllerError } from '../src/http/client.js';
+import { SAMPLE_FILES, SAMPLES } from '../../api/test/support/samples.js';
 
 /** The ControllerError a call must end in (the test fails if it succeeds or fails otherwise). */
 export async function refusal(p: Promise<unknown>): Promise<ControllerError> {
@@ -17,10 +17,11 @@ export async function refusal(p: Promise<unknown>): Promise<ControllerError> {
   throw new Error('expected the controller to refuse');
 }
 
-export const FIXTURES = fileURLToPath(new URL('../../../../shared/fixtures/kubeedge/', import.meta.url));
+export { SAMPLE_FILES, SAMPLES };
 
+/** one of the project's KubeEdge-format samples, as apply reads it */
 export function fixture(name: string): { file: string; text: string } {
-  const file = join(FIXTURES, 'samples', name);
+  const file = join(SAMPLES, name);
   return { file, text: readFileSync(file, 'utf8') };
 }
 

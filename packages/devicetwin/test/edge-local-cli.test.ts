@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { type BusClient, connectBus } from '@edgetwin/eventbus';
 import { collectMessages } from '@edgetwin/eventbus/testing';
 import { afterEach, expect, it } from 'vitest';
-import { FIXTURES } from './support/harness.js';
+import { SAMPLES } from './support/harness.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const run = promisify(execFile);
@@ -51,7 +51,7 @@ function output(p: ChildProcess, until: RegExp, timeoutMs = 20_000): Promise<str
 
 it('serves the KubeEdge samples loaded from YAML, answers mosquitto_pub, and stops cleanly on SIGTERM', async () => {
   dir = await mkdtemp(join(tmpdir(), 'edgetwin-cli-'));
-  child = cli(['edge-local', '--node', 'kind-worker', '--db', join(dir, 'edge.db'), '--port', '0', '-f', FIXTURES]);
+  child = cli(['edge-local', '--node', 'kind-worker', '--db', join(dir, 'edge.db'), '--port', '0', '-f', SAMPLES]);
   const banner = await output(child, /stop with Ctrl-C/);
   expect(banner).toMatch(
     /devices {2}default\/counter-instance \(virtualProtocol\), default\/temperature-instance \(modbus\)/,

@@ -45,7 +45,7 @@ describe('retained device specs', () => {
         id: TEMP,
         protocol: 'modbus',
         nodeName: NODE,
-        protocolConfig: { ip: '10.244.1.13', port: '5502' },
+        protocolConfig: { ip: '192.0.2.10', port: '5502' },
       });
       expect(spec.properties.find((p) => p.name === 'temperature')).toMatchObject({
         type: 'FLOAT',

@@ -1,8 +1,8 @@
-// KubeEdge's new-counter-demo manifests, unchanged, served by the virtual protocol through the whole
+// The counter sample (KubeEdge's counter demo in our own manifests), served by the virtual protocol through the whole
 // mapper: count goes up while status is ON, holds on PAUSED, resets on OFF.
 
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import {
   type Device,
   type DeviceModel,
@@ -14,10 +14,10 @@ import {
 import { collectMessages } from '@edgetwin/eventbus/testing';
 import { afterEach, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { SAMPLE_FILES, SAMPLES } from '../../api/test/support/samples.js';
 import { removeVirtualDevice, virtualDevice, virtualDriverFactory } from '../src/drivers/virtual/index.js';
 import { type Rig, startRig, type TwinUpdate } from './runtime-helpers.js';
 
-const SAMPLES = fileURLToPath(new URL('../../../../shared/fixtures/kubeedge/samples/', import.meta.url));
 let rig: Rig | undefined;
 afterEach(async () => {
   await rig?.close();
@@ -25,9 +25,9 @@ afterEach(async () => {
   removeVirtualDevice('default/counter-instance');
 });
 
-it('runs the new-counter-demo manifests: ON counts, PAUSED holds, OFF resets', async () => {
-  const device = parse(await readFile(`${SAMPLES}new-counter-demo--counter-instance.yaml`, 'utf8')) as Device;
-  const model = parse(await readFile(`${SAMPLES}new-counter-demo--counter-model.yaml`, 'utf8')) as DeviceModel;
+it('runs the counter sample: ON counts, PAUSED holds, OFF resets', async () => {
+  const device = parse(await readFile(join(SAMPLES, SAMPLE_FILES.counterDevice), 'utf8')) as Device;
+  const model = parse(await readFile(join(SAMPLES, SAMPLE_FILES.counterModel), 'utf8')) as DeviceModel;
   const resolved = { ...resolveDevice(device, model), nodeName: 'node-a' };
   expect(resolved.protocol).toBe('virtualProtocol');
   rig = await startRig(virtualDriverFactory);

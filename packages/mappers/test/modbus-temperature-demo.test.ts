@@ -1,4 +1,4 @@
-// KubeEdge's temperature-sensor-demo manifests, unchanged except for the address (pointed at the simulator):
+// The temperature sensor sample (KubeEdge's temperature-sensor demo in our own manifests), unchanged except for the address (pointed at the simulator):
 // the Modbus mapper reports the temperature and follows the switch's desired value, over MQTT only.
 import { join } from 'node:path';
 import {
@@ -20,10 +20,9 @@ import {
 } from '@edgetwin/simulators';
 import pino from 'pino';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { SAMPLE_FILES, SAMPLES } from '../../api/test/support/samples.js';
 import { createModbusDriverFactory } from '../src/drivers/modbus/index.js';
 import { type RunningMapper, startMapper } from '../src/framework/start-mapper.js';
-
-const SAMPLES = join(process.cwd(), '../shared/fixtures/kubeedge/samples');
 
 let broker: Awaited<ReturnType<typeof startTestBroker>>;
 let sim: ModbusSimulator;
@@ -33,8 +32,8 @@ let device: ResolvedDevice;
 
 beforeEach(async () => {
   const loaded = await loadManifestFiles([
-    join(SAMPLES, 'temperature-sensor-demo--temperature-model.yaml'),
-    join(SAMPLES, 'temperature-sensor-demo--temperature-instance.yaml'),
+    join(SAMPLES, SAMPLE_FILES.temperatureModel),
+    join(SAMPLES, SAMPLE_FILES.temperatureDevice),
   ]);
   const [fromSample] = resolveManifests(loaded, { protocol: 'modbus' });
   if (!fromSample) throw new Error('the sample has no modbus device');

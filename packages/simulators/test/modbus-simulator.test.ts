@@ -12,6 +12,7 @@ import {
   resolveManifests,
   startModbusSimulator,
 } from '../src/index.js';
+import { SAMPLES } from '../../api/test/support/samples.js';
 import { modbusDevice, parkingSensor, powerMeter, thermometer } from './devices.js';
 
 type Client = InstanceType<typeof M.default>;
@@ -226,9 +227,8 @@ describe('modbus simulator over RTU (socat PTY pair)', () => {
 });
 
 describe('loadManifestFiles', () => {
-  it('loads KubeEdge temperature-sensor-demo and resolves its modbus device', async () => {
-    const dir = join(process.cwd(), '../shared/fixtures/kubeedge/samples');
-    const loaded = await loadManifestFiles([dir]);
+  it('loads the KubeEdge-format samples and resolves their one modbus device', async () => {
+    const loaded = await loadManifestFiles([SAMPLES]);
     const devices = resolveManifests(loaded, { protocol: 'modbus' });
     expect(devices.map((d) => d.id)).toEqual(['default/temperature-instance']);
     expect(devices[0]?.protocolConfig.port).toBe('5502');

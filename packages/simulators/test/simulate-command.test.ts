@@ -1,11 +1,11 @@
-// `edgetwin simulate` as a user runs it: a real process serving the KubeEdge sample's registers.
+// `edgetwin simulate` as a user runs it: a real process serving the temperature sample's registers.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import M from 'modbus-serial';
 import { afterEach, expect, it } from 'vitest';
+import { SAMPLES } from '../../api/test/support/samples.js';
 
 const CLI = join(process.cwd(), 'packages/cli/bin/edgetwin.js');
-const SAMPLES = join(process.cwd(), '../shared/fixtures/kubeedge/samples');
 const children: ChildProcess[] = [];
 
 afterEach(() => {

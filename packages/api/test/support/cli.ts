@@ -3,7 +3,6 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
-export const KUBEEDGE_FIXTURES = fileURLToPath(new URL('../../../../../shared/fixtures/kubeedge/', import.meta.url));
 
 export interface CliResult {
   code: number;

@@ -13,23 +13,24 @@ import {
   startTestBroker,
 } from '@edgetwin/eventbus/testing';
 import { parseAllDocuments } from 'yaml';
+import { SAMPLE_FILES, SAMPLE_NODE, SAMPLES } from '../../../api/test/support/samples.js';
 import { type DeviceTwin, type DeviceTwinOptions, openDeviceTwin } from '../../src/index.js';
 
-export const FIXTURES = join(import.meta.dirname, '../../../../../shared/fixtures/kubeedge/samples');
-export const NODE = 'kind-worker';
+export { SAMPLES };
+export const NODE = SAMPLE_NODE;
 
 export async function loadFixture(file: string): Promise<Array<Device | DeviceModel>> {
-  const text = await readFile(join(FIXTURES, file), 'utf8');
+  const text = await readFile(join(SAMPLES, file), 'utf8');
   return parseAllDocuments(text).map((d) => d.toJS() as Device | DeviceModel);
 }
 
-/** The KubeEdge temperature-sensor demo (Modbus) and counter demo (virtual), as published by KubeEdge. */
+/** The project's KubeEdge-format temperature sensor (Modbus) and counter (virtual), as a user would write them. */
 export async function kubeedgeSamples(): Promise<Array<Device | DeviceModel>> {
   return [
-    ...(await loadFixture('temperature-sensor-demo--temperature-model.yaml')),
-    ...(await loadFixture('temperature-sensor-demo--temperature-instance.yaml')),
-    ...(await loadFixture('new-counter-demo--counter-model.yaml')),
-    ...(await loadFixture('new-counter-demo--counter-instance.yaml')),
+    ...(await loadFixture(SAMPLE_FILES.temperatureModel)),
+    ...(await loadFixture(SAMPLE_FILES.temperatureDevice)),
+    ...(await loadFixture(SAMPLE_FILES.counterModel)),
+    ...(await loadFixture(SAMPLE_FILES.counterDevice)),
   ];
 }
 
