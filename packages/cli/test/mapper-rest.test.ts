@@ -1,21 +1,20 @@
-// The mapper REST API (issue 17) on the in-process mappers of an edge node: KubeEdge's new-counter-demo
+// The mapper REST API (issue 17) on the in-process mappers of an edge node: the counter sample (KubeEdge's counter demo)
 // manifests and the requests its web page sends (read count and status, set them through the device's
 // methods), our 4xx where KubeEdge answers 500, and the token once the API is protected.
 
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Device, DeviceModel } from '@edgetwin/api';
 import { waitUntil } from '@edgetwin/eventbus/testing';
 import { startRestServer } from '@edgetwin/mappers';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { SAMPLE_FILES, SAMPLES } from '../../api/test/support/samples.js';
 import { Lifecycle } from '../src/compose/lifecycle.js';
 import { type RunningEdge, startEdge } from '../src/compose/start-edge.js';
 
-const SAMPLES = fileURLToPath(new URL('../../../../shared/fixtures/kubeedge/samples/', import.meta.url));
 const NODE = 'kind-worker';
 const logger = pino({ level: 'silent' });
 let dir: string;
@@ -45,8 +44,8 @@ beforeAll(async () => {
     life,
   );
   api = edge.restUrl!;
-  const device = parse(await readFile(`${SAMPLES}new-counter-demo--counter-instance.yaml`, 'utf8')) as Device;
-  const model = parse(await readFile(`${SAMPLES}new-counter-demo--counter-model.yaml`, 'utf8')) as DeviceModel;
+  const device = parse(await readFile(join(SAMPLES, SAMPLE_FILES.counterDevice), 'utf8')) as Device;
+  const model = parse(await readFile(join(SAMPLES, SAMPLE_FILES.counterModel), 'utf8')) as DeviceModel;
   // a second device whose model has a ReadOnly property behind a method (validate refuses that; a twin
   // loaded without validation can still hold it, so the mapper checks too)
   const roModel = structuredClone(model);
