@@ -9,8 +9,7 @@
 // - noble stops scanning to connect and does not resume: we restart it after every connect attempt;
 // - noble's SIGINT hook exits the process before the mapper stops: it is removed (the mapper's own
 //   SIGINT/SIGTERM stop disconnects every device through factory.close()).
-// - noble's Read RSSI handler reads past a short reply and throws inside its socket handler (process
-//   dies): patched once to drop such replies (see guardRssiReply).
+// - noble's Read RSSI and write-error defects: patched once when noble loads (noble-fixes.ts).
 
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
@@ -18,6 +17,7 @@ import type { Noble, Peripheral } from '@stoprocent/noble';
 import type { Logger } from 'pino';
 import { DriverError } from '../../framework/driver.js';
 import type { AdapterSpec } from './config.js';
+import { fixNoble } from './noble-fixes.js';
 
 const require = createRequire(import.meta.url);
 const NOBLE = '@stoprocent/noble';
@@ -39,7 +39,7 @@ function loadNoble(): WithBindings {
   try {
     // the package's main module builds a default instance on import; resolve-bindings builds none
     withBindings = require(`${NOBLE}/lib/resolve-bindings.js`) as WithBindings;
-    guardRssiReply(require(`${NOBLE}/lib/hci-socket/hci.js`));
+    fixNoble(require, NOBLE);
   } catch (e) {
     throw new DriverError(
       `the bluetooth driver needs the optional dependency ${NOBLE} (npm install ${NOBLE}@2.8.0; native build: set npm_config_nodedir=/usr): ${(e as Error).message}`,
@@ -49,20 +49,6 @@ function loadNoble(): WithBindings {
     );
   }
   return withBindings;
-}
-
-const READ_RSSI = 0x1405;
-
-/** noble 2.8 reads handle and RSSI from a Read RSSI reply without checking its length or status. */
-function guardRssiReply(Hci: { prototype: Record<string, unknown> }): void {
-  const original = Hci.prototype.processCmdCompleteEvent as (cmd: number, status: number, result: Buffer) => void;
-  if ((original as { guarded?: boolean }).guarded) return;
-  const guarded = function (this: EventEmitter, cmd: number, status: number, result: Buffer) {
-    if (cmd === READ_RSSI && (status !== 0 || !result || result.length < 3)) return; // the caller times out
-    return original.call(this, cmd, status, result);
-  };
-  (guarded as { guarded?: boolean }).guarded = true;
-  Hci.prototype.processCmdCompleteEvent = guarded;
 }
 
 function describe(spec: AdapterSpec): string {
@@ -102,6 +88,8 @@ export class BleAdapter extends EventEmitter {
   private scanWanted = false;
   private restartTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** peripherals linked through this adapter, disconnected on close (noble's own stop loses the command) */
+  private readonly linked = new Set<Peripheral>();
 
   constructor(
     readonly spec: AdapterSpec,
@@ -271,9 +259,25 @@ export class BleAdapter extends EventEmitter {
     return run;
   }
 
+  /** Remember a peripheral connected through this adapter until it disconnects. */
+  track(p: Peripheral): void {
+    this.linked.add(p);
+    p.once('disconnect', () => this.linked.delete(p));
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.restartTimer);
+    // end every link before the HCI host goes: noble's stop() queues the Disconnects and closes the
+    // socket at once, so the peripherals would stay connected (and silent) until their supervision timeout
+    await Promise.all(
+      [...this.linked].map((p) =>
+        p.state === 'connected'
+          ? Promise.race([p.disconnectAsync().catch(() => undefined), new Promise((r) => setTimeout(r, 1000))])
+          : undefined,
+      ),
+    );
+    this.linked.clear();
     const noble = this.noble;
     if (noble) this.drop(noble);
     this.removeAllListeners();

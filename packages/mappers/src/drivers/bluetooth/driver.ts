@@ -141,6 +141,7 @@ class BleDriver implements DeviceDriver {
       }
     });
     peripheral.once('disconnect', (reason: unknown) => this.linkLost(`disconnected (${String(reason)})`));
+    this.adapter.track(peripheral);
   }
 
   private linkLost(reason: string): void {
