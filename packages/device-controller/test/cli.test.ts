@@ -88,10 +88,25 @@ describe('edgetwin apply/get/describe/twin/delete', { timeout: 120_000 }, () => 
       'devicemodel.devices.kubeedge.io/counter-model created\ndevice.devices.kubeedge.io/counter-instance created\n',
     );
 
-    const [table, twin] = await Promise.all([
+    const [table, twin, call, badCall, readOnlyCall] = await Promise.all([
       run('get', 'devices'),
       run('twin', 'set', 'default/counter-instance', 'count=42'),
+      run('call', 'counter-instance', 'UpdateStatus', 'status=PAUSED'),
+      run('call', 'counter-instance', 'Explode', 'status=ON'),
+      run('call', 'counter-instance', 'UpdateStatus', 'count=1'),
     ]);
+    // a method call sets the desired value of each property it writes (issue 17)
+    expect(call.stderr).toBe('');
+    expect(call.code).toBe(0);
+    expect(call.stdout).toMatch(/^device default\/counter-instance: UpdateStatus: desired set/m);
+    expect(
+      ctl.store?.device('default', 'counter-instance')?.spec.properties?.find((p) => p.name === 'status')?.desired
+        ?.value,
+    ).toBe('PAUSED');
+    expect(badCall.code).toBe(1);
+    expect(badCall.stderr).toContain('no method "Explode" (has: UpdateStatus, SetCount)');
+    expect(readOnlyCall.code).toBe(1);
+    expect(readOnlyCall.stderr).toContain('method "UpdateStatus" does not write "count" (it writes status)');
     expect(table.stdout.split('\n')[0]).toMatch(/^NAMESPACE\s+NAME\s+MODEL\s+NODE\s+STATE\s+LAST-SEEN\s+AGE$/);
     expect(table.stdout).toMatch(/default\s+counter-instance\s+counter-model\s+kind-worker/);
     expect(twin.code).toBe(0);
@@ -115,6 +130,10 @@ describe('edgetwin apply/get/describe/twin/delete', { timeout: 120_000 }, () => 
     expect(described.code).toBe(0);
     expect(described.stdout).toMatch(/^State:\s+online$/m);
     expect(described.stdout).toMatch(/^\s+count\s+STRING\s+42\s+41\s.*pending$/m);
+    expect(described.stdout).toMatch(
+      /^Methods:\n\s+METHOD\s+WRITES\s+DESCRIPTION\n\s+UpdateStatus\s+status \(STRING\)\s+update status/m,
+    );
+    expect(described.stdout).toMatch(/^\s+SetCount\s+count \(STRING\)\s+set count of counter$/m);
 
     const deleted = await run('delete', '-f', MODEL, '-f', INSTANCE);
     expect(deleted.code).toBe(0);

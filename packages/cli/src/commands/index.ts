@@ -4,6 +4,7 @@ export type RegisterCommand = (program: Command) => void;
 
 import { registerApply } from './apply.js';
 import { registerBroker } from './broker.js';
+import { registerCall } from './call.js';
 import { registerCloud } from './cloud.js';
 import { registerDelete } from './delete.js';
 import { registerDescribe } from './describe.js';
@@ -20,6 +21,7 @@ import { registerValidate } from './validate.js';
 export const commands: RegisterCommand[] = [
   registerApply,
   registerBroker,
+  registerCall,
   registerCloud,
   registerDelete,
   registerDescribe,

@@ -120,6 +120,17 @@ export function describeDevice(d: Device, model: DeviceModel | null, now = Date.
       rows.map((r) => [`  ${r[0]}`, ...r.slice(1)]),
     ).split('\n'),
   );
+  const methods = d.spec.methods ?? [];
+  if (methods.length) {
+    // spec.methods (issue 17): what `edgetwin call` and the mapper REST API can write, with the types
+    lines.push('', 'Methods:');
+    const mrows = methods.map((m) => [
+      `  ${m.name}`,
+      (m.propertyNames ?? []).map((pn) => `${pn} (${mprops.get(pn)?.type ?? '?'})`).join(', ') || '-',
+      m.description ?? '',
+    ]);
+    lines.push(...table(['  METHOD', 'WRITES', 'DESCRIPTION'], mrows).split('\n'));
+  }
   return lines.join('\n');
 }
 

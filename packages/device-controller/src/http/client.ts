@@ -75,6 +75,20 @@ export class ControllerClient {
     });
   }
 
+  /** Calls a device method: each value becomes its property's desired value (spec.methods, issue 17). */
+  callMethod(
+    namespace: string,
+    name: string,
+    method: string,
+    values: Record<string, string>,
+  ): Promise<{ method: string; results: DesiredResult[]; device: Device }> {
+    return this.call(
+      'POST',
+      `/devices/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/methods/${encodeURIComponent(method)}`,
+      { values },
+    );
+  }
+
   private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
     let res: Response;
     try {

@@ -166,37 +166,40 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     return { device: await withStatus(source, d), model: model ?? null };
   });
 
-  app.post<{ Params: { ns: string; name: string } }>('/devices/:ns/:name/desired', async (req, reply) => {
-    const { ns, name } = req.params;
-    const body = (req.body ?? {}) as { property?: unknown; value?: unknown };
+  type Written = { result: DesiredResult; device: Device } | { code: number; findings: string[] };
+  /** Sets one desired value after the model's checks (type, bounds, ReadOnly); the route of `twin set` and methods. */
+  const writeDesired = async (ns: string, name: string, property: string, value: string): Promise<Written> => {
     const who = `Device/${ns}/${name}`;
-    if (typeof body.property !== 'string' || body.property === '')
-      return fail(reply, 400, [`${who}: property: is required (a property name)`]);
-    if (typeof body.value !== 'string') return fail(reply, 400, [`${who}: value: must be a string`]);
-    const property = body.property;
-    const value = body.value;
     // Optimistic: read, check, write against the version read; on a concurrent write, read again.
     for (let attempt = 0; attempt < 3; attempt++) {
       const d = source.device(ns, name);
-      if (!d) return fail(reply, 404, [`${who}: -: not found`]);
+      if (!d) return { code: 404, findings: [`${who}: -: not found`] };
       const idx = (d.spec.properties ?? []).findIndex((p) => p.name === property);
       if (idx < 0)
-        return fail(reply, 400, [
-          `${who}: spec.properties: no property "${property}" (has: ${(d.spec.properties ?? []).map((p) => p.name).join(', ') || 'none'})`,
-        ]);
+        return {
+          code: 400,
+          findings: [
+            `${who}: spec.properties: no property "${property}" (has: ${(d.spec.properties ?? []).map((p) => p.name).join(', ') || 'none'})`,
+          ],
+        };
       const path = `spec.properties[${idx}].desired.value`;
       const model = source.model(ns, d.spec.deviceModelRef?.name ?? '');
       const mp = model?.spec.properties?.find((p) => p.name === property);
       if (!model || !mp)
-        return fail(reply, 400, [
-          `${who}: ${path}: DeviceModel ${ns}/${d.spec.deviceModelRef?.name ?? ''} has no property "${property}"`,
-        ]);
+        return {
+          code: 400,
+          findings: [
+            `${who}: ${path}: DeviceModel ${ns}/${d.spec.deviceModelRef?.name ?? ''} has no property "${property}"`,
+          ],
+        };
       if (mp.accessMode === 'ReadOnly')
-        return fail(reply, 400, [
-          `${who}: ${path}: property "${property}" is ReadOnly in DeviceModel ${model.metadata.name}`,
-        ]);
+        return {
+          code: 400,
+          findings: [`${who}: ${path}: property "${property}" is ReadOnly in DeviceModel ${model.metadata.name}`],
+        };
       const check = checkValue(mp, value);
-      if (!check.ok) return fail(reply, 400, [`${who}: ${path}: ${check.reason} (model type ${mp.type ?? 'STRING'})`]);
+      if (!check.ok)
+        return { code: 400, findings: [`${who}: ${path}: ${check.reason} (model type ${mp.type ?? 'STRING'})`] };
       const previous = d.spec.properties?.[idx]?.desired?.value;
       try {
         const device = await source.setDesired(d, idx, value);
@@ -213,14 +216,65 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
         if (previous !== undefined) result.previous = previous;
         return { result, device };
       } catch (e) {
-        if (e instanceof NotFoundError) return fail(reply, 404, [`${who}: -: not found`]);
+        if (e instanceof NotFoundError) return { code: 404, findings: [`${who}: -: not found`] };
         if (!(e instanceof ConflictError)) throw e;
         // The Kubernetes cache may lag the write that beat us; give the watch a moment to catch up.
         await new Promise((r) => setImmediate(r));
       }
     }
-    return fail(reply, 409, [`${who}: metadata.resourceVersion: changed concurrently three times; try again`]);
+    return { code: 409, findings: [`${who}: metadata.resourceVersion: changed concurrently three times; try again`] };
+  };
+
+  app.post<{ Params: { ns: string; name: string } }>('/devices/:ns/:name/desired', async (req, reply) => {
+    const { ns, name } = req.params;
+    const body = (req.body ?? {}) as { property?: unknown; value?: unknown };
+    const who = `Device/${ns}/${name}`;
+    if (typeof body.property !== 'string' || body.property === '')
+      return fail(reply, 400, [`${who}: property: is required (a property name)`]);
+    if (typeof body.value !== 'string') return fail(reply, 400, [`${who}: value: must be a string`]);
+    const w = await writeDesired(ns, name, body.property, body.value);
+    return 'code' in w ? fail(reply, w.code, w.findings) : w;
   });
+
+  /**
+   * A device method call (spec.methods, issue 17): each value becomes the desired value of its property, the
+   * route of `twin set` (docs/mapper-rest.md, "How a method write reaches the device"). Body: {values: {prop: value}}.
+   */
+  app.post<{ Params: { ns: string; name: string; method: string } }>(
+    '/devices/:ns/:name/methods/:method',
+    async (req, reply) => {
+      const { ns, name, method } = req.params;
+      const who = `Device/${ns}/${name}`;
+      const values = (req.body as { values?: unknown } | null)?.values;
+      if (!values || typeof values !== 'object' || Array.isArray(values) || Object.keys(values).length === 0)
+        return fail(reply, 400, [`${who}: values: expected {property: value, ...} with at least one property`]);
+      const d = source.device(ns, name);
+      if (!d) return fail(reply, 404, [`${who}: -: not found`]);
+      const methods = d.spec.methods ?? [];
+      const mi = methods.findIndex((m) => m.name === method);
+      if (mi < 0)
+        return fail(reply, 404, [
+          `${who}: spec.methods: no method "${method}" (has: ${methods.map((m) => m.name).join(', ') || 'none'})`,
+        ]);
+      const names = methods[mi]!.propertyNames ?? [];
+      for (const [property, value] of Object.entries(values as Record<string, unknown>)) {
+        if (!names.includes(property))
+          return fail(reply, 400, [
+            `${who}: spec.methods[${mi}].propertyNames: method "${method}" does not write "${property}" (it writes ${names.join(', ') || 'nothing'})`,
+          ]);
+        if (typeof value !== 'string') return fail(reply, 400, [`${who}: values.${property}: must be a string`]);
+      }
+      const results: DesiredResult[] = [];
+      let device: Device | undefined;
+      for (const [property, value] of Object.entries(values as Record<string, string>)) {
+        const w = await writeDesired(ns, name, property, value);
+        if ('code' in w) return fail(reply, w.code, w.findings);
+        results.push(w.result);
+        device = w.device;
+      }
+      return { method, results, device };
+    },
+  );
 
   app.setErrorHandler((err, req, reply) => {
     const e = err as Error & { statusCode?: number };
