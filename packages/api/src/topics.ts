@@ -99,6 +99,16 @@ export function writeStatusTopic(id: DeviceId): string {
   return `${MAPPER_ROOT}/devices/${namespace}/${name}/write/status`;
 }
 export const WRITE_STATUS_FILTER = `${MAPPER_ROOT}/devices/+/+/write/status`;
+/**
+ * Mapper -> twin: "send me this device's delta" (payload ignored). The twin answers on the device's
+ * twin/update/delta topic when some desired value is pending, so a mapper that starts serving a device
+ * learns its desired values by the one route there is, the delta (issue 9 §5).
+ */
+export function deltaRequestTopic(id: DeviceId): string {
+  const { namespace, name } = splitId(id);
+  return `${MAPPER_ROOT}/devices/${namespace}/${name}/delta/get`;
+}
+export const DELTA_REQUEST_FILTER = `${MAPPER_ROOT}/devices/+/+/delta/get`;
 /** Default topic for a property's data push when `pushMethod.mqtt.topic` is empty. */
 export function dataTopic(id: DeviceId): string {
   const { namespace, name } = splitId(id);
@@ -120,15 +130,17 @@ export function parseMapperDeviceTopic(topic: string): { node: string; protocol:
 }
 
 export function parseWriteStatusTopic(topic: string): DeviceId | undefined {
+  return parseMapperRequestTopic(topic, 'write', 'status');
+}
+
+export function parseDeltaRequestTopic(topic: string): DeviceId | undefined {
+  return parseMapperRequestTopic(topic, 'delta', 'get');
+}
+
+/** The device of edgetwin/v1/devices/{ns}/{name}/{a}/{b}, or undefined for any other topic. */
+function parseMapperRequestTopic(topic: string, a: string, b: string): DeviceId | undefined {
   const p = topic.split('/');
-  if (
-    p.length !== 7 ||
-    p[0] !== 'edgetwin' ||
-    p[1] !== 'v1' ||
-    p[2] !== 'devices' ||
-    p[5] !== 'write' ||
-    p[6] !== 'status'
-  )
+  if (p.length !== 7 || p[0] !== 'edgetwin' || p[1] !== 'v1' || p[2] !== 'devices' || p[5] !== a || p[6] !== b)
     return undefined;
   return `${p[3]}/${p[4]}`;
 }

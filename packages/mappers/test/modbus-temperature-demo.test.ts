@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import {
   decodeWriteStatus,
+  deltaRequestTopic,
   deviceTopic,
   mapperDeviceTopic,
   type ResolvedDevice,
@@ -70,6 +71,11 @@ it('reports the temperature from the holding register (scaled by 0.1) and applie
 
   const updates = await collectMessages(app, deviceTopic(device.id, 'twin/update'));
   const statuses = await collectMessages(app, writeStatusTopic(device.id));
+  // play the twin: asked for the device's delta when the mapper starts serving it, it names the desired "1"
+  await app.subscribe(deltaRequestTopic(device.id), () => {
+    const delta = { event_id: 'start', timestamp: Date.now(), twin: {}, delta: { 'temperature-switch': '1' } };
+    void app.publish(deviceTopic(device.id, 'twin/update/delta'), JSON.stringify(delta), { qos: 1 });
+  });
   await app.publish(mapperDeviceTopic(device.nodeName, 'modbus', device.id), JSON.stringify(device), {
     qos: 1,
     retain: true,

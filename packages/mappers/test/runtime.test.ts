@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { decodeWriteStatus, deviceTopic, type WriteStatus, writeStatusTopic } from '@edgetwin/api';
+import { decodeWriteStatus, deltaRequestTopic, deviceTopic, type WriteStatus, writeStatusTopic } from '@edgetwin/api';
 import { connectBus } from '@edgetwin/eventbus/client';
 import { armNextMessage, collectMessages, startTestBroker, waitUntil } from '@edgetwin/eventbus/testing';
 import pino from 'pino';
@@ -236,31 +236,20 @@ describe('writes', () => {
     ]);
   });
 
-  it('writes the spec desired value when the device first connects', async () => {
-    rig = await startRig(virtualDriverFactory);
-    const d = track(device(V, [prop('setpoint', { desired: { value: '12' } })]));
-    const { message: verified } = await armNextMessage(rig.app, writeStatusTopic(d.id), {
-      predicate: (m) => (m.json() as WriteStatus).state === 'verified',
-    });
-    await rig.publish(d);
-    expect((await verified).json()).toMatchObject({ property: 'setpoint', desired: '12' });
-    expect(virtualDevice(d.id).read('setpoint')).toBe(12);
-  });
-
-  it("asks the twin for desired values at start and applies the twin's newer edge-local value", async () => {
+  it("asks the twin for the device's delta when it starts serving it, and writes that, not the spec's desired value", async () => {
     rig = await startRig(virtualDriverFactory);
     const d = track(device(V, [prop('setpoint', { desired: { value: '10' } })]));
-    // play the twin: answer twin/get with an edge-local desired value newer than the spec's
-    await rig.app.subscribe(deviceTopic(d.id, 'twin/get'), () => {
-      const twin = { setpoint: { expected: { value: '33' }, metadata: { type: 'int' } } };
-      void rig!.app.publish(deviceTopic(d.id, 'twin/get/result'), JSON.stringify({ event_id: '', timestamp: 0, twin }));
-    });
-    const { message: verified33 } = await armNextMessage(rig.app, writeStatusTopic(d.id), {
-      predicate: (m) => (m.json() as WriteStatus).state === 'verified' && (m.json() as WriteStatus).desired === '33',
-    });
+    // play the twin: it holds an edge-local desired value newer than the spec's (cloud's) 10
+    const asked = await collectMessages(rig.app, deltaRequestTopic(d.id));
+    await rig.app.subscribe(deltaRequestTopic(d.id), () => void rig!.delta(d.id, { setpoint: '33' }));
+    const ws = await collectMessages(rig.app, writeStatusTopic(d.id));
     await rig.publish(d);
-    await verified33;
+    await ws.waitFor(
+      (m) => (m.json() as WriteStatus).state === 'verified' && (m.json() as WriteStatus).desired === '33',
+    );
+    expect(asked.messages).toHaveLength(1);
     expect(virtualDevice(d.id).read('setpoint')).toBe(33);
+    expect(writeStatuses(ws.messages).map((s) => s.desired)).not.toContain('10');
   });
 
   it('re-applies a verified value when the device drifts', async () => {

@@ -6,9 +6,11 @@ import { type DeviceId, deviceTopic, type DeviceInSuffix } from '@edgetwin/api';
 export type Job =
   | { kind: 'device'; id: DeviceId; action: DeviceInSuffix; payload: Buffer }
   | { kind: 'membership-get'; payload: Buffer }
-  | { kind: 'write-status'; id: DeviceId; payload: Buffer };
+  | { kind: 'write-status'; id: DeviceId; payload: Buffer }
+  /** a mapper asks for a device's pending delta (answered on the delta topic, not a reply topic) */
+  | { kind: 'delta-get'; id: DeviceId; payload: Buffer };
 
-/** Where the reply to a job goes, or undefined if it has none (write status is fire-and-forget). */
+/** Where the reply to a job goes, or undefined if it has none (write status and delta/get have no /result). */
 export function replyTopic(job: Job, membershipResultTopic: string): string | undefined {
   if (job.kind === 'device') return deviceTopic(job.id, `${job.action}/result` as Parameters<typeof deviceTopic>[1]);
   if (job.kind === 'membership-get') return membershipResultTopic;

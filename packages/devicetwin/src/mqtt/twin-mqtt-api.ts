@@ -3,6 +3,7 @@
 // publishes every reply only after that transaction committed.
 
 import {
+  DELTA_REQUEST_FILTER,
   decodeGetRequest,
   decodeStateUpdate,
   decodeTwinUpdate,
@@ -13,6 +14,7 @@ import {
   membershipGetResultTopic,
   membershipGetTopic,
   parseEdgeTopic,
+  parseDeltaRequestTopic,
   parseWriteStatusTopic,
   WRITE_STATUS_FILTER,
 } from '@edgetwin/api';
@@ -98,6 +100,7 @@ export class TwinMqttApi {
       this.unsubscribes.push(await this.bus.subscribe(f, (t, p) => this.onRequest(t, p)));
     this.unsubscribes.push(await this.bus.subscribe(membershipGetTopic(node), (t, p) => this.onRequest(t, p)));
     this.unsubscribes.push(await this.bus.subscribe(WRITE_STATUS_FILTER, (t, p) => this.onWriteStatus(t, p)));
+    this.unsubscribes.push(await this.bus.subscribe(DELTA_REQUEST_FILTER, (t, p) => this.onDeltaRequest(t, p)));
     for (const f of MISSHAPEN_FILTERS)
       this.unsubscribes.push(
         await this.bus.subscribe(f, (t) =>
@@ -151,6 +154,12 @@ export class TwinMqttApi {
     const id = parseWriteStatusTopic(topic);
     if (id) this.enqueue({ kind: 'write-status', id, payload });
     else this.drop('bad-topic', `dropped a write status on ${topic}`);
+  }
+
+  private onDeltaRequest(topic: string, payload: Buffer): void {
+    const id = parseDeltaRequestTopic(topic);
+    if (id) this.enqueue({ kind: 'delta-get', id, payload });
+    else this.drop('bad-topic', `dropped a delta request on ${topic}`);
   }
 
   private enqueue(job: Job): void {
@@ -253,6 +262,10 @@ export class TwinMqttApi {
       e.writeStatus(job.id, ws.value, fx, now);
       return;
     }
+    if (job.kind === 'delta-get') {
+      e.deltaGet(job.id, fx, now);
+      return;
+    }
     switch (job.action) {
       case 'twin/update': {
         const msg = decodeTwinUpdate(job.payload);
@@ -285,8 +298,8 @@ export class TwinMqttApi {
     }
     const topic = replyTopic(job, membershipGetResultTopic(this.engine.node));
     if (!topic) {
-      this.metrics.dropped.inc({ reason: 'rejected-write-status' });
-      this.warn('rejected-write-status', `ignored a write status: ${err.message}`);
+      this.metrics.dropped.inc({ reason: `rejected-${job.kind}` });
+      this.warn(`rejected-${job.kind}`, `ignored a ${actionOf(job)} request: ${err.message}`);
       return;
     }
     const eventId = job.payload.length <= MAX_PAYLOAD_BYTES ? eventIdOf(job.payload) : '';

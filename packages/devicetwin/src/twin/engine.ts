@@ -131,6 +131,11 @@ export class TwinEngine {
     fx.publish(deviceTopic(id, 'twin/get/result'), { event_id: eventId, timestamp: now, twin: twinMap(dev) });
   }
 
+  /** A mapper starting to serve a device asks for its pending desired values: the delta, if any. */
+  deltaGet(id: string, fx: Effects, now: number): void {
+    this.publishDelta(this.device(id), fx, now);
+  }
+
   stateUpdate(id: string, eventId: string, stateText: string, fx: Effects, now: number): void {
     const dev = this.device(id);
     const state = normaliseState(stateText);

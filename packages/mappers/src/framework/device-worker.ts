@@ -42,7 +42,7 @@ export interface WorkerDeps {
 
 const OFFLINE_CODES = new Set(['connection', 'not-connected']);
 
-/** Properties compared without their desired value: a new desired value is a write, not a redefinition. */
+/** Properties compared without their desired value: a new desired value comes as a delta, not a redefinition. */
 function definition(p: ResolvedProperty): string {
   const { desired: _d, ...rest } = p;
   return JSON.stringify(rest);
@@ -212,9 +212,9 @@ export class DeviceWorker {
       const old = before.get(p.name);
       const redefined = !old || definition(old) !== definition(p);
       if (redefined) this.gates.set(p.name, new ReportGate(reportPolicy(p), p.type));
+      // the spec's desired value is not written: desired values arrive only by the delta (runtime.ts)
       const r = this.reconcilers.get(p.name) ?? this.reconcilerFor(p.name);
-      if (p.desired?.value !== undefined && p.desired.value !== old?.desired?.value) r.setDesired(p.desired.value);
-      else if (old && redefined) r.refresh();
+      if (old && redefined) r.refresh();
     }
   }
 

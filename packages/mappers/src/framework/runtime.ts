@@ -3,6 +3,7 @@
 
 import {
   decodeWriteStatus,
+  deltaRequestTopic,
   deviceTopic,
   type MapperPresence,
   mapperDevicesFilter,
@@ -22,8 +23,6 @@ import { type Connect, PushConnections } from './push.js';
 import { DEFAULT_WRITE_RETRY } from './reconciler.js';
 
 export const DELTA_FILTER = '$hw/events/device/+/+/twin/update/delta';
-/** Answers to twin/get: the mapper asks for every device it starts, to learn edge-local desired values. */
-export const GET_RESULT_FILTER = '$hw/events/device/+/+/twin/get/result';
 
 export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
   connectBackoffMs: 500,
@@ -78,9 +77,6 @@ export class MapperRuntime {
   async start(): Promise<void> {
     const { bus, node } = this.opts;
     this.unsubscribes.push(await bus.subscribe(DELTA_FILTER, (topic, payload) => this.onDelta(topic, payload)));
-    this.unsubscribes.push(
-      await bus.subscribe(GET_RESULT_FILTER, (topic, payload) => this.onGetResult(topic, payload)),
-    );
     this.unsubscribes.push(
       await bus.subscribe(mapperDevicesFilter(node, this.protocol), (topic, payload) =>
         this.onDeviceSpec(topic, payload),
@@ -160,16 +156,9 @@ export class MapperRuntime {
     this.opts.metrics.devices.set(this.workers.size);
     this.log.info({ device: id }, 'device added');
     w.start();
-    // the spec's desired values are the cloud's; the twin may hold newer edge-local ones
-    void this.opts.bus
-      .publish(
-        deviceTopic(id, 'twin/get'),
-        JSON.stringify({ event_id: `mapper-${this.protocol}`, timestamp: Date.now() }),
-        {
-          qos: 1,
-        },
-      )
-      .catch(() => undefined);
+    // Desired values come by one route, the delta (issue 9 §5): the spec's `desired` is the cloud's and may be
+    // overridden on the edge, so ask the twin for this device's delta instead of writing the spec's value.
+    void this.opts.bus.publish(deltaRequestTopic(id), '', { qos: 1 }).catch(() => undefined);
     void this.publishPresence('online').catch(() => undefined);
   }
 
@@ -179,25 +168,6 @@ export class MapperRuntime {
     void this.opts.bus
       .publish(deviceTopic(id, 'state/update'), JSON.stringify(state), { qos: 1 })
       .catch(() => undefined);
-  }
-
-  /** Expected values in a twin/get answer are desired values, like a delta's. */
-  private onGetResult(topic: string, payload: Buffer): void {
-    const t = parseEdgeTopic(topic);
-    if (t.kind !== 'device') return;
-    const w = this.workers.get(t.id);
-    if (!w) return;
-    let twin: unknown;
-    try {
-      twin = (JSON.parse(payload.toString('utf8')) as { twin?: unknown }).twin;
-    } catch {
-      return; // an answer meant for someone else, or an error result: the delta path still works
-    }
-    if (!twin || typeof twin !== 'object') return;
-    for (const [prop, value] of Object.entries(twin as Record<string, { expected?: { value?: unknown } } | null>)) {
-      const expected = value?.expected?.value;
-      if (typeof expected === 'string') w.setDesired(prop, expected);
-    }
   }
 
   private onDelta(topic: string, payload: Buffer): void {
