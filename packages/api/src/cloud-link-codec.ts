@@ -1,7 +1,15 @@
-// Decoders for the cloud link payloads (docs/cloud-link.md) and the version both ends compare.
-// Like the other decoders of api, these never throw: a peer's bad message must not take a link down.
+// What the cloud link payloads look like on the wire (docs/cloud-link.md): the encoder and decoder of each
+// side by side, and the version both ends compare. Like the other decoders of api, these never throw: a
+// peer's bad message must not take a link down.
 
-import type { DesiredIndex, OutboxEntry, ReportAck, ReportBatch } from './cloud-link.js';
+import {
+  type DesiredIndex,
+  type OutboxEntry,
+  REPORT_REFUSALS,
+  type ReportAck,
+  type ReportBatch,
+  type ReportRefusal,
+} from './cloud-link.js';
 import type { Decoded } from './twin-payloads.js';
 
 /**
@@ -90,16 +98,44 @@ export function decodeDesiredIndex(buf: Buffer | string): Decoded<DesiredIndex> 
   };
 }
 
+export function encodeReportAck(ack: ReportAck): string {
+  return JSON.stringify(ack);
+}
+
 export function decodeReportAck(buf: Buffer | string): Decoded<ReportAck> {
   const p = parseJson(buf, 'report ack');
   if (!p.ok) return p;
-  const { upTo, timestamp } = p.value;
-  if (typeof upTo !== 'number' || !Number.isSafeInteger(upTo) || upTo < 0)
-    return { ok: false, error: 'report ack: upTo must be a non-negative integer' };
-  return { ok: true, value: { upTo, timestamp: typeof timestamp === 'number' ? timestamp : 0 } };
+  const { upTo, timestamp, epoch, refused } = p.value;
+  if (!isSeq(upTo)) return { ok: false, error: 'report ack: upTo must be a non-negative integer' };
+  const value: ReportAck = { upTo, timestamp: typeof timestamp === 'number' ? timestamp : 0 };
+  if (epoch !== undefined) {
+    if (typeof epoch !== 'string' || epoch.length > MAX_EPOCH)
+      return { ok: false, error: `report ack: epoch must be a string of at most ${MAX_EPOCH} characters` };
+    value.epoch = epoch;
+  }
+  if (refused !== undefined) {
+    const r = refused as { reason?: unknown; pass?: unknown };
+    if (!r || typeof r !== 'object' || !REPORT_REFUSALS.includes(r.reason as ReportRefusal) || !isSeq(r.pass))
+      return {
+        ok: false,
+        error: `report ack: refused must be {reason: ${REPORT_REFUSALS.join('|')}, pass: non-negative integer}`,
+      };
+    value.refused = { reason: r.reason as ReportRefusal, pass: r.pass };
+  }
+  return { ok: true, value };
 }
 
 const REPORT_KINDS = new Set(['twin', 'state', 'write']);
+/** an epoch is an opaque id; bounded so a peer cannot make the cloud store anything large per node */
+export const MAX_EPOCH = 64;
+
+function isSeq(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+export function encodeReportBatch(batch: ReportBatch): string {
+  return JSON.stringify(batch);
+}
 
 /** Checks the envelope of every entry (seq, kind, deviceId); the body of each kind is the status sink's to judge. */
 export function decodeReportBatch(buf: Buffer | string): Decoded<ReportBatch> {
@@ -123,12 +159,19 @@ export function decodeReportBatch(buf: Buffer | string): Decoded<ReportBatch> {
       return { ok: false, error: `report batch: entries[${i}].deviceId must be a non-empty string` };
   }
   const value: ReportBatch = { node: o.node, entries: o.entries as OutboxEntry[] };
-  for (const field of ['after', 'ackedSeq'] as const) {
+  for (const field of ['after', 'ackedSeq', 'pass', 'pending'] as const) {
     const v = o[field];
     if (v === undefined) continue;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
-      return { ok: false, error: `report batch: ${field} must be a non-negative integer` };
+    if (!isSeq(v)) return { ok: false, error: `report batch: ${field} must be a non-negative integer` };
     value[field] = v;
+  }
+  const first = (o.entries[0] as { seq: number } | undefined)?.seq;
+  if (first !== undefined && value.after !== undefined && value.after >= first)
+    return { ok: false, error: `report batch: after ${value.after} is not below its first entry's seq ${first}` };
+  if (o.epoch !== undefined) {
+    if (typeof o.epoch !== 'string' || o.epoch.length > MAX_EPOCH)
+      return { ok: false, error: `report batch: epoch must be a string of at most ${MAX_EPOCH} characters` };
+    value.epoch = o.epoch;
   }
   return { ok: true, value };
 }

@@ -38,18 +38,46 @@ export interface ReportBatch {
   entries: OutboxEntry[];
   /**
    * The batch holds every outbox entry with seq above `after` up to its last entry (seqs may skip: the twin
-   * coalesces superseded reports). If the cloud has not applied up to `after`, an earlier batch was lost on
-   * the way and this one is refused until the edge resends from its last ack. Optional (older edges).
+   * coalesces superseded reports). If the cloud has not applied up to `after`, an earlier batch is missing:
+   * the cloud keeps this one aside and tells the edge what it holds. Optional (older edges).
    */
   after?: number;
   /** The edge's last acknowledged seq when it sent the batch: everything at or below it is gone from the edge. */
   ackedSeq?: number;
+  /**
+   * The history the seqs belong to: a random id the edge's outbox keeps in its database, replaced when the
+   * edge learns its seqs no longer match the cloud's (a data dir wiped, or restored from a backup). Absent
+   * (older edges) = the empty epoch.
+   */
+  epoch?: string;
+  /** Increases every time the edge starts sending again from an earlier seq; the cloud echoes it in a refusal. */
+  pass?: number;
+  /** Entries the edge still holds after this batch (seq above its last entry), for `edgetwin get nodes`. */
+  pending?: number;
 }
 
-/** Cloud -> edge, retained on cloudTopics.acks(node): every entry with seq <= upTo is applied in the cloud. */
+/** Why the cloud did not apply a report batch (also the `reason` label of the refusal metric). */
+export type ReportRefusal =
+  /** an earlier batch is missing: the edge should send again from `upTo` */
+  | 'gap'
+  /** the batch belongs to another epoch and does not start at the edge's ackedSeq: send again from there */
+  | 'epoch'
+  /** the batch belongs to an epoch the node has left: the edge must start a new one */
+  | 'retired-epoch';
+
+export const REPORT_REFUSALS: readonly ReportRefusal[] = ['gap', 'epoch', 'retired-epoch'];
+
+/**
+ * Cloud -> edge, retained on cloudTopics.acks(node): what the cloud holds of the node's reports. Every entry
+ * of `epoch` with seq <= upTo is applied in the cloud. With `refused`, the batch sent in that pass was not
+ * applied and the edge should act on it at once (send again from upTo, or start a new epoch).
+ */
 export interface ReportAck {
   upTo: number;
   timestamp: number;
+  /** the epoch upTo counts in (absent from older clouds) */
+  epoch?: string;
+  refused?: { reason: ReportRefusal; pass: number };
 }
 
 export type Presence = 'online' | 'offline';

@@ -25,4 +25,22 @@ export interface StatusSink {
   /** Apply entries of one node in seq order; resolves when they are durable in the controller. */
   applyReports(node: string, entries: OutboxEntry[]): Promise<void>;
   setNodePresence(node: string, presence: Presence, at: Date): void;
+  /** The state of a node's report stream, after every batch the cloud link handles (for `get nodes`). */
+  setNodeReports?(node: string, stream: NodeReportStream): void;
+}
+
+/** What the cloud link knows of a node's report stream (docs/cloud-link.md, "Seeing it"). */
+export interface NodeReportStream {
+  /** the epoch the node's seqs count in, and the last seq applied in it */
+  epoch: string;
+  appliedSeq: number;
+  /** when entries were last applied to status (absent: never since the controller started) */
+  lastAppliedAt?: string;
+  /** entries the edge still held to send after its last batch (as the edge said then) */
+  queued: number;
+  /** batches kept aside, waiting for the batch before them */
+  held: number;
+  /** batches not applied since the controller started, by reason (ReportRefusal, malformed, status) */
+  refused: Record<string, number>;
+  lastRefusal?: { reason: string; at: string };
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseAssignment } from '../../cli/src/commands/twin.js';
 import { outputFormat, parseName, readManifests, reportFailure, UsageError } from '../src/cli/common.js';
-import { age, describeDevice, table } from '../src/cli/present.js';
+import { age, describeDevice, nodeTable, reportsSummary, table } from '../src/cli/present.js';
 import { ControllerError } from '../src/http/client.js';
 import { device, model, tempDir } from './support.js';
 
@@ -68,6 +68,45 @@ describe('CLI presentation', () => {
         ],
       ),
     ).toBe('A    LONGER\nxx   y\nz    w');
+  });
+
+  it('shows a node whose reports are queued or refused instead of passing its values off as current (issue 9 §2)', () => {
+    const now = Date.parse('2026-12-03T05:00:00Z');
+    const at = (s: number) => new Date(now - s * 1000).toISOString();
+    const base = { epoch: 'e', appliedSeq: 10, held: 0, refused: {} };
+    expect(reportsSummary({ ...base, queued: 0, lastAppliedAt: at(3) }, now)).toBe('up to date, last applied 3s ago');
+    expect(reportsSummary({ ...base, queued: 1204, lastAppliedAt: at(14) }, now)).toBe(
+      '1,204 queued, last applied 14s ago',
+    );
+    const refused = {
+      ...base,
+      queued: 88,
+      held: 1,
+      refused: { gap: 3 },
+      lastRefusal: { reason: 'gap', at: at(1) },
+      lastAppliedAt: at(14),
+    };
+    expect(reportsSummary(refused, now)).toBe(
+      'refused (gap) x3, 1 waiting for an earlier batch, 88 queued, last applied 14s ago',
+    );
+    // a refusal that was followed by progress is history, not the current state
+    expect(reportsSummary({ ...refused, held: 0, queued: 0, lastAppliedAt: at(0) }, now)).toBe(
+      'up to date, last applied 0s ago',
+    );
+    expect(
+      nodeTable(
+        [
+          {
+            name: 'gw',
+            presence: 'offline',
+            devices: 2,
+            since: at(60),
+            reports: { ...base, queued: 5, lastAppliedAt: at(60) },
+          },
+        ],
+        now,
+      ),
+    ).toMatch(/^NAME\s+PRESENCE\s+DEVICES\s+SINCE\s+REPORTS\ngw\s+offline\s+2\s+60s\s+5 queued, last applied 60s ago$/);
   });
 
   it('shows ages like kubectl', () => {

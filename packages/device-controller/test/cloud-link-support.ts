@@ -3,7 +3,7 @@
 
 import type { Device, DeviceModel, OutboxEntry, Presence } from '@edgetwin/api';
 import { deviceId } from '@edgetwin/api';
-import type { DesiredChange, NodeDesiredState, StatusSink } from '../src/contracts.js';
+import type { DesiredChange, NodeDesiredState, NodeReportStream, StatusSink } from '../src/contracts.js';
 
 export function model(name: string, rv = '1'): DeviceModel {
   return {
@@ -101,6 +101,12 @@ export class FakeStatus implements StatusSink {
     }
     for (const entry of entries) this.applied.push({ node, entry });
     this.wake();
+  }
+
+  readonly streams = new Map<string, NodeReportStream>();
+
+  setNodeReports(node: string, stream: NodeReportStream): void {
+    this.streams.set(node, stream);
   }
 
   setNodePresence(node: string, presence: Presence, at: Date): void {

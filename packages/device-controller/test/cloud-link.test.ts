@@ -5,7 +5,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cloudTopics, type DesiredIndex, decodeDesiredIndex, type OutboxEntry, type ReportBatch } from '@edgetwin/api';
+import {
+  cloudTopics,
+  type DesiredIndex,
+  decodeDesiredIndex,
+  type OutboxEntry,
+  type ReportAck,
+  type ReportBatch,
+} from '@edgetwin/api';
 import { startTcpProxy, startTestBroker } from '@edgetwin/eventbus/testing';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Registry } from 'prom-client';
@@ -361,7 +368,7 @@ describe('cloud link, cloud end: reports', () => {
     expect(status.seqs('n1')).toEqual([1, 2, 3]);
   });
 
-  it('does not acknowledge what the status sink failed to store, refuses what comes after it, and takes both when resent', async () => {
+  it('does not acknowledge what the status sink failed to store, retries it with the next batch, and applies a resend once', async () => {
     const { desired, status } = await setup();
     const link = await start(desired, status);
     const c = await edge(link.url, 'n1');
@@ -372,15 +379,18 @@ describe('cloud link, cloud end: reports', () => {
         qos: 1,
       });
     await send([entry(1)], 0);
-    // the edge keeps sending while the first batch is unacknowledged: applying it would skip seq 1 for ever
-    await send([entry(2)], 1);
     // a bad batch: dropped with an error, and it must not block the node's queue
     await c.publishAsync(cloudTopics.reports('n1'), '{"node":"n1","entries":[{"seq":"x"}]}', { qos: 1 });
     await link.idle();
     expect(status.seqs('n1')).toEqual([]);
-    // the edge resends from its last ack
-    await send([entry(1), entry(2)], 0);
+    expect(acks.seen.every((s) => JSON.parse(s.payload).upTo === 0)).toBe(true);
+    // the edge keeps sending while the first batch is unacknowledged: the kept first batch is applied with it
+    await send([entry(2)], 1);
     await acks.until(() => acks.seen.some((s) => JSON.parse(s.payload).upTo === 2), 'ack 2');
+    expect(status.seqs('n1')).toEqual([1, 2]);
+    // the edge's resend from its last ack (its timer ran out) changes nothing
+    await send([entry(1), entry(2)], 0);
+    await link.idle();
     expect(status.seqs('n1')).toEqual([1, 2]);
     // seqs may skip (the twin coalesces superseded reports): continuity is "after", not seq + 1
     await send([entry(5)], 2, 2);
@@ -389,6 +399,53 @@ describe('cloud link, cloud end: reports', () => {
     await send([entry(9)], 8, 8);
     await acks.until(() => acks.seen.some((s) => JSON.parse(s.payload).upTo === 9), 'ack 9');
     expect(status.seqs('n1')).toEqual([1, 2, 5, 9]);
+  });
+});
+
+describe('cloud link, cloud end: report epochs and refusals (issue 9 §2)', () => {
+  const ackOf = (s: { payload: string }) => JSON.parse(s.payload) as ReportAck;
+
+  it('tells the edge what it holds when a batch does not follow, and counts the refusal by reason', async () => {
+    const { status, acks, send, link } = await reportingNode();
+    await send({ node: 'n1', entries: [entry(1)], after: 0, ackedSeq: 0, epoch: 'A', pass: 7 });
+    await send({ node: 'n1', entries: [entry(6)], after: 5, ackedSeq: 0, epoch: 'A', pass: 7, pending: 1203 });
+    await acks.until(() => acks.seen.some((s) => ackOf(s).refused?.pass === 7), 'a refusal of pass 7');
+    expect(acks.seen.map(ackOf).find((a) => a.refused)).toMatchObject({
+      upTo: 1,
+      epoch: 'A',
+      refused: { reason: 'gap', pass: 7 },
+    });
+    expect(status.seqs('n1')).toEqual([1]);
+    await link.idle();
+    expect(status.streams.get('n1')).toMatchObject({ appliedSeq: 1, held: 1, queued: 1203, refused: { gap: 1 } });
+  });
+
+  it('switches a node whose seqs go backwards (data dir wiped) to its new epoch, and refuses the old one after', async () => {
+    const { desired, status } = await setup();
+    const registry = new Registry();
+    const link = await start(desired, status, { registry });
+    const c = await edge(link.url, 'n1');
+    const acks = await collect(c, cloudTopics.acks('n1'));
+    const send = sender(c, 'n1');
+    await send({ node: 'n1', entries: [entry(1), entry(2), entry(3)], after: 0, ackedSeq: 0, epoch: 'A', pass: 1 });
+    await acks.until(() => acks.seen.some((s) => ackOf(s).upTo === 3), 'ack A/3');
+    // the node comes back with an empty data dir: a new epoch, seqs from 1 again
+    await send({ node: 'n1', entries: [entry(1), entry(2)], after: 0, ackedSeq: 0, epoch: 'B', pass: 1 });
+    await acks.until(() => acks.seen.some((s) => ackOf(s).epoch === 'B' && ackOf(s).upTo === 2), 'ack B/2');
+    expect(status.seqs('n1')).toEqual([1, 2, 3, 1, 2]);
+    // a late batch of the old epoch must not switch the node back (that would apply B's seqs twice)
+    await send({ node: 'n1', entries: [entry(4)], after: 0, ackedSeq: 0, epoch: 'A', pass: 2 });
+    await acks.until(() => acks.seen.some((s) => ackOf(s).refused?.reason === 'retired-epoch'), 'retired-epoch');
+    // a batch of an unknown epoch that does not start at the edge's ack: the edge must resend from there
+    await send({ node: 'n1', entries: [entry(9)], after: 8, ackedSeq: 5, epoch: 'C', pass: 3 });
+    await acks.until(() => acks.seen.some((s) => ackOf(s).refused?.reason === 'epoch'), 'epoch refusal');
+    await send({ node: 'n1', entries: [entry(3)], after: 2, ackedSeq: 2, epoch: 'B', pass: 1 });
+    await acks.until(() => acks.seen.some((s) => ackOf(s).epoch === 'B' && ackOf(s).upTo === 3), 'ack B/3');
+    expect(status.seqs('n1')).toEqual([1, 2, 3, 1, 2, 3]);
+    const metrics = await registry.metrics();
+    expect(metrics).toMatch(/edgetwin_cloudlink_report_batches_refused_total\{reason="retired-epoch"\} 1/);
+    expect(metrics).toMatch(/edgetwin_cloudlink_report_batches_refused_total\{reason="epoch"\} 1/);
+    expect(metrics).toMatch(/edgetwin_cloudlink_report_epoch_switches_total 2/);
   });
 });
 

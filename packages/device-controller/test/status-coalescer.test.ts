@@ -122,12 +122,15 @@ describe('StatusCoalescer', () => {
     expect(hum?.observedDesired?.value).toBe('45');
   });
 
-  it('never lets an older report overwrite a newer one', async () => {
+  it('takes reports in the order the link applies them, whatever their clocks say; a repeat changes nothing (issue 9 §2)', async () => {
+    // the edge's clock was set back between two readings: the second is still the latest value
     sink = new StatusCoalescer(store, { statusIntervalMs: 0 });
-    await sink.applyReports('n1', [twinReport('default/a', 'temp', 'new', 2000)]);
-    await sink.applyReports('n1', [twinReport('default/a', 'temp', 'old', 1000)]);
-    expect(store.device('default', 'a')?.status?.twins?.[0]?.reported?.value).toBe('new');
-    expect(store.writes).toBe(1);
+    await sink.applyReports('n1', [twinReport('default/a', 'temp', 'before', 2000)]);
+    await sink.applyReports('n1', [twinReport('default/a', 'temp', 'after the clock went back', 1000)]);
+    expect(store.device('default', 'a')?.status?.twins?.[0]?.reported?.value).toBe('after the clock went back');
+    expect(store.writes).toBe(2);
+    await sink.applyReports('n1', [twinReport('default/a', 'temp', 'after the clock went back', 1000)]);
+    expect(store.writes).toBe(2);
   });
 
   it('puts state in status.state/lastOnlineTime and write acks in status.extensions.writes', async () => {

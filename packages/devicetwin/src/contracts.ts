@@ -27,6 +27,15 @@ export interface Outbox {
   lastSeq(): number;
   /** Highest seq acknowledged (0 if none). */
   ackedSeq(): number;
+  /** Entries with seq > afterSeq (what is still to send after a batch ending there). */
+  countAfter(afterSeq: number): number;
+  /**
+   * The history the seqs belong to (ReportBatch.epoch): a random id kept in the database, so a wiped data
+   * dir starts another one.
+   */
+  epoch(): string;
+  /** Starts a new epoch (the cloud's acks show it holds another history under this node's name); returns it. */
+  newEpoch(): string;
   /** Called after new entries are appended (from the twin's own work). Returns an unsubscribe. */
   onAppended(listener: () => void): () => void;
   /** For tests and the local interface: append a report as the twin would. */

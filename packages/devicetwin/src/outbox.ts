@@ -1,10 +1,13 @@
 // The durable queue of reports for the cloud (table `outbox`). The twin appends inside its own write
 // transactions; the cloud link reads pending entries and acks what the cloud applied.
 
+import { randomBytes } from 'node:crypto';
 import type { OutboxEntry, Report } from '@edgetwin/api';
 import type { Logger } from 'pino';
 import type { Outbox } from './contracts.js';
 import type { TwinStore } from './store/twin-store.js';
+
+const EPOCH_KEY = 'outbox_epoch';
 
 export class SqliteOutbox implements Outbox {
   private readonly listeners = new Set<() => void>();
@@ -31,6 +34,20 @@ export class SqliteOutbox implements Outbox {
 
   ackedSeq(): number {
     return this.store.ackedSeq();
+  }
+
+  countAfter(afterSeq: number): number {
+    return this.store.outboxCountAfter(afterSeq);
+  }
+
+  epoch(): string {
+    return this.store.getKv(EPOCH_KEY) ?? this.newEpoch();
+  }
+
+  newEpoch(): string {
+    const epoch = randomBytes(9).toString('base64url');
+    this.store.putKv(EPOCH_KEY, epoch);
+    return epoch;
   }
 
   onAppended(listener: () => void): () => void {

@@ -13,7 +13,9 @@ import {
   desiredVersion,
   deviceId,
   type OutboxEntry,
+  type ReportAck,
   type ReportBatch,
+  encodeReportAck,
   stampGeneration,
 } from '@edgetwin/api';
 import { type BusClient, connectBus, type EmbeddedBroker } from '@edgetwin/eventbus';
@@ -108,6 +110,11 @@ export class FakeCloud {
     });
     await client.subscribeAsync(cloudTopics.reports(node), { qos: 1 });
     return cloud;
+  }
+
+  /** Publishes a ReportAck as given (retained, as the cloud end does). */
+  async ack(ack: ReportAck): Promise<void> {
+    await this.client.publishAsync(cloudTopics.acks(this.node), encodeReportAck(ack), { qos: 1, retain: true });
   }
 
   onReport(wake: () => void): () => void {

@@ -46,6 +46,22 @@ function synced(l: CloudLinkEdge, generation: number, timeoutMs = 5000): Promise
   );
 }
 
+function connected(l: CloudLinkEdge): Promise<void> {
+  return until(
+    (w) => l.onConnectionChange(w),
+    () => l.connected,
+    'the link to connect',
+  );
+}
+
+function batchCount(cloud: FakeCloud, n: number, what: string): Promise<void> {
+  return until(
+    (w) => cloud.onReport(w),
+    () => cloud.batches.length >= n,
+    what,
+  );
+}
+
 function reportsUpTo(cloud: FakeCloud, seq: number): Promise<void> {
   return until(
     (wake) => cloud.onReport(wake),
@@ -86,11 +102,7 @@ describe('cloud link, edge end: desired state', () => {
   it('holds back a device whose model has not arrived yet, and applies it when the model comes', async () => {
     const { proxy, cloud, edge } = await world();
     const l = link(edge, proxy.url);
-    await until(
-      (w) => l.onConnectionChange(w),
-      () => l.connected,
-      'the link to connect',
-    );
+    await connected(l);
     await cloud.putDevice(device('t1'));
     await cloud.putModel(model('thermo'));
     const gen = await cloud.publishIndex();
@@ -282,11 +294,7 @@ describe('cloud link, edge end: reports', () => {
   it('sends reports made while the link is down in order once it returns, and drops them when acknowledged', async () => {
     const { proxy, cloud, edge } = await world();
     const l = link(edge, proxy.url);
-    await until(
-      (w) => l.onConnectionChange(w),
-      () => l.connected,
-      'the link to connect',
-    );
+    await connected(l);
     for (const v of ['1', '2', '3']) edge.twin.outbox.append(report(v));
     await until(
       (w) => l.onReportsAcked(w),
@@ -334,11 +342,7 @@ describe('cloud link, edge end: reports', () => {
       for (const e of JSON.parse(p.toString()).entries) seen.push(e.seq);
     });
     const l = link(edge, proxy.url, { ackTimeoutMs: 200 });
-    await until(
-      (w) => l.onConnectionChange(w),
-      () => l.connected,
-      'the link to connect',
-    );
+    await connected(l);
     edge.twin.outbox.append(report('1'));
     await until(
       (w) => cloud.onReport(w),
@@ -355,11 +359,7 @@ describe('cloud link, edge end: reports', () => {
     const { proxy, cloud, edge } = await world();
     cloud.ackUpTo = 0;
     const l = link(edge, proxy.url, { ackTimeoutMs: 400 });
-    await until(
-      (w) => l.onConnectionChange(w),
-      () => l.connected,
-      'the link to connect',
-    );
+    await connected(l);
     let n = 0;
     const ticker = setInterval(() => edge.twin.outbox.append(report(String(++n))), 50);
     closers.push(() => clearInterval(ticker));
@@ -370,6 +370,59 @@ describe('cloud link, edge end: reports', () => {
       4000,
     );
     clearInterval(ticker);
+  });
+
+  it('resends at once from what the cloud holds when it refuses a batch of the current pass (issue 9 §2)', async () => {
+    const { proxy, cloud, edge } = await world();
+    cloud.ackReports = false;
+    const l = link(edge, proxy.url, { ackTimeoutMs: 60_000 });
+    await connected(l);
+    edge.twin.outbox.append(report('1'));
+    await batchCount(cloud, 1, 'the first batch');
+    const first = cloud.batches[0]!;
+    expect(first).toMatchObject({ epoch: edge.twin.outbox.epoch(), after: 0, ackedSeq: 0, pending: 0 });
+    await cloud.ack({
+      upTo: 0,
+      epoch: first.epoch!,
+      timestamp: Date.now(),
+      refused: { reason: 'gap', pass: first.pass! },
+    });
+    await batchCount(cloud, 2, 'the batch sent again long before the ack timeout');
+    expect(cloud.batches[1]).toMatchObject({ after: 0, pass: first.pass! + 1 });
+    // a refusal of a pass that is over (a late or retained answer) changes nothing
+    await cloud.ack({
+      upTo: 0,
+      epoch: first.epoch!,
+      timestamp: Date.now(),
+      refused: { reason: 'gap', pass: first.pass! },
+    });
+    edge.twin.outbox.append(report('2'));
+    await batchCount(cloud, 3, 'the next batch');
+    expect(cloud.batches[2]).toMatchObject({ after: 1, pass: first.pass! + 1 });
+  });
+
+  it('starts a new epoch when the cloud acknowledges seqs this outbox never made (data dir restored from a backup)', async () => {
+    const { proxy, cloud, edge } = await world();
+    cloud.ackReports = false;
+    const l = link(edge, proxy.url);
+    await connected(l);
+    for (const v of ['1', '2']) edge.twin.outbox.append(report(v));
+    await batchCount(cloud, 1, 'the first batch');
+    const old = edge.twin.outbox.epoch();
+    // the cloud applied 500 seqs of this epoch before the backup was restored
+    await cloud.ack({ upTo: 500, epoch: old, timestamp: Date.now() });
+    await until(
+      (w) => cloud.onReport(w),
+      () => cloud.batches.some((b) => b.epoch !== old),
+      'a batch in a new epoch',
+    );
+    const fresh = cloud.batches.find((b) => b.epoch !== old)!;
+    expect(fresh).toMatchObject({ after: 0, ackedSeq: 0 });
+    expect(fresh.entries.map((e) => e.seq)).toEqual([1, 2]);
+    expect(edge.twin.outbox.ackedSeq()).toBe(0);
+    expect(await edge.twin.metrics.metrics()).toMatch(
+      /edgetwin_cloudlink_report_epochs_total\{reason="unearned-ack"\} 1/,
+    );
   });
 
   it('loses nothing across an edge restart: desired state and unsent reports are in SQLite', async () => {

@@ -8,7 +8,7 @@ import {
   controllerClient,
   withConnectionOptions,
 } from '@edgetwin/device-controller/cli/common';
-import { describeDevice } from '@edgetwin/device-controller/cli/present';
+import { describeDevice, reportsSummary } from '@edgetwin/device-controller/cli/present';
 import type { Command } from 'commander';
 import YAML from 'yaml';
 import type { RegisterCommand } from './index.js';
@@ -29,9 +29,10 @@ export const registerDescribe: RegisterCommand = (program: Command) => {
           throw new UsageError(`describe ${kind}: only "describe device NAME" is supported`);
         const format = outputFormat(opts.output === 'text' ? 'table' : opts.output, ['table', 'json', 'yaml']);
         const { namespace, name } = parseName(nameArg, opts.namespace);
+        const client = controllerClient(opts);
         let detail: Awaited<ReturnType<ControllerClient['device']>>;
         try {
-          detail = await controllerClient(opts).device(namespace, name);
+          detail = await client.device(namespace, name);
         } catch (e) {
           if (e instanceof ControllerError && e.status === 404)
             throw new Error(`device ${namespace}/${name} not found`);
@@ -39,7 +40,13 @@ export const registerDescribe: RegisterCommand = (program: Command) => {
         }
         if (format === 'json') console.log(JSON.stringify(detail, null, 2));
         else if (format === 'yaml') process.stdout.write(YAML.stringify(detail));
-        else console.log(describeDevice(detail.device, detail.model));
+        else {
+          console.log(describeDevice(detail.device, detail.model));
+          // reported values are only as fresh as the node's report stream: say when it is behind
+          const node = detail.device.spec.nodeName;
+          const info = node ? (await client.nodes()).find((n) => n.name === node) : undefined;
+          if (info) console.log(`\nNode reports:   ${reportsSummary(info.reports)} (node ${node}, ${info.presence})`);
+        }
       }),
   );
 };

@@ -9,6 +9,7 @@ import {
   type Twin,
   type WriteStatus,
 } from '@edgetwin/api';
+import type { NodeReportStream } from '../contracts.js';
 import type { NodeInfo } from '../http/server.js';
 
 /** Left-aligned columns separated by three spaces, as kubectl prints them. */
@@ -68,9 +69,35 @@ export function modelTable(models: DeviceModel[], now = Date.now()): string {
 
 export function nodeTable(nodes: NodeInfo[], now = Date.now()): string {
   return table(
-    ['NAME', 'PRESENCE', 'DEVICES', 'SINCE'],
-    nodes.map((n) => [n.name, n.presence, String(n.devices), n.since ? age(n.since, now) : '<never>']),
+    ['NAME', 'PRESENCE', 'DEVICES', 'SINCE', 'REPORTS'],
+    nodes.map((n) => [
+      n.name,
+      n.presence,
+      String(n.devices),
+      n.since ? age(n.since, now) : '<never>',
+      reportsSummary(n.reports, now),
+    ]),
   );
+}
+
+/**
+ * One line on a node's report stream, so values that stopped arriving are not taken as current:
+ * `up to date, last applied 3s ago`, `1,204 queued, last applied 14s ago`, or, while the cloud refuses
+ * the node's batches, `refused (gap) x12, 1,204 queued, last applied 2m ago`.
+ */
+export function reportsSummary(r: NodeReportStream | undefined, now = Date.now()): string {
+  if (!r) return '<none since the controller started>';
+  const parts: string[] = [];
+  const lastApplied = r.lastAppliedAt ? Date.parse(r.lastAppliedAt) : 0;
+  if (r.lastRefusal && Date.parse(r.lastRefusal.at) >= lastApplied) {
+    const times = r.refused[r.lastRefusal.reason] ?? 0;
+    parts.push(`refused (${r.lastRefusal.reason}) x${times.toLocaleString('en-US')}`);
+  }
+  if (r.held > 0) parts.push(`${r.held} waiting for an earlier batch`);
+  if (r.queued > 0) parts.push(`${r.queued.toLocaleString('en-US')} queued`);
+  if (parts.length === 0) parts.push('up to date');
+  parts.push(r.lastAppliedAt ? `last applied ${age(r.lastAppliedAt, now)} ago` : 'nothing applied yet');
+  return parts.join(', ');
 }
 
 /** `describe device`: spec, then desired vs reported per property, state and last seen. */

@@ -6,6 +6,7 @@ export class CloudLinkMetrics {
   readonly reportsApplied: Counter;
   readonly reportsDuplicate: Counter;
   readonly batchesRefused: Counter<'reason'>;
+  readonly epochSwitches: Counter;
   readonly desiredPublished: Counter<'kind' | 'op'>;
   readonly indexGeneration: Gauge<'node'>;
 
@@ -23,8 +24,13 @@ export class CloudLinkMetrics {
     });
     this.batchesRefused = new Counter({
       name: 'edgetwin_cloudlink_report_batches_refused_total',
-      help: 'Report batches not applied: malformed, not following what is applied (gap), or refused by the status sink',
+      help: 'Report batches not applied, by reason: gap (an earlier batch is missing; kept aside and the edge told), gap-overflow (too many kept aside), epoch (another epoch not starting at the edge ack), retired-epoch, malformed, status (the status sink failed)',
       labelNames: ['reason'],
+      registers,
+    });
+    this.epochSwitches = new Counter({
+      name: 'edgetwin_cloudlink_report_epoch_switches_total',
+      help: 'Times a node started reporting in a new epoch (data dir wiped, restored or replaced)',
       registers,
     });
     this.desiredPublished = new Counter({

@@ -9,11 +9,22 @@ import Database from 'better-sqlite3';
 
 export type PublishedKind = 'device' | 'model';
 
+export interface ReportCursor {
+  epoch: string;
+  applied: number;
+  retired: string[];
+}
+
+/** epochs a node has left that are still refused (a late batch of one must not switch the node back) */
+const MAX_RETIRED = 16;
+
 export class LinkState {
   private readonly db: Database.Database;
   private readonly getNode: Database.Statement<[string], { applied_seq: number; generation: number }>;
   private readonly setApplied: Database.Statement<[string, number]>;
   private readonly setGeneration: Database.Statement<[string, number]>;
+  private readonly getCursor: Database.Statement<[string], { applied_seq: number; epoch: string; retired: string }>;
+  private readonly setCursor: Database.Statement<[string, number, string, string]>;
   private readonly listPublished: Database.Statement<[string], { kind: PublishedKind; id: string }>;
   private readonly addPublished: Database.Statement<[string, string, string]>;
   private readonly delPublished: Database.Statement<[string, string, string]>;
@@ -38,7 +49,19 @@ export class LinkState {
         PRIMARY KEY (node, kind, id)
       );
     `);
+    // added for report epochs (issue 9 §2): a state file from before gets the empty epoch
+    const columns = new Set(
+      (this.db.prepare('PRAGMA table_info(link_node)').all() as Array<{ name: string }>).map((c) => c.name),
+    );
+    if (!columns.has('epoch')) this.db.exec("ALTER TABLE link_node ADD COLUMN epoch TEXT NOT NULL DEFAULT ''");
+    if (!columns.has('retired')) this.db.exec("ALTER TABLE link_node ADD COLUMN retired TEXT NOT NULL DEFAULT '[]'");
     this.getNode = this.db.prepare('SELECT applied_seq, generation FROM link_node WHERE node = ?');
+    this.getCursor = this.db.prepare('SELECT applied_seq, epoch, retired FROM link_node WHERE node = ?');
+    this.setCursor = this.db.prepare(
+      `INSERT INTO link_node (node, applied_seq, epoch, retired) VALUES (?, ?, ?, ?)
+       ON CONFLICT(node) DO UPDATE SET applied_seq = excluded.applied_seq, epoch = excluded.epoch,
+         retired = excluded.retired`,
+    );
     this.setApplied = this.db.prepare(
       `INSERT INTO link_node (node, applied_seq) VALUES (?, ?)
        ON CONFLICT(node) DO UPDATE SET applied_seq = max(applied_seq, excluded.applied_seq)`,
@@ -58,6 +81,28 @@ export class LinkState {
 
   markApplied(node: string, seq: number): void {
     this.setApplied.run(node, seq);
+  }
+
+  /** The node's report cursor: the epoch its seqs count in, what is applied, and the epochs it has left. */
+  cursor(node: string): ReportCursor {
+    const row = this.getCursor.get(node);
+    if (!row) return { epoch: '', applied: 0, retired: [] };
+    let retired: string[] = [];
+    try {
+      const parsed = JSON.parse(row.retired) as unknown;
+      if (Array.isArray(parsed)) retired = parsed.filter((e): e is string => typeof e === 'string');
+    } catch {
+      // a damaged list only loses the memory of old epochs
+    }
+    return { epoch: row.epoch, applied: row.applied_seq, retired };
+  }
+
+  /** The node's reports now count in `epoch` from `applied`; the epoch it leaves is remembered (the last few). */
+  switchEpoch(node: string, epoch: string, applied: number): ReportCursor {
+    const cur = this.cursor(node);
+    const retired = [...cur.retired.filter((e) => e !== cur.epoch && e !== epoch), cur.epoch].slice(-MAX_RETIRED);
+    this.setCursor.run(node, applied, epoch, JSON.stringify(retired));
+    return { epoch, applied, retired };
   }
 
   /**

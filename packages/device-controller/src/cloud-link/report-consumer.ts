@@ -1,33 +1,44 @@
-// Applies the report batches edge nodes send, exactly once per entry: entries at or below the last seq
-// applied for that node (kept in LinkState) are skipped, the rest go to the StatusSink, and only after it
-// has made them durable is the retained ReportAck published, which lets the edge drop them from its outbox.
+// Applies the report batches edge nodes send, exactly once per entry (docs/cloud-link.md, "Reports";
+// issue 9 §2). Per node the cloud keeps a cursor: the epoch the node's seqs count in and the last seq applied
+// in it (LinkState). Entries at or below it are skipped, the rest go to the StatusSink, and only after it has
+// made them durable is the retained ReportAck published, which lets the edge drop them from its outbox.
+//
+// No state stops the stream: a batch that cannot be applied yet is never just dropped with silence. A batch
+// that arrives before the one it follows waits aside (the broker reorders, see the docs) and the edge is told
+// what the cloud holds; a batch of another epoch that starts where the edge has nothing left switches the
+// node to that epoch; anything else is refused with the reason in the ack, so the edge resends from there or
+// starts a new epoch. Every refusal is counted by reason.
 
 import {
-  type OutboxEntry,
-  type Presence,
-  type ReportAck,
-  type ReportBatch,
   cloudTopics,
   decodeReportBatch,
+  encodeReportAck,
+  type OutboxEntry,
+  type Presence,
   parseCloudTopic,
+  type ReportAck,
+  type ReportBatch,
+  type ReportRefusal,
 } from '@edgetwin/api';
-import type { Logger } from 'pino';
-import type { StatusSink } from '../contracts.js';
 import type { LinkClient } from '@edgetwin/eventbus/link-client';
+import type { Logger } from 'pino';
+import type { NodeReportStream, StatusSink } from '../contracts.js';
 import type { CloudLinkMetrics } from './link-metrics.js';
-import type { LinkState } from './link-state.js';
+import type { LinkState, ReportCursor } from './link-state.js';
 
 /** Batches kept per node while they wait for an earlier one (a reorder window, not a store). */
 const MAX_HELD = 64;
+
+type RefusalReason = ReportRefusal | 'malformed' | 'status' | 'gap-overflow';
 
 /**
  * A batch follows the cursor when nothing between the cursor and the batch is missing: it starts at or below
  * what is applied, or at or below what the edge itself says it no longer has (its ackedSeq, e.g. after the
  * cloud lost its state).
  */
-function follows(batch: ReportBatch, cursor: number): boolean {
+function follows(batch: ReportBatch, applied: number): boolean {
   const after = batch.after ?? 0;
-  return after <= cursor || after <= (batch.ackedSeq ?? 0);
+  return after <= applied || after <= (batch.ackedSeq ?? 0);
 }
 
 export class ReportConsumer {
@@ -38,6 +49,7 @@ export class ReportConsumer {
   private readonly seenHeld = new WeakSet<ReportBatch>();
   /** the drain loop of a node, while one runs */
   private readonly draining = new Map<string, Promise<void>>();
+  private readonly streams = new Map<string, NodeReportStream>();
   applied = 0;
   duplicates = 0;
   private stopped = false;
@@ -78,6 +90,12 @@ export class ReportConsumer {
     this.status.setNodePresence(parsed.node, text as Presence, new Date());
   }
 
+  /** What is known of a node's report stream (undefined: no batch from it since the controller started). */
+  stream(node: string): NodeReportStream | undefined {
+    const s = this.streams.get(node);
+    return s && { ...s, refused: { ...s.refused } };
+  }
+
   /** Takes no more batches (they stay unacknowledged: the edge sends them again) and waits for the current ones. */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -109,15 +127,15 @@ export class ReportConsumer {
 
   private async apply(node: string, payloads: Buffer[]): Promise<void> {
     if (this.stopped) return;
-    const applied = this.state.appliedSeq(node);
-    const candidates = this.held.get(node) ?? [];
+    const stream = this.streamOf(node);
+    let candidates = this.held.get(node) ?? [];
     this.held.delete(node);
     let decodedAny = false;
     for (const payload of payloads) {
       const decoded = decodeReportBatch(payload);
       if (!decoded.ok) {
         this.log.error({ node, error: decoded.error }, 'cloud link: dropped a report batch');
-        this.metrics?.batchesRefused.inc({ reason: 'malformed' });
+        this.refuse(node, 'malformed');
         continue;
       }
       decodedAny = true;
@@ -128,12 +146,95 @@ export class ReportConsumer {
         );
       candidates.push(decoded.value);
     }
-    // `cursor` is what will be applied once the entries gathered so far are: the next batch must follow it.
-    // Batches are taken in whatever order they follow, not in arrival order: a broker may deliver a later
-    // batch first (issue 9 §2), and that batch waits here, not thrown away, until the one before it comes.
+    // a malformed batch alone is not answered; anything else is, with what the cloud holds
+    if (!decodedAny && candidates.length === 0) return;
+
+    let cursor = this.state.cursor(node);
+    /** the refusal to tell the edge (of its latest pass) */
+    let answer: ReportAck['refused'];
+    const tell = (reason: ReportRefusal, batch: ReportBatch) => {
+      if (batch.pass !== undefined && (!answer || batch.pass >= answer.pass)) answer = { reason, pass: batch.pass };
+    };
+    for (;;) {
+      const same: ReportBatch[] = [];
+      const other: ReportBatch[] = [];
+      for (const b of candidates) ((b.epoch ?? '') === cursor.epoch ? same : other).push(b);
+      const { fresh, upTo, rest } = this.gather(same, cursor.applied);
+      if (fresh.length > 0) {
+        try {
+          await this.status.applyReports(node, fresh);
+        } catch (err) {
+          // not acknowledged: the edge keeps the entries and sends them again (at the latest after its ack
+          // timeout); what was waiting aside stays there
+          this.log.error(
+            { err, node, from: fresh[0]!.seq, count: fresh.length },
+            'cloud link: status sink refused reports',
+          );
+          this.refuse(node, 'status');
+          this.keep(node, [...same, ...other], cursor.applied, stream);
+          return;
+        }
+        this.state.markApplied(node, upTo);
+        cursor = { ...cursor, applied: upTo };
+        this.applied += fresh.length;
+        this.metrics?.reportsApplied.inc(fresh.length);
+        stream.lastAppliedAt = new Date().toISOString();
+      }
+      // batches of another epoch, in arrival order: the first one that can start the new epoch switches the node
+      let switched = false;
+      const waiting: ReportBatch[] = [];
+      for (const b of other) {
+        const epoch = b.epoch ?? '';
+        if (switched) waiting.push(b);
+        else if (cursor.retired.includes(epoch)) {
+          this.refuse(node, 'retired-epoch', { epoch, current: cursor.epoch });
+          tell('retired-epoch', b);
+        } else if ((b.after ?? 0) <= (b.ackedSeq ?? 0)) {
+          this.log.warn(
+            { node, from: cursor.epoch, fromApplied: cursor.applied, to: epoch, after: b.after },
+            'cloud link: the node reports in a new epoch (data dir wiped, restored or replaced); its seqs start over',
+          );
+          this.metrics?.epochSwitches.inc();
+          cursor = this.state.switchEpoch(node, epoch, b.after ?? 0);
+          waiting.push(b);
+          switched = true;
+        } else {
+          // the batch continues an epoch the cloud has not seen start: the edge must resend from its ack
+          this.refuse(node, 'epoch', { epoch, current: cursor.epoch, after: b.after, ackedSeq: b.ackedSeq });
+          tell('epoch', b);
+        }
+      }
+      if (switched) {
+        // what waited in the old epoch is of no use any more
+        candidates = waiting;
+        continue;
+      }
+      for (const b of rest) tell('gap', b);
+      this.keep(node, rest, cursor.applied, stream);
+      break;
+    }
+    stream.epoch = cursor.epoch;
+    stream.appliedSeq = cursor.applied;
+    const last = candidates.at(-1);
+    if (last?.pending !== undefined) stream.queued = last.pending;
+    this.status.setNodeReports?.(node, this.stream(node)!);
+    await this.ack(node, {
+      upTo: cursor.applied,
+      epoch: cursor.epoch,
+      timestamp: Date.now(),
+      ...(answer ? { refused: answer } : {}),
+    });
+  }
+
+  /**
+   * Takes the entries of the batches that follow what is applied, in whatever order they follow (not arrival
+   * order: the broker may deliver a later batch first). Returns them, the seq they reach, and the batches
+   * that do not follow yet.
+   */
+  private gather(batches: ReportBatch[], applied: number): { fresh: OutboxEntry[]; upTo: number; rest: ReportBatch[] } {
     let cursor = applied;
     const fresh: OutboxEntry[] = [];
-    let waiting = candidates;
+    let waiting = batches;
     for (let progress = true; progress; ) {
       progress = false;
       const rest: ReportBatch[] = [];
@@ -143,8 +244,9 @@ export class ReportConsumer {
           continue;
         }
         const news = batch.entries.filter((e) => e.seq > cursor);
-        this.duplicates += batch.entries.length - news.length;
-        this.metrics?.reportsDuplicate.inc(batch.entries.length - news.length);
+        const dups = batch.entries.length - news.length;
+        this.duplicates += dups;
+        this.metrics?.reportsDuplicate.inc(dups);
         if (news.length > 0) {
           fresh.push(...news);
           cursor = news[news.length - 1]!.seq;
@@ -153,57 +255,53 @@ export class ReportConsumer {
       }
       waiting = rest;
     }
-    this.hold(node, waiting, cursor);
-    let upTo = applied;
-    if (fresh.length > 0) {
-      const first = fresh[0]!.seq;
-      try {
-        await this.status.applyReports(node, fresh);
-      } catch (err) {
-        // not acknowledged: the edge keeps the entries and sends them again
-        this.log.error({ err, node, from: first, count: fresh.length }, 'cloud link: status sink refused reports');
-        this.metrics?.batchesRefused.inc({ reason: 'status' });
-        return;
-      }
-      upTo = cursor;
-      this.state.markApplied(node, upTo);
-      this.applied += fresh.length;
-      this.metrics?.reportsApplied.inc(fresh.length);
-    }
-    // a malformed batch alone is not answered; anything else is, with what is applied now
-    if (decodedAny) await this.ack(node, upTo);
+    return { fresh, upTo: cursor, rest: waiting };
   }
 
   /** Keeps batches that do not follow yet (bounded: the ones closest to the cursor), counting each once. */
-  private hold(node: string, batches: ReportBatch[], cursor: number): void {
+  private keep(node: string, batches: ReportBatch[], applied: number, stream: NodeReportStream): void {
+    stream.held = Math.min(batches.length, MAX_HELD);
     if (batches.length === 0) return;
     batches.sort((a, b) => (a.after ?? 0) - (b.after ?? 0));
-    for (const b of batches.slice(MAX_HELD)) {
-      this.metrics?.batchesRefused.inc({ reason: 'gap-overflow' });
-      this.log.warn(
-        { node, after: b.after },
-        'cloud link: too many report batches waiting for an earlier one; dropped',
-      );
-    }
+    for (const b of batches.slice(MAX_HELD)) this.refuse(node, 'gap-overflow', { after: b.after });
     const kept = batches.slice(0, MAX_HELD);
     for (const b of kept) {
       if (this.seenHeld.has(b)) continue;
       this.seenHeld.add(b);
-      this.metrics?.batchesRefused.inc({ reason: 'gap' });
-      this.log.warn(
-        { node, applied: cursor, after: b.after },
-        'cloud link: report batch does not follow what is applied; kept until the batch before it arrives',
-      );
+      this.refuse(node, 'gap', { applied, after: b.after });
     }
     this.held.set(node, kept);
   }
 
-  private async ack(node: string, upTo: number): Promise<void> {
-    const ack: ReportAck = { upTo, timestamp: Date.now() };
+  private refuse(node: string, reason: RefusalReason, ctx: Record<string, unknown> = {}): void {
+    this.metrics?.batchesRefused.inc({ reason });
+    const stream = this.streamOf(node);
+    stream.refused[reason] = (stream.refused[reason] ?? 0) + 1;
+    stream.lastRefusal = { reason, at: new Date().toISOString() };
+    this.log.warn(
+      { node, reason, ...ctx },
+      `cloud link: report batch not applied (${reason}); the edge is told what the cloud holds`,
+    );
+  }
+
+  private streamOf(node: string): NodeReportStream {
+    let s = this.streams.get(node);
+    if (!s) {
+      const c: ReportCursor = this.state.cursor(node);
+      s = { epoch: c.epoch, appliedSeq: c.applied, queued: 0, held: 0, refused: {} };
+      this.streams.set(node, s);
+    }
+    return s;
+  }
+
+  private async ack(node: string, ack: ReportAck): Promise<void> {
     try {
-      await this.client.publish(cloudTopics.acks(node), JSON.stringify(ack), { qos: 1, retain: true });
+      await this.client.publish(cloudTopics.acks(node), encodeReportAck(ack), { qos: 1, retain: true });
     } catch (err) {
-      this.log.warn({ err, node, upTo }, 'cloud link: could not publish the report ack; the edge will resend');
+      this.log.warn(
+        { err, node, upTo: ack.upTo },
+        'cloud link: could not publish the report ack; the edge will resend',
+      );
     }
   }
 }

@@ -5,6 +5,7 @@
 import { checkValue, type Device, sameValue } from '@edgetwin/api';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
+import type { NodeReportStream } from '../contracts.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { ControllerMetrics } from '../metrics.js';
 import { type ApiAuthOptions, installApiAuth } from './api-auth.js';
@@ -44,6 +45,8 @@ export interface NodeInfo {
   devices: number;
   presence: 'online' | 'offline' | 'unknown';
   since?: string;
+  /** the node's report stream as the cloud link last saw it (absent: no report since the controller started) */
+  reports?: NodeReportStream;
 }
 
 const MAX_BODY = 8 * 1024 * 1024;
@@ -144,6 +147,7 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
 
   app.get('/nodes', async () => {
     const presence = deps.status.nodePresence();
+    const reports = deps.status.nodeReports();
     const names = new Set([...deps.dispatcher.nodes(), ...presence.keys()]);
     const items: NodeInfo[] = [...names].sort().map((name) => {
       const p = presence.get(name);
@@ -153,6 +157,8 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
         presence: p?.presence ?? 'unknown',
       };
       if (p) info.since = p.since.toISOString();
+      const r = reports.get(name);
+      if (r) info.reports = r;
       return info;
     });
     return { items };

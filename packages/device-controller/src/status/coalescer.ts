@@ -19,7 +19,7 @@
 
 import { type Device, type DeviceStatusFields, type OutboxEntry, type Presence, splitId } from '@edgetwin/api';
 import pino, { type Logger } from 'pino';
-import type { StatusSink } from '../contracts.js';
+import type { NodeReportStream, StatusSink } from '../contracts.js';
 import type { ControllerMetrics } from '../metrics.js';
 import { objectKey, type Source } from '../source.js';
 import { mergeReport } from './merge.js';
@@ -70,6 +70,7 @@ export class StatusCoalescer implements StatusSink {
   private readonly loading = new Map<string, Promise<Slot>>();
   private readonly ready = new Set<Slot>();
   private readonly presence = new Map<string, NodePresence>();
+  private readonly reportStreams = new Map<string, NodeReportStream>();
   private readonly bucket: TokenBucket;
   private readonly intervalMs: number;
   private readonly burst: number;
@@ -145,6 +146,15 @@ export class StatusCoalescer implements StatusSink {
 
   nodePresence(): Map<string, NodePresence> {
     return new Map(this.presence);
+  }
+
+  setNodeReports(node: string, stream: NodeReportStream): void {
+    this.reportStreams.set(node, stream);
+  }
+
+  /** The last known state of each node's report stream, as the cloud link told it. */
+  nodeReports(): Map<string, NodeReportStream> {
+    return new Map(this.reportStreams);
   }
 
   /** Devices with a merged status not yet written. */

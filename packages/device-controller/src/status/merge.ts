@@ -19,7 +19,7 @@ export interface WritesExtension {
   writes?: Record<string, WriteStatus>;
 }
 
-/** Applies one report to `status` in place; returns false if it changed nothing (stale or unknown property). */
+/** Applies one report to `status` in place; returns false if it changed nothing (a repeat or an unknown property). */
 export function mergeReport(device: Device, status: DeviceStatusFields, entry: OutboxEntry): boolean {
   switch (entry.kind) {
     case 'twin': {
@@ -45,7 +45,7 @@ export function mergeReport(device: Device, status: DeviceStatusFields, entry: O
       const writes = ext.writes;
       // writes comes from JSON (a plain object): `constructor` or `__proto__` must stay a property name.
       const prev = ownValue(writes, entry.status.property);
-      if (prev && prev.timestamp > entry.status.timestamp) return false;
+      if (prev && JSON.stringify(prev) === JSON.stringify(entry.status)) return false;
       setOwn(writes, entry.status.property, entry.status);
       return true;
     }
@@ -61,14 +61,14 @@ function mergeTwin(status: DeviceStatusFields, t: TwinReportEntry): boolean {
     twins.push(twin);
   }
   let changed = false;
-  if (t.reported && newer(twin.reported, t.reported)) {
+  if (t.reported && differs(twin.reported, t.reported)) {
     twin.reported = {
       value: t.reported.value,
       metadata: { timestamp: String(t.reported.timestamp), type: t.reported.type },
     };
     changed = true;
   }
-  if (t.observedDesired && newer(twin.observedDesired, t.observedDesired)) {
+  if (t.observedDesired && differs(twin.observedDesired, t.observedDesired)) {
     twin.observedDesired = {
       value: t.observedDesired.value,
       metadata: {
@@ -82,12 +82,16 @@ function mergeTwin(status: DeviceStatusFields, t: TwinReportEntry): boolean {
   return changed;
 }
 
-/** A redelivered or out-of-order report never overwrites a newer value, and a duplicate changes nothing. */
-function newer(stored: TwinProperty | undefined, incoming: { value: string; timestamp: number }): boolean {
+/**
+ * Reports are merged in the order they are given: the cloud link applies a node's reports in seq order,
+ * exactly once (docs/cloud-link.md), so a later one is newer whatever its timestamp says. Comparing
+ * timestamps would freeze the values of an edge whose clock was set back (NTP correcting a fast clock, a
+ * gateway restored with a wrong RTC) until its clock passed the old readings again (issue 9 §2). Only an
+ * exact repeat changes nothing.
+ */
+function differs(stored: TwinProperty | undefined, incoming: { value: string; timestamp: number }): boolean {
   if (!stored) return true;
-  const s = Number(stored.metadata?.timestamp);
-  if (!Number.isFinite(s) || incoming.timestamp > s) return true;
-  return incoming.timestamp === s && incoming.value !== stored.value;
+  return stored.value !== incoming.value || stored.metadata?.timestamp !== String(incoming.timestamp);
 }
 
 /** The twin of a property in a status, if any. */

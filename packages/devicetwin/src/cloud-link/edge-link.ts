@@ -129,7 +129,7 @@ export function startCloudLinkEdge(opts: CloudLinkEdgeOptions): CloudLinkEdge {
         log.error({ error: ack.error }, 'cloud link: ignored a bad report ack');
         return;
       }
-      pump.onAck(ack.value.upTo);
+      pump.onAck(ack.value);
     }),
   ]);
   subscribed.catch((err) =>

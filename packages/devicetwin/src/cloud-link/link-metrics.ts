@@ -9,7 +9,8 @@ export class EdgeLinkMetrics {
   readonly removedByReconcile: Counter;
   readonly heals: Counter;
   readonly batchesSent: Counter;
-  readonly resends: Counter;
+  readonly resends: Counter<'reason'>;
+  readonly epochs: Counter<'reason'>;
 
   constructor(readonly registry: Registry = new Registry()) {
     const registers = [registry];
@@ -45,7 +46,14 @@ export class EdgeLinkMetrics {
     });
     this.resends = new Counter({
       name: 'edgetwin_cloudlink_report_resends_total',
-      help: 'Times the edge started sending again from the last ack (reconnect or ack timeout)',
+      help: 'Times the edge started sending again from an earlier seq: reconnect, ack-timeout, or the refusal the cloud answered (gap, epoch)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.epochs = new Counter({
+      name: 'edgetwin_cloudlink_report_epochs_total',
+      help: 'Times the edge started a new report epoch: unearned-ack (the cloud acknowledged seqs this outbox never made), retired-epoch',
+      labelNames: ['reason'],
       registers,
     });
   }

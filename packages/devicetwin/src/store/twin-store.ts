@@ -116,6 +116,7 @@ export class TwinStore {
       deleteOutbox: this.db.prepare('DELETE FROM outbox WHERE seq = ?'),
       replaceOutbox: this.db.prepare('UPDATE outbox SET report = ? WHERE seq = ?'),
       outboxDepth: this.db.prepare('SELECT count(*) AS n FROM outbox'),
+      outboxCountAfter: this.db.prepare('SELECT count(*) AS n FROM outbox WHERE seq > ?'),
       lastSeq: this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'"),
       getKv: this.db.prepare('SELECT value FROM kv WHERE key = ?'),
       putKv: this.db.prepare('INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)'),
@@ -267,6 +268,18 @@ export class TwinStore {
   lastSeq(): number {
     const row = this.stmts.lastSeq.get() as { seq: number } | undefined;
     return row ? row.seq : 0;
+  }
+
+  outboxCountAfter(seq: number): number {
+    return (this.stmts.outboxCountAfter.get(seq) as { n: number }).n;
+  }
+
+  getKv(key: string): string | undefined {
+    return (this.stmts.getKv.get(key) as { value: string } | undefined)?.value;
+  }
+
+  putKv(key: string, value: string): void {
+    this.stmts.putKv.run(key, value);
   }
 
   outboxDepth(): number {
