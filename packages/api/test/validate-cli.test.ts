@@ -1,5 +1,5 @@
 // edgetwin validate through the real command: exit codes and the exact finding lines users see.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -22,6 +22,20 @@ describe('edgetwin validate', () => {
     expect(r.stdout).toBe('');
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('4 valid object(s) in 4 file(s)');
+  });
+
+  it('reads a folder with its subfolders: the examples, two levels down, validate as one set', async () => {
+    const r = await runCli(['validate', '-f', 'examples']);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^valid: 0 error\(s\), 0 notice\(s\); \d+ valid object\(s\) in \d+ file\(s\)\n$/);
+    expect(r.code).toBe(0);
+    const empty = join(tmp, 'empty');
+    mkdirSync(join(empty, 'sub'), { recursive: true });
+    expect(await runValidateInProcess(['-f', empty])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `edgetwin validate: no manifest files (*.yaml, *.yml, *.json) in ${empty} or any folder below it\n`,
+    });
   });
 
   it('reports every broken manifest of the corpus with its exact line, one error per file, and exits 1', async () => {

@@ -30,7 +30,7 @@ describe('CLI argument parsing', () => {
     expect(() => outputFormat('xml')).toThrow(/unknown output format/);
   });
 
-  it('reads files, directories (manifests only, sorted) and stdin, and names a missing path', () => {
+  it('reads files, directories (manifests only, subfolders too, sorted) and stdin, and names a missing path', () => {
     const t = tempDir();
     cleanups.push(t.cleanup);
     const sub = join(t.dir, 'm');
@@ -38,10 +38,13 @@ describe('CLI argument parsing', () => {
     writeFileSync(join(sub, 'b.yaml'), 'b');
     writeFileSync(join(sub, 'a.yml'), 'a');
     writeFileSync(join(sub, 'notes.txt'), 'x');
+    mkdirSync(join(sub, 'models'));
+    writeFileSync(join(sub, 'models', 'c.yaml'), 'c');
     const files = readManifests([sub, '-'], () => 'from stdin');
     expect(files.map((f) => [f.file.replace(t.dir, ''), f.text])).toEqual([
       ['/m/a.yml', 'a'],
       ['/m/b.yaml', 'b'],
+      ['/m/models/c.yaml', 'c'],
       ['<stdin>', 'from stdin'],
     ]);
     expect(() => readManifests([join(t.dir, 'nope.yaml')])).toThrow(/nope\.yaml: no such file or directory/);

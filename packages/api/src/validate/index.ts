@@ -1,5 +1,6 @@
 export { type CrdSet, type CrdVersion, crdSetFromTexts, DEFAULT_CRD_DIR, loadCrdSet } from './crd-schemas.js';
 export { type Conversion, convertV1alpha2 } from './convert-v1alpha2.js';
+export { listManifestFiles, MANIFEST_EXT, MAX_MANIFEST_FILES, ManifestFilesError } from './manifest-files.js';
 export { compareFindings, type FieldPath, type Finding, formatFinding, formatPath, type Severity } from './finding.js';
 export { compileStructural, type K8sSchema, pruneNulls, type SchemaProblem, toJsonSchema } from './structural.js';
 export {

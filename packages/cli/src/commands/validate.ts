@@ -1,53 +1,61 @@
 // edgetwin validate -f <file|dir>...: checks Device/DeviceModel/DeviceStatus manifests as the API server
 // would against our CRDs, plus the edgetwin checks across the set. Exit 0 valid, 1 invalid, 2 usage error.
 
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { crdSetFromTexts, type CrdSet, formatFinding, type ManifestSource, validateManifests } from '@edgetwin/api';
+import { readFileSync, statSync } from 'node:fs';
+import {
+  crdSetFromTexts,
+  type CrdSet,
+  formatFinding,
+  listManifestFiles,
+  type ManifestSource,
+  ManifestFilesError,
+  validateManifests,
+} from '@edgetwin/api';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import type { RegisterCommand } from './index.js';
-
-const MANIFEST_EXT = /\.(ya?ml|json)$/i;
 
 class UsageError extends Error {}
 
 interface Options {
   filename: string[];
-  recursive?: boolean;
   output: string;
   convert?: boolean;
   crds?: string;
   namespace?: string;
 }
 
-/** Files named on the command line are read whatever their extension; directories yield *.yaml, *.yml, *.json. */
+/**
+ * Files named on the command line are read whatever their extension; a directory contributes its *.yaml,
+ * *.yml and *.json files at any depth (listManifestFiles), or only its own with `recursive: false`.
+ */
 function collectFiles(paths: string[], recursive: boolean): string[] {
   const out: string[] = [];
-  const visit = (path: string, named: boolean) => {
+  for (const path of paths) {
     if (path === '-') {
       out.push(path);
-      return;
+      continue;
     }
     let st: ReturnType<typeof statSync>;
     try {
       st = statSync(path);
     } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
       throw new UsageError(
-        `cannot read ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`,
+        `cannot read ${path}: ${code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`,
       );
     }
-    if (st.isDirectory()) {
-      if (!named && !recursive) return;
-      for (const entry of readdirSync(path).sort()) {
-        const child = join(path, entry);
-        const cst = statSync(child, { throwIfNoEntry: false });
-        if (cst?.isDirectory()) visit(child, false);
-        else if (MANIFEST_EXT.test(entry)) out.push(child);
-      }
-    } else out.push(path);
-  };
-  for (const p of paths) visit(p, true);
+    if (!st.isDirectory()) {
+      out.push(path);
+      continue;
+    }
+    try {
+      out.push(...listManifestFiles(path, { recursive }));
+    } catch (e) {
+      if (e instanceof ManifestFilesError) throw new UsageError(e.message);
+      throw e;
+    }
+  }
   return out;
 }
 
@@ -83,9 +91,11 @@ function loadCrds(dir: string): CrdSet {
 function run(opts: Options): number {
   if (opts.output !== 'text' && opts.output !== 'json')
     throw new UsageError(`--output must be text or json, not "${opts.output}"`);
-  const files = collectFiles(opts.filename, opts.recursive === true);
+  const files = collectFiles(opts.filename, true);
   if (files.length === 0)
-    throw new UsageError(`no manifest files (*.yaml, *.yml, *.json) in ${opts.filename.join(', ')}`);
+    throw new UsageError(
+      `no manifest files (*.yaml, *.yml, *.json) in ${opts.filename.join(', ')} or any folder below it`,
+    );
   const sources = files.map(readManifest);
   const crds = opts.crds !== undefined ? loadCrds(opts.crds) : undefined;
   const result = validateManifests(sources, {
@@ -117,10 +127,10 @@ export const registerValidate: RegisterCommand = (program: Command) => {
     .description('check Device, DeviceModel and DeviceStatus manifests against the CRDs and each other')
     .requiredOption(
       '-f, --filename <paths...>',
-      'files or directories of YAML manifests, validated together; - for stdin',
+      'files or directories of YAML manifests (with their subfolders), validated together; - for stdin',
     )
     .option('-n, --namespace <name>', 'namespace of objects that name none (as kubectl -n)', 'default')
-    .option('-R, --recursive', 'descend into subdirectories of directories given with -f')
+    .option('-R, --recursive', 'accepted for kubectl habits: directories are always read with their subfolders')
     .option('-o, --output <format>', 'text (one line per finding) or json', 'text')
     .option('--convert', 'print the valid objects as the API server would store them (v1alpha2 converted to v1beta1)')
     .option('--crds <dir>', "validate against the CRDs in this directory instead of edgetwin's")

@@ -1,8 +1,8 @@
 // What the controller-facing CLI commands (apply, delete, get, describe, twin) share: where the
 // controller is, how manifest files are read, and how failures are printed.
 
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { listManifestFiles, ManifestFilesError } from '@edgetwin/api';
 import type { Command } from 'commander';
 import type { ManifestFile } from '../http/check-manifests.js';
 import { ControllerClient, ControllerError } from '../http/client.js';
@@ -33,11 +33,9 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-const MANIFEST_EXT = /\.(ya?ml|json)$/i;
-
 /**
- * Reads the files named by -f: a file, a directory (its .yaml/.yml/.json files, sorted; not recursive)
- * or `-` for stdin. File names are kept as given so the controller's findings point into them.
+ * Reads the files named by -f: a file, a directory (its .yaml/.yml/.json files, subfolders included, as
+ * validate reads them: listManifestFiles) or `-` for stdin. File names are kept as given so the controller's findings point into them.
  */
 export function readManifests(paths: string[], stdin: () => string = () => readFileSync(0, 'utf8')): ManifestFile[] {
   const out: ManifestFile[] = [];
@@ -55,11 +53,16 @@ export function readManifests(paths: string[], stdin: () => string = () => readF
       );
     }
     if (isDir) {
-      const files = readdirSync(p)
-        .filter((f) => MANIFEST_EXT.test(f))
-        .sort();
-      if (files.length === 0) throw new UsageError(`-f ${p}: the directory holds no .yaml, .yml or .json file`);
-      for (const f of files) out.push({ file: join(p, f), text: readFileSync(join(p, f), 'utf8') });
+      let files: string[];
+      try {
+        files = listManifestFiles(p);
+      } catch (e) {
+        if (e instanceof ManifestFilesError) throw new UsageError(`-f ${p}: ${e.message}`);
+        throw e;
+      }
+      if (files.length === 0)
+        throw new UsageError(`-f ${p}: the directory and its subfolders hold no .yaml, .yml or .json file`);
+      for (const f of files) out.push({ file: f, text: readFileSync(f, 'utf8') });
     } else {
       out.push({ file: p, text: readFileSync(p, 'utf8') });
     }
