@@ -12,8 +12,8 @@ const examples = readdirSync(EXAMPLES, { withFileTypes: true })
   .map((d) => d.name);
 
 describe('example manifests', () => {
-  it('there are the three examples', () => {
-    expect(examples.sort()).toEqual(['led-raspberrypi', 'parking', 'traffic-light']);
+  it('there are the four examples', () => {
+    expect(examples.sort()).toEqual(['ble-sensor-lamp', 'led-raspberrypi', 'parking', 'traffic-light']);
   });
 
   for (const name of examples) {

@@ -1,5 +1,7 @@
 // `edgetwin simulate` as a user runs it: a real process serving the temperature sample's registers.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { lstatSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import M from 'modbus-serial';
 import { afterEach, expect, it } from 'vitest';
@@ -75,6 +77,25 @@ it('serves the temperature-sensor-demo device, prints its registers, and stops o
 
   p.child.kill('SIGINT');
   expect(await p.exited).toBe(0);
+});
+
+it('--ble starts the emulated BLE peripherals, drives them from typed commands, and removes its PTY on Ctrl-C', async () => {
+  const pty = join(tmpdir(), `edgetwin-simulate-ble-${process.pid}.pty`);
+  const p = run(['simulate', '--ble', '--ble-pty', pty]);
+  const m = await p.output(/BLE peripherals on the emulated adapter uart:(\S+)[\s\S]*Commands: ble/, 30_000);
+  expect(m[1]).toBe(pty);
+  expect(m[0]).toMatch(/lamp\s+F2:ED:00:00:00:02\s+random/);
+  expect(m[0]).toContain(`EDGETWIN_BLE_ADAPTER=uart:${pty} npx edgetwin mapper bluetooth`);
+  expect(lstatSync(pty).isSymbolicLink()).toBe(true);
+  p.type('ble set lamp power 1');
+  await p.output(/lamp power set/);
+  p.type('ble get lamp power');
+  await p.output(/lamp power = 1/);
+  p.type('ble get lamp colour');
+  await p.output(/error: .*colour/);
+  p.child.kill('SIGINT');
+  expect(await p.exited).toBe(0);
+  expect(() => lstatSync(pty)).toThrow(); // the symlink itself is gone, not just its target
 });
 
 it('names the file it cannot read and exits non-zero', async () => {

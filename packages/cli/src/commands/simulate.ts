@@ -1,11 +1,15 @@
 // `edgetwin simulate -f FILE|DIR`: simulated Modbus devices made from the same Device/DeviceModel manifests
 // the mapper reads. Prints where it listens and each device's registers, then serves until Ctrl-C.
+// `--ble` (or bluetooth devices in the manifests) also starts the emulated BLE peripherals (issue 12).
 import { createInterface } from 'node:readline';
 import {
+  type BlePeripheralName,
+  type BlePeripherals,
   loadManifestFiles,
   type ModbusSimulator,
   resolveManifests,
   runSimulatorCommand,
+  startBlePeripherals,
   startModbusSimulator,
 } from '@edgetwin/simulators';
 import { type Command, InvalidArgumentError } from 'commander';
@@ -16,8 +20,12 @@ const REGISTER_NAMES = { coil: 'coil', discrete: 'discrete', holding: 'holding',
 export function registerSimulate(program: Command): void {
   program
     .command('simulate')
-    .description('serve the Modbus devices of Device/DeviceModel manifests as a simulated Modbus TCP (or RTU) slave')
-    .requiredOption('-f, --file <path...>', 'manifest files or directories (YAML, several documents allowed)')
+    .description(
+      'serve the Modbus devices of Device/DeviceModel manifests as a simulated Modbus TCP (or RTU) slave, and/or the emulated BLE peripherals',
+    )
+    .option('-f, --file <path...>', 'manifest files or directories (YAML, several documents allowed)')
+    .option('--ble', 'start the emulated BLE peripherals (a SensorTag-like sensor, a lamp, a beacon; needs Bumble)')
+    .option('--ble-pty <path>', 'where the emulated BLE adapter PTY symlink goes', '/tmp/edgetwin-ble.pty')
     .option(
       '--port <n>',
       'serve every device on this one TCP port (0 = any free port); default: the ports the manifests name',
@@ -31,29 +39,44 @@ export function registerSimulate(program: Command): void {
     .option('--strict', 'answer exception 2 for registers no property declares')
     .action(async (o) => {
       const logger = pino({ level: process.env.EDGETWIN_LOG_LEVEL ?? 'warn' }, pino.destination(2));
-      const loaded = await loadManifestFiles(o.file as string[]);
+      const files = (o.file as string[] | undefined) ?? [];
+      if (files.length === 0 && !o.ble) throw new InvalidArgumentError('give -f FILE|DIR, or --ble');
+      const loaded = await loadManifestFiles(files);
       const devices = resolveManifests(loaded, { protocol: 'modbus' });
-      if (devices.length === 0) throw new Error(`no modbus devices in ${(o.file as string[]).join(', ')}`);
-      const sim = await startModbusSimulator({
-        devices,
-        ...(o.rtu
-          ? { rtu: { path: o.rtu as string, baudRate: o.baud as number } }
-          : { tcp: { host: o.host, port: o.port } }),
-        behaviour: o.static ? 'static' : 'moving',
-        tickMs: o.tick,
-        strict: Boolean(o.strict),
-        logger,
-      });
-      process.stdout.write(describeSimulator(sim));
+      const wantBle = Boolean(o.ble) || resolveManifests(loaded, { protocol: 'bluetooth' }).length > 0;
+      if (devices.length === 0 && !wantBle) throw new Error(`no modbus or bluetooth devices in ${files.join(', ')}`);
+      const sim =
+        devices.length === 0
+          ? undefined
+          : await startModbusSimulator({
+              devices,
+              ...(o.rtu
+                ? { rtu: { path: o.rtu as string, baudRate: o.baud as number } }
+                : { tcp: { host: o.host, port: o.port } }),
+              behaviour: o.static ? 'static' : 'moving',
+              tickMs: o.tick,
+              strict: Boolean(o.strict),
+              logger,
+            });
+      if (sim) process.stdout.write(describeSimulator(sim));
+      const ble = wantBle ? await startBlePeripherals({ ptyPath: o.blePty as string }) : undefined;
+      if (ble) process.stdout.write(describeBle(ble));
       // typed commands (set, get, fault) drive the simulated devices during a demo
       const input = createInterface({ input: process.stdin, terminal: false });
       input.on('line', (line) => {
-        const out = runSimulatorCommand(sim, line);
+        if (ble && line.trim().startsWith('ble')) {
+          void runBleCommand(ble, line).then((out) => process.stdout.write(`${out}\n`));
+          return;
+        }
+        const out = sim
+          ? runSimulatorCommand(sim, line)
+          : 'commands: ble set|get DEVICE KEY [VALUE], ble fault DEVICE out-of-range|in-range|drop-link';
         if (out) process.stdout.write(`${out}\n`);
       });
       await untilSignal();
       input.close();
-      await sim.stop();
+      await sim?.stop();
+      await ble?.stop();
     });
 }
 
@@ -106,4 +129,42 @@ export function describeSimulator(sim: ModbusSimulator): string {
       .trimEnd();
   lines.push('', fmt(header), ...rows.map(fmt), '', 'Type "help" for commands (set, get, fault); Ctrl-C to stop', '');
   return lines.join('\n');
+}
+
+/** The emulated adapter and peripherals, and how to point a mapper at them. */
+export function describeBle(ble: BlePeripherals): string {
+  const rows = Object.entries(ble.devices).map(
+    ([k, d]) => `  ${k.padEnd(7)} ${d.address}  ${d.addressType.padEnd(6)}  ${d.name}`,
+  );
+  return [
+    `BLE peripherals on the emulated adapter uart:${ble.ptyPath} (address ${ble.adapter})`,
+    ...rows,
+    `Point the bluetooth mapper at it: EDGETWIN_BLE_ADAPTER=uart:${ble.ptyPath} npx edgetwin mapper bluetooth --node edge-node-1`,
+    'Commands: ble get DEVICE KEY, ble set DEVICE KEY VALUE, ble fault DEVICE out-of-range|in-range|drop-link',
+    '',
+  ].join('\n');
+}
+
+/** `ble get lamp power`, `ble set sensor object 25.5`, `ble fault lamp out-of-range`. */
+export async function runBleCommand(ble: BlePeripherals, line: string): Promise<string> {
+  const [, verb, device, key, value] = line.trim().split(/\s+/);
+  try {
+    if (verb === 'get' && device && key)
+      return `${device} ${key} = ${JSON.stringify(await ble.get(device as BlePeripheralName, key))}`;
+    if (verb === 'set' && device && key && value !== undefined) {
+      await ble.set(
+        device as BlePeripheralName,
+        key,
+        value === 'true' ? true : value === 'false' ? false : Number(value),
+      );
+      return `${device} ${key} set`;
+    }
+    if (verb === 'fault' && device && (key === 'out-of-range' || key === 'in-range' || key === 'drop-link')) {
+      await ble.fault(device as BlePeripheralName, key);
+      return `${device}: ${key}`;
+    }
+  } catch (e) {
+    return `error: ${(e as Error).message}`;
+  }
+  return 'usage: ble get DEVICE KEY | ble set DEVICE KEY VALUE | ble fault DEVICE out-of-range|in-range|drop-link';
 }

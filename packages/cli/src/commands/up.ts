@@ -48,7 +48,7 @@ export function registerUp(program: Command): void {
       const { loadManifestFiles } = await import('@edgetwin/simulators');
       const { startCloud } = await import('../compose/start-cloud.js');
       const { startEdge } = await import('../compose/start-edge.js');
-      const { startSimulatedDevices } = await import('../compose/start-simulators.js');
+      const { startEmulatedBle, startSimulatedDevices } = await import('../compose/start-simulators.js');
       const loaded = await loadManifestFiles(manifestPaths);
       const deviceIds = loaded.devices.map((d) => deviceId(d));
 
@@ -66,6 +66,7 @@ export function registerUp(program: Command): void {
           life,
         );
         const sim = await startSimulatedDevices(manifestPaths, logger, life);
+        const ble = await startEmulatedBle(manifestPaths, logger, life);
         const edge = await startEdge(
           {
             node: o.node,
@@ -108,6 +109,7 @@ export function registerUp(program: Command): void {
           `  edge MQTT         ${edge.brokerUrl}   <- KubeEdge apps and mappers connect here`,
           `  edge node         ${o.node} (twin ${edge.dbPath})`,
           ...(sim ? sim.endpoints.map((e) => `  modbus simulator  ${e.host}:${e.port} (${e.devices.join(', ')})`) : []),
+          ...(ble ? [`  BLE peripherals   adapter uart:${ble.ptyPath} (emulated: sensor, lamp, beacon)`] : []),
           `  examples          ${examples.map((e) => e.name).join(', ') || 'none'}`,
           'Try, in another terminal:',
           '  npx edgetwin get devices',
