@@ -7,6 +7,6 @@ export * from './resolve.js';
 export * from './mapper-contract.js';
 export * from './cloud-link.js';
 export * from './cloud-link-codec.js';
-export * from './modbus-codec.js';
+export * from './protocol-config.js';
 export * from './validate/index.js';
 export * from './push-config.js';

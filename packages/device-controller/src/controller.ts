@@ -2,6 +2,7 @@
 // desired state, status coalescing, and the HTTP API. The cloud link plugs into `desired` and `status`.
 
 import { newSecret } from '@edgetwin/api/secret-file';
+import type { ProtocolValidators } from '@edgetwin/api';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { NodeDesiredState, StatusSink } from './contracts.js';
@@ -40,6 +41,11 @@ export interface ControllerOptions {
   statusBurst?: number;
   /** global cap on status writes per second (default 100) */
   maxWritesPerSecond?: number;
+  /**
+   * each protocol driver's config check, run on apply and on the manifest folder; the CLI passes the
+   * built-in drivers' (the controller imports no mapper)
+   */
+  protocols?: ProtocolValidators;
 }
 
 export interface RunningController {
@@ -116,6 +122,7 @@ export async function startController(given: ControllerOptions): Promise<Running
     status,
     metrics,
     logger,
+    protocols: opts.protocols ?? {},
     auth: {
       token: apiToken,
       listenHost: opts.httpHost ?? '127.0.0.1',
@@ -127,7 +134,7 @@ export async function startController(given: ControllerOptions): Promise<Running
   if (opts.manifestsDir !== undefined) {
     if (!store)
       throw new Error('manifestsDir needs the embedded source (with Kubernetes, apply manifests with kubectl)');
-    folder = new ManifestFolder({ dir: opts.manifestsDir, store, logger });
+    folder = new ManifestFolder({ dir: opts.manifestsDir, store, logger, protocols: opts.protocols ?? {} });
   }
   try {
     dispatcher.start();

@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { formatConfigIssue } from '@edgetwin/api';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DriverError } from '../src/framework/driver.js';
@@ -80,12 +81,12 @@ describe('GPIO configuration errors', () => {
       ],
       { protocolConfig: { backend: 'punchcard' } },
     );
-    expect(gpioDriverFactory.validate(d)).toEqual([
-      'protocol configData backend "punchcard" is not one of simulated, libgpiod, sysfs',
-      'property a: visitor pin must be a non-negative integer (got -1)',
-      'property b: visitor direction must be "in" or "out"',
+    expect(gpioDriverFactory.validate(d).map(formatConfigIssue)).toEqual([
+      'protocol backend "punchcard" is not one of simulated, libgpiod, sysfs',
+      'property a: pin must be a non-negative integer (got -1)',
+      'property b: direction "sideways" is not one of in, out',
       'property c: edge events need direction "in"',
-      'property d: an output pin cannot be ReadOnly (use direction "in" or accessMode ReadWrite)',
+      'property d: direction out cannot be ReadOnly (use direction "in" or accessMode ReadWrite)',
       'property g: pin 7 is already used by property f',
     ]);
   });

@@ -1,6 +1,6 @@
 // What the Modbus driver does beyond the conformance suite: batching, shared lines, every type and order,
 // and a clear error for each fault while other devices keep being served.
-import type { ResolvedDevice, ResolvedProperty } from '@edgetwin/api';
+import { formatConfigIssue, type ResolvedDevice, type ResolvedProperty } from '@edgetwin/api';
 import { openPtyPair, startModbusSimulator, withModbusEndpoint } from '@edgetwin/simulators';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -394,15 +394,15 @@ describe('modbus driver: faults give clear errors and spare the other devices', 
     expect(l.sim.peek(dev.id, 'setpoint')).toBe(0);
   });
 
-  it('validate() names device, property and key before anything connects', () => {
+  it('validate() names property and key before anything connects', () => {
     const dev = modbusDevice('bad', { slaveID: 300, port: 'x' }, [
       h('temperature', { offset: 70000 }),
       h('label', { offset: 0, type: 'string', limit: 200 }, 'STRING'),
       h('mode', { offset: 0, type: 'float32', writeFunction: 6 }),
     ]);
-    const problems = factory().validate(dev).join('\n');
-    expect(problems).toMatch(/device default\/bad: protocol slaveID 300 is not a unit ID/);
-    expect(problems).toMatch(/device default\/bad: protocol port "x" is not a non-negative integer/);
+    const problems = factory().validate(dev).map(formatConfigIssue).join('\n');
+    expect(problems).toMatch(/protocol slaveID 300 is not a unit ID/);
+    expect(problems).toMatch(/protocol port "x" is not a non-negative integer/);
     expect(problems).toMatch(/property temperature: offset 70000 is beyond 65535/);
     expect(problems).toMatch(/property label: limit 200 is over 125/);
     expect(problems).toMatch(/property mode: writeFunction 6 writes one register, but the value takes 2/);

@@ -1,5 +1,11 @@
 import { runDriverConformance } from '../src/conformance/index.js';
-import { removeVirtualDevice, valueSpec, virtualDevice, virtualDriverFactory } from '../src/drivers/virtual/index.js';
+import {
+  parseVirtualVisitor,
+  removeVirtualDevice,
+  type ValueSpec,
+  virtualDevice,
+  virtualDriverFactory,
+} from '../src/drivers/virtual/index.js';
 import { virtualCounterDevice } from './fixtures.js';
 
 runDriverConformance('virtual', async () => {
@@ -7,7 +13,7 @@ runDriverConformance('virtual', async () => {
   const sim = virtualDevice(device.id);
   const nameOf = (prop: string) => String(device.properties.find((p) => p.name === prop)?.visitor.name ?? prop);
   // the simulated device exists before any mapper connects to it, like a physical one
-  for (const p of device.properties) sim.define(nameOf(p.name), valueSpec(p.visitor).spec!);
+  for (const p of device.properties) sim.define(nameOf(p.name), (parseVirtualVisitor(p) as { value: ValueSpec }).value);
   return {
     factory: virtualDriverFactory,
     device,

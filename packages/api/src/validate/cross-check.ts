@@ -1,12 +1,19 @@
 // The edgetwin checks across the set (semantic.ts), run once every object passed the schema: duplicates,
-// models by namespace, and stored devices a model change would break.
+// models by namespace, each protocol driver's config check, and stored devices a model change would break.
 
+import type { ProtocolValidators } from '../protocol-config.js';
 import type { Device, DeviceModel } from '../types.js';
 import { formatPath } from './finding.js';
 import { type Entry, hasErrors, toFinding } from './entry.js';
+import { checkProtocols } from './protocol-check.js';
 import { checkDevice, checkModel, type ModelIndex } from './semantic.js';
 
-export function crossCheck(entries: Entry[], existingModels: DeviceModel[], existingDevices: Device[]): void {
+export function crossCheck(
+  entries: Entry[],
+  existingModels: DeviceModel[],
+  existingDevices: Device[],
+  protocols: ProtocolValidators,
+): void {
   const models: ModelIndex = new Map();
   for (const m of existingModels) models.set(`${m.metadata.namespace || 'default'}/${m.metadata.name}`, m);
   const firstOf = new Map<string, Entry>();
@@ -44,6 +51,9 @@ export function crossCheck(entries: Entry[], existingModels: DeviceModel[], exis
           : [];
     for (const p of problems) e.findings.push(toFinding(e, p, p.severity));
   }
+  const modelEntries = new Map<string, Entry>();
+  for (const e of firstOf.values()) if (e.kind === 'DeviceModel') modelEntries.set(`${e.namespace}/${e.name}`, e);
+  checkProtocols(entries, models, modelEntries, protocols);
   checkStoredDevices(existingDevices, firstOf, models);
 }
 

@@ -1,6 +1,7 @@
 // Validates Device, DeviceModel and DeviceStatus manifests as a set: first as the Kubernetes API server
 // would against our CRDs (crds/), then with the edgetwin checks across objects (semantic.ts).
 
+import type { ProtocolValidators } from '../protocol-config.js';
 import type { Device, DeviceModel, DeviceObject } from '../types.js';
 import { checkObject } from './check-object.js';
 import { type CrdSet, loadCrdSet } from './crd-schemas.js';
@@ -48,6 +49,12 @@ export interface ValidateOptions {
   crds?: CrdSet;
   /** cap on findings reported per object (default 100); the rest are counted in one notice */
   maxFindingsPerObject?: number;
+  /**
+   * each protocol driver's config check, by lower-case protocol name; a Device of that protocol (merged with
+   * its model) gets one finding per issue, at the configData key at fault. The CLI composes them from the
+   * drivers (api imports no driver).
+   */
+  protocols?: ProtocolValidators;
 }
 
 /** Validates YAML/JSON texts (each possibly multi-document) together. Never throws on bad input. */
@@ -140,7 +147,7 @@ function run(candidates: Candidate[], fileFindings: Finding[], opts: ValidateOpt
     return { ok: false, objects: [], findings: [f] };
   }
   const entries = candidates.map((c) => checkObject(c, crds, opts.defaultNamespace));
-  crossCheck(entries, opts.existingModels ?? [], opts.existingDevices ?? []);
+  crossCheck(entries, opts.existingModels ?? [], opts.existingDevices ?? [], opts.protocols ?? {});
   const cap = opts.maxFindingsPerObject ?? 100;
   const findings = [...fileFindings];
   for (const e of entries) {

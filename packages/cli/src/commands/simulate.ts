@@ -109,15 +109,19 @@ export function describeSimulator(sim: ModbusSimulator): string {
   }
   const rows = sim
     .describe()
-    .map(({ device, unit, point }) => [
+    .map(({ device, unit, point, transforms }) => [
       device,
       String(unit),
       point.property,
       REGISTER_NAMES[point.table],
       point.count > 1 ? `${point.offset}..${point.offset + point.count - 1}` : String(point.offset),
-      point.bit !== undefined ? `${point.type}@bit${point.bit}` : point.type,
+      transforms.bit !== undefined
+        ? `boolean@bit${transforms.bit}`
+        : point.bit !== undefined
+          ? `${point.type}@bit${point.bit}`
+          : point.type,
       point.count > 1 && point.type !== 'string' && point.type !== 'bytes' ? point.order : '',
-      point.scale === 1 ? '' : String(point.scale),
+      transforms.scale === 1 ? '' : String(transforms.scale),
       String(sim.peek(device, point.property)),
     ]);
   const header = ['DEVICE', 'UNIT', 'PROPERTY', 'TABLE', 'ADDRESS', 'TYPE', 'ORDER', 'SCALE', 'VALUE'];

@@ -11,6 +11,7 @@ import {
   ManifestFilesError,
   validateManifests,
 } from '@edgetwin/api';
+import { driverValidators } from '@edgetwin/mappers/drivers/validators';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import type { RegisterCommand } from './index.js';
@@ -99,6 +100,7 @@ function run(opts: Options): number {
   const sources = files.map(readManifest);
   const crds = opts.crds !== undefined ? loadCrds(opts.crds) : undefined;
   const result = validateManifests(sources, {
+    protocols: driverValidators,
     ...(crds !== undefined ? { crds } : {}),
     ...(opts.namespace !== undefined ? { defaultNamespace: opts.namespace } : {}),
   });

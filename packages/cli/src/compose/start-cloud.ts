@@ -5,6 +5,7 @@ import { loadOrCreateSecret, readSecretFile } from '@edgetwin/api/secret-file';
 import { startController } from '@edgetwin/device-controller';
 import { writeClientConfig } from '@edgetwin/device-controller/cli/client-config';
 import { startCloudLink } from '@edgetwin/device-controller/cloud-link/index';
+import { driverValidators } from '@edgetwin/mappers/drivers/validators';
 import type { Logger } from 'pino';
 import type { Lifecycle } from './lifecycle.js';
 
@@ -62,6 +63,7 @@ export async function startCloud(opts: CloudOptions, life: Lifecycle): Promise<R
     apiTokenHint: `in ${token.file} on the controller machine`,
     ...(opts.apiNames ? { apiNames: opts.apiNames } : {}),
     logger: opts.logger,
+    protocols: driverValidators,
     ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
   });
   life.add('controller', () => controller.stop());

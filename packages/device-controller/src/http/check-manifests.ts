@@ -3,7 +3,14 @@
 // validator also makes the check only the controller can make: that a device's model exists, in the
 // same request or already in the store.
 
-import { type CrdSet, type DeviceModel, formatFinding, loadCrdSet, validateManifests } from '@edgetwin/api';
+import {
+  type CrdSet,
+  type DeviceModel,
+  formatFinding,
+  loadCrdSet,
+  type ProtocolValidators,
+  validateManifests,
+} from '@edgetwin/api';
 import { parseYaml } from '@edgetwin/api/validate/yaml-source';
 import type { SourceObject } from '../source.js';
 
@@ -34,7 +41,12 @@ function crdSet(): CrdSet {
   return crds;
 }
 
-export function checkManifests(files: ManifestFile[], existingModels: DeviceModel[]): CheckedManifests {
+/** `protocols`: each driver's config check, handed in by whoever composes the controller (the CLI). */
+export function checkManifests(
+  files: ManifestFile[],
+  existingModels: DeviceModel[],
+  protocols: ProtocolValidators = {},
+): CheckedManifests {
   let set: CrdSet;
   try {
     set = crdSet();
@@ -45,7 +57,7 @@ export function checkManifests(files: ManifestFile[], existingModels: DeviceMode
       notices: [],
     };
   }
-  const result = validateManifests(files, { existingModels, crds: set });
+  const result = validateManifests(files, { existingModels, crds: set, protocols });
   const findings = result.findings.filter((f) => f.severity === 'error').map(formatFinding);
   const notices = result.findings.filter((f) => f.severity !== 'error').map(formatFinding);
   const objects: CheckedObject[] = [];

@@ -2,7 +2,7 @@
 // Errors are 4xx with {findings: [line, ...]}: each line names file:line:col, the object and the field,
 // so the CLI can print them as they are.
 
-import { checkValue, type Device, sameValue } from '@edgetwin/api';
+import { checkValue, type Device, type ProtocolValidators, sameValue } from '@edgetwin/api';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { NodeReportStream } from '../contracts.js';
@@ -30,6 +30,8 @@ export interface HttpApiDeps {
   logger: Logger;
   /** bearer token and Host names every request is checked against (docs/security.md) */
   auth: ApiAuthOptions;
+  /** each protocol driver's config check, run on apply (the CLI composes them from the mappers) */
+  protocols?: ProtocolValidators;
 }
 
 /** The answer to POST /devices/:ns/:name/desired. */
@@ -74,7 +76,7 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     const files = filesOf(req.body);
     if (typeof files === 'string') return fail(reply, 400, [files]);
     if (!store) return readOnly(reply);
-    const checked = checkManifests(files, source.models());
+    const checked = checkManifests(files, source.models(), deps.protocols);
     if (checked.findings.length > 0) return fail(reply, 400, checked.findings);
     try {
       // Models first, so a device is never dispatched before the model it uses.

@@ -2,7 +2,7 @@
 // src/drivers/<protocol>/ that exports a DriverFactory; the framework does scheduling, transforms that
 // every protocol shares, report strategies, write reconciliation, state reporting and MQTT.
 
-import type { ResolvedDevice, ResolvedProperty } from '@edgetwin/api';
+import type { ConfigIssue, ResolvedDevice, ResolvedProperty } from '@edgetwin/api';
 import type { Logger } from 'pino';
 
 /** A raw reading as the driver decoded it: a number, boolean or string in the device's own units. */
@@ -76,10 +76,11 @@ export interface DriverFactory {
   /** protocolName this driver serves, as in Device spec.protocol.protocolName (e.g. "modbus") */
   protocol: string;
   /**
-   * Check a device's protocol and visitor config before anything connects; return one message per
-   * problem, each naming the property and key ("property temperature: register 70000 is beyond 65535").
+   * Check a device's protocol and visitor config before anything connects: the driver's config.ts check
+   * (docs in packages/mappers/README.md), one ConfigIssue per problem naming the property and key. The same
+   * function runs in `edgetwin validate`/`apply` (drivers/validators.ts) and in the mapper.
    */
-  validate(device: ResolvedDevice): string[];
+  validate(device: ResolvedDevice): ConfigIssue[];
   create(device: ResolvedDevice, ctx: DriverContext): DeviceDriver;
   /** Optional: release shared resources (a serial line or TCP gateway shared by several devices). */
   close?(): Promise<void>;

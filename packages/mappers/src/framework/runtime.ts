@@ -11,6 +11,8 @@ import {
   parseEdgeTopic,
   parseMapperDeviceTopic,
   writeStatusTopic,
+  configErrors,
+  formatConfigIssue,
 } from '@edgetwin/api';
 import type { BusClient } from '@edgetwin/eventbus/contracts';
 import type { Logger } from 'pino';
@@ -129,7 +131,9 @@ export class MapperRuntime {
       return;
     }
     const decoded = decodeResolvedDevice(payload, id);
-    const problems = decoded.ok ? this.opts.factory.validate(decoded.value) : [decoded.error];
+    const problems = decoded.ok
+      ? configErrors(this.opts.factory.validate(decoded.value)).map(formatConfigIssue)
+      : [decoded.error];
     if (!decoded.ok || problems.length) {
       // keep serving the last good spec, if any: a bad update must not take a working device down
       this.log.error(

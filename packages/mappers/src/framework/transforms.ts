@@ -5,7 +5,7 @@
 // register address, so a shared transform reading `offset` would add an address to every value.
 // Byte and word order belong to the protocol driver (Modbus registers), not here.
 
-import { type PropertyType, parseValue, type ResolvedProperty } from '@edgetwin/api';
+import { type ConfigIssue, type PropertyType, parseValue, type ResolvedProperty } from '@edgetwin/api';
 import type { RawValue } from './driver.js';
 
 export interface TransformSpec {
@@ -25,16 +25,25 @@ export interface TransformSpec {
 
 export type Converted<T> = { ok: true; value: T } | { ok: false; reason: string };
 
-/** Reads the transform keys of a property's visitor; returns the problems found, each naming the key. */
-export function transformSpec(prop: ResolvedProperty): Converted<TransformSpec> {
+/**
+ * Reads the transform keys of a property's visitor; the problems found name the property and key
+ * (ConfigIssue), so `edgetwin validate` places them at file:line:col for every protocol.
+ */
+export function transformIssues(prop: ResolvedProperty): ConfigIssue[] {
+  const r = transformSpecOf(prop);
+  return r.ok ? [] : r.issues;
+}
+
+function parseTransformSpec(prop: ResolvedProperty): Converted<TransformSpec> & { issues: ConfigIssue[] } {
   const v = prop.visitor;
-  const problems: string[] = [];
+  const issues: ConfigIssue[] = [];
+  const problem = (key: string, message: string) => issues.push({ property: prop.name, key, message });
   const num = (key: string): number | undefined => {
     const x = v[key];
     if (x === undefined || x === null || x === '') return undefined;
     const n = typeof x === 'number' ? x : typeof x === 'string' ? Number(x) : Number.NaN;
     if (!Number.isFinite(n)) {
-      problems.push(`${key} must be a number (got ${JSON.stringify(x)})`);
+      problem(key, `must be a number (got ${JSON.stringify(x)})`);
       return undefined;
     }
     return n;
@@ -43,13 +52,13 @@ export function transformSpec(prop: ResolvedProperty): Converted<TransformSpec> 
     const x = v[key];
     if (x === undefined || x === null) return undefined;
     if (typeof x !== 'string' && typeof x !== 'number' && typeof x !== 'boolean') {
-      problems.push(`${key} must be a string`);
+      problem(key, 'must be a string');
       return undefined;
     }
     return String(x);
   };
   const scale = num('scale') ?? 1;
-  if (scale === 0) problems.push('scale must not be 0');
+  if (scale === 0) problem('scale', 'must not be 0');
   const spec: TransformSpec = {
     scale,
     valueOffset: num('valueOffset') ?? 0,
@@ -59,32 +68,45 @@ export function transformSpec(prop: ResolvedProperty): Converted<TransformSpec> 
   const max = num('max') ?? prop.maximum;
   if (min !== undefined) spec.min = min;
   if (max !== undefined) spec.max = max;
-  if (min !== undefined && max !== undefined && min > max) problems.push(`min ${min} is above max ${max}`);
+  // bounds from the model alone are the model's check (validate reports them there once)
+  const visitorBounds = (v.min ?? '') !== '' || (v.max ?? '') !== '';
+  if (visitorBounds && min !== undefined && max !== undefined && min > max)
+    problem('min', `${min} is above max ${max}`);
   const bit = num('bit');
   if (bit !== undefined) {
-    if (!Number.isInteger(bit) || bit < 0 || bit > 52)
-      problems.push(`bit must be an integer from 0 to 52 (got ${bit})`);
+    if (!Number.isInteger(bit) || bit < 0 || bit > 52) problem('bit', `must be an integer from 0 to 52 (got ${bit})`);
     else spec.bit = bit;
   }
   const on = str('onValue');
   const off = str('offValue');
-  if ((on === undefined) !== (off === undefined)) problems.push('onValue and offValue must be given together');
-  if (on !== undefined && on === off) problems.push('onValue and offValue must differ');
+  if ((on === undefined) !== (off === undefined)) problem('onValue', 'and offValue must be given together');
+  if (on !== undefined && on === off) problem('onValue', 'and offValue must differ');
   if (on !== undefined) spec.onValue = on;
   if (off !== undefined) spec.offValue = off;
-  if (problems.length) return { ok: false, reason: `property ${prop.name}: ${problems.join('; ')}` };
-  return { ok: true, value: spec };
+  if (issues.length)
+    return {
+      ok: false,
+      reason: `property ${prop.name}: ${issues.map((i) => `${i.key} ${i.message}`).join('; ')}`,
+      issues,
+    };
+  return { ok: true, value: spec, issues };
+}
+
+/** Reads the transform keys of a property's visitor; the reason names the property and every key at fault. */
+export function transformSpec(prop: ResolvedProperty): Converted<TransformSpec> {
+  const { issues: _issues, ...r } = parseTransformSpec(prop);
+  return r;
 }
 
 // A spec change hands the framework new property objects, so the parsed spec of an object never goes stale;
 // parsing it on every reading was a measurable share of the per-reading cost (bench/modbus-mapper.ts).
-const specs = new WeakMap<ResolvedProperty, Converted<TransformSpec>>();
+const specs = new WeakMap<ResolvedProperty, Converted<TransformSpec> & { issues: ConfigIssue[] }>();
 
 /** transformSpec, parsed once per property object. */
-export function transformSpecOf(prop: ResolvedProperty): Converted<TransformSpec> {
+export function transformSpecOf(prop: ResolvedProperty): Converted<TransformSpec> & { issues: ConfigIssue[] } {
   let s = specs.get(prop);
   if (!s) {
-    s = transformSpec(prop);
+    s = parseTransformSpec(prop);
     specs.set(prop, s);
   }
   return s;
@@ -100,6 +122,16 @@ export function setBit(word: number, bit: number, on: boolean): number {
   const was = extractBit(word, bit);
   if (was === on) return word;
   return on ? word + 2 ** bit : word - 2 ** bit;
+}
+
+/** Raw number -> engineering number: `scale`, then `valueOffset`. The one place this arithmetic lives. */
+export function scaleRaw(n: number, spec: Pick<TransformSpec, 'scale' | 'valueOffset'>): number {
+  return spec.scale === 1 && spec.valueOffset === 0 ? n : tidy(n * spec.scale + spec.valueOffset);
+}
+
+/** Engineering number -> raw number, the inverse of scaleRaw. */
+export function unscale(n: number, spec: Pick<TransformSpec, 'scale' | 'valueOffset'>): number {
+  return spec.scale === 1 && spec.valueOffset === 0 ? n : tidy((n - spec.valueOffset) / spec.scale);
 }
 
 /** Removes binary floating-point noise from scaled values (0.1 * 3 -> 0.3), keeping 12 significant digits. */
@@ -146,7 +178,7 @@ export function toEngineering(raw: RawValue, prop: ResolvedProperty, spec: Trans
     const on = typeof v === 'boolean' ? v : typeof v === 'number' ? v !== 0 : undefined;
     if (on !== undefined) v = on ? spec.onValue : spec.offValue;
   } else if (typeof v === 'number') {
-    v = v * spec.scale + spec.valueOffset;
+    v = scaleRaw(v, spec);
   }
   const out = formatForType(prop.type, v);
   return out.ok ? out : { ok: false, reason: `property ${prop.name}: ${out.reason}` };
@@ -180,7 +212,7 @@ export function toRaw(text: string, prop: ResolvedProperty, spec: TransformSpec)
       if (!spec.clamp) return fail(`${v} is above the maximum ${spec.max}`);
       v = spec.max;
     }
-    return { ok: true, value: tidy((v - spec.valueOffset) / spec.scale) };
+    return { ok: true, value: unscale(v, spec) };
   }
   return { ok: true, value: v };
 }

@@ -1,7 +1,7 @@
 // Typed commands for a running simulator (`edgetwin simulate` reads them from stdin), so a demo can park a
 // car, heat a room or unplug a meter by hand: set, get, fault, help.
 
-import type { ModbusValue } from '@edgetwin/api';
+import type { ModbusValue } from '@edgetwin/mappers/drivers/modbus/codec';
 import type { ModbusFault, ModbusSimulator } from './simulator.js';
 
 export const SIMULATOR_COMMANDS_HELP = [

@@ -7,7 +7,7 @@ import {
   MODBUS_MAX_WRITE_COILS,
   MODBUS_MAX_WRITE_REGISTERS,
   type ModbusTable,
-} from '@edgetwin/api';
+} from '@edgetwin/mappers/drivers/modbus/config';
 import type { RegisterBank } from './register-bank.js';
 
 export const EXCEPTION_ILLEGAL_FUNCTION = 1;

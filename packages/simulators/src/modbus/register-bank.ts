@@ -1,7 +1,7 @@
 // The four Modbus tables of one simulated unit (slave ID). Tables are allocated on first use, so a sensor
 // with one coil and one register costs little even with hundreds of simulated devices.
 
-import type { ModbusTable } from '@edgetwin/api';
+import type { ModbusTable } from '@edgetwin/mappers/drivers/modbus/config';
 
 const SIZE = 65536;
 

@@ -1,7 +1,7 @@
 // A Modbus RTU slave on a serial port path (a real adapter, or one end of a socat PTY pair in tests).
 // Frames are found by their function code's length and checked by CRC; garbage is skipped a byte at a time.
 
-import { modbusCrc16 } from '@edgetwin/api';
+import { modbusCrc16 } from '@edgetwin/mappers/drivers/modbus/codec';
 import { SerialPort } from 'serialport';
 import { requestPduLength } from './pdu.js';
 import type { UnitRouter } from './router.js';

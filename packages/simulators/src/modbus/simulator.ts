@@ -1,21 +1,31 @@
 // Simulated Modbus devices built from the same resolved Device/DeviceModel manifests the mapper reads: each
-// device is one unit ID serving exactly the registers, types and byte orders its visitors declare.
+// device is one unit ID serving exactly the registers, types and byte orders its visitors declare. The
+// visitors are parsed by the Modbus driver's own config.ts and encoded by its codec; engineering values
+// (scale, valueOffset, a boolean's bit) use the framework's one copy of those transforms, so the
+// simulator cannot drift from what the mapper reads (issue 11).
 
+import { formatConfigIssue, parseValue, type ResolvedDevice, type ResolvedProperty } from '@edgetwin/api';
 import {
   decodeModbusBits,
   decodeModbusRegisters,
   encodeModbusBits,
   encodeModbusRegisters,
+  type ModbusValue,
+} from '@edgetwin/mappers/drivers/modbus/codec';
+import {
   type ModbusPoint,
   type ModbusTable,
-  type ModbusValue,
-  parseModbusPoint,
   parseModbusProtocol,
-  parseValue,
-  rawModbusPoint,
-  type ResolvedDevice,
-  type ResolvedProperty,
-} from '@edgetwin/api';
+  parseModbusVisitor,
+} from '@edgetwin/mappers/drivers/modbus/config';
+import {
+  extractBit,
+  scaleRaw,
+  setBit,
+  type TransformSpec,
+  transformSpecOf,
+  unscale,
+} from '@edgetwin/mappers/framework/transforms';
 import pino, { type Logger } from 'pino';
 import { answerPdu, EXCEPTION_DEVICE_FAILURE, EXCEPTION_GATEWAY_TARGET, exceptionPdu } from './pdu.js';
 import { RegisterBank } from './register-bank.js';
@@ -55,11 +65,11 @@ export interface ModbusSimulator {
   /** the (first) TCP port served, 0 when only RTU */
   readonly port: number;
   readonly endpoints: SimulatorEndpoint[];
-  /** current engineering value (scale applied) of a device's property */
+  /** current engineering value (the framework's transforms applied) of a device's property */
   peek(deviceId: string, property: string): ModbusValue;
   /** sets a value as the device would (it stops moving) */
   poke(deviceId: string, property: string, value: ModbusValue): void;
-  /** the value as a mapper driver reads it: no scale, a `bit` property as its whole word (rawModbusPoint) */
+  /** the value as a mapper driver reads it: no transforms, a `bit` property as its whole word */
   peekRaw(deviceId: string, property: string): ModbusValue;
   pokeRaw(deviceId: string, property: string, value: ModbusValue): void;
   setFault(deviceId: string, fault: ModbusFault): void;
@@ -68,7 +78,7 @@ export interface ModbusSimulator {
   /** requests answered or refused, per device and in total */
   stats(): { requests: number; perDevice: Record<string, number> };
   /** where each property lives, for printing */
-  describe(): Array<{ device: string; unit: number; point: ModbusPoint }>;
+  describe(): Array<{ device: string; unit: number; point: ModbusPoint; transforms: TransformSpec }>;
   /** drop open TCP connections (the server keeps listening) */
   dropConnections(): void;
   stop(): Promise<void>;
@@ -77,6 +87,8 @@ export interface ModbusSimulator {
 interface SimProperty {
   prop: ResolvedProperty;
   point: ModbusPoint;
+  /** the framework's transforms of the property, without its bounds (a simulator may go out of range) */
+  spec: TransformSpec;
   pinned: boolean;
 }
 
@@ -100,26 +112,26 @@ export async function startModbusSimulator(opts: ModbusSimulatorOptions): Promis
 
   for (const d of opts.devices) {
     if (d.protocol !== 'modbus') continue;
-    const proto = parseModbusProtocol(d.protocolConfig, `device ${d.id}`);
+    const proto = parseModbusProtocol(d.protocolConfig);
     if (!proto.ok) {
-      problems.push(...proto.errors);
+      problems.push(...proto.issues.map((i) => `device ${d.id}: ${formatConfigIssue(i)}`));
       continue;
     }
     const bank = new RegisterBank(opts.strict ?? false);
     const props = new Map<string, SimProperty>();
     for (const prop of d.properties) {
-      const parsed = parseModbusPoint({
-        name: prop.name,
-        type: prop.type,
-        accessMode: prop.accessMode,
-        visitor: prop.visitor,
-      });
-      if (!parsed.ok) {
-        problems.push(...parsed.errors.map((e) => `device ${d.id}: ${e}`));
+      const parsed = parseModbusVisitor(prop);
+      const transforms = transformSpecOf(prop);
+      if (!parsed.ok || !transforms.ok) {
+        const issues = [...(parsed.ok ? [] : parsed.issues), ...transforms.issues];
+        problems.push(...issues.map((i) => `device ${d.id}: ${formatConfigIssue(i)}`));
         continue;
       }
       bank.map(parsed.value.table, parsed.value.offset, parsed.value.count);
-      props.set(prop.name, { prop, point: parsed.value, pinned: false });
+      const spec = { ...transforms.value };
+      delete spec.min;
+      delete spec.max;
+      props.set(prop.name, { prop, point: parsed.value, spec, pinned: false });
     }
     let endpointKey: string;
     if (opts.rtu) endpointKey = `rtu:${opts.rtu.path}`;
@@ -211,20 +223,20 @@ export async function startModbusSimulator(opts: ModbusSimulatorOptions): Promis
     endpoints,
     peek(deviceId, property) {
       const [dev, sp] = find(deviceId, property);
-      return readPoint(dev.bank, sp.point);
+      return readEngineering(dev, sp);
     },
     poke(deviceId, property, value) {
       const [dev, sp] = find(deviceId, property);
-      writePoint(dev.bank, sp.point, value);
+      writeEngineering(dev, sp, value);
       sp.pinned = true;
     },
     peekRaw(deviceId, property) {
       const [dev, sp] = find(deviceId, property);
-      return readPoint(dev.bank, rawModbusPoint(sp.point));
+      return readPoint(dev.bank, sp.point);
     },
     pokeRaw(deviceId, property, value) {
       const [dev, sp] = find(deviceId, property);
-      writePoint(dev.bank, rawModbusPoint(sp.point), value);
+      writePoint(dev.bank, sp.point, value);
       sp.pinned = true;
     },
     setFault(deviceId, fault) {
@@ -247,9 +259,10 @@ export async function startModbusSimulator(opts: ModbusSimulatorOptions): Promis
       return { requests, perDevice };
     },
     describe() {
-      const out: Array<{ device: string; unit: number; point: ModbusPoint }> = [];
+      const out: Array<{ device: string; unit: number; point: ModbusPoint; transforms: TransformSpec }> = [];
       for (const d of devices.values())
-        for (const sp of d.props.values()) out.push({ device: d.id, unit: d.unit, point: sp.point });
+        for (const sp of d.props.values())
+          out.push({ device: d.id, unit: d.unit, point: sp.point, transforms: sp.spec });
       return out;
     },
     dropConnections() {
@@ -289,6 +302,26 @@ export function writePoint(bank: RegisterBank, p: ModbusPoint, value: ModbusValu
   words.set(encodeModbusRegisters(p, value, words.subarray(p.offset, p.offset + p.count)), p.offset);
 }
 
+/**
+ * The property's engineering value: the raw value with the framework's own `scale`/`valueOffset` and a
+ * boolean's `bit` applied (the model type's formatting is the mapper's, so tests see the typed value).
+ */
+function readEngineering(dev: SimDevice, sp: SimProperty): ModbusValue {
+  const raw = readPoint(dev.bank, sp.point);
+  if (sp.spec.bit !== undefined) return extractBit(Number(raw), sp.spec.bit);
+  return typeof raw === 'number' ? scaleRaw(raw, sp.spec) : raw;
+}
+
+/** Sets an engineering value: the inverse transforms, a `bit` merged into its word. */
+function writeEngineering(dev: SimDevice, sp: SimProperty, value: ModbusValue): void {
+  if (sp.spec.bit !== undefined) {
+    const on = value === true || value === 1 || value === 'true' || value === '1';
+    writePoint(dev.bank, sp.point, setBit(Number(readPoint(dev.bank, sp.point)), sp.spec.bit, on));
+    return;
+  }
+  writePoint(dev.bank, sp.point, typeof value === 'number' ? unscale(value, sp.spec) : value);
+}
+
 function pinWritten(dev: SimDevice, table: ModbusTable, offset: number, count: number): void {
   for (const sp of dev.props.values()) {
     const p = sp.point;
@@ -307,12 +340,12 @@ function initialValue(dev: SimDevice, sp: SimProperty): void {
   if (value === undefined) {
     if (point.type === 'string') value = '';
     else if (point.type === 'bytes') value = '';
-    else if (point.type === 'boolean') value = false;
+    else if (point.type === 'boolean' || prop.type === 'BOOLEAN') value = false;
     else if (prop.minimum !== undefined && prop.maximum !== undefined) value = (prop.minimum + prop.maximum) / 2;
     else value = prop.minimum ?? 0;
   }
   try {
-    writePoint(dev.bank, point, value);
+    writeEngineering(dev, sp, value);
   } catch {
     // a desired value the registers cannot hold: start from zero, the mapper will report the write failure
   }
@@ -325,21 +358,21 @@ function walk(devices: Map<string, SimDevice>): void {
       const { point, prop } = sp;
       if (point.type === 'string' || point.type === 'bytes') continue;
       try {
-        const now = readPoint(dev.bank, point);
+        const now = readEngineering(dev, sp);
         if (typeof now === 'boolean') {
-          if (Math.random() < 0.1) writePoint(dev.bank, point, !now);
+          if (Math.random() < 0.1) writeEngineering(dev, sp, !now);
           continue;
         }
         if (typeof now !== 'number') continue;
         const min = prop.minimum;
         const max = prop.maximum;
         const span = min !== undefined && max !== undefined ? max - min : Math.max(10, Math.abs(now));
-        const step = Math.max(span * 0.02, point.scale) * (Math.random() * 2 - 1);
+        const step = Math.max(span * 0.02, Math.abs(sp.spec.scale)) * (Math.random() * 2 - 1);
         let next = now + step;
         if (min !== undefined) next = Math.max(min, next);
         if (max !== undefined) next = Math.min(max, next);
         if (/^uint|bitfield/.test(point.type)) next = Math.max(0, next);
-        writePoint(dev.bank, point, next);
+        writeEngineering(dev, sp, next);
       } catch {
         // a step outside what the type holds: stay put this tick
       }

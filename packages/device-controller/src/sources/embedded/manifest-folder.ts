@@ -6,6 +6,7 @@
 
 import { type FSWatcher, readdirSync, readFileSync, watch } from 'node:fs';
 import { join } from 'node:path';
+import type { ProtocolValidators } from '@edgetwin/api';
 import pino, { type Logger } from 'pino';
 import { checkManifests, type ManifestFile } from '../../http/check-manifests.js';
 import { objectKey, type SourceObject } from '../../source.js';
@@ -24,6 +25,8 @@ export interface ManifestFolderOptions {
   dir: string;
   store: EmbeddedStore;
   logger?: Logger;
+  /** each protocol driver's config check (as on apply) */
+  protocols?: ProtocolValidators;
   /** wait this long after the last file event before syncing (default 200 ms) */
   debounceMs?: number;
   /** called after every sync (tests, metrics) */
@@ -96,6 +99,7 @@ export class ManifestFolder {
     const checked = checkManifests(
       files,
       store.models().filter((m) => !fromFolder(m)),
+      this.opts.protocols,
     );
     if (checked.findings.length > 0) return { applied: 0, deleted: 0, findings: checked.findings };
 

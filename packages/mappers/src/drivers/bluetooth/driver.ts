@@ -431,7 +431,8 @@ export const bluetoothDriverFactory: DriverFactory = {
   validate(device) {
     const problems = [...deviceConfig(device).problems];
     for (const p of device.properties) problems.push(...propertyConfig(p).problems);
-    return problems;
+    // TODO(ble, issue 11): move to the config.ts pattern (ConfigReader, key-level issues, validators.ts)
+    return problems.map((message) => ({ message }));
   },
   create(device, ctx) {
     const d = deviceConfig(device);

@@ -1,6 +1,15 @@
-// The GPIO protocol and visitor configData keys (docs/gpio.md), parsed with one message per problem.
+// The one home of GPIO configuration (docs/gpio.md; issue 11 "one home for protocol config"): protocol
+// configData -> GpioDeviceConfig, visitor configData -> GpioPinConfig, and validateGpioDevice, which
+// `edgetwin validate`/`apply` and the running mapper both call. Issues name the property and key.
 
-import type { ResolvedDevice, ResolvedProperty } from '@edgetwin/api';
+import {
+  type ConfigData,
+  type ConfigIssue,
+  type ConfigParse,
+  ConfigReader,
+  type ResolvedDevice,
+  type ResolvedProperty,
+} from '@edgetwin/api';
 import { BACKENDS, type BackendName, type Direction, type Edge } from './backend.js';
 
 export interface GpioDeviceConfig {
@@ -21,58 +30,49 @@ export interface GpioPinConfig {
 const EDGES: readonly Edge[] = ['none', 'rising', 'falling', 'both'];
 
 /** EDGETWIN_GPIO_BACKEND overrides every device's backend, so a Raspberry Pi manifest runs on a laptop. */
-export function deviceConfig(
-  device: ResolvedDevice,
-  env = process.env,
-): { config?: GpioDeviceConfig; problems: string[] } {
-  const c = device.protocolConfig;
-  const problems: string[] = [];
-  const backend = String(env.EDGETWIN_GPIO_BACKEND || c.backend || 'libgpiod');
+export function parseGpioProtocol(config: ConfigData, env = process.env): ConfigParse<GpioDeviceConfig> {
+  const r = new ConfigReader(config);
+  const backend = String(env.EDGETWIN_GPIO_BACKEND || config.backend || 'libgpiod');
   if (!BACKENDS.includes(backend as BackendName))
-    problems.push(`protocol configData backend "${backend}" is not one of ${BACKENDS.join(', ')}`);
-  const chip = c.chip === undefined ? 'gpiochip0' : String(c.chip);
-  if (!chip) problems.push('protocol configData chip must not be empty');
-  if (problems.length) return { problems };
-  return { config: { backend: backend as BackendName, chip }, problems };
+    r.problem('backend', `"${backend}" is not one of ${BACKENDS.join(', ')}`);
+  const chip = config.chip === undefined ? 'gpiochip0' : String(config.chip);
+  if (!chip) r.problem('chip', 'must not be empty');
+  return r.result(() => ({ backend: backend as BackendName, chip }));
 }
 
-function bool(v: unknown): boolean | undefined {
-  if (v === true || v === 'true') return true;
-  if (v === false || v === 'false' || v === undefined) return false;
-  return undefined;
-}
-
-export function pinConfig(prop: ResolvedProperty): { config?: GpioPinConfig; problems: string[] } {
+export function parseGpioVisitor(prop: ResolvedProperty): ConfigParse<GpioPinConfig> {
+  const r = new ConfigReader(prop.visitor, prop.name);
   const v = prop.visitor;
-  const where = `property ${prop.name}`;
-  const problems: string[] = [];
   const pin = typeof v.pin === 'string' && v.pin.trim() !== '' ? Number(v.pin) : v.pin;
   if (typeof pin !== 'number' || !Number.isInteger(pin) || pin < 0)
-    problems.push(`${where}: visitor pin must be a non-negative integer (got ${JSON.stringify(v.pin)})`);
-  const direction = (v.direction ?? (prop.accessMode === 'ReadOnly' ? 'in' : 'out')) as Direction;
-  if (direction !== 'in' && direction !== 'out') problems.push(`${where}: visitor direction must be "in" or "out"`);
+    r.problem('pin', `must be a non-negative integer (got ${JSON.stringify(v.pin)})`);
+  const direction = r.oneOf('direction', ['in', 'out'] as const, prop.accessMode === 'ReadOnly' ? 'in' : 'out');
   if (direction === 'out' && prop.accessMode === 'ReadOnly')
-    problems.push(`${where}: an output pin cannot be ReadOnly (use direction "in" or accessMode ReadWrite)`);
-  const edge = (v.edge ?? 'none') as Edge;
-  if (!EDGES.includes(edge)) problems.push(`${where}: visitor edge must be one of ${EDGES.join(', ')}`);
-  if (edge !== 'none' && direction === 'out') problems.push(`${where}: edge events need direction "in"`);
-  const activeLow = bool(v.activeLow);
-  if (activeLow === undefined) problems.push(`${where}: visitor activeLow must be true or false`);
-  const initial = bool(v.initial);
-  if (initial === undefined) problems.push(`${where}: visitor initial must be true or false`);
-  const debounceMs = Number(v.debounceMs ?? 0);
-  if (!Number.isFinite(debounceMs) || debounceMs < 0)
-    problems.push(`${where}: visitor debounceMs must be a number of milliseconds >= 0`);
-  if (problems.length) return { problems };
-  return {
-    config: {
-      pin: pin as number,
-      direction,
-      activeLow: activeLow as boolean,
-      edge,
-      debounceMs,
-      initial: initial as boolean,
-    },
-    problems,
-  };
+    r.problem('direction', 'out cannot be ReadOnly (use direction "in" or accessMode ReadWrite)');
+  const edge = r.oneOf('edge', EDGES, 'none');
+  if (edge !== 'none' && direction === 'out') r.problem('edge', 'events need direction "in"');
+  const activeLow = r.bool('activeLow', false);
+  const initial = r.bool('initial', false);
+  const debounceMs = r.number('debounceMs', 0);
+  if (debounceMs < 0) r.problem('debounceMs', 'must be a number of milliseconds >= 0');
+  return r.result(() => ({ pin: pin as number, direction, activeLow, edge, debounceMs, initial }));
+}
+
+/** Every problem of a GPIO device's config: backend, chip, each pin, and pins used twice. */
+export function validateGpioDevice(device: ResolvedDevice, env = process.env): ConfigIssue[] {
+  const d = parseGpioProtocol(device.protocolConfig, env);
+  const issues = d.ok ? [...d.notices] : [...d.issues];
+  const pins = new Map<number, string>();
+  for (const p of device.properties) {
+    const pc = parseGpioVisitor(p);
+    if (!pc.ok) {
+      issues.push(...pc.issues);
+      continue;
+    }
+    const other = pins.get(pc.value.pin);
+    if (other)
+      issues.push({ property: p.name, key: 'pin', message: `${pc.value.pin} is already used by property ${other}` });
+    pins.set(pc.value.pin, p.name);
+  }
+  return issues;
 }

@@ -1,7 +1,7 @@
 // The GPIO driver: one pin per property. Raw values are logical booleans (active-low already applied);
 // the framework turns them into ON/OFF (visitor onValue/offValue), true/false or 1/0 by model type.
 
-import type { ResolvedDevice, ResolvedProperty } from '@edgetwin/api';
+import { formatConfigIssue, type ResolvedDevice, type ResolvedProperty } from '@edgetwin/api';
 import {
   type DeviceDriver,
   type DeviceHealth,
@@ -13,7 +13,13 @@ import {
   rejectReadOnly,
 } from '../../framework/driver.js';
 import { type GpioBackend, GpioError, type GpioLine, type Level } from './backend.js';
-import { deviceConfig, type GpioDeviceConfig, type GpioPinConfig, pinConfig } from './config.js';
+import {
+  type GpioDeviceConfig,
+  type GpioPinConfig,
+  parseGpioProtocol,
+  parseGpioVisitor,
+  validateGpioDevice,
+} from './config.js';
 import { libgpiodBackend } from './libgpiod-backend.js';
 import { simulatedBackend } from './simulated-chip.js';
 import { sysfsBackend } from './sysfs-backend.js';
@@ -67,9 +73,14 @@ class GpioDriver implements DeviceDriver {
 
   private async lineFor(prop: ResolvedProperty): Promise<OpenLine> {
     const where = `device ${this.device.id} property ${prop.name}`;
-    const parsed = pinConfig(prop);
-    if (!parsed.config) throw new DriverError(`${where}: ${parsed.problems.join('; ')}`, 'config', false);
-    const cfg = parsed.config;
+    const parsed = parseGpioVisitor(prop);
+    if (!parsed.ok)
+      throw new DriverError(
+        `device ${this.device.id}: ${parsed.issues.map(formatConfigIssue).join('; ')}`,
+        'config',
+        false,
+      );
+    const cfg = parsed.value;
     const key = `${cfg.direction}/${cfg.edge}/${cfg.activeLow}`;
     const open = this.lines.get(cfg.pin);
     if (open && open.key === key) return open;
@@ -201,23 +212,11 @@ class GpioDriver implements DeviceDriver {
 
 export const gpioDriverFactory: DriverFactory = {
   protocol: 'gpio',
-  validate(device) {
-    const d = deviceConfig(device);
-    const problems = [...d.problems];
-    const pins = new Map<number, string>();
-    for (const p of device.properties) {
-      const pc = pinConfig(p);
-      problems.push(...pc.problems);
-      if (!pc.config) continue;
-      const other = pins.get(pc.config.pin);
-      if (other) problems.push(`property ${p.name}: pin ${pc.config.pin} is already used by property ${other}`);
-      pins.set(pc.config.pin, p.name);
-    }
-    return problems;
-  },
+  validate: (device) => validateGpioDevice(device),
   create(device, ctx) {
-    const d = deviceConfig(device);
-    if (!d.config) throw new DriverError(`device ${device.id}: ${d.problems.join('; ')}`, 'config', false);
-    return new GpioDriver(device, d.config, gpioBackend(d.config.backend), ctx);
+    const d = parseGpioProtocol(device.protocolConfig);
+    if (!d.ok)
+      throw new DriverError(`device ${device.id}: ${d.issues.map(formatConfigIssue).join('; ')}`, 'config', false);
+    return new GpioDriver(device, d.value, gpioBackend(d.value.backend), ctx);
   },
 };

@@ -1,5 +1,11 @@
 export { BACKENDS, type BackendName, type GpioBackend, GpioError, type GpioLine } from './backend.js';
-export { deviceConfig, type GpioDeviceConfig, type GpioPinConfig, pinConfig } from './config.js';
+export {
+  type GpioDeviceConfig,
+  type GpioPinConfig,
+  parseGpioProtocol,
+  parseGpioVisitor,
+  validateGpioDevice,
+} from './config.js';
 export { gpioBackend, gpioDriverFactory } from './driver.js';
 export { LIBGPIOD_MISSING } from './libgpiod-backend.js';
 export {

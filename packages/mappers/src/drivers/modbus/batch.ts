@@ -1,7 +1,7 @@
 // Plans reads: properties of one device on the same table whose ranges are contiguous or close are read in
 // one request (up to the protocol limit), and each property is decoded from the block.
 
-import { MODBUS_MAX_READ_BITS, type ModbusPoint, type ModbusTable } from '@edgetwin/api';
+import { MODBUS_MAX_READ_BITS, type ModbusPoint, type ModbusTable } from './config.js';
 
 export interface ReadGroup {
   table: ModbusTable;

@@ -1,20 +1,7 @@
 // The Modbus device driver: one device (one unit ID) on a shared line. Reads are batched per table and
 // decoded in the raw view (no scale, whole word for `bit` properties): the framework applies scale and bit.
 
-import {
-  decodeModbusBits,
-  decodeModbusRegisters,
-  encodeModbusBits,
-  encodeModbusRegisters,
-  ModbusCodecError,
-  type ConfigData,
-  type ModbusPoint,
-  type ModbusProtocolConfig,
-  parseModbusPoint,
-  type ResolvedDevice,
-  type ResolvedProperty,
-  rawModbusPoint,
-} from '@edgetwin/api';
+import { type ConfigData, formatConfigIssue, type ResolvedDevice, type ResolvedProperty } from '@edgetwin/api';
 import {
   type DeviceDriver,
   type DeviceHealth,
@@ -25,6 +12,14 @@ import {
   rejectReadOnly,
 } from '../../framework/driver.js';
 import { planReads, type ReadGroup } from './batch.js';
+import {
+  decodeModbusBits,
+  decodeModbusRegisters,
+  encodeModbusBits,
+  encodeModbusRegisters,
+  ModbusCodecError,
+} from './codec.js';
+import { type ModbusPoint, type ModbusProtocolConfig, parseModbusVisitor } from './config.js';
 import { toDriverError } from './errors.js';
 import type { LineRegistry, ModbusLine } from './line.js';
 
@@ -33,7 +28,7 @@ interface PointKey {
   type: string;
   access: string;
 }
-type PointEntry = (PointKey & { point: ModbusPoint; raw: ModbusPoint }) | (PointKey & { error: string });
+type PointEntry = (PointKey & { point: ModbusPoint }) | (PointKey & { error: string });
 
 interface Plan {
   entries: PointEntry[];
@@ -121,7 +116,7 @@ export class ModbusDeviceDriver implements DeviceDriver {
     const points: ModbusPoint[] = [];
     entries.forEach((e, i) => {
       if ('error' in e) errors.push([properties[i]!.name, new DriverError(e.error, 'config', false)]);
-      else points.push(e.raw);
+      else points.push(e.point);
     });
     const groups = planReads(points, this.gapsRefused ? 0 : this.cfg.maxGap, this.cfg.maxReadRegisters);
     // a device is read in a few property sets (one per collect cycle); keep the last few plans
@@ -144,7 +139,11 @@ export class ModbusDeviceDriver implements DeviceDriver {
     rejectReadOnly(this.device.id, property);
     const p = this.pointOf(property);
     if ('error' in p) throw new DriverError(p.error, 'config', false);
-    const point = p.point;
+    // a boolean for a `bit` property changes that bit only; anything else writes the point as parsed
+    const point: ModbusPoint =
+      typeof value === 'boolean' && p.point.booleanBit !== undefined
+        ? { ...p.point, type: 'boolean', bit: p.point.booleanBit, bits: 1 }
+        : p.point;
     if (!point.writable)
       throw new DriverError(
         `device ${this.device.id}: property ${property.name} is on ${REGISTER_NAMES[point.table]}, which is read-only`,
@@ -157,23 +156,21 @@ export class ModbusDeviceDriver implements DeviceDriver {
     const timeout = this.cfg.timeoutMs;
     try {
       if (point.table === 'coil') {
-        const bits = encode(() => encodeModbusBits(rawModbusPoint(point), value), this.device.id);
+        const bits = encode(() => encodeModbusBits(point, value), this.device.id);
         if (point.writeFunction === 5)
           await line.request(timeout, (c, done) => c.writeFC5(unit, point.offset, bits[0] as boolean, done));
         else await line.request(timeout, (c, done) => c.writeFC15(unit, point.offset, bits, done));
       } else {
         // a boolean for a `bit` property, or any bitfield, changes only its bits: read-modify-write
-        const partial =
-          (point.type === 'boolean' && point.bit !== undefined && typeof value === 'boolean') ||
-          point.type === 'bitfield';
+        const partial = point.type === 'bitfield' || point.bit !== undefined;
         let words: number[];
         if (partial) {
           const current = await line.request<{ data: number[] }>(timeout, (c, done) =>
             c.writeFC3(unit, point.offset, point.count, done),
           );
-          words = encode(() => encodeModbusRegisters({ ...point, scale: 1 }, value, current.data), this.device.id);
+          words = encode(() => encodeModbusRegisters(point, value, current.data), this.device.id);
         } else {
-          words = encode(() => encodeModbusRegisters(rawModbusPoint(point), value), this.device.id);
+          words = encode(() => encodeModbusRegisters(point, value), this.device.id);
         }
         if (point.writeFunction === 6)
           await line.request(timeout, (c, done) => c.writeFC6(unit, point.offset, words[0] as number, done));
@@ -215,16 +212,11 @@ export class ModbusDeviceDriver implements DeviceDriver {
       sameFlat(cached.visitor, prop.visitor)
     )
       return cached;
-    const parsed = parseModbusPoint({
-      name: prop.name,
-      type: prop.type,
-      accessMode: prop.accessMode,
-      visitor: prop.visitor,
-    });
+    const parsed = parseModbusVisitor(prop);
     const base = { visitor: prop.visitor, type: prop.type, access: prop.accessMode };
     const entry: PointEntry = parsed.ok
-      ? { ...base, point: parsed.value, raw: rawModbusPoint(parsed.value) }
-      : { ...base, error: `device ${this.device.id}: ${parsed.errors.join('; ')}` };
+      ? { ...base, point: parsed.value }
+      : { ...base, error: `device ${this.device.id}: ${parsed.issues.map(formatConfigIssue).join('; ')}` };
     this.points.set(prop.name, entry);
     return entry;
   }
@@ -302,7 +294,7 @@ function sameFlat(a: ConfigData, b: ConfigData): boolean {
   return true;
 }
 
-/** Decodes one property from a block; `p` is already the raw view (rawModbusPoint). */
+/** Decodes one property from a block, in raw units (config.ts parses a boolean's `bit` as its whole word). */
 function decodeFrom(block: ReadBlock, start: number, p: ModbusPoint): RawValue {
   const from = p.offset - start;
   if (block.bits) return decodeModbusBits(p, from === 0 ? block.bits : block.bits.slice(from, from + p.count));

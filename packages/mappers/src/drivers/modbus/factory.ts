@@ -1,9 +1,10 @@
 // The Modbus DriverFactory: validates a device's protocol and visitor config, and creates drivers that share
 // one connection per TCP gateway or serial line.
 
-import { parseModbusPoint, parseModbusProtocol, type ResolvedDevice } from '@edgetwin/api';
+import { type ConfigIssue, formatConfigIssue, type ResolvedDevice } from '@edgetwin/api';
 import pino, { type Logger } from 'pino';
 import { type DriverContext, DriverError, type DriverFactory } from '../../framework/driver.js';
+import { parseModbusProtocol, validateModbusDevice } from './config.js';
 import { ModbusDeviceDriver } from './driver.js';
 import { LineRegistry } from './line.js';
 
@@ -30,24 +31,17 @@ export function createModbusDriverFactory(opts: ModbusDriverOptions = {}): Modbu
     get lineCount() {
       return lines.size;
     },
-    validate(device: ResolvedDevice): string[] {
-      const problems: string[] = [];
-      const proto = parseModbusProtocol(device.protocolConfig, `device ${device.id}`);
-      if (!proto.ok) problems.push(...proto.errors);
-      for (const prop of device.properties) {
-        const p = parseModbusPoint({
-          name: prop.name,
-          type: prop.type,
-          accessMode: prop.accessMode,
-          visitor: prop.visitor,
-        });
-        if (!p.ok) problems.push(...p.errors);
-      }
-      return problems;
+    validate(device: ResolvedDevice): ConfigIssue[] {
+      return validateModbusDevice(device);
     },
     create(device: ResolvedDevice, ctx: DriverContext) {
-      const proto = parseModbusProtocol(device.protocolConfig, `device ${device.id}`);
-      if (!proto.ok) throw new DriverError(proto.errors.join('; '), 'config', false);
+      const proto = parseModbusProtocol(device.protocolConfig);
+      if (!proto.ok)
+        throw new DriverError(
+          `device ${device.id}: ${proto.issues.map(formatConfigIssue).join('; ')}`,
+          'config',
+          false,
+        );
       return new ModbusDeviceDriver(device, proto.value, lines, ctx);
     },
     close() {

@@ -5,3 +5,5 @@ export {
   type ModbusDriverOptions,
   modbusDriverFactory,
 } from './factory.js';
+export * from './codec.js';
+export * from './config.js';

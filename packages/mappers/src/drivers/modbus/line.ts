@@ -2,7 +2,7 @@
 // (rtu:/dev/tty...). Requests run one at a time in arrival order, each with its own unit ID and timeout, so
 // several slaves never interleave frames on one bus.
 
-import type { ModbusProtocolConfig } from '@edgetwin/api';
+import type { ModbusProtocolConfig } from './config.js';
 import M from 'modbus-serial';
 import type { Logger } from 'pino';
 import { DriverError } from '../../framework/driver.js';

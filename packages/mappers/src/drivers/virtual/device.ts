@@ -2,66 +2,9 @@
 // computed from the clock when read (no timers), so a thousand virtual devices cost nothing while idle.
 // A test or demo reaches the same instance the mapper reads through virtualDevice(id).
 
-import type { ConfigData } from '@edgetwin/api';
 import type { RawValue } from '../../framework/driver.js';
 
-export type GeneratorKind = 'echo' | 'counter' | 'random' | 'sine';
-export const GENERATORS: readonly GeneratorKind[] = ['echo', 'counter', 'random', 'sine'];
-
-/** Counter demo semantics (KubeEdge new-counter-demo): ON counts, PAUSED holds, OFF resets to 0 and holds. */
-const STATUS_ALIASES: Record<string, 'ON' | 'OFF' | 'PAUSED'> = {
-  ON: 'ON',
-  '0': 'ON',
-  OFF: 'OFF',
-  '1': 'OFF',
-  PAUSED: 'PAUSED',
-  '2': 'PAUSED',
-};
-
-export interface ValueSpec {
-  generator: GeneratorKind;
-  initial?: RawValue;
-  /** counter: increment per period; random: largest step per period */
-  step: number;
-  periodMs: number;
-  min?: number;
-  max?: number;
-  amplitude: number;
-  /** values a written string must be one of */
-  allowed?: string[];
-}
-
-function num(v: unknown, dflt: number): number {
-  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
-  return Number.isFinite(n) ? n : dflt;
-}
-
-/** Visitor configData -> value spec. `name: count` is a counter and `name: status` the counter's switch. */
-export function valueSpec(visitor: ConfigData): { spec?: ValueSpec; problems: string[] } {
-  const name = String(visitor.name ?? '');
-  const generator = String(visitor.generator ?? (name === 'count' ? 'counter' : 'echo')) as GeneratorKind;
-  if (!GENERATORS.includes(generator))
-    return { problems: [`visitor generator "${generator}" is not one of ${GENERATORS.join(', ')}`] };
-  const spec: ValueSpec = {
-    generator,
-    step: num(visitor.step, 1),
-    periodMs: num(visitor.periodMs, 1000),
-    amplitude: num(visitor.amplitude, 1),
-  };
-  if (spec.periodMs <= 0) return { problems: ['visitor periodMs must be > 0'] };
-  if (visitor.min !== undefined) spec.min = num(visitor.min, Number.NEGATIVE_INFINITY);
-  if (visitor.max !== undefined) spec.max = num(visitor.max, Number.POSITIVE_INFINITY);
-  const initial = visitor.initial;
-  if (typeof initial === 'number' || typeof initial === 'boolean' || typeof initial === 'string')
-    spec.initial = initial;
-  if (Array.isArray(visitor.allowed)) spec.allowed = visitor.allowed.map(String);
-  else if (typeof visitor.allowed === 'string') spec.allowed = visitor.allowed.split(',').map((s) => s.trim());
-  if (name === 'status') {
-    spec.allowed ??= Object.keys(STATUS_ALIASES);
-    spec.initial ??= 'ON';
-  }
-  return { spec, problems: [] };
-}
+import { STATUS_ALIASES, type ValueSpec } from './config.js';
 
 interface Slot {
   spec: ValueSpec;

@@ -2,7 +2,7 @@
 // picks a value of a simulated device. Protocol configData: `instance` (which simulated device; default
 // the device ID), `latencyMs` (a slow device).
 
-import type { ResolvedDevice, ResolvedProperty } from '@edgetwin/api';
+import { formatConfigIssue, type ResolvedDevice, type ResolvedProperty } from '@edgetwin/api';
 import {
   type DeviceDriver,
   type DeviceHealth,
@@ -12,7 +12,8 @@ import {
   type ReadResult,
   rejectReadOnly,
 } from '../../framework/driver.js';
-import { type VirtualDevice, valueSpec, virtualDevice } from './device.js';
+import { parseVirtualProtocol, parseVirtualVisitor, validateVirtualDevice } from './config.js';
+import { type VirtualDevice, virtualDevice } from './device.js';
 
 function nameOf(p: ResolvedProperty): string {
   return String(p.visitor.name ?? p.name);
@@ -37,9 +38,10 @@ class VirtualDriver implements DeviceDriver {
     private readonly device: ResolvedDevice,
     private readonly signal: AbortSignal,
   ) {
-    this.sim = virtualDevice(String(device.protocolConfig.instance ?? device.id));
-    const latency = Number(device.protocolConfig.latencyMs ?? 0);
-    if (Number.isFinite(latency) && latency > 0) this.sim.latencyMs = latency;
+    const proto = parseVirtualProtocol(device.protocolConfig);
+    const cfg = proto.ok ? proto.value : { latencyMs: 0 };
+    this.sim = virtualDevice(cfg.instance ?? device.id);
+    if (cfg.latencyMs > 0) this.sim.latencyMs = cfg.latencyMs;
   }
 
   private unreachable(): DriverError {
@@ -53,10 +55,14 @@ class VirtualDriver implements DeviceDriver {
   private ensure(p: ResolvedProperty): void {
     const name = nameOf(p);
     if (this.sim.has(name)) return;
-    const { spec, problems } = valueSpec(p.visitor);
-    if (!spec)
-      throw new DriverError(`device ${this.device.id} property ${p.name}: ${problems.join('; ')}`, 'config', false);
-    this.sim.define(name, spec);
+    const spec = parseVirtualVisitor(p);
+    if (!spec.ok)
+      throw new DriverError(
+        `device ${this.device.id}: ${spec.issues.map(formatConfigIssue).join('; ')}`,
+        'config',
+        false,
+      );
+    this.sim.define(name, spec.value);
   }
 
   async connect(): Promise<void> {
@@ -133,17 +139,7 @@ function wrongJsType(p: ResolvedProperty, v: RawValue): string | undefined {
 
 export const virtualDriverFactory: DriverFactory = {
   protocol: 'virtualProtocol',
-  validate(device) {
-    const problems: string[] = [];
-    const latency = device.protocolConfig.latencyMs;
-    if (latency !== undefined && !(Number(latency) >= 0))
-      problems.push('protocol configData latencyMs must be a number >= 0');
-    for (const p of device.properties) {
-      const { problems: ps } = valueSpec(p.visitor);
-      for (const m of ps) problems.push(`property ${p.name}: ${m}`);
-    }
-    return problems;
-  },
+  validate: (device) => validateVirtualDevice(device),
   create(device, ctx) {
     return new VirtualDriver(device, ctx.signal);
   },

@@ -1,10 +1,11 @@
 export {
   GENERATORS,
   type GeneratorKind,
-  removeVirtualDevice,
-  VirtualDevice,
+  parseVirtualProtocol,
+  parseVirtualVisitor,
   type ValueSpec,
-  valueSpec,
-  virtualDevice,
-} from './device.js';
+  type VirtualProtocolConfig,
+  validateVirtualDevice,
+} from './config.js';
+export { removeVirtualDevice, VirtualDevice, virtualDevice } from './device.js';
 export { virtualDriverFactory } from './driver.js';

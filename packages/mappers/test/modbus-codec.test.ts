@@ -1,34 +1,65 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+// The Modbus driver's config.ts (visitor and protocol parsing) and codec.ts (raw values <-> registers).
+import { formatConfigIssue, type ResolvedProperty } from '@edgetwin/api';
 import {
   asPropertyValue,
   decodeModbusBits,
   decodeModbusRegisters,
   encodeModbusBits,
   encodeModbusRegisters,
+  modbusCrc16,
+} from '../src/drivers/modbus/codec.js';
+import {
   MODBUS_ORDERS,
   type ModbusOrder,
   type ModbusPoint,
   type ModbusType,
-  modbusCrc16,
-  parseModbusPoint,
   parseModbusProtocol,
-  rawModbusPoint,
-} from '../src/index.js';
+  parseModbusVisitor,
+} from '../src/drivers/modbus/config.js';
+import { driverValidators } from '../src/drivers/validators.js';
+import { toEngineering, transformSpec } from '../src/framework/transforms.js';
 
 function point(
   visitor: Record<string, unknown>,
   name = 'p',
   type?: 'INT' | 'FLOAT' | 'BOOLEAN' | 'STRING',
 ): ModbusPoint {
-  const r = parseModbusPoint({ name, type, visitor });
-  if (!r.ok) throw new Error(r.errors.join('; '));
+  const r = parseModbusVisitor({ name, type, visitor });
+  if (!r.ok) throw new Error(r.issues.map(formatConfigIssue).join('; '));
   return r.value;
 }
 
+function prop(visitor: Record<string, unknown>, name = 'temperature', extra: Partial<ResolvedProperty> = {}) {
+  return {
+    name,
+    type: 'INT',
+    accessMode: 'ReadWrite',
+    visitor,
+    collectCycleMs: 1000,
+    reportCycleMs: 1000,
+    reportToCloud: true,
+    ...extra,
+  } as ResolvedProperty;
+}
+
+/** What `edgetwin validate` and the mapper report for one property: the framework's and the driver's checks. */
 function errorsOf(visitor: Record<string, unknown>, name = 'temperature'): string[] {
-  const r = parseModbusPoint({ name, visitor });
-  return r.ok ? [] : r.errors;
+  const device = {
+    id: 'default/d',
+    namespace: 'default',
+    name: 'd',
+    nodeName: 'n',
+    protocol: 'modbus',
+    protocolConfig: {},
+    model: { namespace: 'default', name: 'm' },
+    properties: [prop(visitor, name)],
+    methods: [],
+    stateReport: { reportToCloud: true, reportCycleMs: 1000 },
+    version: '1',
+  };
+  return (driverValidators.modbus?.(device) ?? []).map(formatConfigIssue);
 }
 
 const numericRanges: Record<string, fc.Arbitrary<number>> = {
@@ -111,11 +142,14 @@ describe('modbus codec: the wire layout of each order', () => {
 });
 
 describe('modbus codec: scale, strings, booleans, bitfields, bits', () => {
-  it('a thermometer int16 scaled by 0.1 reads 21.5 and writes -4.2 as -42', () => {
-    const p = point({ register: 'HoldingRegister', type: 'int16', scale: 0.1 });
-    expect(decodeModbusRegisters(p, [215])).toBe(21.5);
-    expect(encodeModbusRegisters(p, -4.2)).toEqual([0x10000 - 42]);
-    expect(decodeModbusRegisters(p, encodeModbusRegisters(p, -4.2))).toBe(-4.2);
+  it('a thermometer int16 scaled by 0.1: the codec reads the raw 215, the framework makes it 21.5', () => {
+    const visitor = { register: 'HoldingRegister', type: 'int16', scale: 0.1 };
+    const p = point(visitor);
+    expect(decodeModbusRegisters(p, [215])).toBe(215);
+    expect(encodeModbusRegisters(p, -42)).toEqual([0x10000 - 42]);
+    const t = prop(visitor, 'temperature', { type: 'FLOAT' });
+    const spec = transformSpec(t);
+    expect(spec.ok && toEngineering(215, t, spec.value)).toEqual({ ok: true, value: '21.5' });
   });
 
   it('strings fill limit registers, pad with NUL, honour byte swap and refuse overflow', () => {
@@ -135,15 +169,13 @@ describe('modbus codec: scale, strings, booleans, bitfields, bits', () => {
     expect(encodeModbusRegisters(p, 'AQIDBA==')).toEqual([0x0102, 0x0304]);
   });
 
-  it('a boolean on a register is non-zero, or one bit when `bit` is set (read-modify-write)', () => {
+  it('a boolean on a register is non-zero; with `bit` the driver reads the whole word (the framework picks the bit)', () => {
     const p = point({ register: 'HoldingRegister', type: 'boolean' });
     expect(decodeModbusRegisters(p, [4])).toBe(true);
     expect(encodeModbusRegisters(p, true)).toEqual([1]);
     const b3 = point({ register: 'HoldingRegister', type: 'boolean', bit: 3 });
-    expect(decodeModbusRegisters(b3, [0b1000])).toBe(true);
-    expect(decodeModbusRegisters(b3, [0b0111])).toBe(false);
-    expect(encodeModbusRegisters(b3, true, [0b0001])).toEqual([0b1001]);
-    expect(encodeModbusRegisters(b3, false, [0xffff])).toEqual([0xfff7]);
+    expect(decodeModbusRegisters(b3, [0b1010])).toBe(0b1010);
+    expect(encodeModbusRegisters(b3, 0b1001, [0])).toEqual([0b1001]);
   });
 
   it('a bitfield reads and writes only its bits', () => {
@@ -153,11 +185,7 @@ describe('modbus codec: scale, strings, booleans, bitfields, bits', () => {
     expect(() => encodeModbusRegisters(p, 9, [0])).toThrow(/does not fit in 3 bit/);
   });
 
-  it('the raw view (for the mapper) drops scale and reads a bit as its whole word', () => {
-    const t = rawModbusPoint(point({ register: 'HoldingRegister', type: 'int16', scale: 0.1 }));
-    expect(decodeModbusRegisters(t, [215])).toBe(215);
-    const b = rawModbusPoint(point({ register: 'HoldingRegister', type: 'boolean', bit: 3 }));
-    expect(decodeModbusRegisters(b, [0b1010])).toBe(0b1010);
+  it('a bitfield starts at bitOffset, not bit (bit is the framework transform of one boolean)', () => {
     expect(() => point({ register: 'HoldingRegister', type: 'bitfield', bit: 2, bits: 2 })).toThrow(
       /bit selects one bit/,
     );
@@ -210,7 +238,6 @@ describe('modbus codec: KubeEdge visitors', () => {
       count: 1,
       type: 'uint16',
       order: 'ABCD',
-      scale: 0.1,
       writeFunction: 6,
     });
     const s = point({ dataType: 'int', register: 'CoilRegister', offset: 0, limit: 1, scale: 1 });
@@ -249,13 +276,10 @@ describe('modbus codec: bad visitor config names the property and key', () => {
     [{ register: 'HoldingRegister', type: 'int24' }, /type "int24" is not one of/],
     [{ register: 'HoldingRegister', order: 'ACBD' }, /order "ACBD" is not one of/],
     [{ register: 'HoldingRegister', offset: -1 }, /offset -1 is not a non-negative integer/],
-    [{ register: 'HoldingRegister', scale: 'x' }, /scale "x" is not a number/],
+    [{ register: 'HoldingRegister', scale: 'x' }, /scale must be a number \(got "x"\)/],
     [{ register: 'HoldingRegister', scale: 0 }, /scale must not be 0/],
     [{ register: 'HoldingRegister', type: 'string' }, /limit is required for type string/],
-    [
-      { register: 'HoldingRegister', type: 'boolean', bit: 16, limit: 1 },
-      /bit 16 with 1 bit\(s\) does not fit in 1 register/,
-    ],
+    [{ register: 'HoldingRegister', type: 'boolean', bit: 16, limit: 1 }, /bit 16 does not fit in 1 register/],
     [
       { register: 'HoldingRegister', type: 'float32', writeFunction: 6 },
       /writeFunction 6 writes one register, but the value takes 2/,
@@ -263,6 +287,9 @@ describe('modbus codec: bad visitor config names the property and key', () => {
     [{ register: 'CoilRegister', writeFunction: 16 }, /writeFunction 16 cannot write coils/],
     [{ register: 'HoldingRegister', isSwap: 'yes' }, /isSwap "yes" is not true or false/],
     [{ register: 'HoldingRegister', dataType: 'decimal' }, /dataType "decimal" is not one of/],
+    // plural, as people misremember it: KubeEdge's name is HoldingRegister
+    [{ register: 'HoldingRegisters' }, /register "HoldingRegisters" is not one of CoilRegister/],
+    [{ register: 'InputRegister', writeFunction: 6 }, /writeFunction InputRegister cannot be written/],
   ];
   for (const [visitor, re] of cases) {
     it(`${JSON.stringify(visitor)} -> ${re.source}`, () => {
@@ -305,16 +332,16 @@ describe('modbus codec: protocol config', () => {
     expect(n.ok && n.value.parity).toBe('none');
   });
 
-  it('names the device and key on bad protocol config', () => {
-    const r = parseModbusProtocol({ communicateMode: 'UDP', port: 'abc', slaveID: 300, stopBits: 3 }, 'default/meter');
+  it('names the key on bad protocol config', () => {
+    const r = parseModbusProtocol({ communicateMode: 'UDP', port: 'abc', slaveID: 300, stopBits: 3 });
     expect(r.ok).toBe(false);
-    const text = r.ok ? '' : r.errors.join('\n');
-    expect(text).toMatch(/default\/meter: protocol communicateMode "UDP" is not TCP or RTU/);
+    const text = r.ok ? '' : r.issues.map(formatConfigIssue).join('\n');
+    expect(text).toMatch(/protocol communicateMode "UDP" is not TCP or RTU/);
     expect(text).toMatch(/protocol port "abc" is not a non-negative integer/);
     expect(text).toMatch(/protocol slaveID 300 is not a unit ID/);
     expect(text).toMatch(/protocol stopBits 3 is not 1 or 2/);
-    const rtu = parseModbusProtocol({ communicateMode: 'RTU' }, 'default/x');
-    expect(rtu.ok ? '' : rtu.errors.join()).toMatch(/serialName is required/);
+    const rtu = parseModbusProtocol({ communicateMode: 'RTU' });
+    expect(rtu.ok ? '' : rtu.issues.map(formatConfigIssue).join()).toMatch(/serialName is required/);
   });
 
   it('computes CRC-16/MODBUS (known frame 01 03 00 00 00 01 -> 84 0A)', () => {
