@@ -111,8 +111,15 @@ function convertDevice(input: Obj): Conversion {
       ...(visitorProtocol !== undefined ? { protocolName: visitorProtocol } : {}),
       configData: visitorConfig,
     };
-    if (pv.collectCycle !== undefined) prop.collectCycle = pv.collectCycle;
-    if (pv.reportCycle !== undefined) prop.reportCycle = pv.reportCycle;
+    // v1alpha2 cycles are nanoseconds (Go time.Duration in the v1alpha2 mappers); v1beta1's are milliseconds
+    for (const key of ['collectCycle', 'reportCycle'] as const) {
+      const ns = pv[key];
+      if (ns === undefined) continue;
+      if (typeof ns === 'number' && Number.isFinite(ns) && ns > 0) {
+        prop[key] = Math.max(1, Math.round(ns / 1e6));
+        notes.push(`propertyVisitors "${String(pv.propertyName)}": ${key} ${ns} ns became ${prop[key]} ms`);
+      } else prop[key] = ns;
+    }
     if (typeof pv.propertyName === 'string' && desiredByName.has(pv.propertyName)) {
       prop.desired = desiredByName.get(pv.propertyName);
       desiredByName.delete(pv.propertyName);
