@@ -28,10 +28,17 @@ export interface Source {
   /** One write of a device's whole merged status; resolves when it is durable in the source. */
   writeStatus(device: Device, status: DeviceStatusFields): Promise<void>;
   /**
-   * Sets spec.properties[index].desired.value of `device` as read (its resourceVersion); a concurrent change
-   * makes it fail with ConflictError. Resolves with the device as stored.
+   * Sets spec.properties[index].desired.value for every change, in one write of `device` as read (its
+   * resourceVersion): all of them or, on any failure, none (issue 9 §5, `twin set a=1 b=2`). A concurrent
+   * change makes it fail with ConflictError. Resolves with the device as stored.
    */
-  setDesired(device: Device, index: number, value: string): Promise<Device>;
+  setDesired(device: Device, changes: readonly DesiredValueChange[]): Promise<Device>;
+}
+
+/** One desired value to set: spec.properties[index].desired.value = value. */
+export interface DesiredValueChange {
+  index: number;
+  value: string;
 }
 
 export function objectKey(o: { metadata: { namespace?: string; name: string } }): string {

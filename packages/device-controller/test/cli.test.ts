@@ -114,6 +114,17 @@ describe('edgetwin apply/get/describe/twin/delete', { timeout: 120_000 }, () => 
       ctl.store?.device('default', 'counter-instance')?.spec.properties?.find((p) => p.name === 'count')?.desired
         ?.value,
     ).toBe('42');
+    // all or nothing (issue 9 §5): a bad property in the list leaves the good one unset, exit 1
+    const version = ctl.store?.device('default', 'counter-instance')?.metadata.resourceVersion;
+    const partial = await run('twin', 'set', 'default/counter-instance', 'count=7', 'nosuch=1');
+    expect(partial.code).toBe(1);
+    expect(partial.stdout).toBe('');
+    expect(partial.stderr).toContain('spec.properties: no property "nosuch" (has: status, count)');
+    expect(ctl.store?.device('default', 'counter-instance')?.metadata.resourceVersion).toBe(version);
+    expect(
+      ctl.store?.device('default', 'counter-instance')?.spec.properties?.find((p) => p.name === 'count')?.desired
+        ?.value,
+    ).toBe('42');
 
     await ctl.status.applyReports('kind-worker', [
       twinReport('default/counter-instance', 'count', '41'),

@@ -58,7 +58,7 @@ describe('deploy/', () => {
       await sink.applyReports('n1', [twinReport('default/d', 'temp', '1')]);
       await source.readStatus(source.device('default', 'd')!);
       // the object as the server has it now (the status patches moved its resourceVersion)
-      await source.setDesired(api.get('devices', 'default', 'd') as never, 0, '1');
+      await source.setDesired(api.get('devices', 'default', 'd') as never, [{ index: 0, value: '1' }]);
       sink.stop();
       await source.stop();
       const needed = new Set(api.requests.map((r) => rbacOf(r.method, r.path, r.query).join(' ')));

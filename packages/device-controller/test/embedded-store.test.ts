@@ -94,14 +94,14 @@ describe('EmbeddedStore', () => {
     const events: SourceEvent[] = [];
     store.onEvent((e) => events.push(e));
     const before = store.device('default', 'd1')!;
-    const first = await store.setDesired(before, 0, '21');
+    const first = await store.setDesired(before, [{ index: 0, value: '21' }]);
     const stamp1 = first.spec.properties![0]!.desired!.metadata!.timestamp!;
     expect(first.spec.properties![0]!.desired).toEqual({ value: '21', metadata: { type: 'int', timestamp: stamp1 } });
     expect(Number(stamp1)).toBeGreaterThan(Date.now() - 60_000);
     expect(Number(first.metadata.resourceVersion)).toBeGreaterThan(Number(before.metadata.resourceVersion));
     expect(first.metadata.generation).toBe(before.metadata.generation! + 1);
     // again at once, same value: a later stamp (even within one millisecond), a new version and generation
-    const second = await store.setDesired(first, 0, '21');
+    const second = await store.setDesired(first, [{ index: 0, value: '21' }]);
     const stamp2 = second.spec.properties![0]!.desired!.metadata!.timestamp!;
     expect(Number(stamp2)).toBeGreaterThan(Number(stamp1));
     expect(Number(second.metadata.resourceVersion)).toBeGreaterThan(Number(first.metadata.resourceVersion));
@@ -111,7 +111,7 @@ describe('EmbeddedStore', () => {
       `MODIFIED ${second.metadata.resourceVersion}`,
     ]);
     // a stale read still conflicts
-    await expect(store.setDesired(first, 0, '22')).rejects.toThrow(ConflictError);
+    await expect(store.setDesired(first, [{ index: 0, value: '22' }])).rejects.toThrow(ConflictError);
   });
 
   it('applying the same manifest again changes nothing, and keeps the stamp of a value it agrees with', async () => {
@@ -124,7 +124,7 @@ describe('EmbeddedStore', () => {
     expect(store.apply([manifest])[0]?.action).toBe('unchanged');
     expect(events).toEqual([]);
 
-    const set = await store.setDesired(store.device('default', 'd1')!, 0, '21');
+    const set = await store.setDesired(store.device('default', 'd1')!, [{ index: 0, value: '21' }]);
     const stamp = set.spec.properties![0]!.desired!.metadata!.timestamp;
     events.length = 0;
     // the file says nothing about when `twin set` last asserted 21: no re-assert, no change at all

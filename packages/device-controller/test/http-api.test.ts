@@ -144,6 +144,36 @@ describe('controller HTTP API (embedded store)', () => {
     expect(changes).toEqual(['n1 25']);
   });
 
+  it('sets several desired values in one write, or none of them when one is bad, naming every bad one', async () => {
+    await client.apply([
+      { file: 'm.yaml', text: thermoModel.replace('accessMode: ReadOnly', 'accessMode: ReadWrite') },
+      { file: 'd.yaml', text: thermo('n1') },
+    ]);
+    const sent: string[] = [];
+    ctl.desired.onChange((_node, c) => {
+      if (c.kind === 'device' && c.object)
+        sent.push(c.object.spec.properties?.map((p) => `${p.name}=${p.desired?.value}`).join(' ') ?? '');
+    });
+    const before = ctl.store!.device('default', 't1')!.metadata.resourceVersion;
+    const refused = await findings(client.setDesiredValues('default', 't1', { setpoint: '25', temp: 'hot', x: '1' }));
+    expect(refused.status).toBe(400);
+    expect(refused.lines).toEqual([
+      'Device/default/t1: spec.properties[1].desired.value: "hot" is not a number (model type FLOAT)',
+      'Device/default/t1: spec.properties: no property "x" (has: setpoint, temp)',
+    ]);
+    expect(ctl.store!.device('default', 't1')!.metadata.resourceVersion).toBe(before);
+    expect(ctl.store!.device('default', 't1')!.spec.properties?.[0]?.desired?.value).toBe('20');
+    expect(sent).toEqual([]);
+
+    const { results, device } = await client.setDesiredValues('default', 't1', { setpoint: '25', temp: '21.5' });
+    expect(results.map((r) => [r.property, r.resourceVersion])).toEqual([
+      ['setpoint', device.metadata.resourceVersion],
+      ['temp', device.metadata.resourceVersion],
+    ]);
+    expect(Number(device.metadata.resourceVersion)).toBe(Number(before) + 1);
+    expect(sent).toEqual(['setpoint=25 temp=21.5']); // one spec change down to the node, not two
+  });
+
   it('re-asserts a desired value equal to the current one: a new stamp, a new version, sent down again', async () => {
     await client.apply([
       { file: 'm.yaml', text: thermoModel },

@@ -232,7 +232,7 @@ describe('KubernetesSource against a fake API server', () => {
   it('sets a desired value with a JSON patch that refuses to write over a concurrent change', async () => {
     await started();
     const d = source.device('default', 'a')!;
-    const stored = await source.setDesired(d, 0, '21');
+    const stored = await source.setDesired(d, [{ index: 0, value: '21' }]);
     expect(stored.spec.properties?.[0]?.desired?.value).toBe('21');
     const patch = api.requests.find((r) => r.method === 'PATCH')!;
     expect(patch.contentType).toBe('application/json-patch+json');
@@ -240,7 +240,7 @@ describe('KubernetesSource against a fake API server', () => {
       properties: [{ name: 'temp', desired: { value: '21' } }],
     });
     // `d` is now stale: writing from it again must not succeed
-    await expect(source.setDesired(d, 0, '22')).rejects.toThrow(/stale/);
+    await expect(source.setDesired(d, [{ index: 0, value: '22' }])).rejects.toThrow(/stale/);
     expect((api.get('devices', 'default', 'a')!.spec as Device['spec']).properties?.[0]?.desired?.value).toBe('21');
   });
 
@@ -253,8 +253,8 @@ describe('KubernetesSource against a fake API server', () => {
       const cur = source.device('default', 'a');
       return cur?.spec.properties?.[0]?.desired ? cur : undefined;
     }, 'the device with its desired value');
-    const first = await source.setDesired(read, 0, '21');
-    const second = await source.setDesired(first, 0, '21');
+    const first = await source.setDesired(read, [{ index: 0, value: '21' }]);
+    const second = await source.setDesired(first, [{ index: 0, value: '21' }]);
     const stored = (api.get('devices', 'default', 'a')!.spec as Device['spec']).properties![0]!.desired!;
     const [s1, s2] = [first, second].map((x) => Number(x.spec.properties![0]!.desired!.metadata!.timestamp));
     expect(s2).toBeGreaterThan(s1!);
@@ -262,7 +262,7 @@ describe('KubernetesSource against a fake API server', () => {
     expect(Number(second.metadata.resourceVersion)).toBeGreaterThan(Number(first.metadata.resourceVersion));
     expect(Number(first.metadata.resourceVersion)).toBeGreaterThan(Number(read.metadata.resourceVersion));
     // a property without any desired value yet gets one, stamped
-    const bare = await source.setDesired(second, 1, 'eco');
+    const bare = await source.setDesired(second, [{ index: 1, value: 'eco' }]);
     expect(bare.spec.properties![1]!.desired).toEqual({ value: 'eco', metadata: { timestamp: expect.any(String) } });
   });
 

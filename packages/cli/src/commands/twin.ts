@@ -22,7 +22,9 @@ export const registerTwin: RegisterCommand = (program: Command) => {
   withConnectionOptions(
     twin
       .command('set')
-      .description('set the desired value of a device property (checked against its model: type, bounds, ReadOnly)')
+      .description(
+        'set desired values of device properties, all in one write or none (each checked against the model: type, bounds, ReadOnly)',
+      )
       .argument('<device>', 'NAME or NAMESPACE/NAME')
       .argument('<assignments...>', 'PROPERTY=VALUE (one or more)')
       .option('-n, --namespace <ns>', 'namespace (default: default)'),
@@ -30,22 +32,29 @@ export const registerTwin: RegisterCommand = (program: Command) => {
     (deviceArg: string, assignments: string[], opts: { namespace?: string; server?: string; dataDir?: string }) =>
       runCommand(async () => {
         const { namespace, name } = parseName(deviceArg, opts.namespace);
-        const pairs = assignments.map(parseAssignment);
-        const client = controllerClient(opts);
-        for (const { property, value } of pairs) {
-          try {
-            const { result } = await client.setDesired(namespace, name, property, value);
-            // The same value again is still a new command: it overrides a value an edge app set locally.
-            const note = result.reasserted ? 'same value, re-sent as a new command; ' : '';
-            console.log(
-              `device ${namespace}/${name}: ${property} desired = ${value} (${note}resourceVersion ${result.resourceVersion})`,
-            );
-          } catch (e) {
-            if (e instanceof ControllerError && e.status === 404)
-              throw new Error(`device ${namespace}/${name} not found`);
-            throw e;
-          }
+        const values: Record<string, string> = {};
+        for (const { property, value } of assignments.map(parseAssignment)) {
+          if (Object.hasOwn(values, property)) throw new UsageError(`${property} is assigned twice`);
+          values[property] = value;
         }
+        const client = controllerClient(opts);
+        // One request, one write: every value is checked first and all are set, or none (issue 9 §5).
+        let results: Awaited<ReturnType<typeof client.setDesiredValues>>['results'];
+        try {
+          ({ results } = await client.setDesiredValues(namespace, name, values));
+        } catch (e) {
+          if (e instanceof ControllerError && e.status === 404 && e.findings.some((f) => f.endsWith(': -: not found')))
+            throw new Error(`device ${namespace}/${name} not found`);
+          throw e;
+        }
+        for (const r of results) {
+          // The same value again is still a new command: it overrides a value an edge app set locally.
+          const note = r.reasserted ? 'same value, re-sent as a new command; ' : '';
+          console.log(
+            `device ${namespace}/${name}: ${r.property} desired = ${values[r.property]} (${note}resourceVersion ${r.resourceVersion})`,
+          );
+        }
+        if (results.length > 1) console.log(`${results.length} values set in one write`);
       }),
   );
 };

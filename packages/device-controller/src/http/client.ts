@@ -63,15 +63,25 @@ export class ControllerClient {
     return this.call('GET', `/devices/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`);
   }
 
-  setDesired(
+  /** Sets one desired value. */
+  async setDesired(
     namespace: string,
     name: string,
     property: string,
     value: string,
   ): Promise<{ result: DesiredResult; device: Device }> {
+    const { results, device } = await this.setDesiredValues(namespace, name, { [property]: value });
+    return { result: results[0]!, device };
+  }
+
+  /** Sets several desired values in one write: all of them, or none and the findings of every bad one. */
+  setDesiredValues(
+    namespace: string,
+    name: string,
+    values: Record<string, string>,
+  ): Promise<{ results: DesiredResult[]; device: Device }> {
     return this.call('POST', `/devices/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/desired`, {
-      property,
-      value,
+      values,
     });
   }
 

@@ -2,14 +2,14 @@
 // Errors are 4xx with {findings: [line, ...]}: each line names file:line:col, the object and the field,
 // so the CLI can print them as they are.
 
-import { checkValue, type Device, type ProtocolValidators, sameValue } from '@edgetwin/api';
+import { checkValue, type Device, type PropertyType, type ProtocolValidators, sameValue } from '@edgetwin/api';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { NodeReportStream } from '../contracts.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { ControllerMetrics } from '../metrics.js';
 import { type ApiAuthOptions, installApiAuth } from './api-auth.js';
-import type { Source, SourceObject } from '../source.js';
+import type { DesiredValueChange, Source, SourceObject } from '../source.js';
 import {
   type ApplyResult,
   ConflictError,
@@ -34,8 +34,10 @@ export interface HttpApiDeps {
   protocols?: ProtocolValidators;
 }
 
-/** The answer to POST /devices/:ns/:name/desired. */
+/** One value written by POST /devices/:ns/:name/desired (or a method call). */
 export interface DesiredResult extends ApplyResult {
+  /** the property whose desired value was set */
+  property: string;
   /** the desired value before this write, if there was one */
   previous?: string;
   /** the value equals the previous desired value (typed): the write re-asserts it as a new command */
@@ -174,55 +176,68 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     return { device: await withStatus(source, d), model: model ?? null };
   });
 
-  type Written = { result: DesiredResult; device: Device } | { code: number; findings: string[] };
-  /** Sets one desired value after the model's checks (type, bounds, ReadOnly); the route of `twin set` and methods. */
-  const writeDesired = async (ns: string, name: string, property: string, value: string): Promise<Written> => {
+  type Written = { results: DesiredResult[]; device: Device } | { code: number; findings: string[] };
+  /**
+   * Sets desired values after the model's checks (type, bounds, ReadOnly), all in one write or none (issue 9
+   * §5: `twin set a=1 b=2` stored a and then failed on b): every value is checked first, every problem is
+   * reported, and only then is the device written once. The route of `twin set` and of device methods.
+   */
+  const writeDesired = async (ns: string, name: string, values: ReadonlyArray<[string, string]>): Promise<Written> => {
     const who = `Device/${ns}/${name}`;
     // Optimistic: read, check, write against the version read; on a concurrent write, read again.
     for (let attempt = 0; attempt < 3; attempt++) {
       const d = source.device(ns, name);
       if (!d) return { code: 404, findings: [`${who}: -: not found`] };
-      const idx = (d.spec.properties ?? []).findIndex((p) => p.name === property);
-      if (idx < 0)
-        return {
-          code: 400,
-          findings: [
-            `${who}: spec.properties: no property "${property}" (has: ${(d.spec.properties ?? []).map((p) => p.name).join(', ') || 'none'})`,
-          ],
-        };
-      const path = `spec.properties[${idx}].desired.value`;
       const model = source.model(ns, d.spec.deviceModelRef?.name ?? '');
-      const mp = model?.spec.properties?.find((p) => p.name === property);
-      if (!model || !mp)
-        return {
-          code: 400,
-          findings: [
+      const findings: string[] = [];
+      const changes: Array<DesiredValueChange & { property: string; type: PropertyType }> = [];
+      for (const [property, value] of values) {
+        const idx = (d.spec.properties ?? []).findIndex((p) => p.name === property);
+        if (idx < 0) {
+          findings.push(
+            `${who}: spec.properties: no property "${property}" (has: ${(d.spec.properties ?? []).map((p) => p.name).join(', ') || 'none'})`,
+          );
+          continue;
+        }
+        const path = `spec.properties[${idx}].desired.value`;
+        const mp = model?.spec.properties?.find((p) => p.name === property);
+        if (!model || !mp) {
+          findings.push(
             `${who}: ${path}: DeviceModel ${ns}/${d.spec.deviceModelRef?.name ?? ''} has no property "${property}"`,
-          ],
-        };
-      if (mp.accessMode === 'ReadOnly')
-        return {
-          code: 400,
-          findings: [`${who}: ${path}: property "${property}" is ReadOnly in DeviceModel ${model.metadata.name}`],
-        };
-      const check = checkValue(mp, value);
-      if (!check.ok)
-        return { code: 400, findings: [`${who}: ${path}: ${check.reason} (model type ${mp.type ?? 'STRING'})`] };
-      const previous = d.spec.properties?.[idx]?.desired?.value;
+          );
+          continue;
+        }
+        if (mp.accessMode === 'ReadOnly') {
+          findings.push(`${who}: ${path}: property "${property}" is ReadOnly in DeviceModel ${model.metadata.name}`);
+          continue;
+        }
+        const check = checkValue(mp, value);
+        if (!check.ok) {
+          findings.push(`${who}: ${path}: ${check.reason} (model type ${mp.type ?? 'STRING'})`);
+          continue;
+        }
+        changes.push({ index: idx, value, property, type: mp.type ?? 'STRING' });
+      }
+      if (findings.length > 0) return { code: 400, findings };
       try {
-        const device = await source.setDesired(d, idx, value);
-        const result: DesiredResult = {
-          kind: 'Device',
-          namespace: ns,
-          name,
-          action: 'configured',
-          resourceVersion: device.metadata.resourceVersion ?? '',
-          // The same value again is still a write (a new desired.metadata.timestamp): it re-asserts the
-          // command, so it overrides an edge-local desired value (docs/twin.md). Callers can say so.
-          reasserted: previous !== undefined && sameValue(mp.type ?? 'STRING', previous, value),
-        };
-        if (previous !== undefined) result.previous = previous;
-        return { result, device };
+        const device = await source.setDesired(d, changes);
+        const results = changes.map(({ index, value, property, type }) => {
+          const previous = d.spec.properties?.[index]?.desired?.value;
+          const result: DesiredResult = {
+            kind: 'Device',
+            namespace: ns,
+            name,
+            property,
+            action: 'configured',
+            resourceVersion: device.metadata.resourceVersion ?? '',
+            // The same value again is still a write (a new desired.metadata.timestamp): it re-asserts the
+            // command, so it overrides an edge-local desired value (docs/twin.md). Callers can say so.
+            reasserted: previous !== undefined && sameValue(type, previous, value),
+          };
+          if (previous !== undefined) result.previous = previous;
+          return result;
+        });
+        return { results, device };
       } catch (e) {
         if (e instanceof NotFoundError) return { code: 404, findings: [`${who}: -: not found`] };
         if (!(e instanceof ConflictError)) throw e;
@@ -233,14 +248,25 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     return { code: 409, findings: [`${who}: metadata.resourceVersion: changed concurrently three times; try again`] };
   };
 
+  /** Body {values: {property: value, ...}} (all or none), or {property, value} for one. */
   app.post<{ Params: { ns: string; name: string } }>('/devices/:ns/:name/desired', async (req, reply) => {
     const { ns, name } = req.params;
-    const body = (req.body ?? {}) as { property?: unknown; value?: unknown };
+    const body = (req.body ?? {}) as { property?: unknown; value?: unknown; values?: unknown };
     const who = `Device/${ns}/${name}`;
-    if (typeof body.property !== 'string' || body.property === '')
-      return fail(reply, 400, [`${who}: property: is required (a property name)`]);
-    if (typeof body.value !== 'string') return fail(reply, 400, [`${who}: value: must be a string`]);
-    const w = await writeDesired(ns, name, body.property, body.value);
+    let values: Array<[string, unknown]>;
+    if (body.values !== undefined) {
+      if (typeof body.values !== 'object' || body.values === null || Array.isArray(body.values))
+        return fail(reply, 400, [`${who}: values: expected {property: value, ...}`]);
+      values = Object.entries(body.values);
+      if (values.length === 0) return fail(reply, 400, [`${who}: values: at least one property is required`]);
+    } else {
+      if (typeof body.property !== 'string' || body.property === '')
+        return fail(reply, 400, [`${who}: property: is required (a property name)`]);
+      values = [[body.property, body.value]];
+    }
+    const bad = values.filter(([, v]) => typeof v !== 'string').map(([p]) => `${who}: values.${p}: must be a string`);
+    if (bad.length > 0) return fail(reply, 400, bad);
+    const w = await writeDesired(ns, name, values as Array<[string, string]>);
     return 'code' in w ? fail(reply, w.code, w.findings) : w;
   });
 
@@ -272,15 +298,8 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
           ]);
         if (typeof value !== 'string') return fail(reply, 400, [`${who}: values.${property}: must be a string`]);
       }
-      const results: DesiredResult[] = [];
-      let device: Device | undefined;
-      for (const [property, value] of Object.entries(values as Record<string, string>)) {
-        const w = await writeDesired(ns, name, property, value);
-        if ('code' in w) return fail(reply, w.code, w.findings);
-        results.push(w.result);
-        device = w.device;
-      }
-      return { method, results, device };
+      const w = await writeDesired(ns, name, Object.entries(values as Record<string, string>));
+      return 'code' in w ? fail(reply, w.code, w.findings) : { method, ...w };
     },
   );
 

@@ -10,7 +10,14 @@ import { API_VERSION, type Device, type DeviceModel, type DeviceStatusFields, ty
 import Database from 'better-sqlite3';
 import pino, { type Logger } from 'pino';
 import { ConflictError, NotFoundError, type ObjectRef } from '../../errors.js';
-import { objectKey, type Source, type SourceEvent, type SourceKind, type SourceObject } from '../../source.js';
+import {
+  type DesiredValueChange,
+  objectKey,
+  type Source,
+  type SourceEvent,
+  type SourceKind,
+  type SourceObject,
+} from '../../source.js';
 import { stableJson } from '../../stable-json.js';
 import { keepStamps, stampDesired } from '../desired-stamp.js';
 
@@ -215,12 +222,15 @@ export class EmbeddedStore implements Source {
    * at the version given (else ConflictError). The stamp makes every write a spec change, even of the value
    * already there: the edge treats a new stamp as a new command that overrides an edge-local desired value.
    */
-  async setDesired(device: Device, index: number, value: string): Promise<Device> {
+  async setDesired(device: Device, changes: readonly DesiredValueChange[]): Promise<Device> {
     const next = structuredClone(device);
     delete next.status;
-    const prop = next.spec.properties?.[index];
-    if (!prop) throw new Error(`Device/${objectKey(device)}: spec.properties[${index}] does not exist`);
-    prop.desired = stampDesired(prop.desired, value);
+    const now = Date.now();
+    for (const { index, value } of changes) {
+      const prop = next.spec.properties?.[index];
+      if (!prop) throw new Error(`Device/${objectKey(device)}: spec.properties[${index}] does not exist`);
+      prop.desired = stampDesired(prop.desired, value, now);
+    }
     this.apply([next]);
     return this.device(device.metadata.namespace ?? 'default', device.metadata.name)!;
   }

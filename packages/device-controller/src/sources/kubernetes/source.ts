@@ -25,7 +25,7 @@ import {
 } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import { ConflictError, NotFoundError } from '../../errors.js';
-import { objectKey, type Source, type SourceEvent, type SourceObject } from '../../source.js';
+import { type DesiredValueChange, objectKey, type Source, type SourceEvent, type SourceObject } from '../../source.js';
 import { stampDesired } from '../desired-stamp.js';
 
 export interface KubernetesSourceOptions {
@@ -158,16 +158,27 @@ export class KubernetesSource implements Source {
    * instead of writing the wrong property, if the device changed since it was read (a conflict the caller
    * can retry); so replacing the whole `desired` object cannot drop metadata someone else just wrote.
    */
-  async setDesired(device: Device, index: number, value: string): Promise<Device> {
+  async setDesired(device: Device, changes: readonly DesiredValueChange[]): Promise<Device> {
     const { namespace, name } = idOf(device);
-    const prop = device.spec.properties?.[index];
-    if (!prop) throw new Error(`Device/${namespace}/${name}: spec.properties[${index}] does not exist`);
-    const base = `/spec/properties/${index}`;
-    const body = [
+    const now = Date.now();
+    // One patch for every change: the API server applies all of its operations or none.
+    const body: Array<{ op: string; path: string; value: unknown }> = [
       { op: 'test', path: '/metadata/resourceVersion', value: device.metadata.resourceVersion },
-      { op: 'test', path: `${base}/name`, value: prop.name },
-      { op: prop.desired ? 'replace' : 'add', path: `${base}/desired`, value: stampDesired(prop.desired, value) },
     ];
+    for (const { index, value } of changes) {
+      const prop = device.spec.properties?.[index];
+      if (!prop) throw new Error(`Device/${namespace}/${name}: spec.properties[${index}] does not exist`);
+      const base = `/spec/properties/${index}`;
+      body.push(
+        { op: 'test', path: `${base}/name`, value: prop.name },
+        {
+          op: prop.desired ? 'replace' : 'add',
+          path: `${base}/desired`,
+          value: stampDesired(prop.desired, value, now),
+        },
+      );
+    }
+    const names = changes.map((c) => device.spec.properties?.[c.index]?.name).join(', ');
     try {
       const out = (await this.api.patchNamespacedCustomObject(
         { group: GROUP, version: VERSION, namespace, plural: 'devices', name, body },
@@ -179,7 +190,7 @@ export class KubernetesSource implements Source {
       if (isCode(e, 409) || isCode(e, 422))
         throw new ConflictError({ kind: 'Device', namespace, name }, device.metadata.resourceVersion ?? '', undefined);
       if (isCode(e, 404)) throw new NotFoundError({ kind: 'Device', namespace, name });
-      throw withContext(e, `patching devices/${namespace}/${name} (desired value of ${prop.name})`);
+      throw withContext(e, `patching devices/${namespace}/${name} (desired values of ${names})`);
     }
   }
 
