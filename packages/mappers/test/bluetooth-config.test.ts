@@ -1,15 +1,17 @@
 // The bluetooth driver's config and converter (issue 12, docs/ble.md): KubeEdge's dataConverter read as
 // one integer (the CC2650 example's value is degrees Celsius), typed fields, dataWrite as byte lists or
 // base64, and one message per problem naming the property and key.
+import { formatConfigIssue, type ResolvedDevice, type ResolvedProperty } from '@edgetwin/api';
 import { describedDevice } from '@edgetwin/simulators';
 import { describe, expect, it } from 'vitest';
 import {
   applyConverter,
+  type BlePropertyConfig,
   decode,
-  deviceConfig,
   encode,
   parseAdapter,
-  propertyConfig,
+  parseBluetoothVisitor,
+  validateBluetoothDevice,
 } from '../src/drivers/bluetooth/index.js';
 
 const prop = (
@@ -19,6 +21,18 @@ const prop = (
 ) =>
   describedDevice('bluetooth', 'd', { macAddress: 'AA:BB:CC:DD:EE:FF' }, [{ name: 'p', type, access, visitor }])
     .properties[0]!;
+
+function visitor(p: ResolvedProperty): BlePropertyConfig {
+  const r = parseBluetoothVisitor(p);
+  if (!r.ok) throw new Error(r.issues.map(formatConfigIssue).join('; '));
+  return r.value;
+}
+const problems = (d: ResolvedDevice, env: NodeJS.ProcessEnv = {}) =>
+  validateBluetoothDevice(d, env).map(formatConfigIssue);
+const visitorProblems = (p: ResolvedProperty) => {
+  const r = parseBluetoothVisitor(p);
+  return r.ok ? [] : r.issues.map(formatConfigIssue);
+};
 
 describe('dataConverter', () => {
   it('reads the CC2650 IR object temperature (bytes 1..0, >> 2, x 0.03125) as degrees Celsius', () => {
@@ -65,7 +79,7 @@ describe('dataConverter', () => {
 
 describe('dataType and dataWrite', () => {
   it('decodes and encodes typed fields at a byte offset', () => {
-    const p = propertyConfig(prop({ characteristicUUID: '2a6e', dataType: 'int16le', byteOffset: 1 })).config!;
+    const p = visitor(prop({ characteristicUUID: '2a6e', dataType: 'int16le', byteOffset: 1 }));
     expect(decode(p.codec, Buffer.from([9, 0x18, 0xfc]))).toBe(-1000);
     expect(encode(p.codec, -1000)).toEqual(Buffer.from([0x18, 0xfc]));
     expect(() => encode(p.codec, 40000)).toThrow(/does not fit dataType int16le/);
@@ -77,8 +91,7 @@ describe('dataType and dataWrite', () => {
       { ON: [1], OFF: [0] },
       { ON: 'AQ==', OFF: 'AA==' },
     ]) {
-      const p = propertyConfig(prop({ characteristicUUID: 'f000aa0204514000b000000000000000', dataWrite }, 'STRING'))
-        .config!;
+      const p = visitor(prop({ characteristicUUID: 'f000aa0204514000b000000000000000', dataWrite }, 'STRING'));
       expect(encode(p.codec, 'ON')).toEqual(Buffer.from([1]));
       expect(decode(p.codec, Buffer.from([0]))).toBe('OFF');
     }
@@ -87,25 +100,25 @@ describe('dataType and dataWrite', () => {
 
 describe('config problems', () => {
   it('names each bad visitor key', () => {
-    const { problems } = propertyConfig(
+    const text = visitorProblems(
       prop({
         characteristicUUID: 'xyz',
         dataType: 'int12',
         dataWrite: { ON: [256] },
         dataConverter: { orderOfOperations: [{ operationType: 'Divide', operationValue: 0 }] },
       }),
-    );
-    expect(problems.join('\n')).toMatch(/property p: visitor characteristicUUID "xyz"/);
-    expect(problems.join('\n')).toMatch(/dataType must be one of/);
-    expect(problems.join('\n')).toMatch(/dataWrite ON must be a list of bytes 0-255 or a base64 string/);
-    expect(problems.join('\n')).toMatch(/divides by 0/);
+    ).join('\n');
+    expect(text).toMatch(/property p: characteristicUUID "xyz" is not a 16-bit or 128-bit UUID/);
+    expect(text).toMatch(/property p: dataType "int12" is not one of/);
+    expect(text).toMatch(/property p: dataWrite ON must be a list of bytes 0-255 or a base64 string/);
+    expect(text).toMatch(/property p: dataConverter orderOfOperations\[0\] divides by 0/);
   });
 
   it('advertisement data is read-only', () => {
-    expect(propertyConfig(prop({ manufacturerData: 76, dataType: 'uint8' })).problems).toEqual([
+    expect(visitorProblems(prop({ manufacturerData: 76, dataType: 'uint8' }))).toEqual([
       'property p: advertisement data and RSSI are read-only (accessMode ReadOnly)',
     ]);
-    expect(propertyConfig(prop({ manufacturerData: 76, dataType: 'uint8' }, 'INT', 'ReadOnly')).problems).toEqual([]);
+    expect(visitorProblems(prop({ manufacturerData: 76, dataType: 'uint8' }, 'INT', 'ReadOnly'))).toEqual([]);
   });
 
   it('parses adapters and needs a way to find the device', () => {
@@ -116,22 +129,19 @@ describe('config problems', () => {
       baudRate: 115200,
     });
     expect(parseAdapter('bluez')).toMatch(/must be hciN/);
-    const d = describedDevice('bluetooth', 'd', { adapter: 'hci0' }, []);
-    expect(deviceConfig(d).problems).toEqual([
-      'protocol configData needs macAddress, or localName / serviceUUID to find the device by its advertisement',
+    expect(problems(describedDevice('bluetooth', 'd', { adapter: 'hci0' }, []))).toEqual([
+      'protocol needs macAddress, or localName / serviceUUID to find the device by its advertisement',
     ]);
-    const bad = describedDevice('bluetooth', 'd', { macAddress: 'AA:BB:CC' }, []);
-    expect(deviceConfig(bad).problems[0]).toMatch(/macAddress "AA:BB:CC" is not like/);
+    expect(problems(describedDevice('bluetooth', 'd', { macAddress: 'AA:BB:CC' }, []))).toEqual([
+      'protocol macAddress "AA:BB:CC" is not like AA:BB:CC:DD:EE:FF',
+    ]);
     expect(
-      deviceConfig(describedDevice('bluetooth', 'd', { macAddress: 'aa-bb-cc-dd-ee-ff' }, [])).config?.address,
-    ).toBe('aa:bb:cc:dd:ee:ff');
+      problems(describedDevice('bluetooth', 'd', { macAddress: 'aa-bb-cc-dd-ee-ff', adapter: 'bluez' }, [])),
+    ).toEqual(['protocol adapter "bluez" must be hciN (e.g. hci0) or uart:/dev/ttyXXX[@baud]']);
   });
 
   it('EDGETWIN_BLE_ADAPTER overrides the manifest adapter (a Raspberry Pi manifest on the emulator)', () => {
-    const d = describedDevice('bluetooth', 'd', { macAddress: 'AA:BB:CC:DD:EE:FF', adapter: 'hci0' }, []);
-    expect(deviceConfig(d, { EDGETWIN_BLE_ADAPTER: 'uart:/tmp/x.pty' }).config?.adapter).toMatchObject({
-      kind: 'uart',
-      port: '/tmp/x.pty',
-    });
+    const d = describedDevice('bluetooth', 'd', { macAddress: 'AA:BB:CC:DD:EE:FF', adapter: 'bluez' }, []);
+    expect(problems(d, { EDGETWIN_BLE_ADAPTER: 'uart:/tmp/x.pty' })).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@
 
 import type { ConfigIssue, ProtocolValidator, ProtocolValidators, ResolvedDevice } from '@edgetwin/api';
 import { transformIssues } from '../framework/transforms.js';
+import { validateBluetoothDevice } from './bluetooth/config.js';
 import { validateGpioDevice } from './gpio/config.js';
 import { validateModbusDevice } from './modbus/config.js';
 import { validateVirtualDevice } from './virtual/config.js';
@@ -17,6 +18,8 @@ function withTransforms(check: (device: ResolvedDevice) => ConfigIssue[]): Proto
 /** Lower-case protocol name (and aliases) -> validator. */
 export const driverValidators: ProtocolValidators = {
   modbus: withTransforms(validateModbusDevice),
+  bluetooth: withTransforms((d) => validateBluetoothDevice(d)),
+  ble: withTransforms((d) => validateBluetoothDevice(d)),
   gpio: withTransforms((d) => validateGpioDevice(d)),
   virtualprotocol: withTransforms(validateVirtualDevice),
   virtual: withTransforms(validateVirtualDevice),

@@ -19,16 +19,23 @@ import {
   rejectReadOnly,
 } from '../../framework/driver.js';
 import { AdapterPool, type BleAdapter } from './adapter.js';
-import { type BleDeviceConfig, type BlePropertyConfig, deviceConfig, propertyConfig } from './config.js';
+import { formatConfigIssue } from '@edgetwin/api';
+import {
+  type BleDeviceConfig,
+  type BlePropertyConfig,
+  parseBluetoothProtocol,
+  parseBluetoothVisitor,
+  validateBluetoothDevice,
+} from './config.js';
 import { CodecError, decode, encode } from './converter.js';
 
 /** An advertisement older than this (or 3 collect cycles, if longer) no longer counts as a reading. */
 const ADVERTISEMENT_STALE_MS = 10_000;
 
 function parsed(prop: ResolvedProperty): BlePropertyConfig {
-  const r = propertyConfig(prop);
-  if (!r.config) throw new DriverError(`property ${prop.name}: ${r.problems.join('; ')}`, 'config', false);
-  return r.config;
+  const r = parseBluetoothVisitor(prop);
+  if (!r.ok) throw new DriverError(r.issues.map(formatConfigIssue).join('; '), 'config', false);
+  return r.value;
 }
 
 class BleDriver implements DeviceDriver {
@@ -317,9 +324,9 @@ class BleDriver implements DeviceDriver {
 
   /** Advertisement properties, and characteristics that notify or indicate (unless `subscribe: none`). */
   pushed(prop: ResolvedProperty): boolean {
-    const r = propertyConfig(prop);
-    if (!r.config) return false;
-    const s = r.config.source;
+    const r = parseBluetoothVisitor(prop);
+    if (!r.ok) return false;
+    const s = r.value.source;
     if (s.kind === 'manufacturerData' || s.kind === 'serviceData') return true;
     if (s.kind !== 'gatt' || s.subscribe === 'none' || this.cfg.connection === 'onDemand') return false;
     const c = this.characteristics.get(s.service ? `${s.service}/${s.characteristic}` : s.characteristic);
@@ -429,15 +436,13 @@ const pool = new AdapterPool();
 export const bluetoothDriverFactory: DriverFactory = {
   protocol: 'bluetooth',
   validate(device) {
-    const problems = [...deviceConfig(device).problems];
-    for (const p of device.properties) problems.push(...propertyConfig(p).problems);
-    // TODO(ble, issue 11): move to the config.ts pattern (ConfigReader, key-level issues, validators.ts)
-    return problems.map((message) => ({ message }));
+    return validateBluetoothDevice(device);
   },
   create(device, ctx) {
-    const d = deviceConfig(device);
-    if (!d.config) throw new DriverError(`device ${device.id}: ${d.problems.join('; ')}`, 'config', false);
-    return new BleDriver(device, d.config, pool.get(d.config.adapter, ctx.logger), ctx);
+    const d = parseBluetoothProtocol(device.protocolConfig, device.properties);
+    if (!d.ok)
+      throw new DriverError(`device ${device.id}: ${d.issues.map(formatConfigIssue).join('; ')}`, 'config', false);
+    return new BleDriver(device, d.value, pool.get(d.value.adapter, ctx.logger), ctx);
   },
   async close() {
     await pool.close();

@@ -4,10 +4,11 @@ export {
   type AdapterSpec,
   type BleDeviceConfig,
   type BlePropertyConfig,
-  deviceConfig,
   normalizeUuid,
   parseAdapter,
-  propertyConfig,
+  parseBluetoothProtocol,
+  parseBluetoothVisitor,
+  validateBluetoothDevice,
 } from './config.js';
 export { applyConverter, type Codec, CodecError, DATA_TYPES, type DataType, decode, encode } from './converter.js';
 export { bluetoothDriverFactory } from './driver.js';
