@@ -115,7 +115,9 @@ export async function openDeviceTwin(opts: DeviceTwinOptions): Promise<DeviceTwi
       maxQueue: opts.maxQueue ?? DEFAULT_API_OPTIONS.maxQueue,
       maxQueuePerDevice: opts.maxQueuePerDevice ?? DEFAULT_API_OPTIONS.maxQueuePerDevice,
       batchMax: opts.batchMax ?? DEFAULT_API_OPTIONS.batchMax,
+      batchMaxBytes: opts.batchMaxBytes ?? DEFAULT_API_OPTIONS.batchMaxBytes,
       maxInflight: opts.maxInflight ?? DEFAULT_API_OPTIONS.maxInflight,
+      maxInflightPerDevice: opts.maxInflightPerDevice ?? DEFAULT_API_OPTIONS.maxInflightPerDevice,
     };
     const api = new TwinMqttApi(opts.bus, store, engine, metrics, log, apiOpts, () => outbox.notify());
     await api.start();

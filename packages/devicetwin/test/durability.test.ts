@@ -86,10 +86,12 @@ it('every update acknowledged on /result before SIGKILL is in the database after
   await app.publish('test/flush', 'x');
   await marker;
 
-  const acked = results.messages.map((m) => m.json() as { event_id: string; code?: number });
-  expect(acked.length).toBeGreaterThanOrEqual(KILL_AFTER_RESULTS);
+  const answers = results.messages.map((m) => m.json() as { event_id: string; code?: number });
+  // a burst faster than the twin may be partly refused with 429 (too many of the device's requests waiting)
+  expect(answers.every((r) => r.code === undefined || r.code === 429)).toBe(true);
+  const acked = answers.filter((r) => r.code === undefined);
+  expect(acked.length).toBeGreaterThanOrEqual(KILL_AFTER_RESULTS / 2);
   expect(acked.length).toBeLessThan(BURST); // it really died mid-burst
-  expect(acked.every((r) => r.code === undefined)).toBe(true);
 
   const db = new Database(dbPath);
   try {

@@ -43,7 +43,7 @@ it('a request the store refuses gets 500; requests batched with it are still com
   expect(h.twin.integrityCheck()).toBe('ok');
 });
 
-it('a flood beyond the request queue is dropped with a metric, and the twin keeps serving', async () => {
+it('a flood beyond the request queue is refused with 429 and a metric, and the twin keeps serving', async () => {
   h = await startHarness({ twin: { maxQueue: 50 } });
   await h.twin.loadManifests(await kubeedgeSamples());
   for (let i = 0; i < 2000; i++)
@@ -65,21 +65,22 @@ it('a flood beyond the request queue is dropped with a metric, and the twin keep
     );
   expect(res.event_id).toBe('still-here');
   await h.twin.settled();
-  const dropped = await h.twin.metrics.getSingleMetricAsString('edgetwin_twin_messages_dropped_total');
-  const n = Number(/reason="overload"} (\d+)/.exec(dropped)?.[1] ?? 0);
+  const refusals = await h.twin.metrics.getSingleMetricAsString('edgetwin_twin_limit_refusals_total');
+  const n = Number(/limit="queue"} (\d+)/.exec(refusals)?.[1] ?? 0);
   expect(n).toBeGreaterThan(0);
   const handled = await h.twin.metrics.getSingleMetric('edgetwin_twin_messages_handled_total')!.get();
   const updates = handled.values.find((v) => v.labels.action === 'twin/update')?.value ?? 0;
-  // every update was either handled or counted as dropped (a dropped first twin/get adds one to the drops)
+  // every update was either handled or refused (a refused first twin/get adds one to the refusals)
   expect(updates + n).toBeGreaterThanOrEqual(2000);
   expect(updates + n).toBeLessThanOrEqual(2001);
 });
 
-it('one device flooding the twin cannot crowd out another: its excess is dropped, the other is served', async () => {
+it('one device flooding the twin cannot crowd out another: its excess is refused with 429, the other is served', async () => {
   h = await startHarness({ twin: { maxQueuePerDevice: 20 } });
   await h.twin.loadManifests(await kubeedgeSamples());
   const TEMP = 'default/temperature-instance';
   const tempResults = await collectMessages(h.app, deviceTopic(TEMP, 'twin/update/result'));
+  const counterResults = await collectMessages(h.app, deviceTopic(COUNTER, 'twin/update/result'));
   for (let i = 0; i < 1000; i++) {
     void h.app.publish(
       deviceTopic(COUNTER, 'twin/update'),
@@ -98,6 +99,10 @@ it('one device flooding the twin cannot crowd out another: its excess is dropped
     new Array(10).fill(undefined),
   );
   await h.twin.settled();
-  const dropped = await h.twin.metrics.getSingleMetricAsString('edgetwin_twin_messages_dropped_total');
-  expect(Number(/reason="device-flood"} (\d+)/.exec(dropped)?.[1] ?? 0)).toBeGreaterThan(0);
+  const refusals = await h.twin.metrics.getSingleMetricAsString('edgetwin_twin_limit_refusals_total');
+  expect(Number(/limit="device-queue"} (\d+)/.exec(refusals)?.[1] ?? 0)).toBeGreaterThan(0);
+  const refused = await counterResults.waitFor((m) => (m.json() as { code?: number }).code === 429);
+  expect(
+    (refused.find((m) => (m.json() as { code?: number }).code === 429)!.json() as { reason: string }).reason,
+  ).toMatch(/requests of this device are waiting, the limit is 20 per device \(maxQueuePerDevice\)/);
 });

@@ -1,6 +1,7 @@
 // The KubeEdge edge MQTT API of the twin (docs/mqtt-api.md): subscribes to the $hw request topics and the
-// mapper write-status topic, queues requests, handles them in batches of one SQLite transaction each and
-// publishes every reply only after that transaction committed.
+// mapper write-status topic, queues requests per device (served round-robin, so one device's flood costs
+// that device: issue 9 §3), handles them in batches of one SQLite transaction each and publishes every
+// reply only after that transaction committed.
 
 import {
   DELTA_REQUEST_FILTER,
@@ -26,22 +27,30 @@ import type { TwinStore } from '../store/twin-store.js';
 import { Effects } from '../twin/effects.js';
 import { TwinLimitError } from '../twin/limits.js';
 import type { TwinEngine } from '../twin/engine.js';
+import { FairQueue } from './fair-queue.js';
 import { actionOf, type Job, replyTopic } from './jobs.js';
 
 export interface TwinMqttApiOptions {
   /** QoS of everything the twin publishes (KubeEdge's external-broker mode publishes QoS 1). */
   publishQos: 0 | 1;
-  /** Requests held in memory before new ones are dropped (flood protection). */
+  /** Requests held in memory, all devices together, before new ones are refused (429). */
   maxQueue: number;
-  /** Requests of one device held at most, so one flooding device cannot crowd out the others. */
+  /** Requests of one device held at most; more are refused with 429 while the other devices are served. */
   maxQueuePerDevice: number;
   /** Requests handled in one transaction at most. */
   batchMax: number;
+  /** Payload bytes handled in one transaction at most (one request always), so large requests make short batches. */
+  batchMaxBytes: number;
   /**
    * Replies handed to the bus and not yet sent (QoS 0) or acknowledged (QoS 1) before the twin pauses
    * handling requests. Backpressure: a flood queues requests (bounded by maxQueue) instead of replies.
    */
   maxInflight: number;
+  /**
+   * Messages of one device in flight before that device's requests wait (the others are still served):
+   * a flooding device's replies fill the broker pipe only this far ahead of a neighbour's answer.
+   */
+  maxInflightPerDevice: number;
 }
 
 // A batch publishes up to 3 messages per request (result, document, delta); batchMax * 3 + maxInflight stays
@@ -51,7 +60,9 @@ export const DEFAULT_API_OPTIONS: TwinMqttApiOptions = {
   maxQueue: 50_000,
   maxQueuePerDevice: 1_000,
   batchMax: 150,
+  batchMaxBytes: 1024 * 1024,
   maxInflight: 500,
+  maxInflightPerDevice: 90,
 };
 
 const REQUEST_FILTERS = [
@@ -72,14 +83,24 @@ const MISSHAPEN_FILTERS = [
   '$hw/events/device/+/+/twin/update/+/+/#',
 ];
 
+/**
+ * 429 replies per device per second; past this a refusal is only counted (and logged once a second): a
+ * flood answered message for message would double the broker's work for every other device.
+ */
+const REFUSALS_PER_DEVICE_PER_SECOND = 20;
+
 export class TwinMqttApi {
-  private queue: Job[] = [];
-  /** queued requests per device */
-  private readonly queuedPerDevice = new Map<string, number>();
+  /** waiting requests per device ('' for membership/get), served round-robin */
+  private readonly queue = new FairQueue<Job>();
+  /** 429 replies sent per device in the current second */
+  private refusalsSent = new Map<string, number>();
+  private refusalsSecond = 0;
   private scheduled = false;
   /** true while flushing waits for in-flight replies to drain */
   private blocked = false;
   private readonly inflight = new Set<Promise<void>>();
+  /** messages in flight per device ('' for those of no device) */
+  private readonly inflightOf = new Map<string, number>();
   private readonly unsubscribes: Array<() => Promise<void>> = [];
   private readonly lastWarn = new Map<string, { at: number; suppressed: number }>();
   private closed = false;
@@ -117,14 +138,13 @@ export class TwinMqttApi {
     if (this.closed) return;
     this.closed = true;
     for (const u of this.unsubscribes) await u().catch(() => undefined);
-    while (this.queue.length) this.flush();
     await this.settled();
   }
 
   /** Resolves when every queued request is handled and every reply handed to the bus. */
   async settled(): Promise<void> {
-    while (this.queue.length || this.scheduled || this.inflight.size) {
-      if (this.queue.length && !this.scheduled && !this.blocked) this.flush();
+    while (this.queue.size || this.scheduled || this.inflight.size) {
+      if (this.queue.size && !this.scheduled && !this.blocked) this.flush();
       await Promise.allSettled([...this.inflight]);
       if (this.scheduled) await new Promise((r) => setImmediate(r));
     }
@@ -164,27 +184,58 @@ export class TwinMqttApi {
 
   private enqueue(job: Job): void {
     if (this.closed) return;
-    if (this.queue.length >= this.opts.maxQueue) {
-      this.drop('overload', `dropped a ${actionOf(job)} request: ${this.queue.length} requests are already queued`);
+    const key = job.kind === 'membership-get' ? '' : job.id;
+    const what = job.kind === 'membership-get' ? 'membership/get' : `${actionOf(job)} of ${job.id}`;
+    if (this.queue.size >= this.opts.maxQueue) {
+      this.refuse(
+        job,
+        'queue',
+        `refused ${what}: ${this.queue.size} requests of all devices are waiting, the limit is ${this.opts.maxQueue} (maxQueue); retry later`,
+      );
       return;
     }
-    if (job.kind !== 'membership-get') {
-      const queued = this.queuedPerDevice.get(job.id) ?? 0;
-      if (queued >= this.opts.maxQueuePerDevice) {
-        this.drop(
-          'device-flood',
-          `dropped a ${actionOf(job)} request for ${job.id}: ${queued} of its requests are queued`,
-        );
-        return;
-      }
-      this.queuedPerDevice.set(job.id, queued + 1);
+    const queued = this.queue.sizeOf(key);
+    if (queued >= this.opts.maxQueuePerDevice) {
+      this.refuse(
+        job,
+        'device-queue',
+        `refused ${what}: ${queued} requests of this device are waiting, the limit is ${this.opts.maxQueuePerDevice} per device (maxQueuePerDevice); retry later`,
+      );
+      return;
     }
-    this.queue.push(job);
+    this.queue.push(key, job);
     this.schedule();
   }
 
+  /**
+   * A request that cannot even wait gets 429 at once on its /result topic, sent at QoS 0 outside the
+   * in-flight budget of real replies (so refusing a flood never holds back other devices' answers).
+   */
+  private refuse(job: Job, limit: 'queue' | 'device-queue', reason: string): void {
+    this.metrics.limitRefusals.inc({ limit });
+    this.metrics.rejected.inc({ action: actionOf(job), code: '429' });
+    this.warn(`limit-${limit}`, reason);
+    const topic = replyTopic(job, membershipGetResultTopic(this.engine.node));
+    const second = Math.floor(Date.now() / 1000);
+    if (second !== this.refusalsSecond) {
+      this.refusalsSecond = second;
+      this.refusalsSent.clear();
+    }
+    const key = job.kind === 'membership-get' ? '' : job.id;
+    const sent = this.refusalsSent.get(key) ?? 0;
+    if (!topic || sent >= REFUSALS_PER_DEVICE_PER_SECOND) {
+      this.metrics.dropped.inc({ reason: limit === 'queue' ? 'overload' : 'device-flood' });
+      return;
+    }
+    this.refusalsSent.set(key, sent + 1);
+    const eventId = job.payload.length <= MAX_PAYLOAD_BYTES ? eventIdOf(job.payload) : '';
+    this.bus
+      .publish(topic, JSON.stringify(errorResult(eventId, 429, reason)), { qos: 0 })
+      .catch((e: Error) => this.log.error({ err: e, topic }, 'twin could not publish a refusal'));
+  }
+
   private schedule(): void {
-    if (this.scheduled || this.queue.length === 0) return;
+    if (this.scheduled || this.queue.size === 0) return;
     if (this.inflight.size >= this.opts.maxInflight) {
       this.blocked = true;
       return;
@@ -195,14 +246,15 @@ export class TwinMqttApi {
 
   private flush(): void {
     this.scheduled = false;
-    const batch = this.queue.splice(0, this.opts.batchMax);
+    // A request makes up to 3 messages (result, document, delta): a device takes as many requests as its
+    // share of in-flight messages leaves room for.
+    const batch = this.queue.take({
+      maxItems: this.opts.batchMax,
+      maxWeight: this.opts.batchMaxBytes,
+      weight: (j) => j.payload.length,
+      perKey: (key) => Math.floor((this.opts.maxInflightPerDevice - (this.inflightOf.get(key) ?? 0)) / 3),
+    });
     if (batch.length === 0) return;
-    for (const job of batch) {
-      if (job.kind === 'membership-get') continue;
-      const left = (this.queuedPerDevice.get(job.id) ?? 1) - 1;
-      if (left > 0) this.queuedPerDevice.set(job.id, left);
-      else this.queuedPerDevice.delete(job.id);
-    }
     const now = Date.now();
     let fx = new Effects();
     const end = this.metrics.dbWriteSeconds.startTimer();
@@ -310,13 +362,17 @@ export class TwinMqttApi {
     const p = this.bus
       .publish(topic, payload, { qos: this.opts.publishQos, retain })
       .catch((e: Error) => this.log.error({ err: e, topic }, 'twin could not publish'));
+    const key = deviceKeyOf(topic);
     this.inflight.add(p);
+    this.inflightOf.set(key, (this.inflightOf.get(key) ?? 0) + 1);
     p.finally(() => {
       this.inflight.delete(p);
-      if (this.blocked && this.inflight.size <= this.opts.maxInflight / 2) {
-        this.blocked = false;
-        this.schedule();
-      }
+      const left = (this.inflightOf.get(key) ?? 1) - 1;
+      if (left > 0) this.inflightOf.set(key, left);
+      else this.inflightOf.delete(key);
+      if (this.blocked && this.inflight.size <= this.opts.maxInflight / 2) this.blocked = false;
+      // a device whose replies were holding it back may be served again
+      if (!this.blocked) this.schedule();
     });
     return p;
   }
@@ -337,4 +393,13 @@ export class TwinMqttApi {
     this.log.warn({ reason, suppressed: last?.suppressed ?? 0 }, message);
     this.lastWarn.set(reason, { at: now, suppressed: 0 });
   }
+}
+
+const DEVICE_TOPIC_PREFIX = '$hw/events/device/';
+
+/** The device (`namespace/name`) a published topic belongs to, or '' for node-wide topics. */
+function deviceKeyOf(topic: string): string {
+  if (!topic.startsWith(DEVICE_TOPIC_PREFIX)) return '';
+  const [namespace, name] = topic.slice(DEVICE_TOPIC_PREFIX.length).split('/', 2);
+  return namespace && name ? `${namespace}/${name}` : '';
 }
