@@ -167,7 +167,10 @@ describe('reconnect', () => {
     b = await startTestBroker({ port, persistenceDir: dir });
     await sent; // resolves only on PUBACK from the restarted broker
     await got.waitFor(1, 5000);
-    expect(got.messages.map((m) => m.payload.toString())).toEqual(['while-offline']);
+    // QoS 1 is at-least-once: when the watcher's session is restored while the publish arrives, aedes may
+    // hand it over both live and from the session queue (seen under heavy load). What must hold is that it
+    // arrives and nothing else does; the twin and the cloud link drop repeats by version and seq.
+    expect(new Set(got.messages.map((m) => m.payload.toString()))).toEqual(new Set(['while-offline']));
   });
 
   it('backs off exponentially while the broker stays away, and resets after reconnecting', async () => {
