@@ -20,6 +20,7 @@ import type { DeviceTally, MapperMetrics } from './metrics.js';
 import { DevicePusher, type PushConnections } from './push.js';
 import { type RetryPolicy, WriteReconciler } from './reconciler.js';
 import { ReportGate, reportPolicy } from './report-policy.js';
+import type { SinkHub } from './sinks/hub.js';
 import { type Cycle, startCycle } from './scheduler.js';
 import { toEngineering, transformSpecOf } from './transforms.js';
 
@@ -37,6 +38,7 @@ export interface WorkerDeps {
   logger: Logger;
   metrics: MapperMetrics;
   connections: PushConnections;
+  sinks: SinkHub;
   options: WorkerOptions;
 }
 
@@ -81,6 +83,7 @@ export class DeviceWorker {
     this.twinTopic = deviceTopic(device.id, 'twin/update');
     this.pusher = new DevicePusher(device, {
       connections: deps.connections,
+      sinks: deps.sinks,
       latest: (p) => this.latest.get(p),
       logger: this.log,
       metrics: deps.metrics,

@@ -13,6 +13,13 @@ export interface DeviceTally {
   lastSuccess: number;
 }
 
+/** Per sink (issue 17): `sink` is `<kind>:<target>`, e.g. `redis:127.0.0.1:6379/0`. */
+export interface SinkMetrics {
+  points: Counter<'sink' | 'result'>;
+  buffered: Gauge<'sink'>;
+  up: Gauge<'sink'>;
+}
+
 export class MapperMetrics {
   readonly reads: Counter<'device'>;
   readonly readErrors: Counter<'device' | 'code'>;
@@ -24,6 +31,7 @@ export class MapperMetrics {
   readonly pushes: Counter<'device' | 'method' | 'result'>;
   readonly connects: Counter<'device' | 'result'>;
   readonly devices: Gauge;
+  readonly sinks: SinkMetrics;
   private readonly tallies = new Map<string, DeviceTally>();
 
   constructor(readonly registry: Registry = new Registry()) {
@@ -97,6 +105,26 @@ export class MapperMetrics {
       registers: r,
     });
     this.devices = new Gauge({ name: 'edgetwin_mapper_devices', help: 'Devices served', registers: r });
+    this.sinks = {
+      points: new Counter({
+        name: 'edgetwin_mapper_sink_points_total',
+        help: 'Readings per database/OTLP sink: written, or dropped from a full buffer while the sink was down',
+        labelNames: ['sink', 'result'],
+        registers: r,
+      }),
+      buffered: new Gauge({
+        name: 'edgetwin_mapper_sink_buffered_points',
+        help: 'Readings waiting for their sink',
+        labelNames: ['sink'],
+        registers: r,
+      }),
+      up: new Gauge({
+        name: 'edgetwin_mapper_sink_up',
+        help: '1 when the last write to the sink succeeded, 0 while it is down',
+        labelNames: ['sink'],
+        registers: r,
+      }),
+    };
   }
 
   /** The tally a device's worker counts into (one per device id, shared if a device is re-added). */

@@ -15,6 +15,9 @@ import {
 import type { BusClient } from '@edgetwin/eventbus/contracts';
 import type { Logger } from 'pino';
 import type { MapperMetrics } from './metrics.js';
+import type { SinkPoint } from './sinks/batching-sink.js';
+import { SINK_METHODS, type SinkHub, type SinkMethod } from './sinks/hub.js';
+import { mysqlTable } from './sinks/mysql.js';
 import { type Cycle, startCycle } from './scheduler.js';
 
 export interface PushBody {
@@ -58,11 +61,15 @@ export class PushConnections {
 
 export class DevicePusher {
   private readonly cycles = new Map<string, { key: string; cycle: Cycle }>();
+  /** timestamp of the last reading handed to the sinks, per property: a reading is written once */
+  private readonly sunk = new Map<string, number>();
+  private readonly refused = new Set<string>();
 
   constructor(
     private device: ResolvedDevice,
     private readonly deps: {
       connections: PushConnections;
+      sinks: SinkHub;
       latest(property: string): { value: string; timestamp: number } | undefined;
       logger: Logger;
       metrics: MapperMetrics;
@@ -98,9 +105,13 @@ export class DevicePusher {
     }
   }
 
-  /** Connection and buffer state of a property's database sink (none yet). */
-  sinkStatus(_property: string, _kind: string): Record<string, unknown> | undefined {
-    return undefined;
+  /** Connection and buffer state of a property's database sink, once it has been used. */
+  sinkStatus(property: string, kind: string): Record<string, unknown> | undefined {
+    const p = this.device.properties.find((x) => x.name === property);
+    if (!p || !(SINK_METHODS as readonly string[]).includes(kind)) return undefined;
+    const { config } = parsePushMethod(p.pushMethod);
+    if (!config[kind as SinkMethod]) return undefined;
+    return this.deps.sinks.status(kind as SinkMethod, config) as Record<string, unknown> | undefined;
   }
 
   stop(): void {
@@ -121,6 +132,7 @@ export class DevicePusher {
       type: twinMetadataType(p.type),
       timestamp: latest.timestamp,
     };
+    this.sink(p, config, latest);
     const json = JSON.stringify(body);
     const { mqtt, http } = config;
     if (mqtt) {
@@ -150,6 +162,54 @@ export class DevicePusher {
         this.fail('http', p, e);
       }
     }
+  }
+
+  /** Hands a new reading to each sink the property names; never waits (the sinks batch and buffer). */
+  private sink(p: ResolvedProperty, config: PushConfig, latest: { value: string; timestamp: number }): void {
+    if (this.sunk.get(p.name) === latest.timestamp) return; // already handed over: a reading is written once
+    this.sunk.set(p.name, latest.timestamp);
+    const d = this.device;
+    const base: SinkPoint = {
+      namespace: d.namespace,
+      name: d.name,
+      property: p.name,
+      type: twinMetadataType(p.type),
+      value: latest.value,
+      timestamp: latest.timestamp,
+    };
+    for (const method of SINK_METHODS) {
+      if (!config[method]) continue;
+      if (method === 'mysql' && mysqlTable(base).length > 64) {
+        this.refuseOnce(method, p, `mysql table name ${mysqlTable(base)} is longer than MySQL's 64 characters`);
+        continue;
+      }
+      const extra =
+        method === 'influxdb2'
+          ? {
+              measurement: config.influxdb2!.measurement,
+              tags: config.influxdb2!.tags,
+              fieldKey: config.influxdb2!.fieldKey || p.name,
+            }
+          : method === 'otel'
+            ? (p.unit ?? '')
+            : undefined;
+      try {
+        this.deps.sinks.offer(method, config, d.id, extra === undefined ? base : { ...base, extra });
+      } catch (e) {
+        this.refuseOnce(method, p, (e as Error).message);
+      }
+    }
+  }
+
+  private refuseOnce(method: string, p: ResolvedProperty, reason: string): void {
+    const key = `${p.name}\u0000${method}\u0000${reason}`;
+    if (this.refused.has(key)) return;
+    this.refused.add(key);
+    this.deps.metrics.pushes.inc({ device: this.device.id, method, result: 'error' });
+    this.deps.logger.error(
+      { device: this.device.id, property: p.name, method, err: reason },
+      `${method} sink: ${reason}; not written`,
+    );
   }
 
   private fail(method: string, p: ResolvedProperty, e: unknown): void {

@@ -23,6 +23,8 @@ import type { DriverFactory } from './driver.js';
 import type { MapperMetrics } from './metrics.js';
 import { type Connect, PushConnections } from './push.js';
 import { DEFAULT_WRITE_RETRY } from './reconciler.js';
+import type { SinkLimits } from './sinks/batching-sink.js';
+import { SinkHub } from './sinks/hub.js';
 
 export const DELTA_FILTER = '$hw/events/device/+/+/twin/update/delta';
 
@@ -42,17 +44,21 @@ export interface MapperRuntimeOptions {
   /** connects push connections to other brokers (pushMethod.mqtt.address) */
   connect: Connect;
   worker?: Partial<WorkerOptions>;
+  /** batching and buffering of the database/OTLP sinks (tests shrink them) */
+  sinks?: Partial<SinkLimits>;
 }
 
 export class MapperRuntime {
   private readonly workers = new Map<string, DeviceWorker>();
   private readonly unsubscribes: Array<() => Promise<void>> = [];
   private readonly connections: PushConnections;
+  private readonly sinks: SinkHub;
   private readonly workerOptions: WorkerOptions;
   private readonly log: Logger;
 
   constructor(private readonly opts: MapperRuntimeOptions) {
     this.connections = new PushConnections(opts.bus, opts.connect);
+    this.sinks = new SinkHub(opts.logger.child({ mapper: opts.factory.protocol }), opts.metrics, opts.sinks);
     this.workerOptions = { ...DEFAULT_WORKER_OPTIONS, ...opts.worker };
     this.log = opts.logger.child({ mapper: opts.factory.protocol, node: opts.node });
   }
@@ -100,6 +106,7 @@ export class MapperRuntime {
     await untilSettledOr(Promise.all(workers.map((w) => w.stop({ publishOffline: true }))), deadline);
     await untilSettledOr(this.publishPresence('offline'), deadline);
     await untilSettledOr(this.connections.closeAll(), deadline);
+    await untilSettledOr(this.sinks.closeAll(), deadline);
     await untilSettledOr(Promise.resolve(this.opts.factory.close?.()), deadline);
     this.log.info(
       { complete: !deadline.aborted },
@@ -154,6 +161,7 @@ export class MapperRuntime {
       logger: this.opts.logger,
       metrics: this.opts.metrics,
       connections: this.connections,
+      sinks: this.sinks,
       options: this.workerOptions,
     });
     this.workers.set(id, w);

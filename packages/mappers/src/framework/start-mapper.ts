@@ -14,6 +14,7 @@ import type { DriverFactory } from './driver.js';
 import { MapperMetrics } from './metrics.js';
 import { type RestOptions, type RestServer, startRestServer } from './rest/server.js';
 import { MapperRuntime } from './runtime.js';
+import type { SinkLimits } from './sinks/batching-sink.js';
 
 /** How long a stop may take, from the signal to the exit (docs/mappers.md, "Stopping"). */
 export const DEFAULT_STOP_TIMEOUT_MS = 3000;
@@ -42,6 +43,8 @@ export interface StartMapperOptions {
   signal?: AbortSignal;
   /** serve KubeEdge's mapper REST API (port 7777 by default); absent = no REST API */
   rest?: RestOptions;
+  /** batching and buffering of the database/OTLP sinks (tests shrink them) */
+  sinks?: Partial<SinkLimits>;
 }
 
 /** startMapper was asked to stop (its signal aborted) before it finished starting. */
@@ -113,6 +116,7 @@ export async function startMapper(opts: StartMapperOptions): Promise<RunningMapp
     metrics,
     connect: (url) => dial(url),
     worker: opts.worker,
+    ...(opts.sinks ? { sinks: opts.sinks } : {}),
   });
   let server: Server | undefined;
   let metricsUrl: string | undefined;

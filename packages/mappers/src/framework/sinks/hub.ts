@@ -1,0 +1,91 @@
+// The sinks of one mapper (issue 17): one BatchingSink per database target (kind and address, database,
+// user...), shared by every device and property that names it, so a hundred devices writing to one redis
+// share one connection and one buffer. Properties hand their readings here without waiting.
+
+import type { Influx2Sink, MysqlSink, PushConfig, RedisSink } from '@edgetwin/api';
+import type { Logger } from 'pino';
+import type { MapperMetrics } from '../metrics.js';
+import {
+  BatchingSink,
+  DEFAULT_SINK_LIMITS,
+  type SinkLimits,
+  type SinkPoint,
+  type SinkStatus,
+} from './batching-sink.js';
+import { influxWriter } from './influxdb2.js';
+import { mysqlWriter } from './mysql.js';
+import { otelWriter } from './otel.js';
+import { redisWriter } from './redis.js';
+import { sinkSecret } from './secrets.js';
+
+export const SINK_METHODS = ['influxdb2', 'redis', 'mysql', 'otel'] as const;
+export type SinkMethod = (typeof SINK_METHODS)[number];
+
+/** The label (and identity) of a sink target; never holds a secret. */
+export function sinkLabel(method: SinkMethod, config: PushConfig): string {
+  switch (method) {
+    case 'redis': {
+      const c = config.redis as RedisSink;
+      return `redis:${c.addr}/${c.db}`;
+    }
+    case 'mysql': {
+      const c = config.mysql as MysqlSink;
+      return `mysql:${c.userName}@${c.addr}/${c.database}`;
+    }
+    case 'influxdb2': {
+      const c = config.influxdb2 as Influx2Sink;
+      return `influxdb2:${c.url}/${c.org ?? ''}/${c.bucket}`;
+    }
+    case 'otel':
+      return `otel:${config.otel!.endpointURL}`;
+  }
+}
+
+export class SinkHub {
+  private readonly sinks = new Map<string, BatchingSink>();
+  readonly limits: SinkLimits;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly metrics: MapperMetrics,
+    limits: Partial<SinkLimits> = {},
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {
+    this.limits = { ...DEFAULT_SINK_LIMITS, ...limits };
+  }
+
+  /** The sink for a method of a property's push config, made on first use; throws when its secret cannot be read. */
+  sink(method: SinkMethod, config: PushConfig, device: string): BatchingSink {
+    const label = sinkLabel(method, config);
+    let s = this.sinks.get(label);
+    if (!s) {
+      const t = this.limits.callTimeoutMs;
+      const writer =
+        method === 'redis'
+          ? redisWriter(config.redis!, sinkSecret('redis', this.env), t)
+          : method === 'mysql'
+            ? mysqlWriter(config.mysql!, sinkSecret('mysql', this.env), t)
+            : method === 'influxdb2'
+              ? influxWriter(config.influxdb2!, sinkSecret('influxdb2', this.env), t)
+              : otelWriter(config.otel!.endpointURL, sinkSecret('otel', this.env), t);
+      s = new BatchingSink(label, writer, this.limits, this.log, this.metrics.sinks);
+      this.sinks.set(label, s);
+    }
+    s.use(device);
+    return s;
+  }
+
+  offer(method: SinkMethod, config: PushConfig, device: string, point: SinkPoint): void {
+    this.sink(method, config, device).offer(point);
+  }
+
+  status(method: SinkMethod, config: PushConfig): SinkStatus | undefined {
+    return this.sinks.get(sinkLabel(method, config))?.status();
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.sinks.values()];
+    this.sinks.clear();
+    await Promise.all(all.map((s) => s.close()));
+  }
+}

@@ -1,0 +1,75 @@
+// The mysql sink (issue 17), KubeEdge's layout: one table per property named `<namespace>/<device>/<property>`
+// with columns (id, ts, field). Fixed defects: KubeEdge formats the table name into its SQL unescaped (a
+// backtick in a property name injects SQL): identifiers are quoted here and values always bound; its `ts`
+// is a local-time DATETIME at 1 s: edgetwin writes UTC at 1 ms, DATETIME(3), in tables it creates.
+
+import type { MysqlSink } from '@edgetwin/api';
+import mysql from 'mysql2/promise';
+import { SinkAuthError, type SinkPoint, type SinkWriter } from './batching-sink.js';
+import { splitAddr } from './redis.js';
+
+/** MySQL quoting of an identifier: backticks around it, a backtick inside doubled. */
+export function quoteId(name: string): string {
+  return `\`${name.replaceAll('`', '``')}\``;
+}
+
+export function mysqlTable(p: Pick<SinkPoint, 'namespace' | 'name' | 'property'>): string {
+  return `${p.namespace}/${p.name}/${p.property}`;
+}
+
+/** MySQL's limit on a table name. */
+const MAX_TABLE_NAME = 64;
+
+export function mysqlWriter(cfg: MysqlSink, password: string | undefined, connectTimeoutMs: number): SinkWriter {
+  const [host, port] = splitAddr(cfg.addr, 3306);
+  let conn: mysql.Connection | undefined;
+  const created = new Set<string>();
+  return {
+    async connect() {
+      try {
+        const c = await mysql.createConnection({
+          host,
+          port,
+          user: cfg.userName,
+          ...(password !== undefined ? { password } : {}),
+          database: cfg.database,
+          timezone: 'Z',
+          connectTimeout: connectTimeoutMs,
+        });
+        c.on('error', () => undefined); // the next query fails; the sink logs once per outage
+        conn = c;
+        created.clear();
+      } catch (e) {
+        const err = e as Error & { code?: string };
+        throw err.code === 'ER_ACCESS_DENIED_ERROR' ? new SinkAuthError(err.message) : err;
+      }
+    },
+    async write(points) {
+      const c = conn;
+      if (!c) throw new Error('mysql connection lost');
+      const byTable = new Map<string, Array<[Date, string]>>();
+      for (const p of points) {
+        const table = mysqlTable(p);
+        if (table.length > MAX_TABLE_NAME) continue; // refused when the device was set up (see validate)
+        const rows = byTable.get(table) ?? [];
+        rows.push([new Date(p.timestamp), p.value]);
+        byTable.set(table, rows);
+      }
+      for (const [table, rows] of byTable) {
+        const t = quoteId(table);
+        if (!created.has(table)) {
+          await c.query(
+            `CREATE TABLE IF NOT EXISTS ${t} (id BIGINT AUTO_INCREMENT PRIMARY KEY, ts DATETIME(3) NOT NULL, field TEXT)`,
+          );
+          created.add(table);
+        }
+        await c.query(`INSERT INTO ${t} (ts, field) VALUES ?`, [rows]);
+      }
+    },
+    async close() {
+      const c = conn;
+      conn = undefined;
+      c?.destroy();
+    },
+  };
+}

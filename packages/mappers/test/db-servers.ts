@@ -1,0 +1,152 @@
+// Real database servers for the sink tests (issue 17), each run as the test's own process with its own
+// data directory on a loopback port, never the system service: Debian's redis-server (requirepass) and
+// mariadbd (own datadir and socket). Both can be stopped and started again on the same port and data.
+
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort } from '@edgetwin/eventbus/testing';
+
+const run = promisify(execFile);
+
+export interface DbServer {
+  port: number;
+  dir: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts a child and resolves when a line of its output matches `ready`; rejects with its output if it exits. */
+async function startUntil(cmd: string, args: string[], ready: RegExp, what: string): Promise<ChildProcess> {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not start within 60 s:\n${out}`)), 60_000);
+    const onData = (b: Buffer) => {
+      out += b.toString();
+      if (ready.test(out)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited (${code}) before it was ready:\n${out}`));
+    });
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`${what}: ${e.message} (the test set-up installs it: npm test runs scripts/test-setup.sh)`));
+    });
+  });
+  child.stdout!.resume();
+  child.stderr!.resume();
+  return child;
+}
+
+async function stopChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** redis-server with a password (in its config file, not argv) and an append-only file, so a restart keeps data. */
+export async function startRedis(password: string): Promise<DbServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'edgetwin-redis-'));
+  const port = await freePort();
+  const conf = join(dir, 'redis.conf');
+  await writeFile(
+    conf,
+    [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      `dir ${dir}`,
+      `requirepass ${password}`,
+      'appendonly yes',
+      'appendfsync always',
+      'save ""',
+      '',
+    ].join('\n'),
+  );
+  let child: ChildProcess | undefined;
+  const server: DbServer = {
+    port,
+    dir,
+    async start() {
+      child = await startUntil('redis-server', [conf], /Ready to accept connections/, 'redis-server');
+    },
+    stop: () => stopChild(child),
+    async close() {
+      await stopChild(child);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  await server.start();
+  return server;
+}
+
+/** mariadbd with its own datadir and socket; a database and a user for the sink, password given. */
+export async function startMariadb(opts: { database: string; user: string; password: string }): Promise<DbServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'edgetwin-mariadb-'));
+  const port = await freePort();
+  const datadir = join(dir, 'data');
+  const socket = join(dir, 'mysqld.sock');
+  await run('mariadb-install-db', [
+    '--no-defaults',
+    `--datadir=${datadir}`,
+    '--user=root',
+    '--auth-root-authentication-method=normal',
+    '--skip-test-db',
+  ]);
+  let child: ChildProcess | undefined;
+  const server: DbServer = {
+    port,
+    dir,
+    async start() {
+      child = await startUntil(
+        'mariadbd',
+        [
+          '--no-defaults',
+          `--datadir=${datadir}`,
+          `--socket=${socket}`,
+          `--pid-file=${join(dir, 'mysqld.pid')}`,
+          `--port=${port}`,
+          '--bind-address=127.0.0.1',
+          '--user=root',
+          '--skip-name-resolve',
+          '--innodb-buffer-pool-size=16M',
+          '--skip-log-bin',
+        ],
+        /ready for connections/,
+        'mariadbd',
+      );
+    },
+    stop: () => stopChild(child),
+    async close() {
+      await stopChild(child);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  await server.start();
+  const sql = [
+    `CREATE DATABASE ${opts.database};`,
+    `CREATE USER '${opts.user}'@'127.0.0.1' IDENTIFIED BY '${opts.password}';`,
+    `GRANT ALL ON ${opts.database}.* TO '${opts.user}'@'127.0.0.1';`,
+  ].join(' ');
+  // the statements (with the password) go in on stdin, not on the command line
+  const client = spawn('mariadb', ['--no-defaults', `--socket=${socket}`, '-uroot'], {
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  let err = '';
+  client.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+  client.stdin!.end(sql);
+  const [code] = (await once(client, 'exit')) as [number];
+  if (code !== 0) throw new Error(`mariadb set-up failed (${code}): ${err}`);
+  return server;
+}
