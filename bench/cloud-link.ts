@@ -125,6 +125,7 @@ async function rig(dir: string): Promise<Rig> {
     desired: controller.desired,
     status: controller.status,
     broker: { embedded: { port: 0 } },
+    insecureAllowAnyNode: true, // one process, loopback: measures the link, not the login
     stateDbPath: join(dir, 'cloud-link.db'),
   });
   const cutter = await new Cutter(Number(new URL(cloud.url).port)).start();

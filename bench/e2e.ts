@@ -32,6 +32,7 @@ import { connectBus, startBroker } from '@edgetwin/eventbus';
 import { VirtualDevice } from '@edgetwin/mappers';
 import pino from 'pino';
 import { Lifecycle } from '../packages/cli/src/compose/lifecycle.js';
+import { localNodeJoinToken } from '../packages/cli/src/compose/local-node.js';
 import { startCloud } from '../packages/cli/src/compose/start-cloud.js';
 import { startEdge } from '../packages/cli/src/compose/start-edge.js';
 
@@ -252,12 +253,14 @@ async function runScenario(sc: Scenario): Promise<Result> {
     life.add('edge broker (in memory)', () => b.close());
     edgeBrokerUrl = b.url;
   }
+  const joinToken = await localNodeJoinToken(cloud.nodes, NODE, dataDir);
   const edge = await startEdge(
     {
       node: NODE,
       ...(edgeBrokerUrl ? { brokerUrl: edgeBrokerUrl } : {}),
       dataDir,
       cloudUrl: cloud.linkUrl,
+      ...(joinToken ? { joinToken } : {}),
       mqttHost: '127.0.0.1',
       mqttPort: 0,
       mappers: [PROTOCOL],

@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { NodeDesiredState, StatusSink } from './contracts.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
+import type { NodeJoinOptions } from './http/node-routes.js';
 import { buildHttpApi } from './http/server.js';
 import { ControllerMetrics } from './metrics.js';
 import type { Source } from './source.js';
@@ -30,6 +31,10 @@ export interface ControllerOptions {
   apiToken?: string;
   /** where the token is kept, named in 401 answers (e.g. the file path) */
   apiTokenHint?: string;
+  /** node identities for `edgetwin node add/remove` (the cloud link's registry) */
+  nodeJoin?: NodeJoinOptions;
+  /** insecure modes in force, shown by /healthz */
+  insecure?: string[];
   /** names besides httpHost, localhost and this host's name that clients put in the Host header */
   apiNames?: string[];
   /** 0 = ephemeral */
@@ -123,6 +128,8 @@ export async function startController(given: ControllerOptions): Promise<Running
     metrics,
     logger,
     protocols: opts.protocols ?? {},
+    ...(opts.nodeJoin ? { nodeJoin: opts.nodeJoin } : {}),
+    ...(opts.insecure ? { insecure: opts.insecure } : {}),
     auth: {
       token: apiToken,
       listenHost: opts.httpHost ?? '127.0.0.1',

@@ -100,4 +100,24 @@ describe('controller HTTP API authentication', () => {
     // the environment wins
     expect(resolveConnection({ dataDir: dir }, { EDGETWIN_TOKEN: 't' }).token).toBe('t');
   });
+
+  it('says in /healthz when an insecure mode is on', async () => {
+    const t = tempDir();
+    const loud = await startController({
+      source: 'embedded',
+      dbPath: join(t.dir, 'c.db'),
+      httpPort: 0,
+      insecure: ['any client may connect to the cloud link as any node (--insecure-allow-any-node)'],
+    });
+    try {
+      expect((await raw(loud.url, '/healthz', {})).body).toEqual({
+        ok: true,
+        source: 'embedded',
+        insecure: ['any client may connect to the cloud link as any node (--insecure-allow-any-node)'],
+      });
+    } finally {
+      await loud.stop();
+      t.cleanup();
+    }
+  });
 });

@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NodeRegistry } from '../src/cloud-link/node-registry.js';
 import { type RunningController, startController } from '../src/controller.js';
 import { SAMPLE_FILES, SAMPLES, tempDir, twinReport } from './support.js';
 
@@ -38,6 +39,7 @@ function edgetwin(args: string[], server: string, token: string): Promise<Run> {
 // other test files run beside it, hence few spawns, run side by side where independent, and a longer timeout.
 describe('edgetwin apply/get/describe/twin/delete', { timeout: 120_000 }, () => {
   let ctl: RunningController;
+  let nodes: NodeRegistry;
   let dir: string;
   let cleanup: () => void;
   const run = (...args: string[]) => edgetwin(args, ctl.url, ctl.apiToken);
@@ -46,10 +48,18 @@ describe('edgetwin apply/get/describe/twin/delete', { timeout: 120_000 }, () => 
     const t = tempDir();
     dir = t.dir;
     cleanup = t.cleanup;
-    ctl = await startController({ source: 'embedded', dbPath: join(dir, 'c.db'), httpPort: 0, statusIntervalMs: 0 });
+    nodes = new NodeRegistry();
+    ctl = await startController({
+      source: 'embedded',
+      dbPath: join(dir, 'c.db'),
+      httpPort: 0,
+      statusIntervalMs: 0,
+      nodeJoin: { registry: nodes, linkUrl: 'mqtt://cloud.example:1884' },
+    });
   });
   afterAll(async () => {
     await ctl.stop();
+    nodes.close();
     cleanup();
   });
 
@@ -59,15 +69,19 @@ describe('edgetwin apply/get/describe/twin/delete', { timeout: 120_000 }, () => 
       bad,
       'apiVersion: devices.kubeedge.io/v1beta1\nkind: Device\nmetadata:\n  name: x\nspec:\n  deviceModelRef:\n    name: nope\n  nodeName: n1\n  protocol:\n    protocolName: virtual\n  properties:\n    - name: a\n',
     );
-    const [noFile, noModel, oldHost] = await Promise.all([
+    const [noFile, noModel, oldHost, passwordFlag] = await Promise.all([
       run('apply'),
       run('apply', '-f', bad),
       run('cloud', '--host', '0.0.0.0'),
+      run('edge', '--node', 'n1', '--cloud-password', 'hunter2'),
     ]);
     expect(noFile.code).toBe(2);
     // --host used to open the API together with the cloud-link broker; it was split (issue 10)
     expect(oldHost.code).toBe(2);
     expect(oldHost.stderr).toMatch(/--host was split into --api-host .* and --link-host/);
+    // secrets never on the command line (issue 10 §5)
+    expect(passwordFlag.code).toBe(2);
+    expect(passwordFlag.stderr).toMatch(/--cloud-password puts a secret on the command line .* --cloud-password-file/);
     expect(noFile.stderr).toMatch(/required option '-f, --filename/);
     expect(noModel.code).toBe(1);
     // the validator's line, pointing into the user's file, not an HTTP code
@@ -152,5 +166,18 @@ describe('edgetwin apply/get/describe/twin/delete', { timeout: 120_000 }, () => 
       'device.devices.kubeedge.io/counter-instance deleted\ndevicemodel.devices.kubeedge.io/counter-model deleted\n',
     );
     expect(ctl.store?.devices()).toEqual([]);
+  });
+
+  it('node add prints a one-time join token and how to use it; node remove revokes the node', async () => {
+    const added = await run('node', 'add', 'gw-1');
+    expect(added.code).toBe(0);
+    expect(added.stdout.trim()).toMatch(/^etjoin1_\S+$/);
+    expect(added.stderr).toMatch(/edgetwin edge --node gw-1 --cloud mqtt:\/\/cloud.example:1884 --token-file FILE/);
+    expect(nodes.list()).toMatchObject([{ name: 'gw-1', joined: false }]);
+    const [again, removed] = [await run('node', 'add', 'gw-1'), await run('node', 'remove', 'gw-1')];
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/node gw-1 is already registered; `edgetwin node add --rejoin`/);
+    expect(removed.code).toBe(0);
+    expect(nodes.has('gw-1')).toBe(false);
   });
 });

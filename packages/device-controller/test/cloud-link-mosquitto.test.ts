@@ -19,20 +19,32 @@ const ACL = [
   'pattern write edgetwin/cloud/v1/nodes/%u/presence',
 ];
 const USERS = { 'edgetwin-controller': 'controller-secret', a: 'secret-a', b: 'secret-b' };
+// docs/acl.md's mosquitto.conf lines beyond listener, users and ACL (which startMosquitto writes)
+const CONF = ['use_username_as_clientid true'];
 
 const closers: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of closers.splice(0).reverse()) await c();
 });
 
-async function node(broker: RunningMosquitto, name: 'a' | 'b'): Promise<MqttClient> {
-  const c = await mqtt.connectAsync(broker.url, { username: name, password: USERS[name], reconnectPeriod: 0 });
+async function node(
+  broker: RunningMosquitto,
+  name: 'a' | 'b',
+  clientId = `edgetwin-edge-${name}`,
+): Promise<MqttClient> {
+  const c = await mqtt.connectAsync(broker.url, {
+    username: name,
+    password: USERS[name],
+    clientId,
+    clean: false,
+    reconnectPeriod: 0,
+  });
   closers.push(() => c.endAsync(true));
   return c;
 }
 
 it('runs on Mosquitto with the documented ACL: each node reads only its own desired state and writes only its reports', async () => {
-  const broker = await startMosquitto({ users: USERS, acl: ACL });
+  const broker = await startMosquitto({ users: USERS, acl: ACL, extraConfig: CONF });
   closers.push(() => broker.stop());
   const desired = new FakeDesired();
   const status = new FakeStatus();
@@ -89,3 +101,46 @@ function entryOf(seq: number) {
     lastOnlineTime: new Date().toISOString(),
   };
 }
+
+it('on Mosquitto, node a cannot take over the session of b or of the controller by their client ids (use_username_as_clientid)', async () => {
+  const broker = await startMosquitto({ users: USERS, acl: ACL, extraConfig: CONF });
+  closers.push(() => broker.stop());
+  const status = new FakeStatus();
+  const link = await startCloudLink({
+    desired: new FakeDesired(),
+    status,
+    broker: { url: broker.url, username: 'edgetwin-controller', password: USERS['edgetwin-controller'] },
+  });
+  closers.push(() => link.close());
+  await link.idle();
+  const b = await node(broker, 'b');
+  let bDropped = false;
+  b.on('close', () => {
+    bDropped = true;
+  });
+  // a asks for b's id, then the controller's: Mosquitto gives it its username as id instead
+  const asB = await node(broker, 'a', 'edgetwin-edge-b');
+  const asController = await node(broker, 'a', 'edgetwin-controller');
+  expect(asController.connected).toBe(true);
+  await asB.endAsync();
+  // b and the controller are still there: b's report is applied
+  await b.publishAsync(cloudTopics.reports('b'), JSON.stringify({ node: 'b', after: 0, entries: [entryOf(1)] }), {
+    qos: 1,
+  });
+  await status.until(() => status.seqs('b').length === 1, "b's report through the controller");
+  expect(bDropped).toBe(false);
+  // a's forged ack for b never reaches b
+  const acks: string[] = [];
+  b.on('message', (_t, p) => acks.push(p.toString()));
+  await b.subscribeAsync(cloudTopics.acks('b'), { qos: 1 });
+  await asController.publishAsync(cloudTopics.acks('b'), JSON.stringify({ upTo: 999_999_999, timestamp: 0 }), {
+    qos: 1,
+    retain: true,
+  });
+  await b.publishAsync(cloudTopics.reports('b'), JSON.stringify({ node: 'b', after: 1, entries: [entryOf(2)] }), {
+    qos: 1,
+  });
+  await status.until(() => status.seqs('b').length === 2, "b's second report");
+  await link.idle();
+  expect(acks.filter((p) => p.includes('999999999'))).toEqual([]);
+});

@@ -56,6 +56,8 @@ async function start(
     desired,
     status,
     broker: { embedded: { port: 0 } },
+    // these tests are about the link's protocol; identities are tested in cloud-link-identity.test.ts
+    insecureAllowAnyNode: !opts.nodeCredentials,
     ...opts,
   });
   closers.push(() => link.close());
@@ -223,7 +225,13 @@ describe('cloud link, cloud end: desired state', () => {
     desired.setModel('n1', model('thermo'));
     desired.setDevice('n1', device('t1', 'n1'));
     desired.setDevice('n1', device('gone', 'n1'));
-    const first = await startCloudLink({ desired, status, broker: { embedded: { port: 0 } }, stateDbPath });
+    const first = await startCloudLink({
+      desired,
+      status,
+      broker: { embedded: { port: 0 } },
+      stateDbPath,
+      insecureAllowAnyNode: true,
+    });
     await first.idle();
     const g1 = first.generation('n1');
     await first.close();
@@ -464,7 +472,7 @@ describe('cloud link, cloud end: ACL and presence', () => {
     await expect(
       mqtt.connectAsync(link.url, { username: 'edgetwin-controller', password: 'guess', reconnectPeriod: 0 }),
     ).rejects.toThrow();
-    const ok = await edge(link.url, 'a', { password: 'secret-a' });
+    const ok = await edge(link.url, 'a', { password: 'secret-a', clientId: 'edgetwin-edge-a' });
     expect(ok.connected).toBe(true);
   });
 
@@ -475,7 +483,7 @@ describe('cloud link, cloud end: ACL and presence', () => {
       desired.setDevice('b', device('secret-device', 'b'));
       const creds = { a: 'secret-a', b: 'secret-b' };
       const link = await start(desired, status, mode === 'with credentials' ? { nodeCredentials: creds } : {});
-      const a = await edge(link.url, 'a', { password: creds.a });
+      const a = await edge(link.url, 'a', { password: creds.a, clientId: 'edgetwin-edge-a' });
 
       for (const filter of [
         cloudTopics.desiredFilter('b'),

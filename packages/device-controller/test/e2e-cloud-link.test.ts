@@ -95,6 +95,7 @@ async function startWorld(): Promise<World> {
     desired: controller.desired,
     status: controller.status,
     broker: { embedded: { port: 0 } },
+    insecureAllowAnyNode: true, // identities: cloud-link-identity.test.ts
     stateDbPath: join(dir, 'cloud-link.db'),
     registry: controller.metrics.registry,
   });

@@ -19,6 +19,8 @@ export interface EmbeddedBrokerOptions extends BrokerOptions {
 export interface EmbeddedBroker extends RunningBroker {
   /** clients connected right now */
   readonly connectedClients: number;
+  /** closes the connection of this client id at once, if it is connected (a revoked identity) */
+  disconnect(clientId: string): boolean;
 }
 
 /**
@@ -237,6 +239,14 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
     port,
     get connectedClients() {
       return aedes.connectedClients;
+    },
+    disconnect(clientId) {
+      // aedes keeps connected clients by id but leaves the map out of its types
+      const client = (aedes as unknown as { clients: Record<string, Client | undefined> }).clients[clientId];
+      if (!client) return false;
+      log.warn({ clientId }, 'closing the connection of a revoked client');
+      client.close();
+      return true;
     },
     close() {
       closed ??= (async () => {

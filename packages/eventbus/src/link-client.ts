@@ -48,6 +48,8 @@ export interface LinkClient {
   unsubscribe(filter: string): Promise<void>;
   onConnect(listener: (sessionPresent: boolean) => void): void;
   onDisconnect(listener: () => void): void;
+  /** the password of the next (re)connect: a node that joined with a token logs in with its credential */
+  setPassword(password: string): void;
   close(): Promise<void>;
 }
 
@@ -177,6 +179,9 @@ export function openLinkClient(opts: LinkClientOptions): LinkClient {
     },
     onDisconnect(l) {
       disconnectListeners.push(l);
+    },
+    setPassword(password) {
+      client.options.password = password;
     },
     async close() {
       closing = true;

@@ -35,7 +35,11 @@ export function registerCloud(program: Command): void {
     .addOption(new Option('--host <addr>').hideHelp())
     .option('--broker <url>', 'use an external MQTT broker for the cloud link instead of the embedded one')
     .option('--max-packet-size <bytes>', 'largest MQTT packet an edge node may send (e.g. 768KiB)', parseBytes)
-    .option('--node-credentials <file>', 'JSON file {"<node>": "<password>"}: only these nodes may connect')
+    .option(
+      '--node-credentials <file>',
+      'JSON file {"<node>": "<password>"}: nodes with fixed passwords (besides `edgetwin node add`)',
+    )
+    .option('--insecure-allow-any-node', 'DEVELOPMENT ONLY: any client may connect to the cloud link as any node')
     .action(async (o) => {
       if (o.source !== 'embedded' && o.source !== 'kubernetes') {
         program.error(`--source must be embedded or kubernetes, not "${o.source}"`, { exitCode: 2 });
@@ -71,6 +75,7 @@ export function registerCloud(program: Command): void {
             mqttPort: o.mqttPort,
             brokerUrl: o.broker,
             nodeCredentials,
+            insecureAllowAnyNode: o.insecureAllowAnyNode === true,
             maxPacketBytes: o.maxPacketSize,
             logger,
           },
@@ -78,7 +83,10 @@ export function registerCloud(program: Command): void {
         );
         process.stdout.write(
           `edgetwin cloud is up\n  controller API  ${cloud.controllerUrl}   (token: ${cloud.clientFile})\n  cloud link MQTT ${cloud.linkUrl}\n` +
-            `Edge nodes join with: npx edgetwin edge --node <name> --cloud ${cloud.linkUrl}\n`,
+            (cloud.nodes
+              ? `Register an edge node with: npx edgetwin node add <name>   (it prints the node's one-time join token)\n` +
+                `then on the node: npx edgetwin edge --node <name> --cloud ${cloud.linkUrl} --token-file <file>\n`
+              : `Edge nodes dial ${cloud.linkUrl} with the credentials the broker holds for them (docs/acl.md)\n`),
         );
       } catch (e) {
         await life.stopAll();

@@ -1,5 +1,6 @@
 import { BUILT_IN_PROTOCOLS } from '@edgetwin/mappers/drivers/registry';
-import type { Command } from 'commander';
+import { readSecretFile } from '@edgetwin/api/secret-file';
+import { type Command, Option } from 'commander';
 import { Lifecycle } from '../compose/lifecycle.js';
 import { cliLogger } from '../compose/logger.js';
 import { parseBytes, parseList, parseNodeName, parsePort } from '../compose/options.js';
@@ -14,7 +15,16 @@ export function registerEdge(program: Command): void {
     .description('run an edge node: MQTT broker, DeviceTwin (SQLite), cloud link and in-process mappers')
     .requiredOption('--node <name>', 'this node (Device spec.nodeName)', parseNodeName)
     .option('--cloud <url>', 'the cloud-link broker, e.g. mqtt://cloud:1884 (absent: run without a cloud)')
-    .option('--cloud-password <password>', "this node's password on the cloud-link broker (or EDGETWIN_CLOUD_PASSWORD)")
+    .option(
+      '--token-file <file>',
+      'the one-time join token from `edgetwin node add` (or EDGETWIN_JOIN_TOKEN); needed on the first start only',
+    )
+    .option(
+      '--cloud-password-file <file>',
+      'a password provisioned by hand on an external cloud-link broker (or EDGETWIN_CLOUD_PASSWORD)',
+    )
+    .addOption(new Option('--cloud-password <password>').hideHelp())
+    .addOption(new Option('--token <token>').hideHelp())
     .option('--broker <url>', 'use an external edge broker (e.g. mqtt://127.0.0.1:1883 of Mosquitto)')
     .option('--host <addr>', 'address of the embedded edge broker', DEFAULTS.host)
     .option('--port <port>', 'port of the embedded edge broker', parsePort, DEFAULTS.edgeMqttPort)
@@ -22,6 +32,29 @@ export function registerEdge(program: Command): void {
     .option('--data-dir <dir>', 'where the twin database and broker sessions live', DEFAULTS.dataDir)
     .option('--mappers <list>', `in-process mappers, comma-separated, or "none"`, parseList, BUILTIN_MAPPERS)
     .action(async (o) => {
+      // secrets on the command line show in `ps` and shell history (issue 10 §5)
+      if (o.cloudPassword !== undefined)
+        program.error(
+          '--cloud-password puts a secret on the command line (visible in ps); use --cloud-password-file FILE or EDGETWIN_CLOUD_PASSWORD',
+          { exitCode: 2 },
+        );
+      if (o.token !== undefined)
+        program.error(
+          '--token puts a secret on the command line (visible in ps); use --token-file FILE or EDGETWIN_JOIN_TOKEN',
+          { exitCode: 2 },
+        );
+      let joinToken: string | undefined;
+      let cloudPassword: string | undefined;
+      try {
+        joinToken = o.tokenFile
+          ? readSecretFile(o.tokenFile, 'join token')
+          : process.env.EDGETWIN_JOIN_TOKEN || undefined;
+        cloudPassword = o.cloudPasswordFile
+          ? readSecretFile(o.cloudPasswordFile, 'cloud password')
+          : process.env.EDGETWIN_CLOUD_PASSWORD || undefined;
+      } catch (e) {
+        program.error((e as Error).message, { exitCode: 2 });
+      }
       const logger = cliLogger();
       const life = new Lifecycle(logger);
       const mappers = (o.mappers as string[]).filter((m) => m !== 'none');
@@ -32,7 +65,8 @@ export function registerEdge(program: Command): void {
             node: o.node,
             dataDir: o.dataDir,
             cloudUrl: o.cloud,
-            cloudPassword: o.cloudPassword ?? process.env.EDGETWIN_CLOUD_PASSWORD,
+            ...(cloudPassword !== undefined ? { cloudPassword } : {}),
+            ...(joinToken !== undefined ? { joinToken } : {}),
             brokerUrl: o.broker,
             mqttHost: o.host,
             mqttPort: o.port,

@@ -12,6 +12,7 @@ import { registerEdgeLocal } from './edge-local.js';
 import { registerEdge } from './edge.js';
 import { registerGet } from './get.js';
 import { registerMapper } from './mapper.js';
+import { registerNode } from './node.js';
 import { registerSimulate } from './simulate.js';
 import { registerTwin } from './twin.js';
 import { registerUp } from './up.js';
@@ -29,6 +30,7 @@ export const commands: RegisterCommand[] = [
   registerEdgeLocal,
   registerGet,
   registerMapper,
+  registerNode,
   registerSimulate,
   registerTwin,
   registerUp,

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { EXAMPLES_DIR, type Example, findExample, listExamples, startExampleApp } from '../compose/examples.js';
 import { Lifecycle } from '../compose/lifecycle.js';
 import { cliLogger } from '../compose/logger.js';
+import { localNodeJoinToken } from '../compose/local-node.js';
 import { listManifestPaths, readManifestFiles } from '../compose/manifest-files.js';
 import { parseNodeName, parsePort } from '../compose/options.js';
 import { DEFAULTS } from '../compose/ports.js';
@@ -67,11 +68,14 @@ export function registerUp(program: Command): void {
         );
         const sim = await startSimulatedDevices(manifestPaths, logger, life);
         const ble = await startEmulatedBle(manifestPaths, logger, life);
+        // One machine, one command: the cloud registers its own edge node, which joins with the token.
+        const joinToken = await localNodeJoinToken(cloud.nodes, o.node, o.dataDir);
         const edge = await startEdge(
           {
             node: o.node,
             dataDir: o.dataDir,
             cloudUrl: cloud.linkUrl,
+            ...(joinToken ? { joinToken } : {}),
             mqttHost: DEFAULTS.host,
             mqttPort: o.port,
             mappers: BUILTIN_MAPPERS,

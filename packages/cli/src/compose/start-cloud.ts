@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { loadOrCreateSecret, readSecretFile } from '@edgetwin/api/secret-file';
 import { startController } from '@edgetwin/device-controller';
 import { writeClientConfig } from '@edgetwin/device-controller/cli/client-config';
-import { startCloudLink } from '@edgetwin/device-controller/cloud-link/index';
+import { NodeRegistry, startCloudLink } from '@edgetwin/device-controller/cloud-link/index';
+import type { NodeJoinOptions } from '@edgetwin/device-controller/http/node-routes';
 import { driverValidators } from '@edgetwin/mappers/drivers/validators';
 import type { Logger } from 'pino';
 import type { Lifecycle } from './lifecycle.js';
@@ -26,6 +27,8 @@ export interface CloudOptions {
   /** an external broker for the cloud link instead of the embedded one */
   brokerUrl?: string;
   nodeCredentials?: Record<string, string>;
+  /** development only: any node connects as any node name (said at start and in /healthz) */
+  insecureAllowAnyNode?: boolean;
   /** largest MQTT packet the embedded cloud-link broker accepts (default: the eventbus default) */
   maxPacketBytes?: number;
   logger: Logger;
@@ -38,7 +41,11 @@ export interface RunningCloud {
   apiToken: string;
   /** <dataDir>/client.json: the API URL and token, which the CLI on this machine reads */
   clientFile: string;
+  /** the nodes allowed on the embedded cloud link (absent with an external broker) */
+  nodes?: NodeRegistry;
 }
+
+export const INSECURE_ANY_NODE = 'any client may connect to the cloud link as any node (--insecure-allow-any-node)';
 
 export const API_TOKEN_FILE = 'api-token';
 
@@ -53,6 +60,13 @@ function apiToken(opts: CloudOptions): { token: string; file: string; created: b
 
 export async function startCloud(opts: CloudOptions, life: Lifecycle): Promise<RunningCloud> {
   const token = apiToken(opts);
+  // The node registry is the embedded broker's; an external broker has its own users (docs/acl.md).
+  const nodes = opts.brokerUrl ? undefined : new NodeRegistry(join(opts.dataDir, 'nodes.db'));
+  if (nodes) life.add('node registry', async () => nodes.close());
+  const nodeJoin: NodeJoinOptions | undefined = nodes ? { registry: nodes } : undefined;
+  const insecure = opts.insecureAllowAnyNode ? [INSECURE_ANY_NODE] : [];
+  if (opts.insecureAllowAnyNode)
+    opts.logger.warn(`INSECURE MODE: ${INSECURE_ANY_NODE}. For development only; /healthz says so too.`);
   if (token.created) opts.logger.info({ file: token.file }, 'generated the controller API token');
   const controller = await startController({
     source: opts.source,
@@ -62,6 +76,8 @@ export async function startCloud(opts: CloudOptions, life: Lifecycle): Promise<R
     apiToken: token.token,
     apiTokenHint: `in ${token.file} on the controller machine`,
     ...(opts.apiNames ? { apiNames: opts.apiNames } : {}),
+    ...(nodeJoin ? { nodeJoin } : {}),
+    insecure,
     logger: opts.logger,
     protocols: driverValidators,
     ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
@@ -84,7 +100,16 @@ export async function startCloud(opts: CloudOptions, life: Lifecycle): Promise<R
     stateDbPath: join(opts.dataDir, 'cloud-link.db'),
     logger: opts.logger,
     ...(opts.nodeCredentials ? { nodeCredentials: opts.nodeCredentials } : {}),
+    ...(nodes ? { nodeRegistry: nodes } : {}),
+    ...(opts.insecureAllowAnyNode ? { insecureAllowAnyNode: true } : {}),
   });
   life.add('cloud link', () => link.close());
-  return { controllerUrl: controller.url, linkUrl: link.url, apiToken: token.token, clientFile };
+  if (nodeJoin) nodeJoin.linkUrl = link.url;
+  return {
+    controllerUrl: controller.url,
+    linkUrl: link.url,
+    apiToken: token.token,
+    clientFile,
+    ...(nodes ? { nodes } : {}),
+  };
 }

@@ -2,7 +2,7 @@
 // the edge end of the cloud link, and the mappers, in-process but speaking only MQTT (DESIGN.md decision 6).
 import { join } from 'node:path';
 import { type DeviceTwin, type DeviceTwinOptions, openDeviceTwin } from '@edgetwin/devicetwin';
-import { startCloudLinkEdge } from '@edgetwin/devicetwin/cloud-link/index';
+import { loadEdgeCredential, startCloudLinkEdge } from '@edgetwin/devicetwin/cloud-link/index';
 import { connectBus, startBroker } from '@edgetwin/eventbus';
 import { type MapperRuntime, type RestOptions, startMapper, startRestServer } from '@edgetwin/mappers';
 import type { Logger } from 'pino';
@@ -13,7 +13,10 @@ export interface EdgeOptions {
   dataDir: string;
   /** where the cloud's link broker is; absent = the edge runs alone (no cloud) */
   cloudUrl?: string;
+  /** a password provisioned by hand (an external broker's user); otherwise the node's joined identity */
   cloudPassword?: string;
+  /** the one-time join token from `edgetwin node add` (used on the first start only) */
+  joinToken?: string;
   /** an external edge broker (e.g. Mosquitto); absent = embedded aedes on mqttHost:mqttPort */
   brokerUrl?: string;
   mqttHost: string;
@@ -56,12 +59,28 @@ export async function startEdge(opts: EdgeOptions, life: Lifecycle): Promise<Run
   const twin = await openDeviceTwin({ dbPath, node: opts.node, bus, logger: opts.logger, ...opts.twinLimits });
   life.add('device twin', () => twin.close());
   if (opts.cloudUrl) {
+    const credential =
+      opts.cloudPassword === undefined
+        ? loadEdgeCredential({
+            dataDir: opts.dataDir,
+            node: opts.node,
+            ...(opts.joinToken !== undefined ? { joinToken: opts.joinToken } : {}),
+          })
+        : undefined;
+    if (credential?.ignoredToken)
+      opts.logger.info('cloud link: this node has joined before; the join token given is not needed and was not used');
+    if (opts.cloudPassword === undefined && !credential)
+      opts.logger.error(
+        `cloud link: node ${opts.node} has no identity yet: register it on the cloud (edgetwin node add ${opts.node}) ` +
+          'and start this edge once with --token-file FILE or EDGETWIN_JOIN_TOKEN; the cloud refuses it until then',
+      );
     const link = startCloudLinkEdge({
       twin,
       cloudUrl: opts.cloudUrl,
       node: opts.node,
       logger: opts.logger,
       ...(opts.cloudPassword !== undefined ? { password: opts.cloudPassword } : {}),
+      ...(credential ? { credential } : {}),
     });
     life.add('cloud link (edge)', () => link.close());
   }

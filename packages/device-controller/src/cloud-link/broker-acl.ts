@@ -1,12 +1,19 @@
-// Who may do what on the cloud link broker (docs/cloud-link.md, "ACL"). A node's MQTT username is its
-// node name; it may read only its own subtree and write only its own reports and presence. The
-// controller's client, authenticated by a password only this process knows, may do everything.
+// Who may do what on the cloud link broker (docs/cloud-link.md, docs/security.md). A node's MQTT username
+// is its node name and its client id is `edgetwin-edge-<node>`: the broker refuses any other id for that
+// user, so no one can take over another node's session (or the controller's) by reusing its id. A node may
+// read only its own subtree and write only its own reports and presence. The controller's client,
+// authenticated by a password only this process knows, is the only one with id `edgetwin-controller`.
 
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { cloudTopics } from '@edgetwin/api';
+import { sameSecret } from '@edgetwin/api/secret-file';
 import type { BrokerAuth } from '@edgetwin/eventbus/contracts';
+import type { NodeAuthenticator } from './node-registry.js';
 
 export const CONTROLLER_USERNAME = 'edgetwin-controller';
+export const CONTROLLER_CLIENT_ID = 'edgetwin-controller';
+
+/** The one client id a node may use. */
+export const edgeClientId = (node: string) => `edgetwin-edge-${node}`;
 
 // Kubernetes node names are DNS subdomains; anything else could smuggle topic wildcards or levels.
 const NODE_NAME = /^[a-z0-9A-Z]([a-z0-9A-Z._-]{0,251}[a-z0-9A-Z])?$/;
@@ -16,35 +23,41 @@ export function isValidNodeName(name: string): boolean {
 }
 
 export interface CloudLinkAclOptions {
-  /** node -> password; absent = one-machine mode: any valid node name connects, confined to its own topics */
-  nodeCredentials?: Record<string, string>;
+  /** who the nodes are; absent = no node may connect, unless insecureAllowAnyNode */
+  nodes?: NodeAuthenticator;
+  /** development only: any valid node name connects with any password, still confined to its topics */
+  insecureAllowAnyNode?: boolean;
   controllerPassword: string;
 }
 
-function sameSecret(a: string, b: Buffer): boolean {
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb);
-}
+/** Why a CONNECT was refused, for the log (the client only sees "bad user name or password"). */
+export type RefusalReason = 'no-username' | 'controller-password' | 'client-id' | 'node-name' | 'node-credentials';
 
-export function cloudLinkAuth(opts: CloudLinkAclOptions): BrokerAuth {
-  const creds = opts.nodeCredentials;
-  for (const node of Object.keys(creds ?? {})) {
-    if (!isValidNodeName(node))
-      throw new Error(
-        `cloud link: nodeCredentials has an invalid node name "${node}" (DNS name, not ${CONTROLLER_USERNAME})`,
-      );
-  }
+export function cloudLinkAuth(opts: CloudLinkAclOptions, onRefused?: (reason: RefusalReason) => void): BrokerAuth {
   const nodePrefix = (node: string) => `${cloudTopics.root}/${node}/`;
+  const refuse = (reason: RefusalReason) => {
+    onRefused?.(reason);
+    return false;
+  };
   return {
-    authenticate(_clientId, username, password) {
-      if (username === undefined) return false;
-      if (username === CONTROLLER_USERNAME)
-        return password !== undefined && sameSecret(opts.controllerPassword, password);
-      if (!isValidNodeName(username)) return false;
-      if (!creds) return true;
-      const expected = creds[username];
-      return expected !== undefined && password !== undefined && sameSecret(expected, password);
+    authenticate(clientId, username, password) {
+      if (username === undefined) return refuse('no-username');
+      if (username === CONTROLLER_USERNAME) {
+        if (clientId !== CONTROLLER_CLIENT_ID) return refuse('client-id');
+        return password !== undefined && sameSecret(password.toString(), opts.controllerPassword)
+          ? true
+          : refuse('controller-password');
+      }
+      if (!isValidNodeName(username)) return refuse('node-name');
+      if (opts.insecureAllowAnyNode) {
+        // even here, the reserved ids stay with their owners
+        if (clientId === CONTROLLER_CLIENT_ID) return refuse('client-id');
+        if (clientId.startsWith('edgetwin-edge-') && clientId !== edgeClientId(username)) return refuse('client-id');
+        return true;
+      }
+      if (clientId !== edgeClientId(username)) return refuse('client-id');
+      if (!opts.nodes || password === undefined) return refuse('node-credentials');
+      return opts.nodes.verify(username, password.toString()) ? true : refuse('node-credentials');
     },
     authorizePublish(client, topic) {
       if (client.username === CONTROLLER_USERNAME) return true;

@@ -9,7 +9,8 @@ import { startBroker } from '@edgetwin/eventbus';
 import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { NodeDesiredState, StatusSink } from '../contracts.js';
-import { CONTROLLER_USERNAME, cloudLinkAuth } from './broker-acl.js';
+import { CONTROLLER_CLIENT_ID, CONTROLLER_USERNAME, cloudLinkAuth, edgeClientId } from './broker-acl.js';
+import { type NodeAuthenticator, type NodeRegistry, staticNodes } from './node-registry.js';
 import { DesiredPublisher } from './desired-publisher.js';
 import { type LinkClient, openLinkClient } from '@edgetwin/eventbus/link-client';
 import { CloudLinkMetrics } from './link-metrics.js';
@@ -40,8 +41,15 @@ export interface CloudLinkOptions {
   status: StatusSink;
   /** an external broker (`{url}`) or options of the embedded one (default: embedded) */
   broker?: ExternalBrokerOptions | { embedded: EmbeddedLinkBrokerOptions };
-  /** node -> password for the embedded broker; absent = any node name may connect, confined to its topics */
+  /**
+   * The nodes allowed on the embedded broker (`edgetwin node add`); removing one there closes its session.
+   * With neither this nor nodeCredentials nor insecureAllowAnyNode, no node can connect.
+   */
+  nodeRegistry?: NodeRegistry;
+  /** fixed node -> password, for nodes provisioned by hand (checked after nodeRegistry) */
   nodeCredentials?: Record<string, string>;
+  /** development only: any node name connects with any password (still confined to its own topics) */
+  insecureAllowAnyNode?: boolean;
   /** SQLite file for applied report seqs and generations (e.g. `cloud-link.db` next to the controller db) */
   stateDbPath?: string;
   /** MQTT client id of the controller (default edgetwin-controller) */
@@ -95,18 +103,28 @@ export async function startCloudLink(opts: CloudLinkOptions): Promise<CloudLink>
       username = external.username;
       password = external.password;
       ca = external.ca;
-      if (opts.nodeCredentials)
+      if (opts.nodeCredentials || opts.nodeRegistry || opts.insecureAllowAnyNode)
         log.warn(
-          'cloud link: nodeCredentials apply to the embedded broker only; configure the external broker (docs/acl.md)',
+          'cloud link: node identities apply to the embedded broker only; configure the external broker (docs/acl.md)',
         );
     } else {
       const embedded = opts.broker && 'embedded' in opts.broker ? opts.broker.embedded : {};
       password = randomBytes(24).toString('base64url');
       username = CONTROLLER_USERNAME;
-      const auth = cloudLinkAuth({
-        controllerPassword: password,
-        ...(opts.nodeCredentials ? { nodeCredentials: opts.nodeCredentials } : {}),
-      });
+      const nodes = nodeAuthenticator(opts);
+      if (opts.insecureAllowAnyNode)
+        log.warn(
+          'INSECURE: --insecure-allow-any-node: any client may connect to the cloud link as any node, with any password',
+        );
+      else if (!nodes) log.warn('cloud link: no node registry and no node credentials: no edge node can connect');
+      const auth = cloudLinkAuth(
+        {
+          controllerPassword: password,
+          ...(nodes ? { nodes } : {}),
+          ...(opts.insecureAllowAnyNode ? { insecureAllowAnyNode: true } : {}),
+        },
+        (reason) => log.warn({ reason }, 'cloud link: refused a connection'),
+      );
       const broker = await startBroker({
         host: embedded.host ?? '127.0.0.1',
         port: embedded.port ?? 1884,
@@ -117,13 +135,16 @@ export async function startCloudLink(opts: CloudLinkOptions): Promise<CloudLink>
         logger: log,
       });
       cleanups.push(() => broker.close());
+      // a removed (or re-issued) node loses its session at once, not at its next reconnect
+      const unwatch = opts.nodeRegistry?.onRevoked((node) => broker.disconnect(edgeClientId(node)));
+      if (unwatch) cleanups.push(unwatch);
       url = broker.url;
       ca = embedded.tls?.ca;
     }
 
     const client = openLinkClient({
       url,
-      clientId: opts.clientId ?? 'edgetwin-controller',
+      clientId: opts.clientId ?? CONTROLLER_CLIENT_ID,
       clean: false,
       keepaliveSec: opts.keepaliveSec ?? 5,
       logger: log,
@@ -145,13 +166,13 @@ export async function startCloudLink(opts: CloudLinkOptions): Promise<CloudLink>
     cleanups.push(() => consumer.stop());
     cleanups.push(() => publisher.idle());
     cleanups.push(unlisten);
-    const credentialNodes = Object.keys(opts.nodeCredentials ?? {});
-    publisher.publishAll(credentialNodes);
+    const credentialNodes = () => [...Object.keys(opts.nodeCredentials ?? {}), ...(opts.nodeRegistry?.names() ?? [])];
+    publisher.publishAll(credentialNodes());
     client.onConnect((sessionPresent) => {
       // a broker that lost our session may have lost the retained desired state too (in-memory restart)
       if (!sessionPresent) {
         log.warn('cloud link: broker has no session for the controller; publishing every node again');
-        publisher.publishAll(credentialNodes);
+        publisher.publishAll(credentialNodes());
       }
     });
     log.info({ url, external: Boolean(external) }, 'cloud link started');
@@ -178,6 +199,15 @@ export async function startCloudLink(opts: CloudLinkOptions): Promise<CloudLink>
     await closeAll();
     throw err;
   }
+}
+
+/** Registry first, then fixed credentials: either may vouch for a node. */
+function nodeAuthenticator(opts: CloudLinkOptions): NodeAuthenticator | undefined {
+  const all: NodeAuthenticator[] = [];
+  if (opts.nodeRegistry) all.push(opts.nodeRegistry);
+  if (opts.nodeCredentials) all.push(staticNodes(opts.nodeCredentials));
+  if (all.length === 0) return undefined;
+  return { verify: (node, password) => all.some((a) => a.verify(node, password)) };
 }
 
 function firstConnect(client: LinkClient, url: string, timeoutMs = 10_000): Promise<void> {

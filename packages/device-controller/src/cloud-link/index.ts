@@ -1,4 +1,11 @@
-export { CONTROLLER_USERNAME, cloudLinkAuth, isValidNodeName } from './broker-acl.js';
+export { CONTROLLER_USERNAME, cloudLinkAuth, edgeClientId, isValidNodeName } from './broker-acl.js';
+export {
+  DEFAULT_JOIN_TTL_MS,
+  type NodeRecord,
+  NodeRegistry,
+  NodeRegistryError,
+  staticNodes,
+} from './node-registry.js';
 export {
   type CloudLink,
   type CloudLinkOptions,

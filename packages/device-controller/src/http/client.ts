@@ -4,6 +4,8 @@
 import type { Device, DeviceModel } from '@edgetwin/api';
 import type { ApplyResult } from '../sources/embedded/store.js';
 import type { ManifestFile } from './check-manifests.js';
+import type { NodeRecord } from '../cloud-link/node-registry.js';
+import type { NodeAdded } from './node-routes.js';
 import type { DesiredResult, NodeInfo } from './server.js';
 
 export class ControllerError extends Error {
@@ -99,7 +101,20 @@ export class ControllerClient {
     );
   }
 
-  private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  /** registers a node (or, with rejoin, re-issues its token) and returns its one-time join token */
+  addNode(name: string, opts: { rejoin?: boolean; ttlSeconds?: number } = {}): Promise<NodeAdded> {
+    return this.call('POST', `/identities/${encodeURIComponent(name)}`, opts);
+  }
+
+  removeNode(name: string): Promise<{ node: string; removed: boolean }> {
+    return this.call('DELETE', `/identities/${encodeURIComponent(name)}`);
+  }
+
+  async identities(): Promise<NodeRecord[]> {
+    return (await this.call<{ items: NodeRecord[] }>('GET', '/identities')).items;
+  }
+
+  private async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
     let res: Response;
     try {
       const headers: Record<string, string> = {};

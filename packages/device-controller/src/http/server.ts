@@ -9,6 +9,7 @@ import type { NodeReportStream } from '../contracts.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { ControllerMetrics } from '../metrics.js';
 import { type ApiAuthOptions, installApiAuth } from './api-auth.js';
+import { type NodeJoinOptions, registerNodeRoutes } from './node-routes.js';
 import type { DesiredValueChange, Source, SourceObject } from '../source.js';
 import {
   type ApplyResult,
@@ -32,6 +33,10 @@ export interface HttpApiDeps {
   auth: ApiAuthOptions;
   /** each protocol driver's config check, run on apply (the CLI composes them from the mappers) */
   protocols?: ProtocolValidators;
+  /** node identities on the cloud link (`edgetwin node add`); absent = the routes answer 501 */
+  nodeJoin?: NodeJoinOptions;
+  /** insecure modes in force, reported by /healthz so no one runs them unknowingly */
+  insecure?: string[];
 }
 
 /** One value written by POST /devices/:ns/:name/desired (or a method call). */
@@ -67,7 +72,12 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
       '-/-/-: -: this controller reads from Kubernetes; change objects with kubectl (the embedded store is not in use)',
     ]);
 
-  app.get('/healthz', async () => ({ ok: true, source: source.name }));
+  app.get('/healthz', async () =>
+    deps.insecure && deps.insecure.length > 0
+      ? { ok: true, source: source.name, insecure: deps.insecure }
+      : { ok: true, source: source.name },
+  );
+  registerNodeRoutes(app, deps.nodeJoin);
 
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', deps.metrics.registry.contentType);

@@ -10,6 +10,7 @@ import type { EdgeTwinApi } from '../contracts.js';
 import { DesiredApplier } from './desired-applier.js';
 import { openLinkClient } from '@edgetwin/eventbus/link-client';
 import { EdgeLinkMetrics } from './link-metrics.js';
+import type { EdgeCredential } from './node-credential.js';
 import { ReportPump, type ReportPumpOptions } from './report-pump.js';
 
 export interface CloudLinkEdgeOptions extends ReportPumpOptions {
@@ -21,6 +22,8 @@ export interface CloudLinkEdgeOptions extends ReportPumpOptions {
   /** default the node name (the cloud's ACL identifies a node by its username) */
   username?: string;
   password?: string;
+  /** the node's identity (loadEdgeCredential): its password, switched from the join to the credential once accepted */
+  credential?: EdgeCredential;
   /** CA certificate (PEM) for mqtts:// */
   ca?: string | Buffer;
   /** MQTT keepalive in seconds (default 5): the cloud sees this node offline about 1.5 x this after the network dies */
@@ -60,7 +63,11 @@ export function startCloudLinkEdge(opts: CloudLinkEdgeOptions): CloudLinkEdge {
     will: { topic: presence, payload: 'offline', retain: true },
     keepaliveSec: opts.keepaliveSec ?? 5,
     logger: log,
-    ...(opts.password !== undefined ? { password: opts.password } : {}),
+    ...(opts.credential
+      ? { password: opts.credential.password }
+      : opts.password !== undefined
+        ? { password: opts.password }
+        : {}),
     ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
     ...(opts.backoffMs !== undefined ? { backoffMs: opts.backoffMs } : {}),
     ...(opts.maxBackoffMs !== undefined ? { maxBackoffMs: opts.maxBackoffMs } : {}),
@@ -92,6 +99,11 @@ export function startCloudLinkEdge(opts: CloudLinkEdgeOptions): CloudLinkEdge {
   const connectionListeners = new Set<(connected: boolean) => void>();
 
   client.onConnect(() => {
+    if (opts.credential?.joining) {
+      opts.credential.accepted();
+      client.setPassword(opts.credential.password);
+      log.info('cloud link: joined the cloud; the node credential is saved, the join token is no longer needed');
+    }
     client
       .publish(presence, 'online', { qos: 1, retain: true })
       .catch((err) => log.warn({ err }, 'cloud link: could not announce presence'));
