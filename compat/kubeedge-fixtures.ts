@@ -5,6 +5,11 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
+import { expect } from 'vitest';
+import type { CrdSet } from '../packages/api/src/validate/index.js';
+import { fromSchema } from '../packages/api/test/support/schema-arbitrary.js';
+import { schemaProblems } from '../packages/api/test/support/schema-problems.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 export const FIXTURES_ENV = 'EDGETWIN_KUBEEDGE_FIXTURES';
@@ -24,4 +29,28 @@ export function locateKubeedgeFixtures(env: NodeJS.ProcessEnv = process.env): Ku
   return {
     skip: `KubeEdge fixtures not found at ${dir}: set ${FIXTURES_ENV} to a folder holding KubeEdge's crds/ and samples/`,
   };
+}
+
+/**
+ * Asserts that `ours` accepts every object of one apiVersion/kind that KubeEdge's CRDs accept, on objects
+ * generated at random from KubeEdge's own schema (spec, and status where it has one).
+ */
+export function expectAcceptsWhatKubeedgeAccepts(kubeedge: CrdSet, ours: CrdSet, apiVersion: string, kind: string) {
+  const theirs = kubeedge.lookup(apiVersion, kind)!.schema;
+  const status = theirs.properties?.status;
+  const arb = fc.record(
+    {
+      spec: fromSchema(theirs.properties?.spec ?? { type: 'object' }),
+      ...(status !== undefined ? { status: fromSchema(status) } : {}),
+    },
+    { requiredKeys: ['spec'] },
+  );
+  fc.assert(
+    fc.property(arb, (body) => {
+      const obj = { apiVersion, kind, metadata: { name: 'x' }, ...(body as object) };
+      expect(schemaProblems(kubeedge, obj)).toEqual([]);
+      expect(schemaProblems(ours, obj)).toEqual([]);
+    }),
+    { numRuns: 150 },
+  );
 }

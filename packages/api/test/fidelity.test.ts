@@ -399,6 +399,45 @@ status:
     });
   });
 
+  it("refuses unknown fields against the v1alpha2 schema before converting (CC2650's mis-indented dataConverter)", () => {
+    // KubeEdge's CC2650 example left dataConverter empty and put its fields one level too high; the
+    // converter used to carry them into configData, where no one reads them.
+    const cc2650 = `apiVersion: devices.kubeedge.io/v1alpha2
+kind: Device
+metadata:
+  name: sensor-tag
+spec:
+  deviceModelRef:
+    name: cc2650
+  protocol:
+    bluetooth:
+      macAddress: "BC:6A:29:AE:CC:96"
+  propertyVisitors:
+    - propertyName: temperature
+      bluetooth:
+        characteristicUUID: f000aa0104514000b000000000000000
+        dataConverter:
+        startIndex: 1
+        endIndex: 0
+        orderOfOperations:
+          - operationType: Multiply
+            operationValue: 0.03125
+`;
+    const r = validateManifests([{ file: 'cc2650.yaml', text: cc2650 }]);
+    const known = '(known fields: characteristicUUID, dataConverter, dataWrite)';
+    expect(r.findings.map(formatFinding)).toEqual(
+      [
+        ['16:9', 'startIndex'],
+        ['17:9', 'endIndex'],
+        ['18:9', 'orderOfOperations'],
+      ].map(
+        ([at, f]) =>
+          `cc2650.yaml:${at}: Device/default/sensor-tag: spec.propertyVisitors[0].bluetooth.${f}: unknown field "spec.propertyVisitors[0].bluetooth.${f}" ${known}`,
+      ),
+    );
+    expect(r.objects).toEqual([]);
+  });
+
   it('applies the edgetwin checks to converted objects too', () => {
     const r = validateManifests([
       { file: 'old.yaml', text: `${model}---\n${dev.replace('value: "false"', 'value: "maybe"')}` },

@@ -61,6 +61,15 @@ export function checkObject(c: Candidate, crds: CrdSet, defaultNamespace = 'defa
     return entry;
   }
   if (version === 'v1alpha2') {
+    // First as the API server would take the old version: against its own schema (our CRDs list it, not
+    // served), so unknown or misplaced fields are refused with their path instead of being carried into
+    // configData by the conversion (issue 9 §5). Only then convert.
+    const old = crds.lookup(obj.apiVersion, obj.kind as string);
+    if (old !== undefined) {
+      const problems = old.validator().validate(obj);
+      for (const p of problems) add(withYamlHint(p, c));
+      if (problems.length > 0) return entry;
+    }
     const conv = convertV1alpha2(obj);
     if (conv === undefined) {
       add({

@@ -10,7 +10,7 @@ export function fromSchema(s: K8sSchema, depth = 0): fc.Arbitrary<unknown> {
   if (s['x-kubernetes-int-or-string']) return fc.oneof(fc.integer(), fc.string());
   switch (s.type) {
     case 'string':
-      return fc.string({ maxLength: 8 });
+      return s.format === 'byte' ? fc.base64String({ maxLength: 12 }) : fc.string({ maxLength: 8 });
     case 'integer':
       return fc.integer({ min: s.minimum ?? -1e9, max: s.maximum ?? 1e9 });
     case 'number':
