@@ -4,7 +4,7 @@
 // from the edge's durable outbox with sequence numbers, acknowledged by a retained ack.
 
 import type { DeviceState } from './twin-payloads.js';
-import type { WriteStatus } from './mapper-contract.js';
+import type { ReportStatus, WriteStatus } from './mapper-contract.js';
 
 /** Retained on cloudTopics.index(node): everything the node must hold, by resourceVersion. */
 export interface DesiredIndex {
@@ -27,7 +27,9 @@ export interface TwinReportEntry {
 export type Report =
   | { kind: 'twin'; deviceId: string; twins: TwinReportEntry[] }
   | { kind: 'state'; deviceId: string; state: DeviceState; lastOnlineTime: string }
-  | { kind: 'write'; deviceId: string; status: WriteStatus };
+  | { kind: 'write'; deviceId: string; status: WriteStatus }
+  /** a reading the mapper kept out of the twin because the model refuses it, or accepted again */
+  | { kind: 'refusal'; deviceId: string; status: ReportStatus };
 
 /** One outbox entry: `seq` increases by one per entry on a node and never repeats, across restarts. */
 export type OutboxEntry = Report & { seq: number; timestamp: number };

@@ -20,17 +20,28 @@ export interface WriteStatus {
 
 const WRITE_STATES: readonly string[] = ['pending', 'written', 'verified', 'failed'];
 
-export function decodeWriteStatus(
+/** A mapper -> twin message about one property: a JSON object whose `property` is a non-empty string. */
+function propertyMessage(
   buf: Buffer | string,
-): { ok: true; value: WriteStatus } | { ok: false; error: string } {
+  what: string,
+): { ok: true; value: Record<string, unknown> & { property: string } } | { ok: false; error: string } {
   let o: Record<string, unknown>;
   try {
     o = JSON.parse(typeof buf === 'string' ? buf : buf.toString('utf8'));
   } catch (e) {
-    return { ok: false, error: `write status is not JSON: ${(e as Error).message}` };
+    return { ok: false, error: `${what} is not JSON: ${(e as Error).message}` };
   }
-  if (!o || typeof o !== 'object') return { ok: false, error: 'write status must be a JSON object' };
+  if (!o || typeof o !== 'object') return { ok: false, error: `${what} must be a JSON object` };
   if (typeof o.property !== 'string' || !o.property) return { ok: false, error: 'property must be a non-empty string' };
+  return { ok: true, value: o as Record<string, unknown> & { property: string } };
+}
+
+export function decodeWriteStatus(
+  buf: Buffer | string,
+): { ok: true; value: WriteStatus } | { ok: false; error: string } {
+  const parsed = propertyMessage(buf, 'write status');
+  if (!parsed.ok) return parsed;
+  const o = parsed.value;
   if (typeof o.desired !== 'string') return { ok: false, error: 'desired must be a string' };
   if (typeof o.state !== 'string' || !WRITE_STATES.includes(o.state))
     return { ok: false, error: 'state must be one of pending, written, verified, failed' };
@@ -40,6 +51,47 @@ export function decodeWriteStatus(
   if (typeof o.reason === 'string') value.reason = o.reason;
   if (typeof o.attempts === 'number') value.attempts = o.attempts;
   return { ok: true, value };
+}
+
+/**
+ * Mapper -> twin (reportStatusTopic): a reading the mapper did not put in a twin/update because the model
+ * refuses it (wrong type, out of [minimum, maximum]), so the property's good neighbours still reach the twin
+ * (issue 9 §5); `accepted` clears it once a reading of the property passes again. Shown by `describe device`.
+ */
+export interface ReportStatus {
+  property: string;
+  state: 'refused' | 'accepted';
+  /** the refused reading (state refused) */
+  value?: string;
+  /** why the model refuses it (state refused) */
+  reason?: string;
+  timestamp: number;
+}
+
+/** Longest refused value kept in a report status (the rest is cut: it is shown, not stored as a value). */
+export const MAX_REFUSED_VALUE_CHARS = 256;
+
+export function decodeReportStatus(
+  buf: Buffer | string,
+): { ok: true; value: ReportStatus } | { ok: false; error: string } {
+  const parsed = propertyMessage(buf, 'report status');
+  if (!parsed.ok) return parsed;
+  const o = parsed.value;
+  if (o.state !== 'refused' && o.state !== 'accepted') return { ok: false, error: 'state must be refused or accepted' };
+  const ts = typeof o.timestamp === 'number' ? o.timestamp : Date.now();
+  if (o.state === 'accepted') return { ok: true, value: { property: o.property, state: 'accepted', timestamp: ts } };
+  if (typeof o.value !== 'string') return { ok: false, error: 'value (the refused reading) must be a string' };
+  if (typeof o.reason !== 'string' || !o.reason) return { ok: false, error: 'reason must be a non-empty string' };
+  return {
+    ok: true,
+    value: {
+      property: o.property,
+      state: 'refused',
+      value: o.value.slice(0, MAX_REFUSED_VALUE_CHARS),
+      reason: o.reason.slice(0, MAX_REFUSED_VALUE_CHARS * 2),
+      timestamp: ts,
+    },
+  };
 }
 
 /** Mapper presence payload (retained on mapperPresenceTopic). */

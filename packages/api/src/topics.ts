@@ -109,6 +109,12 @@ export function deltaRequestTopic(id: DeviceId): string {
   return `${MAPPER_ROOT}/devices/${namespace}/${name}/delta/get`;
 }
 export const DELTA_REQUEST_FILTER = `${MAPPER_ROOT}/devices/+/+/delta/get`;
+/** Mapper -> twin: a property's reading refused by the model, or accepted again (ReportStatus JSON). */
+export function reportStatusTopic(id: DeviceId): string {
+  const { namespace, name } = splitId(id);
+  return `${MAPPER_ROOT}/devices/${namespace}/${name}/report/status`;
+}
+export const REPORT_STATUS_FILTER = `${MAPPER_ROOT}/devices/+/+/report/status`;
 /** Default topic for a property's data push when `pushMethod.mqtt.topic` is empty. */
 export function dataTopic(id: DeviceId): string {
   const { namespace, name } = splitId(id);
@@ -131,6 +137,10 @@ export function parseMapperDeviceTopic(topic: string): { node: string; protocol:
 
 export function parseWriteStatusTopic(topic: string): DeviceId | undefined {
   return parseMapperRequestTopic(topic, 'write', 'status');
+}
+
+export function parseReportStatusTopic(topic: string): DeviceId | undefined {
+  return parseMapperRequestTopic(topic, 'report', 'status');
 }
 
 export function parseDeltaRequestTopic(topic: string): DeviceId | undefined {

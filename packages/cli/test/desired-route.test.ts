@@ -2,18 +2,15 @@
 // decides. A mapper starting while the twin holds an edge app's override of the cloud's desired value
 // writes the override, and never writes the cloud's value first.
 
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Device, DeviceModel, WriteStatus } from '@edgetwin/api';
 import { writeStatusTopic } from '@edgetwin/api';
-import { openDeviceTwin } from '@edgetwin/devicetwin';
 import { connectBus } from '@edgetwin/eventbus';
-import { collectMessages, startTestBroker } from '@edgetwin/eventbus/testing';
+import { collectMessages } from '@edgetwin/eventbus/testing';
 import { type DriverFactory, startMapper, virtualDevice } from '@edgetwin/mappers';
 import { removeVirtualDevice, virtualDriverFactory } from '@edgetwin/mappers/drivers/virtual/index';
 import pino from 'pino';
 import { afterEach, expect, it } from 'vitest';
+import { startTwinRig } from './support/twin-rig.js';
 
 const NODE = 'desired-node';
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -76,14 +73,7 @@ function recording(writes: string[]): DriverFactory {
 }
 
 it("a mapper starting after an edge app overrode the cloud's desired value writes only the override", async () => {
-  const broker = await startTestBroker();
-  cleanups.push(() => broker.close());
-  const dir = await mkdtemp(join(tmpdir(), 'edgetwin-desired-'));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  const twinBus = await connectBus({ url: broker.url, clientId: 'twin' });
-  cleanups.push(() => twinBus.close());
-  const twin = await openDeviceTwin({ dbPath: join(dir, 'twin.db'), node: NODE, bus: twinBus });
-  cleanups.push(() => twin.close());
+  const { brokerUrl, twin } = await startTwinRig(NODE, cleanups);
   const name = `thermostat-${process.pid}`;
   const id = `default/${name}`;
   cleanups.push(async () => removeVirtualDevice(id));
@@ -93,13 +83,13 @@ it("a mapper starting after an edge app overrode the cloud's desired value write
   await twin.setDesiredLocally(id, 'setpoint', '33');
   await twin.settled();
 
-  const app = await connectBus({ url: broker.url, clientId: 'app' });
+  const app = await connectBus({ url: brokerUrl, clientId: 'app' });
   cleanups.push(() => app.close());
   const statuses = await collectMessages(app, writeStatusTopic(id));
   const writes: string[] = [];
   const mapper = await startMapper({
     factory: recording(writes),
-    brokerUrl: broker.url,
+    brokerUrl: brokerUrl,
     node: NODE,
     logger: pino({ level: 'silent' }),
   });

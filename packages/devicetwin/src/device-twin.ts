@@ -11,6 +11,7 @@ import {
   dictionary,
   type PropertyType,
   twinMetadataType,
+  type ReportStatus,
   type WriteStatus,
 } from '@edgetwin/api';
 import type { BusClient } from '@edgetwin/eventbus';
@@ -56,6 +57,8 @@ export interface TwinView {
   /** last desired value the cloud sent (what a local desired value yields to when the cloud changes it) */
   cloudDesired?: string;
   writeStatus?: WriteStatus;
+  /** the mapper's last reading of this property that the model refused, while it stays refused */
+  refused?: ReportStatus;
 }
 
 export interface DeviceTwinView {
@@ -243,6 +246,7 @@ class EdgeDeviceTwin implements DeviceTwin {
         v.actual = { value: t.actual, timestamp: t.actualTs, version: { ...t.actualVersion } };
       if (t.cloudDesired !== undefined) v.cloudDesired = t.cloudDesired;
       if (t.writeStatus) v.writeStatus = t.writeStatus;
+      if (t.refused) v.refused = t.refused;
       twins[t.name] = v;
     }
     return { id, state: dev.state, lastOnline: dev.lastOnline, twins, delta: pendingDelta(dev) };

@@ -11,6 +11,7 @@ import {
 } from '@edgetwin/api';
 import type { NodeReportStream } from '../contracts.js';
 import type { NodeInfo } from '../http/server.js';
+import type { RefusedReading } from '../status/merge.js';
 
 /** Left-aligned columns separated by three spaces, as kubectl prints them. */
 export function table(header: string[], rows: string[][]): string {
@@ -147,6 +148,24 @@ export function describeDevice(d: Device, model: DeviceModel | null, now = Date.
       rows.map((r) => [`  ${r[0]}`, ...r.slice(1)]),
     ).split('\n'),
   );
+  const refused = Object.entries(
+    (d.status?.extensions as { refused?: Record<string, RefusedReading> } | undefined)?.refused ?? {},
+  );
+  if (refused.length) {
+    // issue 9 §5: a reading the model refuses is kept out of the twin; say which and why, not just "stale"
+    lines.push('', 'Refused readings (not in the twin; the mapper resends when the value or the model changes):');
+    lines.push(
+      ...table(
+        ['  PROPERTY', 'VALUE', 'REASON', 'SINCE'],
+        refused.map(([name, r]) => [
+          `  ${name}`,
+          JSON.stringify(r.value),
+          r.reason,
+          Number.isFinite(r.timestamp) ? `${age(new Date(r.timestamp).toISOString(), now)} ago` : '-',
+        ]),
+      ).split('\n'),
+    );
+  }
   const methods = d.spec.methods ?? [];
   if (methods.length) {
     // spec.methods (issue 17): what `edgetwin call` and the mapper REST API can write, with the types

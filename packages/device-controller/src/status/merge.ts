@@ -1,6 +1,7 @@
 // Folds edge reports into a device's status, in the layout KubeEdge uses for DeviceStatus (1.23+) and
 // Device.status (<= 1.22): twins[] {propertyName, reported, observedDesired}, state, lastOnlineTime.
-// Write acknowledgements from mappers go to status.extensions.writes[property] (an edgetwin extension).
+// Write acknowledgements from mappers go to status.extensions.writes[property], readings the model refused
+// to status.extensions.refused[property] (edgetwin extensions).
 // Unlike KubeEdge (issues #5327, #5468), the first report of a property creates the twin WITH its value.
 
 import {
@@ -17,6 +18,14 @@ import {
 
 export interface WritesExtension {
   writes?: Record<string, WriteStatus>;
+  /** readings the mapper kept out of the twin because the model refuses them, by property (issue 9 §5) */
+  refused?: Record<string, RefusedReading>;
+}
+
+export interface RefusedReading {
+  value: string;
+  reason: string;
+  timestamp: number;
 }
 
 /** Applies one report to `status` in place; returns false if it changed nothing (a repeat or an unknown property). */
@@ -47,6 +56,21 @@ export function mergeReport(device: Device, status: DeviceStatusFields, entry: O
       const prev = ownValue(writes, entry.status.property);
       if (prev && JSON.stringify(prev) === JSON.stringify(entry.status)) return false;
       setOwn(writes, entry.status.property, entry.status);
+      return true;
+    }
+    case 'refusal': {
+      const { property, state, value, reason, timestamp } = entry.status;
+      const ext = (status.extensions ??= {}) as WritesExtension;
+      const prev = ext.refused ? ownValue(ext.refused, property) : undefined;
+      if (prev && prev.timestamp > timestamp) return false;
+      if (state === 'accepted') {
+        if (!prev) return false;
+        delete ext.refused![property];
+        if (Object.keys(ext.refused!).length === 0) delete ext.refused;
+        return true;
+      }
+      ext.refused ??= {};
+      setOwn(ext.refused, property, { value: value ?? '', reason: reason ?? '', timestamp });
       return true;
     }
   }

@@ -6,6 +6,7 @@
 import {
   DELTA_REQUEST_FILTER,
   decodeGetRequest,
+  decodeReportStatus,
   decodeStateUpdate,
   decodeTwinUpdate,
   decodeWriteStatus,
@@ -16,6 +17,8 @@ import {
   membershipGetTopic,
   parseEdgeTopic,
   parseDeltaRequestTopic,
+  parseReportStatusTopic,
+  REPORT_STATUS_FILTER,
   parseWriteStatusTopic,
   WRITE_STATUS_FILTER,
 } from '@edgetwin/api';
@@ -122,6 +125,7 @@ export class TwinMqttApi {
     this.unsubscribes.push(await this.bus.subscribe(membershipGetTopic(node), (t, p) => this.onRequest(t, p)));
     this.unsubscribes.push(await this.bus.subscribe(WRITE_STATUS_FILTER, (t, p) => this.onWriteStatus(t, p)));
     this.unsubscribes.push(await this.bus.subscribe(DELTA_REQUEST_FILTER, (t, p) => this.onDeltaRequest(t, p)));
+    this.unsubscribes.push(await this.bus.subscribe(REPORT_STATUS_FILTER, (t, p) => this.onReportStatus(t, p)));
     for (const f of MISSHAPEN_FILTERS)
       this.unsubscribes.push(
         await this.bus.subscribe(f, (t) =>
@@ -180,6 +184,12 @@ export class TwinMqttApi {
     const id = parseDeltaRequestTopic(topic);
     if (id) this.enqueue({ kind: 'delta-get', id, payload });
     else this.drop('bad-topic', `dropped a delta request on ${topic}`);
+  }
+
+  private onReportStatus(topic: string, payload: Buffer): void {
+    const id = parseReportStatusTopic(topic);
+    if (id) this.enqueue({ kind: 'report-status', id, payload });
+    else this.drop('bad-topic', `dropped a report status on ${topic}`);
   }
 
   private enqueue(job: Job): void {
@@ -312,6 +322,13 @@ export class TwinMqttApi {
       const ws = decodeWriteStatus(job.payload);
       if (!ws.ok) throw new TwinError(400, `write status of ${job.id}: ${ws.error}`);
       e.writeStatus(job.id, ws.value, fx, now);
+      return;
+    }
+    if (job.kind === 'report-status') {
+      if (job.payload.length > MAX_PAYLOAD_BYTES) throw new TwinError(400, `report status of ${job.id} is too large`);
+      const rs = decodeReportStatus(job.payload);
+      if (!rs.ok) throw new TwinError(400, `report status of ${job.id}: ${rs.error}`);
+      e.reportStatus(job.id, rs.value, fx, now);
       return;
     }
     if (job.kind === 'delta-get') {

@@ -16,6 +16,7 @@ import {
   type MsgTwin,
   normaliseState,
   type PropertyType,
+  type ReportStatus,
   sameValue,
   type TwinReportEntry,
   type TwinUpdateMessage,
@@ -175,6 +176,23 @@ export class TwinEngine {
     t.writeStatus = ws;
     this.store.putTwin(id, t);
     this.reports.append({ kind: 'write', deviceId: id, status: ws }, now);
+    fx.outboxAppended++;
+  }
+
+  /**
+   * A mapper kept a reading out of its twin/update because the model refuses it, or accepts the property
+   * again (issue 9 §5): kept on the twin and reported upstream, where `describe device` shows it.
+   */
+  reportStatus(id: string, rs: ReportStatus, fx: Effects, now: number): void {
+    const dev = this.device(id);
+    const t = dev.twins.get(rs.property);
+    if (!t) throw new TwinError(404, `device ${id} has no twin ${rs.property}`);
+    const prev = t.refused;
+    // the mapper says `accepted` once per refusal: always forwarded, so a refusal the twin forgot (a restart) is
+    // still cleared in the cloud
+    if (rs.state === 'refused' && prev && prev.value === rs.value && prev.reason === rs.reason) return;
+    t.refused = rs.state === 'refused' ? rs : undefined;
+    this.reports.append({ kind: 'refusal', deviceId: id, status: rs }, now);
     fx.outboxAppended++;
   }
 

@@ -69,6 +69,7 @@ export class OutboxWriter {
 function keysOf(r: Report): string[] {
   if (r.kind === 'state') return [`state|${r.deviceId}`];
   if (r.kind === 'write') return [`write|${r.deviceId}|${r.status.property}`];
+  if (r.kind === 'refusal') return [`refusal|${r.deviceId}|${r.status.property}`];
   const keys: string[] = [];
   for (const t of r.twins) {
     if (t.reported) keys.push(twinKey(r.deviceId, t.property, 'reported'));
@@ -81,7 +82,7 @@ function twinKey(deviceId: string, property: string, side: Side): string {
   return `twin|${deviceId}|${property}|${side}`;
 }
 
-/** The report without the value named by key (state and write reports carry one value: nothing is left). */
+/** The report without the value named by key (state, write and refusal reports carry one value: nothing is left). */
 function without(r: Report, key: string): Report {
   if (r.kind !== 'twin') return { kind: 'twin', deviceId: r.deviceId, twins: [] };
   const twins: TwinReportEntry[] = [];

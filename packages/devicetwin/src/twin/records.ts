@@ -1,7 +1,7 @@
 // In-memory shape of what the store holds. The twin keeps every record in memory (loaded from SQLite at
 // open) and writes through to SQLite inside one transaction per batch.
 
-import type { Device, DeviceModel, DeviceState, PropertyType, WriteStatus } from '@edgetwin/api';
+import type { Device, DeviceModel, DeviceState, PropertyType, ReportStatus, WriteStatus } from '@edgetwin/api';
 
 export interface Version {
   cloud: number;
@@ -30,6 +30,8 @@ export interface TwinRecord {
   actualVersion: Version;
   /** last write acknowledgement from the mapper for the current desired value */
   writeStatus?: WriteStatus;
+  /** the mapper's last refused reading of this property (in memory; the cloud keeps it in status) */
+  refused?: ReportStatus;
 }
 
 export interface DeviceRecord {

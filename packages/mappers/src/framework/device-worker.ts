@@ -3,11 +3,14 @@
 // reports its state. A changed spec is applied in place: only a changed protocol config reconnects.
 
 import {
+  checkValue,
   deviceTopic,
   type DeviceState,
   type MsgTwin,
   type ResolvedDevice,
+  type ReportStatus,
   type ResolvedProperty,
+  reportStatusTopic,
   twinMetadataType,
   type WriteStatus,
   writeStatusTopic,
@@ -59,6 +62,8 @@ export class DeviceWorker {
   private readonly reconcilers = new Map<string, WriteReconciler>();
   private readonly latest = new Map<string, { value: string; timestamp: number }>();
   private readonly lastError = new Map<string, string>();
+  /** properties whose last reading the model refused: value and reason, as published */
+  private readonly refused = new Map<string, string>();
   private unsubscribePush: (() => Promise<void>) | undefined;
   private pushKey = '';
   private stateCycle: Cycle | undefined;
@@ -210,6 +215,7 @@ export class DeviceWorker {
       this.reconcilers.delete(name);
       this.gates.delete(name);
       this.latest.delete(name);
+      this.refused.delete(name);
     }
     for (const p of this.device.properties) {
       const old = before.get(p.name);
@@ -259,6 +265,10 @@ export class DeviceWorker {
     for (const [p, value, ts] of readings) {
       this.latest.set(p.name, { value, timestamp: ts });
       if (!p.reportToCloud) continue;
+      // The twin refuses a whole twin/update for one bad value: check each against the model first, so a
+      // reading the model refuses never keeps its neighbours out (issue 9 §5). Not offered to the gate, so
+      // the property is sent as soon as a reading passes, or the model (a new gate) accepts it.
+      if (!this.acceptable(p, value, ts)) continue;
       const gate = this.gates.get(p.name);
       if (gate && !gate.offer(value, now)) continue;
       superseded &&= gate?.periodic === true;
@@ -275,6 +285,31 @@ export class DeviceWorker {
       // otherwise a lost report leaves the twin stale until the next change (docs/mappers.md, "Reporting: QoS")
       .publish(this.twinTopic, `{"event_id":"","timestamp":${now},"twin":{${twin}}}`, { qos: superseded ? 0 : 1 })
       .catch((e) => this.log.warn({ err: (e as Error).message }, 'could not publish twin update'));
+  }
+
+  /** Checks a reading as the twin will (type, minimum, maximum); publishes a refusal or its end on change. */
+  private acceptable(p: ResolvedProperty, value: string, ts: number): boolean {
+    const check = checkValue({ type: p.type, minimum: p.minimum?.toString(), maximum: p.maximum?.toString() }, value);
+    const prev = this.refused.get(p.name);
+    if (check.ok) {
+      if (prev === undefined) return true;
+      this.refused.delete(p.name);
+      this.log.info({ property: p.name }, 'reading accepted by the model again');
+      this.publishReportStatus({ property: p.name, state: 'accepted', timestamp: ts });
+      return true;
+    }
+    const key = `${value}\u0000${check.reason}`;
+    if (prev === key) return false;
+    this.refused.set(p.name, key);
+    this.log.warn({ property: p.name, value, reason: check.reason }, 'reading refused by the model; not reported');
+    this.publishReportStatus({ property: p.name, state: 'refused', value, reason: check.reason, timestamp: ts });
+    return false;
+  }
+
+  private publishReportStatus(s: ReportStatus): void {
+    this.deps.bus
+      .publish(reportStatusTopic(this.device.id), JSON.stringify(s), { qos: 1 })
+      .catch((e) => this.log.warn({ err: (e as Error).message }, 'could not publish report status'));
   }
 
   private handleReadings(props: ResolvedProperty[], results: Map<string, ReadResult>): void {
