@@ -125,7 +125,7 @@ export function decodeReportAck(buf: Buffer | string): Decoded<ReportAck> {
   return { ok: true, value };
 }
 
-const REPORT_KINDS = new Set(['twin', 'state', 'write', 'refusal']);
+const REPORT_KINDS = new Set(['twin', 'state', 'write', 'refused-reading']);
 /** an epoch is an opaque id; bounded so a peer cannot make the cloud store anything large per node */
 export const MAX_EPOCH = 64;
 
@@ -154,7 +154,7 @@ export function decodeReportBatch(buf: Buffer | string): Decoded<ReportBatch> {
       return { ok: false, error: `report batch: entries[${i}].seq ${entry.seq} is not above the previous ${previous}` };
     previous = entry.seq;
     if (typeof entry.kind !== 'string' || !REPORT_KINDS.has(entry.kind))
-      return { ok: false, error: `report batch: entries[${i}].kind must be twin, state, write or refusal` };
+      return { ok: false, error: `report batch: entries[${i}].kind must be twin, state, write or refused-reading` };
     if (typeof entry.deviceId !== 'string' || !entry.deviceId)
       return { ok: false, error: `report batch: entries[${i}].deviceId must be a non-empty string` };
   }

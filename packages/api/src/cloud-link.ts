@@ -29,7 +29,7 @@ export type Report =
   | { kind: 'state'; deviceId: string; state: DeviceState; lastOnlineTime: string }
   | { kind: 'write'; deviceId: string; status: WriteStatus }
   /** a reading the mapper kept out of the twin because the model refuses it, or accepted again */
-  | { kind: 'refusal'; deviceId: string; status: ReportStatus };
+  | { kind: 'refused-reading'; deviceId: string; status: ReportStatus };
 
 /** One outbox entry: `seq` increases by one per entry on a node and never repeats, across restarts. */
 export type OutboxEntry = Report & { seq: number; timestamp: number };

@@ -26,7 +26,7 @@ const model = {
 
 let seq = 0;
 function refusal(status: ReportStatus): OutboxEntry {
-  return { seq: ++seq, timestamp: status.timestamp, kind: 'refusal', deviceId: 'default/meter', status };
+  return { seq: ++seq, timestamp: status.timestamp, kind: 'refused-reading', deviceId: 'default/meter', status };
 }
 
 it('keeps each refused reading with its reason until the mapper accepts the property again, and describe shows it', () => {
@@ -49,8 +49,8 @@ it('keeps each refused reading with its reason until the mapper accepts the prop
   expect(text).toMatch(/^Refused readings/m);
   expect(text).toMatch(/^\s+energy\s+"1500"\s+1500 is above the maximum 1000\s+12s ago$/m);
 
-  // an older refusal arriving late changes nothing; accepted clears it, and describe says nothing more
-  expect(mergeReport(device, status, refusal({ ...refused, value: '1400', timestamp: now - 20_000 }))).toBe(false);
+  // the same refusal again changes nothing; accepted clears it, and describe says nothing more
+  expect(mergeReport(device, status, refusal({ ...refused, timestamp: now - 6_000 }))).toBe(false);
   expect(mergeReport(device, status, refusal({ property: 'energy', state: 'accepted', timestamp: now }))).toBe(true);
   expect(ext()).toBeUndefined();
   expect(describeDevice({ ...device, status }, model, now)).not.toMatch(/Refused readings/);

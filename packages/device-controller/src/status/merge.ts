@@ -58,17 +58,18 @@ export function mergeReport(device: Device, status: DeviceStatusFields, entry: O
       setOwn(writes, entry.status.property, entry.status);
       return true;
     }
-    case 'refusal': {
+    case 'refused-reading': {
       const { property, state, value, reason, timestamp } = entry.status;
       const ext = (status.extensions ??= {}) as WritesExtension;
       const prev = ext.refused ? ownValue(ext.refused, property) : undefined;
-      if (prev && prev.timestamp > timestamp) return false;
+      // entries come in seq order (the edge's order): the last one says, whatever its clock
       if (state === 'accepted') {
         if (!prev) return false;
         delete ext.refused![property];
         if (Object.keys(ext.refused!).length === 0) delete ext.refused;
         return true;
       }
+      if (prev && prev.value === value && prev.reason === reason) return false;
       ext.refused ??= {};
       setOwn(ext.refused, property, { value: value ?? '', reason: reason ?? '', timestamp });
       return true;

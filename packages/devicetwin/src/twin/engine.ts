@@ -192,7 +192,7 @@ export class TwinEngine {
     // still cleared in the cloud
     if (rs.state === 'refused' && prev && prev.value === rs.value && prev.reason === rs.reason) return;
     t.refused = rs.state === 'refused' ? rs : undefined;
-    this.reports.append({ kind: 'refusal', deviceId: id, status: rs }, now);
+    this.reports.append({ kind: 'refused-reading', deviceId: id, status: rs }, now);
     fx.outboxAppended++;
   }
 

@@ -69,7 +69,7 @@ export class OutboxWriter {
 function keysOf(r: Report): string[] {
   if (r.kind === 'state') return [`state|${r.deviceId}`];
   if (r.kind === 'write') return [`write|${r.deviceId}|${r.status.property}`];
-  if (r.kind === 'refusal') return [`refusal|${r.deviceId}|${r.status.property}`];
+  if (r.kind === 'refused-reading') return [`refused-reading|${r.deviceId}|${r.status.property}`];
   const keys: string[] = [];
   for (const t of r.twins) {
     if (t.reported) keys.push(twinKey(r.deviceId, t.property, 'reported'));
