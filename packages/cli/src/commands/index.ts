@@ -13,6 +13,7 @@ import { registerEdge } from './edge.js';
 import { registerGet } from './get.js';
 import { registerMapper } from './mapper.js';
 import { registerNode } from './node.js';
+import { registerProbe } from './probe.js';
 import { registerSimulate } from './simulate.js';
 import { registerTwin } from './twin.js';
 import { registerUp } from './up.js';
@@ -31,6 +32,7 @@ export const commands: RegisterCommand[] = [
   registerGet,
   registerMapper,
   registerNode,
+  registerProbe,
   registerSimulate,
   registerTwin,
   registerUp,
