@@ -18,6 +18,7 @@ import type { MapperMetrics } from './metrics.js';
 import type { SinkPoint } from './sinks/batching-sink.js';
 import { SINK_METHODS, type SinkHub, type SinkMethod } from './sinks/hub.js';
 import { mysqlTable } from './sinks/mysql.js';
+import { gaugeValue } from './sinks/otel.js';
 import { type Cycle, startCycle } from './scheduler.js';
 
 export interface PushBody {
@@ -179,6 +180,10 @@ export class DevicePusher {
     };
     for (const method of SINK_METHODS) {
       if (!config[method]) continue;
+      if (method === 'otel' && gaugeValue(base) === undefined) {
+        this.refuseOnce(method, p, `a ${base.type} reading is not a number, so it cannot be an OTLP gauge`);
+        continue;
+      }
       if (method === 'mysql' && mysqlTable(base).length > 64) {
         this.refuseOnce(method, p, `mysql table name ${mysqlTable(base)} is longer than MySQL's 64 characters`);
         continue;

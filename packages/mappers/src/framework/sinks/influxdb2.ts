@@ -7,8 +7,11 @@
 // admin rights to create it.
 
 import type { Influx2Sink } from '@edgetwin/api';
-import { HttpError, InfluxDB, Point, type WriteApi } from '@influxdata/influxdb-client';
+import { HttpError, InfluxDB, Point, setLogger, type WriteApi } from '@influxdata/influxdb-client';
 import { SinkAuthError, type SinkPoint, type SinkWriter } from './batching-sink.js';
+
+// The client logs every failed write to the console; the sink reports outages itself, once per outage.
+setLogger({ error: () => undefined, warn: () => undefined });
 
 /** What one property asks of the influx sink (its measurement, tags and field). */
 export interface InfluxPointSpec {
@@ -39,10 +42,10 @@ export function influxWriter(cfg: Influx2Sink, token: string | undefined, timeou
       const db = new InfluxDB({ url: cfg.url, ...(token ? { token } : {}), timeout: timeoutMs });
       // the sink batches, buffers and retries: the client only writes what it is given, once
       api = db.getWriteApi(cfg.org ?? '', cfg.bucket, 'ms', {
-        batchSize: Number.MAX_SAFE_INTEGER,
+        batchSize: 100_000,
         flushInterval: 0,
         maxRetries: 0,
-        maxBufferLines: Number.MAX_SAFE_INTEGER,
+        maxBufferLines: 100_000,
       });
     },
     async write(points) {

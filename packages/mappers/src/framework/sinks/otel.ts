@@ -3,7 +3,7 @@
 // no unit (a unit would be appended to the Prometheus name and differs per property), one data point per
 // reading at the reading's own time, with data-point attributes `namespace`, `device`, `property` and `unit`
 // (the model's), which Prometheus turns into labels without configuration. BOOLEAN readings are 0/1;
-// non-numeric readings (STRING, BYTES) cannot be gauges and are left out (counted, logged once).
+// non-numeric readings (STRING, BYTES) cannot be gauges: the pusher never hands them over (logged once).
 
 import { ValueType } from '@opentelemetry/api';
 import { ExportResultCode } from '@opentelemetry/core';
