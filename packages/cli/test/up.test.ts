@@ -2,6 +2,7 @@
 // cloud reaches the simulated LED and comes back as reported, Ctrl-C stops it, and a restart resumes.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { deviceTopic } from '@edgetwin/api';
@@ -20,25 +21,16 @@ interface Up {
   edgeUrl: string;
 }
 
+/** Every port `up` opens, on a free one: stacks side by side never collide (issue 9 §5). */
+const FREE_PORTS = ['--port', '0', '--cloud-port', '0', '--http-port', '0'];
+
 /** `edgetwin up` run in `cwd`, with its default data dir (.edgetwin there) */
-async function startUp(cwd: string): Promise<Up> {
-  const child = spawn(
-    process.execPath,
-    [
-      BIN,
-      'up',
-      '--example',
-      'led-raspberrypi',
-      'traffic-light',
-      '--port',
-      '0',
-      '--cloud-port',
-      '0',
-      '--http-port',
-      '0',
-    ],
-    { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EDGETWIN_LOG_LEVEL: 'warn' } },
-  );
+async function startUp(cwd: string, args = ['--example', 'led-raspberrypi', 'traffic-light']): Promise<Up> {
+  const child = spawn(process.execPath, [BIN, 'up', ...args, ...FREE_PORTS], {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, EDGETWIN_LOG_LEVEL: 'warn' },
+  });
   let out = '';
   let err = '';
   child.stdout!.on('data', (b) => (out += b));
@@ -134,5 +126,48 @@ describe('edgetwin up', () => {
     }).device('default', 'led-light-instance-01');
     expect(device.spec.properties?.find((p) => p.name === 'power-status')?.desired?.value).toBe('ON');
     expect(await stop(again)).toBe(0);
+  }, 90_000);
+
+  it('serves the simulated Modbus devices on --modbus-port and points them at it; a busy port names its flag', async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'edgetwin-up-'));
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const held = (holder.address() as AddressInfo).port;
+    try {
+      const refused = await cli(
+        dataDir,
+        'up',
+        '--example',
+        'parking',
+        '--no-apps',
+        ...FREE_PORTS,
+        '--modbus-port',
+        `${held}`,
+      );
+      expect(refused.code).toBe(1);
+      expect(refused.out).toContain(
+        `edgetwin: port ${held} is already in use: choose another with --modbus-port (0 picks a free one). Is another \`edgetwin up\` running?`,
+      );
+    } finally {
+      await new Promise((r) => holder.close(r));
+    }
+
+    const up = await startUp(dataDir, ['--example', 'parking', '--no-apps', '--modbus-port', '0']);
+    running.push(up);
+    const port = /modbus simulator\s+127\.0\.0\.1:(\d+)/.exec(up.stdout())?.[1];
+    expect(port).toBeDefined();
+    expect(port).not.toBe('5502');
+    const cloud = new ControllerClient(up.controllerUrl, { token: readClientToken(join(dataDir, '.edgetwin')) });
+    await waitUntil(
+      async () => {
+        const { device } = await cloud.device('default', 'parking-bay-01');
+        const reported = device.status?.twins?.find((t) => t.propertyName === 'distance')?.reported?.value;
+        return device.spec.protocol?.configData?.port === port && reported !== undefined;
+      },
+      'parking-bay-01 pointed at the simulator and reporting its distance',
+      20_000,
+      200,
+    );
+    expect(await stop(up)).toBe(0);
   }, 90_000);
 });

@@ -11,7 +11,8 @@ import { cliLogger } from '../compose/logger.js';
 import { localNodeJoinToken } from '../compose/local-node.js';
 import { listManifestPaths, readManifestFiles } from '../compose/manifest-files.js';
 import { parseNodeName, parsePort } from '../compose/options.js';
-import { DEFAULTS } from '../compose/ports.js';
+import { DEFAULTS, explainBusyPort } from '../compose/ports.js';
+import { modbusPortFlags, pointModbusDevicesAt } from '../compose/simulator-address.js';
 import { BUILTIN_MAPPERS } from './edge.js';
 import { printFindings } from './print-findings.js';
 
@@ -30,6 +31,11 @@ export function registerUp(program: Command): void {
     .option('--port <port>', 'edge MQTT port (KubeEdge apps connect here)', parsePort, DEFAULTS.edgeMqttPort)
     .option('--cloud-port <port>', 'cloud-link MQTT port', parsePort, DEFAULTS.cloudMqttPort)
     .option('--http-port <port>', 'controller HTTP API port', parsePort, DEFAULTS.controllerHttpPort)
+    .option(
+      '--modbus-port <port>',
+      'serve the simulated Modbus TCP devices on this port and point them at it (default: the ports their manifests name)',
+      parsePort,
+    )
     .option('--no-view', 'do not draw the live device view in the terminal')
     .option('--no-apps', 'do not start the example edge apps')
     .action(async (o) => {
@@ -66,7 +72,7 @@ export function registerUp(program: Command): void {
           },
           life,
         );
-        const sim = await startSimulatedDevices(manifestPaths, logger, life);
+        const sim = await startSimulatedDevices(manifestPaths, logger, life, o.modbusPort);
         const ble = await startEmulatedBle(manifestPaths, logger, life);
         // One machine, one command: the cloud registers its own edge node, which joins with the token.
         const joinToken = await localNodeJoinToken(cloud.nodes, o.node, o.dataDir);
@@ -97,6 +103,15 @@ export function registerUp(program: Command): void {
           }
         } else {
           resumed = true;
+        }
+        if (sim && o.modbusPort !== undefined) {
+          const tcp = sim.endpoints.filter((e) => e.kind === 'tcp');
+          await pointModbusDevicesAt(
+            client,
+            tcp.flatMap((e) => e.devices),
+            DEFAULTS.host,
+            sim.port,
+          );
         }
 
         if (o.apps) {
@@ -137,7 +152,12 @@ export function registerUp(program: Command): void {
         }
       } catch (e) {
         await life.stopAll();
-        throw e;
+        throw explainBusyPort(e, [
+          [o.port, '--port'],
+          [o.cloudPort, '--cloud-port'],
+          [o.httpPort, '--http-port'],
+          ...modbusPortFlags(loaded.devices, o.modbusPort),
+        ]);
       }
       await life.untilSignal();
     });

@@ -14,10 +14,12 @@ import type { Logger } from 'pino';
 import type { Lifecycle } from './lifecycle.js';
 import { listManifestPaths } from './manifest-files.js';
 
+/** `tcpPort`: serve every Modbus TCP device on this one port (0 = any free one) instead of its manifest's. */
 export async function startSimulatedDevices(
   manifestPaths: string[],
   logger: Logger,
   life: Lifecycle,
+  tcpPort?: number,
 ): Promise<ModbusSimulator | undefined> {
   const loaded = await loadManifestFiles(await listManifestPaths(manifestPaths));
   const modbus = resolveManifests(loaded, { protocol: 'modbus' });
@@ -26,6 +28,7 @@ export async function startSimulatedDevices(
     devices: modbus,
     behaviour: 'moving',
     logger: logger.child({ part: 'modbus-sim' }),
+    ...(tcpPort !== undefined ? { tcp: { port: tcpPort } } : {}),
   });
   life.add('modbus simulator', () => sim.stop());
   return sim;
