@@ -4,7 +4,7 @@
 // node (docs/ble.md, "Raspberry Pi"). Skipped, saying why, anywhere else.
 
 import { existsSync } from 'node:fs';
-import { resolveDevice } from '@edgetwin/api';
+import { describedDevice, sensorTagProperties } from '@edgetwin/simulators';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { bluetoothDriverFactory } from '../packages/mappers/src/drivers/bluetooth/index.js';
@@ -21,60 +21,13 @@ if (skipReason)
     `hardware-tests/ble: skipped: ${skipReason} (these tests need a real BLE sensor near a Bluetooth adapter)`,
   );
 
-const TI = (x: string) => `f000${x}04514000b000000000000000`;
-
 describe.skipIf(skipReason !== undefined)(`BLE SensorTag ${SENSOR} on ${ADAPTER}`, () => {
   it('enables the IR temperature sensor through dataWrite and reads a plausible temperature in degrees Celsius', async () => {
-    const device = resolveDevice(
-      {
-        apiVersion: 'devices.kubeedge.io/v1beta1',
-        kind: 'Device',
-        metadata: { name: 'sensortag', namespace: 'default' },
-        spec: {
-          deviceModelRef: { name: 'sensortag-model' },
-          nodeName: 'pi',
-          protocol: {
-            protocolName: 'bluetooth',
-            configData: { macAddress: SENSOR, adapter: ADAPTER, connectTimeoutMs: 20000 },
-          },
-          properties: [
-            {
-              name: 'temperature',
-              visitors: {
-                protocolName: 'bluetooth',
-                configData: {
-                  characteristicUUID: TI('aa01'),
-                  dataConverter: {
-                    startIndex: 1,
-                    endIndex: 0,
-                    shiftRight: 2,
-                    orderOfOperations: [{ operationType: 'Multiply', operationValue: 0.03125 }],
-                  },
-                },
-              },
-            },
-            {
-              name: 'temperature-enable',
-              visitors: {
-                protocolName: 'bluetooth',
-                configData: { characteristicUUID: TI('aa02'), dataWrite: { ON: [1], OFF: [0] } },
-              },
-            },
-          ],
-        },
-      },
-      {
-        apiVersion: 'devices.kubeedge.io/v1beta1',
-        kind: 'DeviceModel',
-        metadata: { name: 'sensortag-model', namespace: 'default' },
-        spec: {
-          protocol: 'bluetooth',
-          properties: [
-            { name: 'temperature', type: 'FLOAT', accessMode: 'ReadOnly' },
-            { name: 'temperature-enable', type: 'STRING', accessMode: 'ReadWrite' },
-          ],
-        },
-      },
+    const device = describedDevice(
+      'bluetooth',
+      'sensortag',
+      { macAddress: SENSOR, adapter: ADAPTER, connectTimeoutMs: 20000 },
+      sensorTagProperties(),
     );
     const driver = bluetoothDriverFactory.create(device, {
       logger: pino({ level: 'warn' }),

@@ -6,13 +6,12 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import type { ResolvedDevice } from '@edgetwin/api';
-import { type BlePeripherals, describedDevice, startBlePeripherals } from '@edgetwin/simulators';
+import { type BlePeripherals, describedDevice, sensorTagProperties, startBlePeripherals } from '@edgetwin/simulators';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type DeviceDriver, DriverError, type RawValue } from '../src/framework/driver.js';
 import { bluetoothDriverFactory as factory } from '../src/drivers/bluetooth/index.js';
 
-const TI = (x: string) => `f000${x}04514000b000000000000000`;
 const LAMP = (x: string) => `ed9e${x}-6564-6765-7477-696e626c6500`;
 const logger = pino({ level: 'silent' });
 
@@ -40,28 +39,12 @@ function driverFor(device: ResolvedDevice): DeviceDriver {
 }
 
 /** KubeEdge's CC2650 visitors, as `validate --convert` gives them (v1alpha2 -> v1beta1). */
-function sensorTag(dataWrite: Record<string, unknown> = { ON: [1], OFF: [0] }): ResolvedDevice {
+function sensorTag(dataWrite?: Record<string, unknown>): ResolvedDevice {
   return describedDevice(
     'bluetooth',
     'sensor-tag',
     { macAddress: sim.devices.sensor.address, adapter: `uart:${sim.ptyPath}` },
-    [
-      {
-        name: 'temperature',
-        type: 'FLOAT',
-        access: 'ReadOnly',
-        visitor: {
-          characteristicUUID: TI('aa01'),
-          dataConverter: {
-            startIndex: 1,
-            endIndex: 0,
-            shiftRight: 2,
-            orderOfOperations: [{ operationType: 'Multiply', operationValue: 0.03125 }],
-          },
-        },
-      },
-      { name: 'temperature-enable', type: 'STRING', visitor: { characteristicUUID: TI('aa02'), dataWrite } },
-    ],
+    sensorTagProperties(dataWrite),
   );
 }
 

@@ -24,3 +24,4 @@ export {
   type BlePeripheralsOptions,
   startBlePeripherals,
 } from './ble/peripherals.js';
+export { sensorTagProperties, tiUuid } from './ble/sensortag.js';
