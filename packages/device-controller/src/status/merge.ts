@@ -60,7 +60,8 @@ export function mergeReport(device: Device, status: DeviceStatusFields, entry: O
     }
     case 'refused-reading': {
       const { property, state, value, reason, timestamp } = entry.status;
-      const ext = (status.extensions ??= {}) as WritesExtension;
+      status.extensions ??= {};
+      const ext = status.extensions as WritesExtension;
       const prev = ext.refused ? ownValue(ext.refused, property) : undefined;
       // entries come in seq order (the edge's order): the last one says, whatever its clock
       if (state === 'accepted') {
