@@ -108,7 +108,11 @@ function sinkProp(name: string, sinks: { redis?: boolean; mysql?: boolean }, ove
 
 describe('redis and mysql sinks', () => {
   it("write KubeEdge's layouts, typed and keyed as documented", async () => {
-    rig = await startRig(virtualDriverFactory, { sinks: SINK_LIMITS, logger: capturingLogger() });
+    rig = await startRig(virtualDriverFactory, {
+      sinks: SINK_LIMITS,
+      logger: capturingLogger(),
+      rest: { port: 0 },
+    });
     // a property name with a backtick: KubeEdge's table SQL would break (or be injected); ours is quoted
     const d = device('virtualProtocol', [sinkProp('temp`x', { redis: true, mysql: true }, { type: 'INT' })]);
     await rig.publish(d);
@@ -150,6 +154,27 @@ describe('redis and mysql sinks', () => {
       // UTC at 1 ms: the row's ts is the reading's own timestamp
       const scores = (await rc.zRangeWithScores(d.name, 0, -1)).map((m) => m.score);
       expect(scores).toContain(row.ts.getTime());
+      // the mapper REST API's database route shows the settings and the sinks' state, never a secret
+      const res = await fetch(`${rig.mapper.restUrl}/api/v1/database/default/${d.name}`);
+      const text = await res.text();
+      expect(res.status).toBe(200);
+      expect(text).not.toContain(REDIS_PASSWORD);
+      expect(text).not.toContain(MYSQL_PASSWORD);
+      const body = JSON.parse(text);
+      expect(body.Data[0]).toMatchObject({ DeviceName: d.name, PropertyName: 'temp`x', Value: '7', Type: 'int' });
+      expect(body.Databases).toEqual([
+        expect.objectContaining({
+          PropertyName: 'temp`x',
+          Database: 'redis',
+          Settings: { addr: `127.0.0.1:${redis.port}`, db: 0 },
+          Status: expect.objectContaining({ connected: true, dropped: 0 }),
+        }),
+        expect.objectContaining({
+          Database: 'mysql',
+          Settings: { addr: `127.0.0.1:${maria.port}`, database: 'edge', userName: 'edge' },
+          Status: expect.objectContaining({ connected: true }),
+        }),
+      ]);
     } finally {
       rc.destroy();
       await db.end();

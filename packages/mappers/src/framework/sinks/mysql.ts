@@ -23,6 +23,7 @@ const MAX_TABLE_NAME = 64;
 export function mysqlWriter(cfg: MysqlSink, password: string | undefined, connectTimeoutMs: number): SinkWriter {
   const [host, port] = splitAddr(cfg.addr, 3306);
   let conn: mysql.Connection | undefined;
+  // tables known to exist; kept across reconnects, so a slow first pass makes progress batch by batch
   const created = new Set<string>();
   return {
     async connect() {
@@ -38,7 +39,6 @@ export function mysqlWriter(cfg: MysqlSink, password: string | undefined, connec
         });
         c.on('error', () => undefined); // the next query fails; the sink logs once per outage
         conn = c;
-        created.clear();
       } catch (e) {
         const err = e as Error & { code?: string };
         throw err.code === 'ER_ACCESS_DENIED_ERROR' ? new SinkAuthError(err.message) : err;
@@ -55,15 +55,30 @@ export function mysqlWriter(cfg: MysqlSink, password: string | undefined, connec
         rows.push([new Date(p.timestamp), p.value]);
         byTable.set(table, rows);
       }
-      for (const [table, rows] of byTable) {
-        const t = quoteId(table);
-        if (!created.has(table)) {
-          await c.query(
-            `CREATE TABLE IF NOT EXISTS ${t} (id BIGINT AUTO_INCREMENT PRIMARY KEY, ts DATETIME(3) NOT NULL, field TEXT)`,
-          );
-          created.add(table);
+      // tables first (CREATE commits implicitly), then every insert of the batch in one transaction: one
+      // commit (one fsync) per batch instead of one per table
+      for (const table of byTable.keys()) {
+        if (created.has(table)) continue;
+        await c.query(
+          `CREATE TABLE IF NOT EXISTS ${quoteId(table)} (id BIGINT AUTO_INCREMENT PRIMARY KEY, ts DATETIME(3) NOT NULL, field TEXT)`,
+        );
+        created.add(table);
+      }
+      await c.beginTransaction();
+      try {
+        for (const [table, rows] of byTable) {
+          try {
+            await c.query(`INSERT INTO ${quoteId(table)} (ts, field) VALUES ?`, [rows]);
+          } catch (e) {
+            // dropped behind our back: create it again on the next attempt
+            if ((e as { code?: string }).code === 'ER_NO_SUCH_TABLE') created.delete(table);
+            throw e;
+          }
         }
-        await c.query(`INSERT INTO ${t} (ts, field) VALUES ?`, [rows]);
+        await c.commit();
+      } catch (e) {
+        await c.rollback().catch(() => undefined);
+        throw e;
       }
     },
     async close() {

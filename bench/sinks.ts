@@ -1,0 +1,229 @@
+// Readings per second into each database/OTLP sink (issue 17), with the mapper process's CPU, next to the
+// same stream with no sink, and with a sink whose database is down (reads must not slow down).
+//
+//   node packages/cli/bin/run-ts.js bench/sinks.ts [--seconds 10] [--devices 200]
+//
+// Broker and mapper share this process; redis-server, mariadbd, Prometheus and InfluxDB 1.8 are their own
+// processes (started here, as the tests do; `npm test`'s set-up installs them). Devices are virtual, one
+// INT property each, read every 100 ms and handed to the sinks every 100 ms: 10 readings/s per device.
+
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { PushMethod, ResolvedDevice } from '@edgetwin/api';
+import { startBroker } from '@edgetwin/eventbus';
+import { connectBus } from '@edgetwin/eventbus/client';
+import { freePort, waitUntil } from '@edgetwin/eventbus/testing';
+import { mapperDeviceTopic } from '@edgetwin/api';
+import { startMapper } from '@edgetwin/mappers';
+import { virtualDriverFactory } from '@edgetwin/mappers/drivers/virtual/index';
+import { peerBinary } from '@edgetwin/simulators/peers';
+import pino from 'pino';
+import { type DbServer, startMariadb, startRedis } from '../packages/mappers/test/db-servers.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+
+const NODE = 'bench-node';
+const CYCLE_MS = 100;
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? (process.argv[i + 1] as string) : dflt;
+}
+
+function devices(n: number, tag: string, pushMethod: PushMethod | undefined): ResolvedDevice[] {
+  return Array.from({ length: n }, (_, i) => ({
+    id: `bench/${tag}-${i}`,
+    namespace: 'bench',
+    name: `${tag}-${i}`,
+    nodeName: NODE,
+    protocol: 'virtualProtocol',
+    protocolConfig: {},
+    model: { namespace: 'bench', name: 'm' },
+    properties: [
+      {
+        name: 'level',
+        type: 'INT',
+        accessMode: 'ReadWrite',
+        visitor: { name: 'level', generator: 'counter', initial: 0, step: 1, periodMs: CYCLE_MS },
+        collectCycleMs: CYCLE_MS,
+        reportCycleMs: CYCLE_MS,
+        reportToCloud: true,
+        ...(pushMethod ? { pushMethod } : {}),
+      },
+    ],
+    methods: [],
+    stateReport: { reportToCloud: false, reportCycleMs: 60_000 },
+    version: '1/1',
+  }));
+}
+
+async function startProcess(bin: string, args: string[], port: number, health: string): Promise<ChildProcess> {
+  const child = spawn(bin, args, { stdio: 'ignore' });
+  await waitUntil(
+    async () => (await fetch(`http://127.0.0.1:${port}${health}`).catch(() => undefined))?.ok === true,
+    `${bin} ready`,
+    60_000,
+    50,
+  );
+  return child;
+}
+
+async function stopProcess(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null) return;
+  const exited = once(c, 'exit');
+  c.kill('SIGTERM');
+  await exited;
+}
+
+interface Row {
+  sink: string;
+  readsPerS: number;
+  writtenPerS: number;
+  dropped: number;
+  cpuPct: number;
+}
+
+async function run(n: number, seconds: number, label: string, push: PushMethod | undefined): Promise<Row> {
+  const broker = await startBroker({ host: '127.0.0.1', port: 0 });
+  const app = await connectBus({ url: broker.url, clientId: 'bench-app' });
+  const mapper = await startMapper({
+    factory: virtualDriverFactory,
+    brokerUrl: broker.url,
+    node: NODE,
+    logger: pino({ level: 'silent' }),
+  });
+  const tag = label.replace(/[^a-z0-9]/g, '');
+  const list = devices(n, tag, push);
+  for (const d of list)
+    await app.publish(mapperDeviceTopic(NODE, 'virtualProtocol', d.id), JSON.stringify(d), { qos: 1, retain: true });
+  await waitUntil(() => mapper.runtime.devices().length === n, 'devices served', 30_000);
+  // warm up: connections made, first batches written
+  await new Promise((r) => setTimeout(r, 2000));
+  const reads0 = await total(mapper.metrics.reads);
+  const written0 = await sinkTotal(mapper.metrics, 'written');
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const row: Row = {
+    sink: label,
+    readsPerS: ((await total(mapper.metrics.reads)) - reads0) / wall,
+    writtenPerS: ((await sinkTotal(mapper.metrics, 'written')) - written0) / wall,
+    dropped: await sinkTotal(mapper.metrics, 'dropped'),
+    cpuPct: ((cpu.user + cpu.system) / 1e6 / wall) * 100,
+  };
+  for (const d of list)
+    await app.publish(mapperDeviceTopic(NODE, 'virtualProtocol', d.id), '', { qos: 1, retain: true });
+  await mapper.stop();
+  await app.close();
+  await broker.close();
+  return row;
+}
+
+async function total(m: { get(): Promise<{ values: Array<{ value: number }> }> }): Promise<number> {
+  return (await m.get()).values.reduce((s, v) => s + v.value, 0);
+}
+
+async function sinkTotal(
+  metrics: {
+    sinks: { points: { get(): Promise<{ values: Array<{ value: number; labels: Record<string, unknown> }> }> } };
+  },
+  result: string,
+): Promise<number> {
+  return (await metrics.sinks.points.get()).values
+    .filter((v) => v.labels.result === result)
+    .reduce((s, v) => s + v.value, 0);
+}
+
+const seconds = Number(arg('seconds', '10'));
+const n = Number(arg('devices', '200'));
+const dir = await mkdtemp(join(tmpdir(), 'edgetwin-bench-sinks-'));
+const servers: DbServer[] = [];
+const procs: ChildProcess[] = [];
+try {
+  process.env.EDGETWIN_REDIS_PASSWORD_FILE = join(dir, 'redis-pw');
+  process.env.EDGETWIN_MYSQL_PASSWORD_FILE = join(dir, 'mysql-pw');
+  await writeFile(join(dir, 'redis-pw'), 'bench-redis');
+  await writeFile(join(dir, 'mysql-pw'), 'bench-mysql');
+  const redis = await startRedis('bench-redis');
+  const maria = await startMariadb({ database: 'edge', user: 'edge', password: 'bench-mysql' });
+  servers.push(redis, maria);
+  const [pp, ip, ib] = [await freePort(), await freePort(), await freePort()];
+  await writeFile(join(dir, 'prometheus.yml'), 'global:\n  scrape_interval: 1m\n');
+  await writeFile(
+    join(dir, 'influxdb.conf'),
+    `reporting-disabled = true\nbind-address = "127.0.0.1:${ib}"\n[meta]\n  dir = "${dir}/i/meta"\n[data]\n  dir = "${dir}/i/data"\n  wal-dir = "${dir}/i/wal"\n  query-log-enabled = false\n[http]\n  bind-address = "127.0.0.1:${ip}"\n  log-enabled = false\n  flux-enabled = false\n[monitor]\n  store-enabled = false\n`,
+  );
+  procs.push(
+    await startProcess(
+      peerBinary('prometheus', 'v0.316.0'),
+      [
+        `--config.file=${join(dir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${join(dir, 'prom')}`,
+        `--web.listen-address=127.0.0.1:${pp}`,
+        '--web.enable-otlp-receiver',
+      ],
+      pp,
+      '/-/ready',
+    ),
+    await startProcess(peerBinary('influxd', 'v1.8.10'), ['run', '-config', join(dir, 'influxdb.conf')], ip, '/ping'),
+  );
+  await fetch(`http://127.0.0.1:${ip}/query`, {
+    method: 'POST',
+    body: new URLSearchParams({ q: 'CREATE DATABASE bench' }),
+  });
+  const redisPush: PushMethod = {
+    dbMethod: { redis: { redisClientConfig: { addr: `127.0.0.1:${redis.port}`, db: 0 } } },
+  };
+  const scenarios: Array<[string, PushMethod | undefined]> = [
+    ['none (baseline)', undefined],
+    ['redis', redisPush],
+    [
+      'mysql',
+      {
+        dbMethod: {
+          mysql: { mysqlClientConfig: { addr: `127.0.0.1:${maria.port}`, database: 'edge', userName: 'edge' } },
+        },
+      },
+    ],
+    [
+      'influxdb2 (InfluxDB 1.8)',
+      {
+        dbMethod: {
+          influxdb2: {
+            influxdb2ClientConfig: { url: `http://127.0.0.1:${ip}`, bucket: 'bench' },
+            influxdb2DataConfig: { measurement: 'bench', tag: {}, fieldKey: 'level' },
+          },
+        },
+      },
+    ],
+    ['otel (Prometheus)', { otel: { endpointURL: `http://127.0.0.1:${pp}/api/v1/otlp/v1/metrics` } }],
+    [
+      'redis, database down',
+      { dbMethod: { redis: { redisClientConfig: { addr: `127.0.0.1:${await freePort()}`, db: 0 } } } },
+    ],
+  ];
+  const rows: Row[] = [];
+  for (const [label, push] of scenarios) {
+    process.stderr.write(`running ${label}\n`);
+    rows.push(await run(n, seconds, label, push));
+  }
+  const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
+  console.log(
+    `Machine: ${cpus().length} x ${cpus()[0]?.model}, Node ${process.version}. Date: ${new Date().toISOString().slice(0, 16)}Z. Load average (1 min) at the end: ${loadavg()[0]!.toFixed(2)}.`,
+  );
+  console.log(
+    `${n} devices x 1 property, read and handed to the sink every ${CYCLE_MS} ms (ideal ${fmt((n * 1000) / CYCLE_MS)} readings/s), ${seconds} s per row.\n`,
+  );
+  console.log('| sink | reads/s | points written/s | dropped | mapper CPU % of one core |');
+  console.log('| --- | --- | --- | --- | --- |');
+  for (const r of rows)
+    console.log(`| ${r.sink} | ${fmt(r.readsPerS)} | ${fmt(r.writtenPerS)} | ${fmt(r.dropped)} | ${fmt(r.cpuPct)} |`);
+} finally {
+  for (const p of procs) await stopProcess(p);
+  for (const s of servers) await s.close();
+  await rm(dir, { recursive: true, force: true });
+}
+process.exit(0);
