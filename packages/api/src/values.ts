@@ -7,10 +7,14 @@ import type { ModelProperty, PropertyType } from './types.js';
 /** Largest twin value accepted anywhere (bytes of UTF-8). KubeEdge allows 512 characters of [a-zA-Z0-9-_.,:/@#]. */
 export const MAX_VALUE_BYTES = 64 * 1024;
 
-export type TypedValue = number | boolean | string;
+/** An INT beyond 2^53 is a bigint, so it keeps every digit (KubeEdge's int is int64; UInt64 fits too). */
+export type TypedValue = number | boolean | string | bigint;
 export type ValueCheck = { ok: true; value: TypedValue } | { ok: false; reason: string };
 
 const INT_RE = /^[+-]?\d+$/;
+/** INT values span Int64 and UInt64: -(2^63) .. 2^64 - 1. */
+const INT_MIN = -(2n ** 63n);
+const INT_MAX = 2n ** 64n - 1n;
 const FLOAT_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 /** Maps KubeEdge's lower-case twin metadata types (int, integer, float, double, boolean, string, bytes) to model types. */
@@ -50,8 +54,11 @@ export function parseValue(type: PropertyType | undefined, text: string): ValueC
     case 'INT': {
       if (!INT_RE.test(text.trim())) return { ok: false, reason: `"${clip(text)}" is not an integer` };
       const n = Number(text.trim());
-      if (!Number.isSafeInteger(n)) return { ok: false, reason: `"${clip(text)}" is outside the safe integer range` };
-      return { ok: true, value: n };
+      if (Number.isSafeInteger(n)) return { ok: true, value: n };
+      const big = BigInt(text.trim());
+      if (big < INT_MIN || big > INT_MAX)
+        return { ok: false, reason: `"${clip(text)}" is outside the 64-bit integer range (Int64 and UInt64)` };
+      return { ok: true, value: big };
     }
     case 'FLOAT':
     case 'DOUBLE': {
@@ -86,7 +93,7 @@ export function bound(text: string | undefined): number | undefined {
 /** Checks type and [minimum, maximum] of a value against its model property. */
 export function checkValue(prop: Pick<ModelProperty, 'type' | 'minimum' | 'maximum'>, text: string): ValueCheck {
   const parsed = parseValue(prop.type, text);
-  if (!parsed.ok || typeof parsed.value !== 'number') return parsed;
+  if (!parsed.ok || (typeof parsed.value !== 'number' && typeof parsed.value !== 'bigint')) return parsed;
   const min = bound(prop.minimum);
   const max = bound(prop.maximum);
   if (min !== undefined && !Number.isNaN(min) && parsed.value < min)

@@ -143,6 +143,8 @@ export function tidy(n: number): number {
 export function formatForType(type: PropertyType, v: number | boolean | string): Converted<string> {
   switch (type) {
     case 'INT': {
+      // digits stay digits: Number() would round an Int64/UInt64 beyond 2^53 (issue 9 §5)
+      if (typeof v === 'string' && DIGITS_RE.test(v)) return { ok: true, value: BigInt(v.trim()).toString() };
       const n = typeof v === 'boolean' ? (v ? 1 : 0) : Number(v);
       if (!Number.isFinite(n)) return { ok: false, reason: `${JSON.stringify(v)} is not an integer` };
       return { ok: true, value: String(Math.round(n)) };
@@ -179,6 +181,8 @@ export function toEngineering(raw: RawValue, prop: ResolvedProperty, spec: Trans
     if (on !== undefined) v = on ? spec.onValue : spec.offValue;
   } else if (typeof v === 'number') {
     v = scaleRaw(v, spec);
+  } else if (typeof v === 'string' && DIGITS_RE.test(v) && !identity(spec)) {
+    v = scaleRaw(Number(v), spec);
   }
   const out = formatForType(prop.type, v);
   return out.ok ? out : { ok: false, reason: `property ${prop.name}: ${out.reason}` };
@@ -214,5 +218,25 @@ export function toRaw(text: string, prop: ResolvedProperty, spec: TransformSpec)
     }
     return { ok: true, value: unscale(v, spec) };
   }
+  if (typeof v === 'bigint') {
+    // an INT beyond 2^53 (issue 9 §5): bounds compare exactly; written as its digits unless a scale or
+    // valueOffset applies, which is arithmetic on a double (docs/mappers.md, "Integers beyond 2^53")
+    if (spec.min !== undefined && v < spec.min) {
+      if (!spec.clamp) return fail(`${v} is below the minimum ${spec.min}`);
+      return { ok: true, value: unscale(spec.min, spec) };
+    }
+    if (spec.max !== undefined && v > spec.max) {
+      if (!spec.clamp) return fail(`${v} is above the maximum ${spec.max}`);
+      return { ok: true, value: unscale(spec.max, spec) };
+    }
+    return { ok: true, value: identity(spec) ? v.toString() : unscale(Number(v), spec) };
+  }
   return { ok: true, value: v };
 }
+
+function identity(spec: Pick<TransformSpec, 'scale' | 'valueOffset'>): boolean {
+  return spec.scale === 1 && spec.valueOffset === 0;
+}
+
+/** Decimal digits of an integer (a 64-bit reading beyond 2^53 arrives so from its driver). */
+const DIGITS_RE = /^\s*[+-]?\d+\s*$/;

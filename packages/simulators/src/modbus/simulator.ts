@@ -335,7 +335,8 @@ function initialValue(dev: SimDevice, sp: SimProperty): void {
   let value: ModbusValue | undefined;
   if (prop.desired?.value !== undefined && prop.desired.value !== '') {
     const parsed = parseValue(prop.type, prop.desired.value);
-    if (parsed.ok) value = parsed.value;
+    // an INT beyond 2^53 stays its digits (the codec writes them exactly)
+    if (parsed.ok) value = typeof parsed.value === 'bigint' ? parsed.value.toString() : parsed.value;
   }
   if (value === undefined) {
     if (point.type === 'string') value = '';

@@ -69,7 +69,15 @@ export function decodeModbusRegisters(point: ModbusPoint, regs: ArrayLike<number
   }
 }
 
-function readNumber(be: Buffer, type: ModbusType): number {
+/**
+ * A 64-bit register as a number while it is exact, else as its decimal digits (issue 9 §5: 2^53 + 1 must not
+ * become 2^53). The framework keeps such digits as they are (transforms.ts).
+ */
+function exactInteger(n: bigint): number | string {
+  return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString();
+}
+
+function readNumber(be: Buffer, type: ModbusType): number | string {
   switch (type) {
     case 'int16':
       return be.readInt16BE(0);
@@ -80,9 +88,9 @@ function readNumber(be: Buffer, type: ModbusType): number {
     case 'uint32':
       return be.readUInt32BE(0);
     case 'int64':
-      return Number(be.readBigInt64BE(0));
+      return exactInteger(be.readBigInt64BE(0));
     case 'uint64':
-      return Number(be.readBigUInt64BE(0));
+      return exactInteger(be.readBigUInt64BE(0));
     case 'float32':
       return shortestFloat32(be.readFloatBE(0));
     case 'float64':
@@ -110,6 +118,11 @@ const INT_RANGE: Partial<Record<ModbusType, [bigint, bigint]>> = {
   int64: [-(2n ** 63n), 2n ** 63n - 1n],
   uint64: [0n, 2n ** 64n - 1n],
 };
+
+/** The exact integer of a value given as decimal digits (a 64-bit value beyond 2^53 comes as a string). */
+function integerInput(value: ModbusValue): bigint | undefined {
+  return typeof value === 'string' && /^\s*[+-]?\d+\s*$/.test(value) ? BigInt(value.trim()) : undefined;
+}
 
 function numericInput(point: ModbusPoint, value: ModbusValue): number {
   if (typeof value === 'number') {
@@ -196,10 +209,10 @@ export function encodeModbusRegisters(point: ModbusPoint, value: ModbusValue, cu
       else {
         const range = INT_RANGE[point.type];
         if (!range) throw new ModbusCodecError(`property ${point.property}: type ${point.type} is not numeric`);
-        const n = BigInt(Math.round(raw));
+        const n = integerInput(value) ?? BigInt(Math.round(raw));
         if (n < range[0] || n > range[1])
           throw new ModbusCodecError(
-            `property ${point.property}: ${numericInput(point, value)} is outside ${point.type} (${range[0]}..${range[1]})`,
+            `property ${point.property}: ${n} is outside ${point.type} (${range[0]}..${range[1]})`,
           );
         if (point.type === 'int16') be.writeInt16BE(Number(n), 0);
         else if (point.type === 'uint16') be.writeUInt16BE(Number(n), 0);
