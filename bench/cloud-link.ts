@@ -10,7 +10,7 @@
 // Baseline in the same run: the cold start (empty twin, all devices arrive) and the N = 0 reconnect.
 // Writes its `## cloud link` section of docs/benchmarks.md (replacing only that section).
 
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -20,14 +20,11 @@ import { type RunningController, startController } from '@edgetwin/device-contro
 import { type DeviceTwin, openDeviceTwin } from '@edgetwin/devicetwin';
 import { type CloudLinkEdge, startCloudLinkEdge } from '@edgetwin/devicetwin/cloud-link/index';
 import { connectBus, startBroker } from '@edgetwin/eventbus';
+import { numberOption as opt, replaceSection, thermoDevice } from './support.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const NODE = 'bench-gw';
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: number) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
 const DEVICES = opt('devices', 1000);
 const RUNS = opt('runs', 3);
 const WRITE = !args.includes('--no-write');
@@ -39,19 +36,7 @@ const model: DeviceModel = {
   spec: { protocol: 'virtual', properties: [{ name: 'temp', type: 'INT', accessMode: 'ReadWrite' }] },
 };
 
-function thermo(name: string, desired: number): Device {
-  return {
-    apiVersion: API_VERSION,
-    kind: 'Device',
-    metadata: { name, namespace: 'default' },
-    spec: {
-      deviceModelRef: { name: 'thermo' },
-      nodeName: NODE,
-      protocol: { protocolName: 'virtual' },
-      properties: [{ name: 'temp', desired: { value: String(desired) } }],
-    },
-  };
-}
+const thermo = (name: string, desired: number): Device => thermoDevice(name, NODE, desired);
 
 /** Cuts the TCP connections between the edge and the cloud broker, like a network outage. */
 class Cutter {
@@ -297,21 +282,6 @@ async function main(): Promise<void> {
   ].join('\n');
   process.stdout.write(`${section}\n`);
   if (WRITE) await replaceSection(join(ROOT, 'docs/benchmarks.md'), '## cloud link', section);
-}
-
-/** Replaces (or appends) one `## ` section of a markdown file, leaving every other section as it is. */
-async function replaceSection(file: string, heading: string, section: string): Promise<void> {
-  const text = await readFile(file, 'utf8').catch(() => '# Benchmarks\n');
-  const lines = text.split('\n');
-  const start = lines.findIndex((l) => l.trim() === heading);
-  if (start < 0) {
-    await writeFile(file, `${text.replace(/\n*$/, '\n\n')}${section}`);
-    return;
-  }
-  let end = lines.findIndex((l, i) => i > start && l.startsWith('## '));
-  if (end < 0) end = lines.length;
-  const next = [...lines.slice(0, start), ...section.replace(/\n$/, '').split('\n'), '', ...lines.slice(end)];
-  await writeFile(file, next.join('\n').replace(/\n+$/, '\n'));
 }
 
 await main();

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Device, DeviceStatusFields, OutboxEntry } from '@edgetwin/api';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ControllerMetrics } from '../src/metrics.js';
 import { EmbeddedStore } from '../src/sources/embedded/store.js';
 import { StatusCoalescer } from '../src/status/coalescer.js';
@@ -132,6 +132,23 @@ describe('StatusCoalescer', () => {
     await sink.applyReports('n1', [twinReport('default/a', 'temp', 'after the clock went back', 1000)]);
     expect(store.writes).toBe(2);
   });
+
+  it('keeps writing status when the wall clock is set back an hour (issue 9 §2)', async () => {
+    // the write budget was computed from Date.now: after the jump it was an hour in debt, and status
+    // writes (so the cloud link's acks) stopped for an hour
+    const real = Date.now.bind(Date);
+    let offset = 0;
+    const skew = vi.spyOn(Date, 'now').mockImplementation(() => real() + offset);
+    try {
+      sink = new StatusCoalescer(store, { statusIntervalMs: 0, maxWritesPerSecond: 5 });
+      for (let i = 0; i < 5; i++) await sink.applyReports('n1', [twinReport('default/a', 'temp', `v${i}`, 1000 + i)]);
+      offset = -3_600_000;
+      await sink.applyReports('n1', [twinReport('default/a', 'temp', 'after the jump', 2000)]);
+      expect(store.device('default', 'a')?.status?.twins?.[0]?.reported?.value).toBe('after the jump');
+    } finally {
+      skew.mockRestore();
+    }
+  }, 5000);
 
   it('puts state in status.state/lastOnlineTime and write acks in status.extensions.writes', async () => {
     sink = new StatusCoalescer(store, { statusIntervalMs: 0 });

@@ -41,7 +41,11 @@ export interface LevelPersistence {
  *   delivers), but answers in call order: a write never lets its message overtake an earlier one.
  * Returns: wait for the queued retained writes.
  */
-export function keepForwardOrder(store: ForwardPathStore, log: Logger): () => Promise<void> {
+export function keepForwardOrder(
+  store: ForwardPathStore,
+  log: Logger,
+  closing: () => boolean = () => false,
+): () => Promise<void> {
   let retainedTail: Promise<void> = Promise.resolve();
   const storeRetained = store.storeRetained.bind(store);
   const stream = store.createRetainedStream.bind(store);
@@ -59,7 +63,14 @@ export function keepForwardOrder(store: ForwardPathStore, log: Logger): () => Pr
     return Readable.from(
       (async function* () {
         await written;
-        yield* open();
+        try {
+          yield* open();
+        } catch (err) {
+          // the broker closed the database under a subscriber still reading retained messages (a restart
+          // while a client subscribes): the stream ends; thrown, nobody listens any more and the process dies
+          if (closing()) return;
+          throw err;
+        }
       })(),
     );
   };
@@ -90,10 +101,12 @@ export async function openLevelPersistence(dir: string, logger: Logger = silentL
     );
   }
   const persistence = levelPersistence(db);
-  const retainedWritten = keepForwardOrder(persistence, logger);
+  let closing = false;
+  const retainedWritten = keepForwardOrder(persistence, logger, () => closing);
   return {
     persistence,
     async close() {
+      closing = true;
       await retainedWritten();
       await persistence.destroy();
       if (db.status !== 'closed') await db.close();

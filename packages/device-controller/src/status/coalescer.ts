@@ -90,7 +90,9 @@ export class StatusCoalescer implements StatusSink {
     this.burst = Math.max(1, opts.statusBurst ?? 4);
     this.maxInFlight = opts.maxInFlight ?? 8;
     this.logger = opts.logger ?? pino({ level: 'silent' });
-    this.now = opts.now ?? Date.now;
+    // a monotonic clock: with the wall clock set back (NTP, a restored VM), the write budget computed from it
+    // went negative and status writes stopped for as long as the clock had jumped (issue 9 §2)
+    this.now = opts.now ?? (() => performance.now());
     this.bucket = new TokenBucket(opts.maxWritesPerSecond ?? 100, this.now);
     // A deleted device takes its pending status with it; a device created again starts clean.
     this.unsubscribe = source.onEvent((ev) => {

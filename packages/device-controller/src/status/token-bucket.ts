@@ -6,7 +6,8 @@ export class TokenBucket {
 
   constructor(
     private readonly ratePerSecond: number,
-    private readonly now: () => number = Date.now,
+    /** a monotonic clock in ms (a wall clock set back would empty the bucket for as long as it jumped) */
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.tokens = ratePerSecond;
     this.last = now();
@@ -28,7 +29,8 @@ export class TokenBucket {
 
   private refill(): void {
     const t = this.now();
-    this.tokens = Math.min(this.ratePerSecond, this.tokens + ((t - this.last) * this.ratePerSecond) / 1000);
+    const elapsed = Math.max(0, t - this.last);
+    this.tokens = Math.min(this.ratePerSecond, this.tokens + (elapsed * this.ratePerSecond) / 1000);
     this.last = t;
   }
 }

@@ -1,0 +1,45 @@
+// What the benches share: reading `--name N` options, and writing one bench's section of docs/benchmarks.md
+// while leaving the other benches' sections as they are.
+
+import { readFile, writeFile } from 'node:fs/promises';
+import { API_VERSION, type Device } from '@edgetwin/api';
+
+/** Replaces (or appends) one `## ` section of a markdown file, leaving every other section as it is. */
+export async function replaceSection(file: string, heading: string, section: string): Promise<void> {
+  const text = await readFile(file, 'utf8').catch(() => '# Benchmarks\n');
+  const lines = text.split('\n');
+  const start = lines.findIndex((l) => l.trim() === heading);
+  if (start < 0) {
+    await writeFile(file, `${text.replace(/\n*$/, '\n\n')}${section}`);
+    return;
+  }
+  let end = lines.findIndex((l, i) => i > start && l.startsWith('## '));
+  if (end < 0) end = lines.length;
+  const next = [...lines.slice(0, start), ...section.replace(/\n$/, '').split('\n'), '', ...lines.slice(end)];
+  await writeFile(file, next.join('\n').replace(/\n+$/, '\n'));
+}
+
+/** The number after `--name` on the command line, or `dflt`. */
+export function numberOption(name: string, dflt: number, args = process.argv.slice(2)): number {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+}
+
+/** A virtual `thermo` device on `node` with one property `temp` (a desired value when given). */
+export function thermoDevice(name: string, node: string, desired?: number): Device {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Device',
+    metadata: { name, namespace: 'default' },
+    spec: {
+      deviceModelRef: { name: 'thermo' },
+      nodeName: node,
+      protocol: { protocolName: 'virtual' },
+      properties: [
+        desired === undefined
+          ? { name: 'temp', reportToCloud: true }
+          : { name: 'temp', desired: { value: String(desired) } },
+      ],
+    },
+  };
+}
