@@ -40,6 +40,7 @@ import type { NodeReportStream, StatusSink } from '../src/contracts.js';
 import { type RunningController, startController } from '../src/index.js';
 
 const NODE = 'prop-gw';
+const PASSWORD = 'prop-secret';
 const DEVICES = ['default/p0', 'default/p1', 'default/p2'];
 const SEED = Number(process.env.EDGETWIN_LINK_PROPERTY_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const RUNS = Number(process.env.EDGETWIN_LINK_PROPERTY_RUNS ?? 8);
@@ -210,6 +211,7 @@ class World {
       status: this.status,
       broker: { embedded: { port: this.cloudPort, persistenceDir: join(this.dir, 'cloud-broker') } },
       stateDbPath: join(this.dir, 'cloud-link.db'),
+      nodeCredentials: { [NODE]: PASSWORD },
       keepaliveSec: 1,
     });
   }
@@ -227,6 +229,7 @@ class World {
     this.edgeLink = startCloudLinkEdge({
       twin: this.twin,
       cloudUrl: this.proxy.url,
+      password: PASSWORD,
       backoffMs: 20,
       maxBackoffMs: 100,
       keepaliveSec: 1,
@@ -346,6 +349,7 @@ class World {
       .connectAsync(`mqtt://127.0.0.1:${this.cloudPort}`, {
         clientId: `prop-injector-${Math.random().toString(36).slice(2)}`,
         username: NODE,
+        password: PASSWORD,
         reconnectPeriod: 0,
         connectTimeout: 2000,
       })
@@ -433,7 +437,7 @@ it('the cloud holds the last report of every property and applies none twice, th
     );
   } catch (err) {
     throw new Error(
-      `cloud link property failed; replay with EDGETWIN_LINK_PROPERTY_SEED=${SEED}\n${(err as Error).message}`,
+      `cloud link property failed; replay with EDGETWIN_LINK_PROPERTY_SEED=${SEED}\n${(err as Error).message}\ncause: ${String((err as Error).cause ?? '')}`,
     );
   }
   console.log(
