@@ -26,6 +26,7 @@ afterEach(async () => {
   await sim.fault('lamp', 'in-range').catch(() => undefined);
   await sim.fault('sensor', 'in-range').catch(() => undefined);
   await sim.refuseWrites('lamp', 0).catch(() => undefined);
+  await sim.set('lamp', 'power', 0).catch(() => undefined); // every test starts with the lamp off
 });
 afterAll(async () => {
   await sim?.stop();
@@ -111,6 +112,61 @@ describe('bluetooth driver: KubeEdge CC2650 visitors on the emulated SensorTag',
     });
     await sim.set('sensor', 'object', 31.25);
     expect(await seen).toBe(31.25);
+    await unsubscribe();
+  });
+});
+
+describe('bluetooth driver: finding, connection modes, indications', () => {
+  it('finds a device by advertised name or service UUID (no macAddress)', async () => {
+    for (const find of [{ localName: 'ET-Lamp' }, { serviceUUID: LAMP('0001') }]) {
+      const dev = describedDevice('bluetooth', 'by-ad', { ...find, adapter: `uart:${sim.ptyPath}` }, [
+        { name: 'power', type: 'INT', visitor: { characteristicUUID: LAMP('0002'), dataType: 'uint8' } },
+      ]);
+      const d = driverFor(dev);
+      await d.connect();
+      expect(await value(d, dev, 'power')).toBe(0);
+      await d.disconnect();
+    }
+  });
+
+  it('onDemand connects for a read or write and lets the peripheral go after it', async () => {
+    const dev = lamp({ connection: 'onDemand' });
+    const d = driverFor(dev);
+    await d.connect();
+    expect(await sim.connections('lamp')).toBe(0);
+    expect(await value(d, dev, 'power')).toBe(0);
+    await expect.poll(() => sim.connections('lamp'), { timeout: 3000 }).toBe(0);
+    await d.write(dev.properties[0]!, 1);
+    expect(await sim.get('lamp', 'power')).toBe(1);
+    await expect.poll(() => sim.connections('lamp'), { timeout: 3000 }).toBe(0);
+    await sim.set('lamp', 'power', 0);
+  });
+
+  it('subscribes to an indicating characteristic and reports each indication', async () => {
+    const dev = describedDevice(
+      'bluetooth',
+      'lamp-ind',
+      { macAddress: sim.devices.lamp.address, adapter: `uart:${sim.ptyPath}` },
+      [
+        {
+          name: 'switches',
+          type: 'INT',
+          access: 'ReadOnly',
+          visitor: { characteristicUUID: LAMP('0004'), dataType: 'uint16le' },
+        },
+      ],
+    );
+    const d = driverFor(dev);
+    await d.connect();
+    expect(d.pushed?.(dev.properties[0]!)).toBe(true);
+    const before = Number(await value(d, dev, 'switches'));
+    let resolveSeen: (v: RawValue) => void = () => undefined;
+    const seen = new Promise<RawValue>((resolve) => {
+      resolveSeen = resolve;
+    });
+    const unsubscribe = await d.subscribe!([dev.properties[0]!], (_p, v) => resolveSeen(v));
+    await sim.set('lamp', 'power', (await sim.get('lamp', 'power')) === 1 ? 0 : 1);
+    expect(await seen).toBe(before + 1);
     await unsubscribe();
   });
 });

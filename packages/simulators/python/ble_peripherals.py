@@ -42,7 +42,7 @@ TI = 'f000{:04x}-0451-4000-b000-000000000000'
 IR_SERVICE, IR_DATA, IR_CONFIG, IR_PERIOD = (TI.format(x) for x in (0xAA00, 0xAA01, 0xAA02, 0xAA03))
 IO_SERVICE, IO_DATA, IO_CONFIG = (TI.format(x) for x in (0xAA64, 0xAA65, 0xAA66))
 ED = 'ed9e{:04x}-6564-6765-7477-696e626c6500'  # "edgetwinble"
-LAMP_SERVICE, LAMP_POWER, LAMP_BRIGHTNESS = (ED.format(x) for x in (1, 2, 3))
+LAMP_SERVICE, LAMP_POWER, LAMP_BRIGHTNESS, LAMP_SWITCHES = (ED.format(x) for x in (1, 2, 3, 4))
 BEACON_COMPANY = 0xFFFF  # the Bluetooth SIG's id for tests and development
 BTHOME_UUID16 = 0xFCD2
 
@@ -194,18 +194,28 @@ class Lamp(Peripheral):
         super().__init__(name, controller)
         self.power = 0
         self.brightness = 50
+        self.switches = 0  # how often the power changed (indicated, for indicate subscriptions)
 
     def build(self) -> list[Service]:
         self.power_c = self.byte_characteristic(LAMP_POWER, P.READ | P.WRITE | P.NOTIFY, 'power')
         brightness = self.byte_characteristic(LAMP_BRIGHTNESS, P.READ | P.WRITE_WITHOUT_RESPONSE, 'brightness')
-        return [Service(LAMP_SERVICE, [self.power_c, brightness])]
+        self.switches_c = Characteristic(
+            LAMP_SWITCHES,
+            P.READ | P.INDICATE,
+            Characteristic.READABLE,
+            CharacteristicValue(read=lambda _c: struct.pack('<H', self.switches)),
+        )
+        return [Service(LAMP_SERVICE, [self.power_c, brightness, self.switches_c])]
 
     def get(self, key):
-        return {'power': self.power, 'brightness': self.brightness}[key]
+        return {'power': self.power, 'brightness': self.brightness, 'switches': self.switches}[key]
 
     async def set(self, key, value):
         if key not in ('power', 'brightness'):
             raise KeyError(key)
+        if key == 'power' and int(value) != self.power:
+            self.switches += 1
+            await self.device.indicate_subscribers(self.switches_c, struct.pack('<H', self.switches))
         setattr(self, key, int(value))
         if key == 'power':
             await self.device.notify_subscribers(self.power_c, bytes([self.power]))

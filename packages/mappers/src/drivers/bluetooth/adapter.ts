@@ -30,6 +30,12 @@ export interface Seen {
   lastSeen: number;
 }
 
+/** The part of @serialport/stream's SerialPort the adapter waits on. */
+interface SerialLike {
+  closing?: boolean;
+  once(event: 'close', fn: () => void): unknown;
+}
+
 type WithBindings = (type: 'hci', options: Record<string, unknown>) => Noble;
 let withBindings: WithBindings | undefined;
 
@@ -88,6 +94,8 @@ export class BleAdapter extends EventEmitter {
   private scanWanted = false;
   private restartTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** the drop of a lost noble instance, awaited before a new one opens the same line */
+  private dropping: Promise<void> | undefined;
   /** peripherals linked through this adapter, disconnected on close (noble's own stop loses the command) */
   private readonly linked = new Set<Peripheral>();
 
@@ -111,6 +119,7 @@ export class BleAdapter extends EventEmitter {
 
   private async start(timeoutMs: number): Promise<Noble> {
     const make = loadNoble();
+    await this.dropping;
     const options: Record<string, unknown> =
       this.spec.kind === 'hci'
         ? { deviceId: this.spec.deviceId }
@@ -139,7 +148,7 @@ export class BleAdapter extends EventEmitter {
     const bindings = (noble as unknown as { _bindings?: { _sigIntHandler?: () => void } })._bindings;
     if (bindings?._sigIntHandler) process.removeListener('SIGINT', bindings._sigIntHandler);
     if (state !== 'poweredOn') {
-      this.drop(noble);
+      await this.drop(noble);
       throw stateError(this.spec, state);
     }
     this.poweredOn = true;
@@ -158,8 +167,12 @@ export class BleAdapter extends EventEmitter {
     return noble;
   }
 
-  /** Forget a noble instance: its adapter went away or never came up. */
-  private drop(noble: Noble): void {
+  /**
+   * Forget a noble instance: its adapter went away or never came up. Resolves when its serial line (UART
+   * adapters) is closed: until then the old reader still takes bytes off the line, and a new HCI host's
+   * reset answer could go to it (the new host would then stay poweredOff).
+   */
+  private drop(noble: Noble): Promise<void> {
     if (this.noble === noble) {
       this.noble = undefined;
       this.poweredOn = false;
@@ -167,12 +180,22 @@ export class BleAdapter extends EventEmitter {
     }
     noble.removeAllListeners('discover');
     noble.removeAllListeners('scanStop');
+    const serial = (noble as unknown as { _bindings?: { _hci?: { _socket?: { _serialDevice?: SerialLike } } } })
+      ._bindings?._hci?._socket?._serialDevice;
     try {
       noble.stop();
     } catch (e) {
       this.logger.debug({ err: (e as Error).message }, 'noble stop failed');
     }
     this.emit('lost');
+    if (!serial?.closing) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, 2000);
+      serial.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   private async scan(): Promise<void> {
@@ -279,7 +302,8 @@ export class BleAdapter extends EventEmitter {
     );
     this.linked.clear();
     const noble = this.noble;
-    if (noble) this.drop(noble);
+    if (noble) await this.drop(noble);
+    await this.dropping;
     this.removeAllListeners();
   }
 }

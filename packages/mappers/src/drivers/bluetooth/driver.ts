@@ -147,7 +147,11 @@ class BleDriver implements DeviceDriver {
         });
       }
     });
-    peripheral.once('disconnect', (reason: unknown) => this.linkLost(`disconnected (${String(reason)})`));
+    peripheral.once('disconnect', (reason: unknown) => {
+      // onDemand ends its links itself after each cycle: only the GATT table goes (found again next time)
+      if (this.cfg.connection === 'onDemand') this.characteristics = new Map();
+      else this.linkLost(`disconnected (${String(reason)})`);
+    });
     this.adapter.track(peripheral);
   }
 
