@@ -33,6 +33,23 @@ export function formatConfigIssue(issue: ConfigIssue): string {
   return `${where}${issue.key !== undefined ? `${issue.key} ` : ''}${issue.message}`;
 }
 
+/** A parse result's issues: its notices when it parsed, its problems when it did not. */
+export function issuesOf(r: ConfigParse<unknown>): ConfigIssue[] {
+  return r.ok ? r.notices : r.issues;
+}
+
+/**
+ * The usual `validate<P>Device` of a driver's config.ts: the protocol config, then each property's visitor.
+ * Drivers with checks across properties add theirs to the result.
+ */
+export function deviceConfigIssues(
+  device: ResolvedDevice,
+  protocol: (config: ConfigData) => ConfigParse<unknown>,
+  visitor: (property: ResolvedDevice['properties'][number]) => ConfigParse<unknown>,
+): ConfigIssue[] {
+  return [...issuesOf(protocol(device.protocolConfig)), ...device.properties.flatMap((p) => issuesOf(visitor(p)))];
+}
+
 /** The errors among issues (notices dropped). */
 export function configErrors(issues: ConfigIssue[]): ConfigIssue[] {
   return issues.filter((i) => i.severity !== 'notice');

@@ -130,3 +130,54 @@ describe('apply runs them in the controller the CLI composes', () => {
     expect(await client.models()).toEqual([]);
   });
 });
+
+describe('KubeEdge v1alpha2 OPC-UA manifests (reference appendix B shape)', () => {
+  // written here in the v1alpha2 shape of KubeEdge's only OPC-UA sample: protocol.opcua + common
+  const v1alpha2 = `apiVersion: devices.kubeedge.io/v1alpha2
+kind: DeviceModel
+metadata: { name: plc-model, namespace: default }
+spec:
+  properties:
+    - name: temperature
+      type: { int: { accessMode: ReadOnly, defaultValue: 1 } }
+    - name: switcher
+      type: { boolean: { accessMode: ReadWrite } }
+---
+apiVersion: devices.kubeedge.io/v1alpha2
+kind: Device
+metadata: { name: plc, namespace: default }
+spec:
+  deviceModelRef: { name: plc-model }
+  protocol:
+    opcua:
+      url: opc.tcp://192.0.2.10:4840
+      userName: operator
+      password: /ca/pass
+      certificate: /ca/clientcert.pem
+      privateKey: /ca/clientkey.pem
+      securityMode: Sign
+      securityPolicy: Basic256Sha256
+    common:
+      customizedValues: { remoteCertificate: /ca/servercert.pem }
+  nodeSelector:
+    nodeSelectorTerms: [{ matchExpressions: [{ key: '', operator: In, values: [edge-1] }] }]
+  propertyVisitors:
+    - { propertyName: temperature, opcua: { nodeID: "ns=2;i=2" } }
+    - { propertyName: switcher, opcua: { nodeID: "ns=2;i=3" } }
+`;
+
+  it('converts and passes the OPC-UA driver check, keeping every KubeEdge key', () => {
+    const r = validateManifests([{ file: 'opcua.yaml', text: v1alpha2 }], { protocols: driverValidators });
+    expect(r.findings.filter((f) => f.severity === 'error').map(formatFinding)).toEqual([]);
+    const device = r.objects.find((o) => o.object.kind === 'Device')?.object as unknown as {
+      spec: { protocol: { protocolName: string; configData: Record<string, unknown> } };
+    };
+    expect(device.spec.protocol.protocolName).toBe('opcua');
+    expect(device.spec.protocol.configData).toMatchObject({
+      url: 'opc.tcp://192.0.2.10:4840',
+      password: '/ca/pass',
+      securityMode: 'Sign',
+      remoteCertificate: '/ca/servercert.pem',
+    });
+  });
+});

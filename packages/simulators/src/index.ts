@@ -25,3 +25,4 @@ export {
   startBlePeripherals,
 } from './ble/peripherals.js';
 export { sensorTagProperties, tiUuid } from './ble/sensortag.js';
+export { type OpcuaSimulator, type OpcuaSimulatorOptions, startOpcuaSimulator } from './opcua/simulator.js';

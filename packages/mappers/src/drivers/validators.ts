@@ -9,6 +9,7 @@ import { transformIssues } from '../framework/transforms.js';
 import { validateBluetoothDevice } from './bluetooth/config.js';
 import { validateGpioDevice } from './gpio/config.js';
 import { validateModbusDevice } from './modbus/config.js';
+import { validateOpcuaDevice } from './opcua/config.js';
 import { validateVirtualDevice } from './virtual/config.js';
 
 function withTransforms(check: (device: ResolvedDevice) => ConfigIssue[]): ProtocolValidator {
@@ -23,4 +24,5 @@ export const driverValidators: ProtocolValidators = {
   gpio: withTransforms((d) => validateGpioDevice(d)),
   virtualprotocol: withTransforms(validateVirtualDevice),
   virtual: withTransforms(validateVirtualDevice),
+  opcua: withTransforms(validateOpcuaDevice),
 };

@@ -134,6 +134,16 @@ export function unscale(n: number, spec: Pick<TransformSpec, 'scale' | 'valueOff
   return spec.scale === 1 && spec.valueOffset === 0 ? n : tidy((n - spec.valueOffset) / spec.scale);
 }
 
+/** The shortest decimal that is the same float32 (0.1 reads as 0.1, 16777216 stays 16777216). */
+export function shortestFloat32(x: number): number {
+  if (!Number.isFinite(x) || x === 0) return x;
+  for (let p = 6; p < 9; p++) {
+    const d = Number(x.toPrecision(p));
+    if (Math.fround(d) === x) return d;
+  }
+  return Number(x.toPrecision(9));
+}
+
 /** Removes binary floating-point noise from scaled values (0.1 * 3 -> 0.3), keeping 12 significant digits. */
 export function tidy(n: number): number {
   return Number.isFinite(n) ? Number(n.toPrecision(12)) : n;

@@ -4,6 +4,7 @@
 // once, by the framework's transforms (framework/transforms.ts), for every protocol.
 
 import type { PropertyType } from '@edgetwin/api';
+import { shortestFloat32 } from '../../framework/transforms.js';
 import type { ModbusOrder, ModbusPoint, ModbusType } from './config.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -98,16 +99,6 @@ function readNumber(be: Buffer, type: ModbusType): number | string {
     default:
       throw new ModbusCodecError(`type ${type} is not numeric`);
   }
-}
-
-/** The shortest decimal that is the same float32 (0.1 reads as 0.1, 16777216 stays 16777216). */
-function shortestFloat32(x: number): number {
-  if (!Number.isFinite(x) || x === 0) return x;
-  for (let p = 6; p < 9; p++) {
-    const d = Number(x.toPrecision(p));
-    if (Math.fround(d) === x) return d;
-  }
-  return Number(x.toPrecision(9));
 }
 
 const INT_RANGE: Partial<Record<ModbusType, [bigint, bigint]>> = {

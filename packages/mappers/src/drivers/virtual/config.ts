@@ -7,6 +7,7 @@ import {
   type ConfigIssue,
   type ConfigParse,
   ConfigReader,
+  deviceConfigIssues,
   type ResolvedDevice,
   type ResolvedProperty,
 } from '@edgetwin/api';
@@ -81,11 +82,5 @@ export function parseVirtualVisitor(prop: Pick<ResolvedProperty, 'name' | 'visit
 }
 
 export function validateVirtualDevice(device: ResolvedDevice): ConfigIssue[] {
-  const proto = parseVirtualProtocol(device.protocolConfig);
-  const issues = proto.ok ? [...proto.notices] : [...proto.issues];
-  for (const p of device.properties) {
-    const v = parseVirtualVisitor(p);
-    issues.push(...(v.ok ? v.notices : v.issues));
-  }
-  return issues;
+  return deviceConfigIssues(device, parseVirtualProtocol, parseVirtualVisitor);
 }

@@ -1,0 +1,34 @@
+// The OPC-UA DriverFactory (issue 11; docs/opcua.md): validation from config.ts, one client per device.
+import { join } from 'node:path';
+import { formatConfigIssue, type ResolvedDevice } from '@edgetwin/api';
+import { type DriverContext, DriverError, type DriverFactory } from '../../framework/driver.js';
+import { parseOpcuaProtocol, validateOpcuaDevice } from './config.js';
+import { OpcuaDeviceDriver } from './driver.js';
+
+export * from './config.js';
+export { OpcuaDeviceDriver } from './driver.js';
+
+/** EDGETWIN_OPCUA_DATA_DIR, else .edgetwin/opcua under the working directory (where `up` keeps its data). */
+export function defaultOpcuaDataDir(env = process.env): string {
+  return env.EDGETWIN_OPCUA_DATA_DIR || join(process.cwd(), '.edgetwin', 'opcua');
+}
+
+export function createOpcuaDriverFactory(opts: { dataDir?: string } = {}): DriverFactory {
+  return {
+    protocol: 'opcua',
+    validate: (device) => validateOpcuaDevice(device),
+    create(device: ResolvedDevice, ctx: DriverContext) {
+      const proto = parseOpcuaProtocol(device.protocolConfig);
+      if (!proto.ok)
+        throw new DriverError(
+          `device ${device.id}: ${proto.issues.map(formatConfigIssue).join('; ')}`,
+          'config',
+          false,
+        );
+      return new OpcuaDeviceDriver(device, proto.value, { dataDir: opts.dataDir ?? defaultOpcuaDataDir() }, ctx);
+    },
+  };
+}
+
+/** The factory the driver registry uses (protocol name `opcua`). */
+export const opcuaDriverFactory: DriverFactory = createOpcuaDriverFactory();
