@@ -4,6 +4,7 @@
 
 import type { ModbusProtocolConfig } from './config.js';
 import M from 'modbus-serial';
+import { guardedSerialBinding } from './serial-binding.js';
 import type { Logger } from 'pino';
 import { DriverError } from '../../framework/driver.js';
 
@@ -151,11 +152,18 @@ export class ModbusLine {
         );
       } else {
         await client.connectRTUBuffered(this.cfg.serialPath, {
+          // reads that never spin when another program changes the shared port settings (serial-binding.ts)
+          binding: guardedSerialBinding((path) =>
+            this.opts.logger.warn(
+              { line: this.key, path },
+              'serial port settings changed by another program (reads return nothing); reopening the port',
+            ),
+          ),
           baudRate: this.cfg.baudRate,
           dataBits: this.cfg.dataBits,
           stopBits: this.cfg.stopBits,
           parity: this.cfg.parity,
-        });
+        } as Parameters<Client['connectRTUBuffered']>[1]);
       }
     } catch (e) {
       const error = new DriverError(`${this.key}: cannot connect: ${(e as Error).message}`, 'connection', true, {
