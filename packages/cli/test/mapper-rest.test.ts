@@ -2,7 +2,10 @@
 // manifests and the requests its web page sends (read count and status, set them through the device's
 // methods), our 4xx where KubeEdge answers 500, and the token once the API is protected.
 
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Device, DeviceModel } from '@edgetwin/api';
@@ -16,6 +19,7 @@ import { Lifecycle } from '../src/compose/lifecycle.js';
 import { type RunningEdge, startEdge } from '../src/compose/start-edge.js';
 
 const NODE = 'kind-worker';
+const run = promisify(execFile);
 const logger = pino({ level: 'silent' });
 let dir: string;
 let life: Lifecycle;
@@ -172,6 +176,59 @@ describe('mapper REST API protection', () => {
       expect(right.status).toBe(200);
     } finally {
       await server.close();
+    }
+  });
+
+  it('serves HTTPS with the token when given a certificate', async () => {
+    const tls = await mkdtemp(join(tmpdir(), 'edgetwin-rest-tls-'));
+    try {
+      const key = join(tls, 'key.pem');
+      const cert = join(tls, 'cert.pem');
+      await run('openssl', [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ]);
+      const server = await startRestServer(
+        () => [],
+        { port: 0, token: 'tls-token', tls: { certFile: cert, keyFile: key } },
+        logger,
+      );
+      try {
+        expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+        const ca = await readFile(cert);
+        const get = (auth?: string) =>
+          new Promise<number>((resolve, reject) => {
+            const req = httpsRequest(
+              `${server.url}/api/v1/ping`,
+              { ca, headers: auth ? { authorization: auth } : {} },
+              (res) => {
+                res.resume();
+                resolve(res.statusCode ?? 0);
+              },
+            );
+            req.on('error', reject);
+            req.end();
+          });
+        expect(await get()).toBe(401);
+        expect(await get('Bearer tls-token')).toBe(200);
+      } finally {
+        await server.close();
+      }
+    } finally {
+      await rm(tls, { recursive: true, force: true });
     }
   });
 
