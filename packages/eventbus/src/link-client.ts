@@ -8,6 +8,7 @@
 // lives here, in the one package both may import.
 
 import { Socket } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 
@@ -17,6 +18,11 @@ export interface LinkClientOptions {
   username?: string;
   password?: string;
   ca?: string | Buffer;
+  /**
+   * SHA-256 fingerprint the server's certificate must have (`ca` then holds that very certificate). The
+   * pin replaces the host-name check: the edge may dial the cloud by any address (docs/security.md).
+   */
+  pinnedFingerprint?: string;
   clean: boolean;
   will?: { topic: string; payload: string; retain: boolean };
   /** seconds; the broker drops a silent client after 1.5 x this */
@@ -68,6 +74,17 @@ export function openLinkClient(opts: LinkClientOptions): LinkClient {
   if (opts.username !== undefined) mqttOpts.username = opts.username;
   if (opts.password !== undefined) mqttOpts.password = opts.password;
   if (opts.ca !== undefined) mqttOpts.ca = opts.ca;
+  if (opts.ca !== undefined || opts.pinnedFingerprint !== undefined) mqttOpts.rejectUnauthorized = true;
+  const pinned = opts.pinnedFingerprint?.toUpperCase();
+  // mqtt.js hands its options to tls.connect, checkServerIdentity included (its types leave it out)
+  if (pinned)
+    (mqttOpts as IClientOptions & Pick<ConnectionOptions, 'checkServerIdentity'>).checkServerIdentity = (
+      _host,
+      cert,
+    ) =>
+      cert.fingerprint256 === pinned
+        ? undefined
+        : new Error(`the server's certificate ${cert.fingerprint256} is not the pinned ${pinned}`);
   if (opts.will)
     mqttOpts.will = {
       topic: opts.will.topic,

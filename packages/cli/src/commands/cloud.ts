@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { Lifecycle } from '../compose/lifecycle.js';
 import { cliLogger } from '../compose/logger.js';
-import { parseBytes, parseList, parsePort } from '../compose/options.js';
+import { parseBytes, parseList, parsePort, readSecrets } from '../compose/options.js';
 import { DEFAULTS } from '../compose/ports.js';
 
 export function registerCloud(program: Command): void {
@@ -34,6 +34,23 @@ export function registerCloud(program: Command): void {
     .option('--mqtt-port <port>', 'cloud-link broker port', parsePort, DEFAULTS.cloudMqttPort)
     .addOption(new Option('--host <addr>').hideHelp())
     .option('--broker <url>', 'use an external MQTT broker for the cloud link instead of the embedded one')
+    .option('--broker-username <name>', "the controller's user on the external broker", 'edgetwin-controller')
+    .option(
+      '--broker-password-file <file>',
+      "the controller's password on the external broker (or EDGETWIN_BROKER_PASSWORD)",
+    )
+    .option('--broker-ca <file>', 'CA certificate (PEM) of an mqtts:// external broker')
+    .option(
+      '--tls-cert <file>',
+      'certificate (PEM) of the cloud-link broker; default: generated into <data-dir>/link-tls',
+    )
+    .option('--tls-key <file>', 'its private key (PEM, mode 0600)')
+    .option(
+      '--link-name <names>',
+      'DNS names or addresses edges dial, comma-separated, for the generated certificate',
+      parseList,
+    )
+    .option('--no-tls', 'DEVELOPMENT ONLY: plain MQTT on the cloud link (credentials cross the network unencrypted)')
     .option('--max-packet-size <bytes>', 'largest MQTT packet an edge node may send (e.g. 768KiB)', parseBytes)
     .option(
       '--node-credentials <file>',
@@ -50,6 +67,13 @@ export function registerCloud(program: Command): void {
             'opening one no longer opens the other (docs/security.md)',
           { exitCode: 2 },
         );
+      const { brokerPassword, brokerCa } = readSecrets(
+        {
+          brokerPassword: { file: o.brokerPasswordFile, env: 'EDGETWIN_BROKER_PASSWORD', what: 'broker password' },
+          brokerCa: { file: o.brokerCa, what: 'broker CA', secret: false },
+        },
+        (m) => program.error(m, { exitCode: 2 }),
+      );
       const logger = cliLogger();
       const life = new Lifecycle(logger);
       let nodeCredentials: Record<string, string> | undefined;
@@ -74,6 +98,17 @@ export function registerCloud(program: Command): void {
             mqttHost: o.linkHost,
             mqttPort: o.mqttPort,
             brokerUrl: o.broker,
+            ...(o.broker ? { brokerUsername: o.brokerUsername } : {}),
+            ...(brokerPassword !== undefined ? { brokerPassword } : {}),
+            ...(brokerCa !== undefined ? { brokerCa } : {}),
+            linkTls:
+              o.tls === false
+                ? false
+                : {
+                    ...(o.tlsCert ? { certFile: o.tlsCert } : {}),
+                    ...(o.tlsKey ? { keyFile: o.tlsKey } : {}),
+                    ...(o.linkName ? { names: o.linkName } : {}),
+                  },
             nodeCredentials,
             insecureAllowAnyNode: o.insecureAllowAnyNode === true,
             maxPacketBytes: o.maxPacketSize,

@@ -1,9 +1,8 @@
 import { BUILT_IN_PROTOCOLS } from '@edgetwin/mappers/drivers/registry';
-import { readSecretFile } from '@edgetwin/api/secret-file';
 import { type Command, Option } from 'commander';
 import { Lifecycle } from '../compose/lifecycle.js';
 import { cliLogger } from '../compose/logger.js';
-import { parseBytes, parseList, parseNodeName, parsePort } from '../compose/options.js';
+import { parseBytes, parseList, parseNodeName, parsePort, readSecrets } from '../compose/options.js';
 import { DEFAULTS } from '../compose/ports.js';
 import { addRestOptions, restOptionsFrom } from '../compose/rest-options.js';
 import { addTwinLimitOptions, twinLimitsFrom } from '../compose/twin-limit-options.js';
@@ -23,6 +22,7 @@ export function registerEdge(program: Command): void {
       '--cloud-password-file <file>',
       'a password provisioned by hand on an external cloud-link broker (or EDGETWIN_CLOUD_PASSWORD)',
     )
+    .option('--cloud-ca <file>', 'CA certificate (PEM) of an mqtts:// cloud signed by a CA (a pinned one needs none)')
     .addOption(new Option('--cloud-password <password>').hideHelp())
     .addOption(new Option('--token <token>').hideHelp())
     .option('--broker <url>', 'use an external edge broker (e.g. mqtt://127.0.0.1:1883 of Mosquitto)')
@@ -43,18 +43,14 @@ export function registerEdge(program: Command): void {
           '--token puts a secret on the command line (visible in ps); use --token-file FILE or EDGETWIN_JOIN_TOKEN',
           { exitCode: 2 },
         );
-      let joinToken: string | undefined;
-      let cloudPassword: string | undefined;
-      try {
-        joinToken = o.tokenFile
-          ? readSecretFile(o.tokenFile, 'join token')
-          : process.env.EDGETWIN_JOIN_TOKEN || undefined;
-        cloudPassword = o.cloudPasswordFile
-          ? readSecretFile(o.cloudPasswordFile, 'cloud password')
-          : process.env.EDGETWIN_CLOUD_PASSWORD || undefined;
-      } catch (e) {
-        program.error((e as Error).message, { exitCode: 2 });
-      }
+      const { joinToken, cloudPassword, cloudCa } = readSecrets(
+        {
+          joinToken: { file: o.tokenFile, env: 'EDGETWIN_JOIN_TOKEN', what: 'join token' },
+          cloudPassword: { file: o.cloudPasswordFile, env: 'EDGETWIN_CLOUD_PASSWORD', what: 'cloud password' },
+          cloudCa: { file: o.cloudCa, what: 'cloud CA', secret: false },
+        },
+        (m) => program.error(m, { exitCode: 2 }),
+      );
       const logger = cliLogger();
       const life = new Lifecycle(logger);
       const mappers = (o.mappers as string[]).filter((m) => m !== 'none');
@@ -67,6 +63,7 @@ export function registerEdge(program: Command): void {
             cloudUrl: o.cloud,
             ...(cloudPassword !== undefined ? { cloudPassword } : {}),
             ...(joinToken !== undefined ? { joinToken } : {}),
+            ...(cloudCa !== undefined ? { cloudCa } : {}),
             brokerUrl: o.broker,
             mqttHost: o.host,
             mqttPort: o.port,

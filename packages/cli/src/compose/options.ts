@@ -1,4 +1,6 @@
 // Parsing helpers for command options; a bad value is a usage error (exit 2) that names the option.
+import { readFileSync } from 'node:fs';
+import { readSecretFile } from '@edgetwin/api/secret-file';
 import { InvalidArgumentError } from 'commander';
 
 export function parsePort(value: string): number {
@@ -38,4 +40,26 @@ export function parseBytes(value: string): number {
   if (!m || unit === undefined || Number(m[1]) === 0)
     throw new InvalidArgumentError(`"${value}" is not a size in bytes (e.g. 786432, 768KiB, 1MiB)`);
   return Number(m[1]) * unit;
+}
+
+/**
+ * A secret from its file option, else its environment variable (never from a flag, issue 10 §5), and an
+ * optional PEM file; a file that cannot be read, or is readable by every user, is a usage error.
+ */
+export function readSecrets<K extends string>(
+  specs: Record<K, { file?: string; env?: string; what: string; secret?: boolean }>,
+  fail: (message: string) => never,
+): Record<K, string | undefined> {
+  const out = {} as Record<K, string | undefined>;
+  try {
+    for (const [key, s] of Object.entries(specs) as Array<
+      [K, { file?: string; env?: string; what: string; secret?: boolean }]
+    >) {
+      if (s.file) out[key] = s.secret === false ? readFileSync(s.file, 'utf8') : readSecretFile(s.file, s.what);
+      else out[key] = (s.env ? process.env[s.env] : undefined) || undefined;
+    }
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  return out;
 }

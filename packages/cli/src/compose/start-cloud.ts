@@ -5,6 +5,7 @@ import { loadOrCreateSecret, readSecretFile } from '@edgetwin/api/secret-file';
 import { startController } from '@edgetwin/device-controller';
 import { writeClientConfig } from '@edgetwin/device-controller/cli/client-config';
 import { NodeRegistry, startCloudLink } from '@edgetwin/device-controller/cloud-link/index';
+import { type LinkTls, loadOrCreateLinkTls } from '@edgetwin/device-controller/cloud-link/link-tls';
 import type { NodeJoinOptions } from '@edgetwin/device-controller/http/node-routes';
 import { driverValidators } from '@edgetwin/mappers/drivers/validators';
 import type { Logger } from 'pino';
@@ -26,6 +27,12 @@ export interface CloudOptions {
   mqttPort: number;
   /** an external broker for the cloud link instead of the embedded one */
   brokerUrl?: string;
+  /** the controller's login on the external broker, and the CA its certificate is signed by */
+  brokerUsername?: string;
+  brokerPassword?: string;
+  brokerCa?: string;
+  /** TLS of the embedded broker: given files, or generated into <dataDir>/link-tls (default); false = plain MQTT */
+  linkTls?: { certFile?: string; keyFile?: string; names?: string[] } | false;
   nodeCredentials?: Record<string, string>;
   /** development only: any node connects as any node name (said at start and in /healthz) */
   insecureAllowAnyNode?: boolean;
@@ -43,7 +50,12 @@ export interface RunningCloud {
   clientFile: string;
   /** the nodes allowed on the embedded cloud link (absent with an external broker) */
   nodes?: NodeRegistry;
+  /** the embedded broker's certificate (absent: plain MQTT or an external broker) */
+  tls?: LinkTls;
 }
+
+export const INSECURE_PLAIN_LINK =
+  'the cloud link is plain MQTT: credentials and data cross the network unencrypted (--no-tls)';
 
 export const INSECURE_ANY_NODE = 'any client may connect to the cloud link as any node (--insecure-allow-any-node)';
 
@@ -64,9 +76,23 @@ export async function startCloud(opts: CloudOptions, life: Lifecycle): Promise<R
   const nodes = opts.brokerUrl ? undefined : new NodeRegistry(join(opts.dataDir, 'nodes.db'));
   if (nodes) life.add('node registry', async () => nodes.close());
   const nodeJoin: NodeJoinOptions | undefined = nodes ? { registry: nodes } : undefined;
-  const insecure = opts.insecureAllowAnyNode ? [INSECURE_ANY_NODE] : [];
-  if (opts.insecureAllowAnyNode)
-    opts.logger.warn(`INSECURE MODE: ${INSECURE_ANY_NODE}. For development only; /healthz says so too.`);
+  const tls =
+    opts.brokerUrl || opts.linkTls === false
+      ? undefined
+      : loadOrCreateLinkTls({
+          dataDir: opts.dataDir,
+          listenHost: opts.mqttHost,
+          ...(opts.linkTls?.certFile ? { certFile: opts.linkTls.certFile } : {}),
+          ...(opts.linkTls?.keyFile ? { keyFile: opts.linkTls.keyFile } : {}),
+          ...(opts.linkTls?.names ? { names: opts.linkTls.names } : {}),
+        });
+  if (tls?.created) opts.logger.info({ file: tls.certFile }, 'generated the cloud link TLS certificate');
+  if (nodes && tls?.pinnable) nodes.linkFingerprint = tls.fingerprint;
+  const insecure = [
+    ...(opts.insecureAllowAnyNode ? [INSECURE_ANY_NODE] : []),
+    ...(!opts.brokerUrl && opts.linkTls === false ? [INSECURE_PLAIN_LINK] : []),
+  ];
+  for (const i of insecure) opts.logger.warn(`INSECURE MODE: ${i}. For development only; /healthz says so too.`);
   if (token.created) opts.logger.info({ file: token.file }, 'generated the controller API token');
   const controller = await startController({
     source: opts.source,
@@ -88,11 +114,17 @@ export async function startCloud(opts: CloudOptions, life: Lifecycle): Promise<R
     desired: controller.desired,
     status: controller.status,
     broker: opts.brokerUrl
-      ? { url: opts.brokerUrl }
+      ? {
+          url: opts.brokerUrl,
+          ...(opts.brokerUsername !== undefined ? { username: opts.brokerUsername } : {}),
+          ...(opts.brokerPassword !== undefined ? { password: opts.brokerPassword } : {}),
+          ...(opts.brokerCa !== undefined ? { ca: opts.brokerCa } : {}),
+        }
       : {
           embedded: {
             host: opts.mqttHost,
             port: opts.mqttPort,
+            ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
             persistenceDir: join(opts.dataDir, 'cloud-broker'),
             ...(opts.maxPacketBytes !== undefined ? { maxPacketBytes: opts.maxPacketBytes } : {}),
           },
@@ -111,5 +143,6 @@ export async function startCloud(opts: CloudOptions, life: Lifecycle): Promise<R
     apiToken: token.token,
     clientFile,
     ...(nodes ? { nodes } : {}),
+    ...(tls ? { tls } : {}),
   };
 }

@@ -2,7 +2,14 @@
 // the edge end of the cloud link, and the mappers, in-process but speaking only MQTT (DESIGN.md decision 6).
 import { join } from 'node:path';
 import { type DeviceTwin, type DeviceTwinOptions, openDeviceTwin } from '@edgetwin/devicetwin';
-import { loadEdgeCredential, startCloudLinkEdge } from '@edgetwin/devicetwin/cloud-link/index';
+import {
+  type CloudLinkEdge,
+  type EdgeCredential,
+  fetchPinnedCert,
+  loadEdgeCredential,
+  startCloudLinkEdge,
+} from '@edgetwin/devicetwin/cloud-link/index';
+import { backoffDelay } from '@edgetwin/eventbus';
 import { connectBus, startBroker } from '@edgetwin/eventbus';
 import { type MapperRuntime, type RestOptions, startMapper, startRestServer } from '@edgetwin/mappers';
 import type { Logger } from 'pino';
@@ -17,6 +24,8 @@ export interface EdgeOptions {
   cloudPassword?: string;
   /** the one-time join token from `edgetwin node add` (used on the first start only) */
   joinToken?: string;
+  /** CA certificate (PEM) of an mqtts:// cloud whose certificate a CA signed (not pinned by the token) */
+  cloudCa?: string;
   /** an external edge broker (e.g. Mosquitto); absent = embedded aedes on mqttHost:mqttPort */
   brokerUrl?: string;
   mqttHost: string;
@@ -74,15 +83,26 @@ export async function startEdge(opts: EdgeOptions, life: Lifecycle): Promise<Run
         `cloud link: node ${opts.node} has no identity yet: register it on the cloud (edgetwin node add ${opts.node}) ` +
           'and start this edge once with --token-file FILE or EDGETWIN_JOIN_TOKEN; the cloud refuses it until then',
       );
-    const link = startCloudLinkEdge({
-      twin,
-      cloudUrl: opts.cloudUrl,
-      node: opts.node,
-      logger: opts.logger,
-      ...(opts.cloudPassword !== undefined ? { password: opts.cloudPassword } : {}),
-      ...(credential ? { credential } : {}),
-    });
-    life.add('cloud link (edge)', () => link.close());
+    const cloudUrl = opts.cloudUrl;
+    const start = () =>
+      startCloudLinkEdge({
+        twin,
+        cloudUrl,
+        node: opts.node,
+        logger: opts.logger,
+        ...(opts.cloudPassword !== undefined ? { password: opts.cloudPassword } : {}),
+        ...(credential ? { credential } : {}),
+        ...(opts.cloudCa !== undefined ? { ca: opts.cloudCa } : {}),
+      });
+    if (credential?.fingerprint && !credential.ca) {
+      // first join: the cloud's certificate must be the one the token pins before any credential is sent;
+      // the edge works on locally meanwhile
+      const pinning = pinThenStart(cloudUrl, credential, start, opts.logger);
+      life.add('cloud link (edge)', () => pinning.close());
+    } else {
+      const link = start();
+      life.add('cloud link (edge)', () => link.close());
+    }
   }
   const runtimes: MapperRuntime[] = [];
   for (const protocol of opts.mappers) {
@@ -96,4 +116,40 @@ export async function startEdge(opts: EdgeOptions, life: Lifecycle): Promise<Run
     return { brokerUrl, dbPath, twin, restUrl: rest.url };
   }
   return { brokerUrl, dbPath, twin };
+}
+
+/** Fetches and checks the pinned certificate (retrying while the cloud is unreachable), then starts the link. */
+function pinThenStart(
+  url: string,
+  credential: EdgeCredential,
+  start: () => CloudLinkEdge,
+  logger: Logger,
+): { close(): Promise<void> } {
+  let link: CloudLinkEdge | undefined;
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  let attempts = 0;
+  const attempt = () => {
+    fetchPinnedCert(url, credential.fingerprint as string).then(
+      (pem) => {
+        if (closed) return;
+        credential.pin(pem);
+        logger.info({ fingerprint: credential.fingerprint }, 'cloud link: the cloud presented the pinned certificate');
+        link = start();
+      },
+      (err: Error) => {
+        if (closed) return;
+        logger.error({ err: err.message }, 'cloud link: cannot verify the cloud certificate yet; retrying');
+        timer = setTimeout(attempt, backoffDelay(++attempts, 500, 30_000));
+      },
+    );
+  };
+  attempt();
+  return {
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      await link?.close();
+    },
+  };
 }

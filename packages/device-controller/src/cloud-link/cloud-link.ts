@@ -14,6 +14,7 @@ import { type NodeAuthenticator, type NodeRegistry, staticNodes } from './node-r
 import { DesiredPublisher } from './desired-publisher.js';
 import { type LinkClient, openLinkClient } from '@edgetwin/eventbus/link-client';
 import { CloudLinkMetrics } from './link-metrics.js';
+import { fingerprintOf, isSelfSigned } from './link-tls.js';
 import { LinkState } from './link-state.js';
 import { ReportConsumer } from './report-consumer.js';
 
@@ -98,6 +99,7 @@ export async function startCloudLink(opts: CloudLinkOptions): Promise<CloudLink>
     let username: string | undefined;
     let password: string | undefined;
     let ca: string | Buffer | undefined;
+    let pinned: string | undefined;
     if (external) {
       url = external.url;
       username = external.username;
@@ -140,6 +142,11 @@ export async function startCloudLink(opts: CloudLinkOptions): Promise<CloudLink>
       if (unwatch) cleanups.push(unwatch);
       url = broker.url;
       ca = embedded.tls?.ca;
+      // our own self-signed certificate: trust exactly it, as the edges do (link-tls.ts)
+      if (embedded.tls && !ca && isSelfSigned(embedded.tls.cert.toString())) {
+        ca = embedded.tls.cert;
+        pinned = fingerprintOf(embedded.tls.cert.toString());
+      }
     }
 
     const client = openLinkClient({
@@ -151,6 +158,7 @@ export async function startCloudLink(opts: CloudLinkOptions): Promise<CloudLink>
       ...(username !== undefined ? { username } : {}),
       ...(password !== undefined ? { password } : {}),
       ...(ca !== undefined ? { ca } : {}),
+      ...(pinned !== undefined ? { pinnedFingerprint: pinned } : {}),
     });
     cleanups.push(() => client.close());
     await firstConnect(client, url);

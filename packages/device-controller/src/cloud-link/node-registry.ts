@@ -57,6 +57,8 @@ export class NodeRegistry implements NodeAuthenticator {
   private readonly db: Database.Database;
   private readonly revokedListeners = new Set<(node: string) => void>();
   private readonly now: () => number;
+  /** SHA-256 fingerprint of the cloud link's self-signed certificate, pinned in every join token */
+  linkFingerprint: string | undefined;
 
   constructor(
     readonly path = ':memory:',
@@ -110,7 +112,8 @@ export class NodeRegistry implements NodeAuthenticator {
       )
       .run(name, hash(secret), expires, this.now());
     if (existing?.credential_hash) this.revoked(name);
-    return encodeJoinToken({ node: name, secret, ...(opts.fingerprint ? { fingerprint: opts.fingerprint } : {}) });
+    const fingerprint = opts.fingerprint ?? this.linkFingerprint;
+    return encodeJoinToken({ node: name, secret, ...(fingerprint ? { fingerprint } : {}) });
   }
 
   /** Removes a node: its credential stops working and its session is closed (listeners). */

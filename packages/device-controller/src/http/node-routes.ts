@@ -5,9 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import { NodeRegistryError, type NodeRecord, type NodeRegistry } from '../cloud-link/node-registry.js';
 
 export interface NodeJoinOptions {
+  /** (its linkFingerprint is pinned in every join token) */
   registry: NodeRegistry;
-  /** SHA-256 fingerprint of the cloud link's TLS certificate, pinned in every join token */
-  fingerprint?: string;
   /** where edges dial, printed with the token */
   linkUrl?: string;
 }
@@ -56,7 +55,6 @@ export function registerNodeRoutes(app: FastifyInstance, join: NodeJoinOptions |
         const token = join.registry.add(name, {
           rejoin: req.body?.rejoin === true,
           ...(ttlMs !== undefined ? { ttlMs } : {}),
-          ...(join.fingerprint ? { fingerprint: join.fingerprint } : {}),
         });
         const rec = join.registry.list().find((r) => r.name === name);
         const out: NodeAdded = { node: name, token, expiresAt: rec?.joinExpiresAt ?? '' };

@@ -68,7 +68,14 @@ export function startCloudLinkEdge(opts: CloudLinkEdgeOptions): CloudLinkEdge {
       : opts.password !== undefined
         ? { password: opts.password }
         : {}),
-    ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
+    ...(opts.credential?.ca !== undefined
+      ? {
+          ca: opts.credential.ca,
+          ...(opts.credential.fingerprint ? { pinnedFingerprint: opts.credential.fingerprint } : {}),
+        }
+      : opts.ca !== undefined
+        ? { ca: opts.ca }
+        : {}),
     ...(opts.backoffMs !== undefined ? { backoffMs: opts.backoffMs } : {}),
     ...(opts.maxBackoffMs !== undefined ? { maxBackoffMs: opts.maxBackoffMs } : {}),
   });

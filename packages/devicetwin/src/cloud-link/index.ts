@@ -3,3 +3,4 @@ export { type CloudLinkEdge, type CloudLinkEdgeOptions, startCloudLinkEdge } fro
 export { ReportPump, type ReportPumpOptions } from './report-pump.js';
 export { EdgeLinkMetrics } from './link-metrics.js';
 export { type EdgeCredential, forgetEdgeCredential, identityFile, loadEdgeCredential } from './node-credential.js';
+export { fetchPinnedCert, PinMismatchError } from './pinned-cert.js';

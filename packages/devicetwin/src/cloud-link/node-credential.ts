@@ -15,6 +15,10 @@ export interface EdgeCredential {
   readonly password: string;
   /** SHA-256 fingerprint of the cloud's certificate, pinned by the join token (absent: plain MQTT or CA) */
   readonly fingerprint?: string;
+  /** the pinned certificate itself (PEM), once fetched and checked against the fingerprint */
+  readonly ca?: string;
+  /** keep the certificate whose fingerprint matched the pin */
+  pin(certPem: string): void;
   readonly joining: boolean;
   /** the cloud accepted the connection: a pending join becomes the node's saved identity */
   accepted(): void;
@@ -24,6 +28,7 @@ interface Identity {
   node: string;
   credential: string;
   fingerprint?: string;
+  ca?: string;
 }
 
 export const identityFile = (dataDir: string, node: string) => join(dataDir, `cloud-identity-${node}.json`);
@@ -57,9 +62,16 @@ export function loadEdgeCredential(opts: {
     return {
       password: id.credential,
       ...(id.fingerprint ? { fingerprint: id.fingerprint } : {}),
+      get ca() {
+        return id.ca;
+      },
       joining: false,
       ignoredToken: opts.joinToken !== undefined,
       accepted() {},
+      pin(certPem) {
+        id.ca = certPem;
+        writeSecretFile(file, `${JSON.stringify(id)}\n`);
+      },
     };
   }
   if (opts.joinToken === undefined) return undefined;
@@ -73,8 +85,16 @@ export function loadEdgeCredential(opts: {
     writeSecretFile(pending, `${JSON.stringify(id)}\n`);
   }
   const credential = id.credential;
+  const pendingId = id;
   let joined = false;
   return {
+    get ca() {
+      return pendingId.ca;
+    },
+    pin(certPem) {
+      pendingId.ca = certPem;
+      writeSecretFile(joined ? file : pending, `${JSON.stringify(pendingId)}\n`);
+    },
     get password() {
       return joined ? credential : joinPassword(token.secret, credential);
     },

@@ -1,0 +1,105 @@
+// TLS of the cloud link (issue 10 §2, docs/security.md): the embedded broker serves mqtts:// with the
+// operator's certificate (--tls-cert/--tls-key) or, when none is given, one generated on first start into
+// <data-dir>/link-tls/ (key 0600). Its SHA-256 fingerprint is printed and pinned in every join token, so
+// an edge trusts exactly this certificate without a CA. node:crypto can read certificates but not create
+// them: node-forge signs it (RSA 2048 key from node:crypto, SHA-256), no openssl binary needed.
+
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { readSecretFile, writeSecretFile } from '@edgetwin/api/secret-file';
+import forge from 'node-forge';
+
+export interface LinkTls {
+  cert: string;
+  key: string;
+  /** SHA-256 fingerprint, `AA:BB:...` */
+  fingerprint: string;
+  /** pinned in join tokens (a self-signed certificate) */
+  pinnable: boolean;
+  /** the certificate was generated now */
+  created: boolean;
+  certFile: string;
+}
+
+/** Ten years: a generated certificate is pinned, not trusted through a CA, so it is replaced by rejoining. */
+const VALID_YEARS = 10;
+
+export function fingerprintOf(certPem: string): string {
+  return new X509Certificate(certPem).fingerprint256;
+}
+
+/**
+ * Only a self-signed certificate is pinned in join tokens: it is its own trust anchor. A certificate a CA
+ * signed is verified through that CA instead (`edgetwin edge --cloud-ca`, or the system's roots).
+ */
+export function isSelfSigned(certPem: string): boolean {
+  const c = new X509Certificate(certPem);
+  return c.issuer === c.subject && c.verify(c.publicKey);
+}
+
+/** A self-signed certificate for the given names (DNS names and IP addresses). */
+export function generateLinkCert(names: string[]): { cert: string; key: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
+  cert.serialNumber = `01${forge.util.bytesToHex(forge.random.getBytesSync(15))}`;
+  cert.validity.notBefore = new Date(Date.now() - 60_000);
+  cert.validity.notAfter = new Date(Date.now() + VALID_YEARS * 365 * 24 * 3600 * 1000);
+  const subject = [{ name: 'commonName', value: 'edgetwin cloud link' }];
+  cert.setSubject(subject);
+  cert.setIssuer(subject);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    {
+      name: 'subjectAltName',
+      altNames: [...new Set(names)].map((n) => (isIP(n) ? { type: 7, ip: n } : { type: 2, value: n })),
+    },
+  ]);
+  cert.sign(forge.pki.privateKeyFromPem(keyPem), forge.md.sha256.create());
+  return { cert: forge.pki.certificateToPem(cert), key: keyPem };
+}
+
+/**
+ * The link's certificate: the given files, else <dataDir>/link-tls/{cert,key}.pem, generated on first
+ * start for localhost, this host's name, the listening address and `names`.
+ */
+export function loadOrCreateLinkTls(opts: {
+  dataDir: string;
+  certFile?: string;
+  keyFile?: string;
+  listenHost?: string;
+  names?: string[];
+}): LinkTls {
+  if (opts.certFile || opts.keyFile) {
+    if (!opts.certFile || !opts.keyFile) throw new Error('--tls-cert and --tls-key go together');
+    const cert = readFileSync(opts.certFile, 'utf8');
+    const key = readSecretFile(opts.keyFile, 'TLS key');
+    return {
+      cert,
+      key,
+      fingerprint: fingerprintOf(cert),
+      pinnable: isSelfSigned(cert),
+      created: false,
+      certFile: opts.certFile,
+    };
+  }
+  const certFile = join(opts.dataDir, 'link-tls', 'cert.pem');
+  const keyFile = join(opts.dataDir, 'link-tls', 'key.pem');
+  if (existsSync(certFile) && existsSync(keyFile)) {
+    const cert = readFileSync(certFile, 'utf8');
+    const key = readSecretFile(keyFile, 'TLS key');
+    return { cert, key, fingerprint: fingerprintOf(cert), pinnable: isSelfSigned(cert), created: false, certFile };
+  }
+  const names = ['localhost', '127.0.0.1', '::1', hostname(), ...(opts.names ?? [])];
+  if (opts.listenHost && opts.listenHost !== '0.0.0.0' && opts.listenHost !== '::') names.push(opts.listenHost);
+  const { cert, key } = generateLinkCert(names);
+  writeSecretFile(keyFile, key);
+  writeSecretFile(certFile, cert);
+  return { cert, key, fingerprint: fingerprintOf(cert), pinnable: true, created: true, certFile };
+}
