@@ -49,7 +49,8 @@ function scalarToJson(dataType: DataType, v: unknown): unknown {
     case DataType.StatusCode:
       return v === null ? null : String(v);
     case DataType.Guid:
-      return String(v);
+      // stacks differ in case (node-opcua upper, asyncua lower): report the RFC 4122 lower-case form
+      return String(v).toLowerCase();
     case DataType.ExtensionObject:
       return v === null ? null : JSON.parse(JSON.stringify(v));
     default:

@@ -1,0 +1,157 @@
+"""An OPC-UA server on the asyncua stack (not node-opcua), for the OPC-UA mapper's interop tests (issue 11).
+
+Serves namespace urn:edgetwin:asyncua with object Line1: one variable of every type the mapper maps, a
+read-only one, an array, and a Reset(Int32) method that sets Counter. asyncua enforces neither the
+endpoint's security nor the token type by itself, so this script does: with --secure sessions are opened
+only on Basic256Sha256/SignAndEncrypt channels, and with --users only those user names and passwords
+get a session (anonymous is refused).
+
+Usage: opcua_server.py --port N --pki DIR [--secure] [--users FILE]   (FILE: one "name:password" per line)
+Prints "READY opc.tcp://127.0.0.1:N" when serving; stops on SIGTERM.
+"""
+
+import argparse
+import asyncio
+import datetime
+import signal
+import uuid
+from pathlib import Path
+
+from asyncua import Server, ua
+from asyncua.crypto.cert_gen import setup_self_signed_certificate
+from asyncua.server.uaprocessor import UaProcessor
+from asyncua.server.user_managers import UserManager
+from asyncua.crypto.permission_rules import User, UserRole
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+NS_URI = "urn:edgetwin:asyncua"
+BASIC256SHA256 = "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256"
+
+
+class FileUsers(UserManager):
+    """Users from a file; anonymous refused when the file is given."""
+
+    def __init__(self, users: dict[str, str] | None):
+        self.users = users
+
+    def get_user(self, iserver, username=None, password=None, certificate=None):
+        if self.users is None:
+            return User(role=UserRole.User)
+        if username is not None and self.users.get(username) == password:
+            return User(role=UserRole.User, name=username)
+        return None
+
+
+def enforce_secure_sessions() -> None:
+    """Refuse sessions on any channel but Basic256Sha256/SignAndEncrypt. A None channel still answers
+    GetEndpoints (discovery, as real servers do); asyncua alone would also open sessions on it."""
+    session_requests = (
+        ua.NodeId(ua.ObjectIds.CreateSessionRequest_Encoding_DefaultBinary),
+        ua.NodeId(ua.ObjectIds.ActivateSessionRequest_Encoding_DefaultBinary),
+    )
+    original = UaProcessor._process_message
+
+    async def strict(self, typeid, requesthdr, seqhdr, body):
+        policy = self._connection.security_policy
+        if typeid in session_requests and (
+            policy.URI != BASIC256SHA256 or policy.Mode != ua.MessageSecurityMode.SignAndEncrypt
+        ):
+            raise ua.UaStatusCodeError(ua.StatusCodes.BadSecurityModeRejected)
+        return await original(self, typeid, requesthdr, seqhdr, body)
+
+    UaProcessor._process_message = strict
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--pki", required=True)
+    ap.add_argument("--secure", action="store_true")
+    ap.add_argument("--users")
+    args = ap.parse_args()
+
+    users = None
+    if args.users:
+        users = {}
+        for line in Path(args.users).read_text().splitlines():
+            if ":" in line:
+                name, password = line.split(":", 1)
+                users[name] = password
+
+    server = Server(user_manager=FileUsers(users))
+    await server.init()
+    url = f"opc.tcp://127.0.0.1:{args.port}"
+    server.set_endpoint(url)
+    server.set_server_name("edgetwin asyncua interop server")
+    await server.set_application_uri("urn:edgetwin:asyncua:server")
+    # keep the endpoint URL as given (asyncua otherwise rewrites it to the host name)
+    pki = Path(args.pki)
+    pki.mkdir(parents=True, exist_ok=True)
+    key, cert = pki / "server-key.pem", pki / "server-cert.der"
+    await setup_self_signed_certificate(
+        key, cert, "urn:edgetwin:asyncua:server", "127.0.0.1",
+        [ExtendedKeyUsageOID.SERVER_AUTH], {"commonName": "edgetwin asyncua interop"},
+    )
+    await server.load_certificate(str(cert))
+    await server.load_private_key(str(key))
+    if args.secure:
+        server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
+        enforce_secure_sessions()
+    else:
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    server.set_security_IDs(["Username"] if users is not None else ["Anonymous", "Username"])
+
+    idx = await server.register_namespace(NS_URI)
+    line = await server.nodes.objects.add_object(ua.NodeId("Line1", idx), ua.QualifiedName("Line1", idx))
+
+    async def var(name, value, vtype, writable=True, array=False):
+        v = await line.add_variable(
+            ua.NodeId(name, idx), ua.QualifiedName(name, idx), ua.Variant(value, vtype, is_array=array) if array else ua.Variant(value, vtype)
+        )
+        if writable:
+            await v.set_writable()
+        return v
+
+    await var("Bool", True, ua.VariantType.Boolean)
+    await var("SByte", -5, ua.VariantType.SByte)
+    await var("Byte", 200, ua.VariantType.Byte)
+    await var("Int16", -1234, ua.VariantType.Int16)
+    await var("UInt16", 65000, ua.VariantType.UInt16)
+    await var("Int32", -70000, ua.VariantType.Int32)
+    await var("UInt32", 4000000000, ua.VariantType.UInt32)
+    await var("Int64", 2**53 + 1, ua.VariantType.Int64)
+    await var("UInt64", 2**64 - 1, ua.VariantType.UInt64)
+    await var("Float", 12.3, ua.VariantType.Float)
+    await var("Double", 3.141592653589793, ua.VariantType.Double)
+    await var("String", "zürich", ua.VariantType.String)
+    await var("Text", ua.LocalizedText("hello", "en"), ua.VariantType.LocalizedText)
+    await var("Time", datetime.datetime(2026, 12, 3, 5, 0, 0, 123000, tzinfo=datetime.timezone.utc), ua.VariantType.DateTime)
+    await var("Bytes", b"\x01\x02\x03", ua.VariantType.ByteString)
+    await var("Guid", uuid.UUID("3f2504e0-4f89-11d3-9a0c-0305e82c3301"), ua.VariantType.Guid)
+    await var("Series", [1.5, 2.0, 3.0], ua.VariantType.Double, array=True)
+    await var("Serial", "SN-42", ua.VariantType.String, writable=False)
+    counter = await var("Counter", 0, ua.VariantType.Int32)
+    guid_node = await line.add_variable(
+        ua.NodeId(uuid.UUID("72962b91-fa75-4ae6-8d28-b404dc7daf63"), idx), ua.QualifiedName("ByGuid", idx), ua.Variant(7, ua.VariantType.Int32)
+    )
+    await guid_node.set_writable()
+
+    async def reset(parent, value):
+        await counter.write_value(ua.Variant(value.Value, ua.VariantType.Int32))
+        return []
+
+    await line.add_method(
+        ua.NodeId("Reset", idx), ua.QualifiedName("Reset", idx), reset, [ua.VariantType.Int32], []
+    )
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    async with server:
+        print(f"READY {url}", flush=True)
+        await stop.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
