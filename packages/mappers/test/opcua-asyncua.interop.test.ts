@@ -150,7 +150,7 @@ describe('opcua driver against asyncua: anonymous, SecurityMode None', { timeout
       int64: '9007199254740993',
       uint64: '18446744073709551615',
       float: 12.3,
-      double: 3.141592653589793,
+      double: Math.PI,
       string: 'zürich',
       text: 'hello',
       time: '2026-12-03T05:00:00.123Z',
@@ -160,7 +160,7 @@ describe('opcua driver against asyncua: anonymous, SecurityMode None', { timeout
       serial: 'SN-42',
       counter: 0,
       byguid: 7,
-      browsed: 3.141592653589793,
+      browsed: Math.PI,
     });
   });
 
@@ -269,9 +269,7 @@ describe('opcua driver against asyncua: SignAndEncrypt/Basic256Sha256 with a use
 
   it('connects with the pinned server certificate and the user from a password file', async () => {
     const pinned = join(dataDir, 'secure-pki', 'server-cert.der');
-    expect(await connect({ ...secure, remoteCertificate: pinned, password: join(dataDir, 'password') })).toBe(
-      3.141592653589793,
-    );
+    expect(await connect({ ...secure, remoteCertificate: pinned, password: join(dataDir, 'password') })).toBe(Math.PI);
   });
 
   it('is refused without encryption, with a wrong password, or with an unpinned certificate', async () => {
