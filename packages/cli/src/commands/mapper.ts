@@ -2,7 +2,7 @@
 // Stopping (issue 9 §5): a SIGTERM/SIGINT at any moment, even during start-up, stops it with exit 0 within
 // --stop-timeout (docs/mappers.md, "Stopping").
 import { BUILT_IN_PROTOCOLS } from '@edgetwin/mappers/drivers/registry';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { cliLogger } from '../compose/logger.js';
 import { parseNodeName, parsePort } from '../compose/options.js';
 import { addRestOptions, restOptionsFrom } from '../compose/rest-options.js';
@@ -66,8 +66,7 @@ export function registerMapper(program: Command): void {
 
 function parseMs(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0)
-    throw new Error(`--stop-timeout must be a whole number of milliseconds, got '${v}'`);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`"${v}" is not a whole number of milliseconds`);
   return n;
 }
 
