@@ -25,4 +25,13 @@ export {
   startBlePeripherals,
 } from './ble/peripherals.js';
 export { sensorTagProperties, tiUuid } from './ble/sensortag.js';
-export { type OpcuaSimulator, type OpcuaSimulatorOptions, startOpcuaSimulator } from './opcua/simulator.js';
+import type { OpcuaSimulator, OpcuaSimulatorOptions } from './opcua/simulator.js';
+
+export type { OpcuaSimulator, OpcuaSimulatorOptions };
+/**
+ * Loaded on first use: node-opcua prints a warning on stdout when it loads on Node 20, and every command
+ * that imports the simulators (simulate, up, validate through them) would print it before its output.
+ */
+export async function startOpcuaSimulator(opts: OpcuaSimulatorOptions): Promise<OpcuaSimulator> {
+  return (await import('./opcua/simulator.js')).startOpcuaSimulator(opts);
+}
