@@ -45,12 +45,14 @@ describe('BLE temperature sensor and lamp', () => {
     await expect.poll(() => actual(SENSOR, 'temperature'), { timeout: 2500, interval: 50 }).toBe('27.5');
   });
 
+  // Generous bounds: on a loaded machine (load average 30 on 2 cores seen) a GATT operation can time out
+  // and the mapper reconnects and retries before the write lands; the test waits on the values, not on time.
   it('switches the lamp on and dims it from the cloud', async () => {
     await expect.poll(() => actual(LAMP, 'power'), { timeout: 15_000 }).toBe('OFF');
     stack.cloudSet(LAMP, { power: 'ON', brightness: '80' });
-    await expect.poll(() => sim.get('lamp', 'power'), { timeout: 10_000 }).toBe(1);
-    await expect.poll(() => sim.get('lamp', 'brightness'), { timeout: 10_000 }).toBe(80);
-    await expect.poll(() => actual(LAMP, 'power'), { timeout: 10_000 }).toBe('ON');
-    await expect.poll(() => actual(LAMP, 'brightness'), { timeout: 10_000 }).toBe('80');
-  });
+    await expect.poll(() => sim.get('lamp', 'power'), { timeout: 25_000 }).toBe(1);
+    await expect.poll(() => sim.get('lamp', 'brightness'), { timeout: 25_000 }).toBe(80);
+    await expect.poll(() => actual(LAMP, 'power'), { timeout: 25_000 }).toBe('ON');
+    await expect.poll(() => actual(LAMP, 'brightness'), { timeout: 25_000 }).toBe('80');
+  }, 120_000);
 });

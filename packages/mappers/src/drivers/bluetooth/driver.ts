@@ -188,9 +188,24 @@ class BleDriver implements DeviceDriver {
       t,
       () => new DriverError(`${this.where} ${what}: no answer within ${t} ms`, 'timeout', true),
     ).catch((e: unknown) => {
-      if (e instanceof DriverError) throw e;
+      if (e instanceof DriverError) {
+        if (e.code === 'timeout') this.abandonLink(what);
+        throw e;
+      }
       throw new DriverError(`${this.where} ${what}: ${(e as Error).message}`, 'exception', false, { cause: e });
     });
+  }
+
+  /**
+   * An ATT request without an answer ends the bearer (Core spec Vol 3 Part F 3.3.3: no further requests
+   * after a transaction timeout), and noble would queue every later request behind the unanswered one
+   * forever. The link is dropped; reads then say "not connected" and the framework reconnects.
+   */
+  private abandonLink(what: string): void {
+    const p = this.peripheral;
+    if (!p || this.cfg.connection === 'onDemand') return;
+    this.linkLost(`${what} timed out`);
+    if (p.state === 'connected') void p.disconnectAsync().catch(() => undefined);
   }
 
   private advertised(prop: ResolvedProperty, cfg: BlePropertyConfig): Buffer | number {
@@ -276,8 +291,6 @@ class BleDriver implements DeviceDriver {
             ? e
             : new DriverError(`${this.where} property ${p.name}: ${(e as Error).message}`, 'io', true);
         out.set(p.name, { ok: false, error });
-        // a timed-out read on a link that went silent: let the framework reconnect
-        if (error.code === 'timeout' && this.peripheral?.state !== 'connected') this.linkLost('read timed out');
       }
     }
     if (this.cfg.connection === 'onDemand' && this.peripheral?.state === 'connected')
