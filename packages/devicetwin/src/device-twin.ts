@@ -22,6 +22,7 @@ import { isTwinError } from './errors.js';
 import { createTwinMetrics } from './metrics.js';
 import { DEFAULT_API_OPTIONS, TwinMqttApi, type TwinMqttApiOptions } from './mqtt/twin-mqtt-api.js';
 import { SqliteOutbox } from './outbox.js';
+import type { StorageState } from './store/storage-health.js';
 import { TwinStore } from './store/twin-store.js';
 import { Effects } from './twin/effects.js';
 import { TwinEngine } from './twin/engine.js';
@@ -103,16 +104,30 @@ export interface DeviceTwin extends EdgeTwinApi {
   settled(): Promise<void>;
   /** PRAGMA integrity_check of the database ("ok" when intact). */
   integrityCheck(): string;
+  /** 'full' while the disk refuses writes (writes get 500, reads answer); 'ok' otherwise */
+  storageState(): StorageState;
+  onStorageChange(listener: (state: StorageState) => void): () => void;
 }
 
 export async function openDeviceTwin(opts: DeviceTwinOptions): Promise<DeviceTwin> {
   const log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'devicetwin', node: opts.node });
   const limits = checkLimits({ ...DEFAULT_TWIN_LIMITS, ...opts.limits });
-  const store = new TwinStore(opts.dbPath);
+  const store = new TwinStore(opts.dbPath, (err) => log.error({ err }, 'twin background write failed'));
+  store.health.onChange((state, cause) => {
+    if (state === 'full')
+      log.error(
+        { db: opts.dbPath, cause, storage: state },
+        'twin storage full: writes are refused with 500, reads still answer; it recovers by itself once space is freed',
+      );
+    else log.warn({ db: opts.dbPath, storage: state }, 'twin storage writable again');
+  });
   try {
     const engine = new TwinEngine(store, opts.node, log, limits);
     const outbox = new SqliteOutbox(store, log, (upTo) => engine.reports.acked(upTo));
-    const metrics = createTwinMetrics(() => store.outboxDepth());
+    const metrics = createTwinMetrics(
+      () => store.outboxDepth(),
+      () => store.health.state === 'full',
+    );
     const apiOpts: TwinMqttApiOptions = {
       publishQos: opts.publishQos ?? DEFAULT_API_OPTIONS.publishQos,
       maxQueue: opts.maxQueue ?? DEFAULT_API_OPTIONS.maxQueue,
@@ -273,6 +288,14 @@ class EdgeDeviceTwin implements DeviceTwin {
     return this.store.integrityCheck();
   }
 
+  storageState(): StorageState {
+    return this.store.health.state;
+  }
+
+  onStorageChange(listener: (state: StorageState) => void): () => void {
+    return this.store.health.onChange(listener);
+  }
+
   /** Registers something to undo on close (bus listeners). */
   onClose(cleanup: () => void): void {
     this.cleanups.push(cleanup);
@@ -301,8 +324,10 @@ class EdgeDeviceTwin implements DeviceTwin {
     try {
       this.store.transaction(() => work(fx, now));
     } catch (e) {
-      if (!isTwinError(e)) {
-        this.log.error({ err: e }, 'twin write failed; reloading from disk');
+      // A TwinError from the algorithm comes before any change; a failed write (a full disk included)
+      // leaves memory ahead of the rolled-back database.
+      if (!isTwinError(e) || this.store.health.state === 'full') {
+        if (this.store.health.state !== 'full') this.log.error({ err: e }, 'twin write failed; reloading from disk');
         this.engine.reload();
       }
       throw e;

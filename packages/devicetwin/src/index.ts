@@ -13,3 +13,4 @@ export { isTwinError, TwinError, type TwinErrorCode } from './errors.js';
 export { LAST_ONLINE_PERSIST_MS } from './twin/engine.js';
 export type { DesiredSource, Version } from './twin/records.js';
 export { DEFAULT_TWIN_LIMITS, type LimitName, TwinLimitError, type TwinLimits } from './twin/limits.js';
+export type { StorageState } from './store/storage-health.js';

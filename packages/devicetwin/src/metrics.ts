@@ -14,8 +14,16 @@ export interface TwinMetrics {
   batchSize: Histogram;
 }
 
-export function createTwinMetrics(outboxDepth: () => number): TwinMetrics {
+export function createTwinMetrics(outboxDepth: () => number, storageFull: () => boolean): TwinMetrics {
   const registry = new Registry();
+  new Gauge({
+    name: 'edgetwin_twin_storage_full',
+    help: '1 while the disk of the twin database refuses writes (writes get 500, reads answer), else 0',
+    registers: [registry],
+    collect() {
+      this.set(storageFull() ? 1 : 0);
+    },
+  });
   return {
     registry,
     handled: new Counter({

@@ -90,6 +90,30 @@ function limitPacketSize(socket: net.Socket, max: number, onOversized: (size: nu
   };
 }
 
+/**
+ * Opens the durable session store; on a full disk (LevelDB must write a new log and manifest to open) the
+ * broker starts anyway with sessions in memory, says so, and counts it: a full disk must not turn every
+ * restart into a refusal to start (issue 9 §4). Durability returns with the next start that has space.
+ */
+async function openDurableOrDegraded(
+  dir: string,
+  log: Logger,
+  metrics: ReturnType<typeof brokerMetrics>,
+): Promise<Awaited<ReturnType<typeof openLevelPersistence>> | undefined> {
+  try {
+    return await openLevelPersistence(dir, log);
+  } catch (err) {
+    if (!/no space left|ENOSPC|disk is full/i.test(`${(err as Error).message} ${String((err as Error).cause)}`))
+      throw err;
+    metrics.persistenceFallbacks.inc();
+    log.error(
+      { err: (err as Error).message, dir },
+      'disk full: the broker starts with sessions, queued messages and retained messages in memory only (lost on restart); restart once space is freed to make them durable again',
+    );
+    return undefined;
+  }
+}
+
 export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
   const host = opts.host ?? '127.0.0.1';
   const log: Logger = (opts.logger ?? silentLogger).child({ component: 'broker' });
@@ -97,7 +121,7 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
   const hooks = authHooks(opts);
   const maxPacketBytes = opts.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
   new PacketSizeGuard(maxPacketBytes); // throws on a bad limit before anything is opened
-  const persistence = opts.persistenceDir ? await openLevelPersistence(opts.persistenceDir, log) : undefined;
+  const persistence = opts.persistenceDir ? await openDurableOrDegraded(opts.persistenceDir, log, metrics) : undefined;
 
   /** An ACL hook that throws denies: a bug in a policy must not open the broker or crash it. */
   const allowed = (check: () => boolean): boolean => {

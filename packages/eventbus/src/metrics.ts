@@ -11,6 +11,7 @@ export interface BrokerMetrics {
   publishDenied: Counter<string>;
   authFailures: Counter<string>;
   oversizedPackets: Counter<string>;
+  persistenceFallbacks: Counter<string>;
   /** register a live broker whose client count the connected-clients gauge reports */
   track(source: { connectedClients: number }): () => void;
 }
@@ -68,6 +69,11 @@ export function brokerMetrics(registry: Registry = metricsRegistry): BrokerMetri
       registry,
       'edgetwin_eventbus_broker_oversized_packets_total',
       'connections closed because a packet declared more bytes than maxPacketBytes',
+    ),
+    persistenceFallbacks: counter(
+      registry,
+      'edgetwin_eventbus_broker_persistence_fallbacks_total',
+      'broker starts that kept sessions in memory because the persistence directory could not be opened (disk full)',
     ),
     track(source) {
       set.add(source);

@@ -274,8 +274,9 @@ export class TwinMqttApi {
       });
     } catch (e) {
       // The batch rolled back. Rebuild memory from disk and redo each request alone, so one request that
-      // trips the store cannot fail its neighbours.
-      this.log.error({ err: e, batch: batch.length }, 'twin batch failed; retrying requests one by one');
+      // trips the store cannot fail its neighbours (and reads still answer while the disk is full).
+      if (this.store.health.state !== 'full')
+        this.log.error({ err: e, batch: batch.length }, 'twin batch failed; retrying requests one by one');
       this.engine.reload();
       fx = new Effects();
       for (const job of batch) {
@@ -286,6 +287,10 @@ export class TwinMqttApi {
           fx.outboxAppended += one.outboxAppended;
         } catch (err) {
           this.engine.reload();
+          if (isTwinError(err)) {
+            this.reject(job, fx, err, now);
+            continue;
+          }
           this.log.error({ err, action: actionOf(job) }, 'twin request failed');
           this.reject(job, fx, new TwinError(500, `internal error: ${(err as Error).message}`), now);
         }

@@ -14,6 +14,7 @@ import Database from 'better-sqlite3';
 import { TwinError } from '../errors.js';
 import type { DesiredSource, DeviceRecord, ModelRecord, TwinRecord } from '../twin/records.js';
 import { SCHEMA, SCHEMA_VERSION } from './schema.js';
+import { DiskReserve, isDiskFull, StorageHealth } from './storage-health.js';
 
 const CHECKPOINT_INTERVAL_MS = 1000;
 const CHECKPOINT_MAX_WRITES = 5000;
@@ -54,6 +55,10 @@ export interface LoadedState {
 
 export class TwinStore {
   readonly path: string;
+  /** whether the disk takes writes; reads work either way */
+  readonly health = new StorageHealth();
+  /** space set aside so the twin can open (degraded) on a full disk */
+  private readonly reserve: DiskReserve | undefined;
   private readonly db: Database.Database;
   private readonly stmts;
   /** built once: better-sqlite3's transaction() wrapper is costly to create per call */
@@ -61,17 +66,29 @@ export class TwinStore {
   private writesSinceCheckpoint = 0;
   private readonly checkpointTimer: NodeJS.Timeout;
 
-  constructor(path: string) {
+  constructor(
+    path: string,
+    /** errors of background work (the checkpoint timer) other than a full disk, which `health` reports */
+    private readonly onError: (err: unknown) => void = () => undefined,
+  ) {
     this.path = path;
+    this.reserve = path === ':memory:' ? undefined : new DiskReserve(`${path}.reserve`);
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     try {
-      this.db = new Database(path);
+      this.db = this.open();
     } catch (e) {
-      throw new TwinError(500, `cannot open twin database ${path}: ${(e as Error).message}`);
+      // Opening needs a little space (the WAL index, the WAL). On a full disk, give back the reserve kept
+      // for this moment and start degraded: reads work, writes get 500 until space returns.
+      if (!isDiskFull(e) || !this.reserve?.release()) throw this.openError(e);
+      try {
+        this.db = this.open();
+      } catch (again) {
+        throw this.openError(again);
+      }
+      this.health.full(e);
     }
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
+    if (this.health.state === 'ok' && this.reserve && !this.reserve.ensure())
+      this.health.full(new Error('ENOSPC: no space left for the reserve'));
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION)
       throw new TwinError(
@@ -79,7 +96,8 @@ export class TwinStore {
         `twin database ${path} has schema version ${version}, newer than this edgetwin (${SCHEMA_VERSION}); upgrade edgetwin`,
       );
     this.db.exec(SCHEMA);
-    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    // Written only when it changes: opening an existing database must not need free space.
+    if (version !== SCHEMA_VERSION) this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     this.runInTransaction = this.db.transaction((fn: () => unknown) => fn());
     this.db.pragma('wal_autocheckpoint = 0');
     this.checkpointTimer = setInterval(() => this.checkpoint(), CHECKPOINT_INTERVAL_MS);
@@ -125,17 +143,65 @@ export class TwinStore {
 
   /** Runs fn in one transaction (nested calls join the outer one). Throws after rolling back if fn throws. */
   transaction<T>(fn: () => T): T {
-    const result = this.runInTransaction(fn) as T;
+    let result: T;
+    try {
+      result = this.runInTransaction(fn) as T;
+    } catch (e) {
+      if (!isDiskFull(e)) throw e;
+      this.health.full(e);
+      throw this.fullError(e);
+    }
+    if (!this.db.inTransaction) this.health.ok();
     // a safety net for a sustained flood: never let the WAL grow without bound between timer ticks
     if (++this.writesSinceCheckpoint >= CHECKPOINT_MAX_WRITES) this.checkpoint();
     return result;
   }
 
-  /** Copies the WAL into the database file (PASSIVE: never waits for readers). */
+  /**
+   * Copies the WAL into the database file (PASSIVE: never waits for readers). Runs on a timer, so it never
+   * throws: a full disk becomes the `full` state (the WAL stays valid and is copied on a later tick). While
+   * full, each tick also tries a small write, so the state clears by itself once space returns.
+   */
   checkpoint(): void {
-    if (this.writesSinceCheckpoint === 0 || !this.db.open || this.db.inTransaction) return;
-    this.writesSinceCheckpoint = 0;
-    this.db.pragma('wal_checkpoint(PASSIVE)');
+    if (!this.db.open || this.db.inTransaction) return;
+    try {
+      if (this.health.state === 'full') {
+        // Space is back once the reserve is whole again and a write goes through.
+        if (this.reserve && !this.reserve.ensure()) return;
+        this.transaction(() => this.stmts.putKv.run('storage_probe', String(Date.now())));
+      }
+      if (this.writesSinceCheckpoint === 0) return;
+      this.writesSinceCheckpoint = 0;
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch (e) {
+      if (isDiskFull(e) || (e instanceof TwinError && this.health.state === 'full')) this.health.full(e);
+      else this.onError(e);
+    }
+  }
+
+  private open(): Database.Database {
+    const db = new Database(this.path);
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('busy_timeout = 5000');
+      return db;
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
+
+  private openError(e: unknown): TwinError {
+    return new TwinError(500, `cannot open twin database ${this.path}: ${(e as Error).message}`);
+  }
+
+  /** The 500 a write gets while the disk is full. */
+  private fullError(e: unknown): TwinError {
+    return new TwinError(
+      500,
+      `cannot store the change: the disk holding ${this.path} is full (${(e as { code?: string }).code ?? (e as Error).message}); reads still work, writes resume once space is freed`,
+    );
   }
 
   get inTransaction(): boolean {
