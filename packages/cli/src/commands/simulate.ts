@@ -11,6 +11,7 @@ import {
   runSimulatorCommand,
   startBlePeripherals,
   startModbusSimulator,
+  startOpcuaSimulator,
 } from '@edgetwin/simulators';
 import { type Command, InvalidArgumentError } from 'commander';
 import pino from 'pino';
@@ -44,7 +45,9 @@ export function registerSimulate(program: Command): void {
       const loaded = await loadManifestFiles(files);
       const devices = resolveManifests(loaded, { protocol: 'modbus' });
       const wantBle = Boolean(o.ble) || resolveManifests(loaded, { protocol: 'bluetooth' }).length > 0;
-      if (devices.length === 0 && !wantBle) throw new Error(`no modbus or bluetooth devices in ${files.join(', ')}`);
+      const opcuaDevices = resolveManifests(loaded, { protocol: 'opcua' });
+      if (devices.length === 0 && opcuaDevices.length === 0 && !wantBle)
+        throw new Error(`no modbus, opcua or bluetooth devices in ${files.join(', ')}`);
       const sim =
         devices.length === 0
           ? undefined
@@ -59,6 +62,22 @@ export function registerSimulate(program: Command): void {
               logger,
             });
       if (sim) process.stdout.write(describeSimulator(sim));
+      // one OPC-UA server for every opcua device (on --port, else the port of the first device's url)
+      const opcua =
+        opcuaDevices.length === 0
+          ? undefined
+          : await startOpcuaSimulator({
+              devices: opcuaDevices,
+              host: o.host,
+              ...(o.port !== undefined && devices.length === 0 ? { port: o.port } : {}),
+              behaviour: o.static ? 'static' : 'moving',
+              tickMs: o.tick,
+              logger,
+            });
+      if (opcua)
+        process.stdout.write(
+          `opcua simulator listening on ${opcua.url} (${opcuaDevices.length} device${opcuaDevices.length === 1 ? '' : 's'})\n`,
+        );
       const ble = wantBle ? await startBlePeripherals({ ptyPath: o.blePty as string }) : undefined;
       if (ble) process.stdout.write(describeBle(ble));
       // typed commands (set, get, fault) drive the simulated devices during a demo
@@ -76,6 +95,7 @@ export function registerSimulate(program: Command): void {
       await untilSignal();
       input.close();
       await sim?.stop();
+      await opcua?.stop();
       await ble?.stop();
     });
 }
