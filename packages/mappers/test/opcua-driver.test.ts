@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatConfigIssue, type ResolvedDevice } from '@edgetwin/api';
-import { type OpcuaSimulator, startOpcuaSimulator } from '@edgetwin/simulators';
+import { type OpcuaSimulator, startOpcuaSimulator } from '@edgetwin/simulators/opcua/simulator';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceDriver, RawValue } from '../src/framework/driver.js';

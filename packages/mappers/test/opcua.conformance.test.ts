@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startOpcuaSimulator } from '@edgetwin/simulators';
+import { startOpcuaSimulator } from '@edgetwin/simulators/opcua/simulator';
 import { runDriverConformance } from '../src/conformance/index.js';
 import { createOpcuaDriverFactory } from '../src/drivers/opcua/index.js';
 import { device, prop } from './runtime-helpers.js';

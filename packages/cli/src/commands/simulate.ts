@@ -11,7 +11,6 @@ import {
   runSimulatorCommand,
   startBlePeripherals,
   startModbusSimulator,
-  startOpcuaSimulator,
 } from '@edgetwin/simulators';
 import { type Command, InvalidArgumentError } from 'commander';
 import pino from 'pino';
@@ -63,10 +62,11 @@ export function registerSimulate(program: Command): void {
             });
       if (sim) process.stdout.write(describeSimulator(sim));
       // one OPC-UA server for every opcua device (on --port, else the port of the first device's url)
+      // node-opcua loads only when there are OPC-UA devices (it costs about a second at start)
       const opcua =
         opcuaDevices.length === 0
           ? undefined
-          : await startOpcuaSimulator({
+          : await (await import('@edgetwin/simulators/opcua/simulator')).startOpcuaSimulator({
               devices: opcuaDevices,
               host: o.host,
               ...(o.port !== undefined && devices.length === 0 ? { port: o.port } : {}),
