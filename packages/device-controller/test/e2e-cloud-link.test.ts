@@ -19,6 +19,7 @@ import { afterEach, expect, it } from 'vitest';
 import { type DeviceTwin, openDeviceTwin } from '../../devicetwin/src/index.js';
 import { type CloudLinkEdge, startCloudLinkEdge } from '../../devicetwin/src/cloud-link/index.js';
 import { type CloudLink, startCloudLink } from '../src/cloud-link/index.js';
+import { ControllerClient } from '../src/http/client.js';
 import { type RunningController, type StatusCoalescer, startController } from '../src/index.js';
 
 const NODE = 'gateway-1';
@@ -228,5 +229,9 @@ it('after a cut link, both sides agree: the edge holds exactly the cloud devices
   const status = await store.readStatus(store.device('default', 'a')!);
   const temp = status?.twins?.find((t) => t.propertyName === 'temp');
   expect(temp?.reported?.value).toBe('22');
+
+  // get nodes shows the node's report stream as caught up (issue 9 §2)
+  const nodes = await new ControllerClient(w.controller.url, { token: w.controller.apiToken }).nodes();
+  expect(nodes.find((n) => n.name === NODE)?.reports).toMatchObject({ appliedSeq: lastSeq, queued: 0 });
   expect(w.controller.status).toBeDefined();
 });
