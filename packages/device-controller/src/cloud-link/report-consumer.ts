@@ -190,9 +190,13 @@ export class ReportConsumer {
           this.refuse(node, 'retired-epoch', { epoch, current: cursor.epoch });
           tell('retired-epoch', b);
         } else if ((b.after ?? 0) <= (b.ackedSeq ?? 0)) {
-          this.log.warn(
+          // a node's first report is no news; a node that had a history and starts another one is
+          const first = cursor.epoch === '' && cursor.applied === 0;
+          this.log[first ? 'info' : 'warn'](
             { node, from: cursor.epoch, fromApplied: cursor.applied, to: epoch, after: b.after },
-            'cloud link: the node reports in a new epoch (data dir wiped, restored or replaced); its seqs start over',
+            first
+              ? 'cloud link: first reports of the node'
+              : 'cloud link: the node reports in a new epoch (data dir wiped, restored or replaced); its seqs start over',
           );
           this.metrics?.epochSwitches.inc();
           cursor = this.state.switchEpoch(node, epoch, b.after ?? 0);
