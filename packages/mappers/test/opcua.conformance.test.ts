@@ -4,12 +4,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startOpcuaSimulator } from '@edgetwin/simulators/opcua/simulator';
+import { afterAll } from 'vitest';
 import { runDriverConformance } from '../src/conformance/index.js';
 import { createOpcuaDriverFactory } from '../src/drivers/opcua/index.js';
 import { device, prop } from './runtime-helpers.js';
 
+// one data dir for the whole suite: the client's application certificate (an RSA key) is made once, as
+// in a real mapper, not once per test (slow on a loaded machine)
+const dataDir = mkdtempSync(join(tmpdir(), 'edgetwin-opcua-'));
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
 runDriverConformance('opcua', async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'edgetwin-opcua-'));
   const spec = device(
     'opcua',
     [
@@ -36,10 +41,7 @@ runDriverConformance('opcua', async () => {
     peek: async (name) => sim.peek(dev.id, name),
     poke: async (name, v) => sim.poke(dev.id, name, v),
     fault: async (kind) => sim.setReachable(kind === 'reachable'),
-    teardown: async () => {
-      await sim.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
+    teardown: () => sim.stop(),
     badWrites: { count: 'many', running: 'maybe', temperature: 'hot' },
   };
 });
