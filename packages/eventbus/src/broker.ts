@@ -57,6 +57,7 @@ function authHooks(opts: BrokerOptions): BrokerAuth | undefined {
     },
     ...(auth?.authorizePublish ? { authorizePublish: auth.authorizePublish.bind(auth) } : {}),
     ...(auth?.authorizeSubscribe ? { authorizeSubscribe: auth.authorizeSubscribe.bind(auth) } : {}),
+    ...(auth?.authorizeRead ? { authorizeRead: auth.authorizeRead.bind(auth) } : {}),
   };
 }
 
@@ -186,8 +187,10 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
       }
       done(null, sub);
     },
-    authorizeForward(_client, packet) {
+    authorizeForward(client, packet) {
       if (packet.topic === DENIED_TOPIC) return null;
+      if (client && hooks?.authorizeRead && !allowed(() => hooks.authorizeRead!(who(client), packet.topic)))
+        return null;
       metrics.messagesOut.inc();
       return packet;
     },

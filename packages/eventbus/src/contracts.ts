@@ -12,6 +12,11 @@ export interface BrokerAuth {
   authorizePublish?(client: { id: string; username?: string }, topic: string): boolean;
   /** return true if this client may subscribe to filter */
   authorizeSubscribe?(client: { id: string; username?: string }, filter: string): boolean;
+  /**
+   * return true if a message on `topic` may be delivered to this client (a wildcard subscription the
+   * client was allowed, such as `#`, still does not carry topics it may not read)
+   */
+  authorizeRead?(client: { id: string; username?: string }, topic: string): boolean;
 }
 
 export interface BrokerOptions {

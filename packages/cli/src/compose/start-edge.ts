@@ -10,6 +10,7 @@ import {
   startCloudLinkEdge,
 } from '@edgetwin/devicetwin/cloud-link/index';
 import { backoffDelay } from '@edgetwin/eventbus';
+import { EDGE_SERVICE_USER, edgeBusAuth, loadOrCreateEdgeServicePassword } from '@edgetwin/eventbus/edge-bus-acl';
 import { connectBus, startBroker } from '@edgetwin/eventbus';
 import { type MapperRuntime, type RestOptions, startMapper, startRestServer } from '@edgetwin/mappers';
 import type { Logger } from 'pino';
@@ -51,10 +52,15 @@ export interface RunningEdge {
 
 export async function startEdge(opts: EdgeOptions, life: Lifecycle): Promise<RunningEdge> {
   let brokerUrl = opts.brokerUrl;
+  // the twin and the mappers log in as the edge's service user (the only one allowed the mapper-facing
+  // topics); apps stay anonymous. An external broker has its own users (docs/security.md).
+  let service: { username: string; password: string } | undefined;
   if (!brokerUrl) {
+    service = { username: EDGE_SERVICE_USER, password: loadOrCreateEdgeServicePassword(opts.dataDir, opts.node) };
     const broker = await startBroker({
       host: opts.mqttHost,
       port: opts.mqttPort,
+      auth: edgeBusAuth(service.password),
       persistenceDir: join(opts.dataDir, `edge-broker-${opts.node}`),
       ...(opts.maxPacketBytes !== undefined ? { maxPacketBytes: opts.maxPacketBytes } : {}),
       logger: opts.logger.child({ part: 'edge-broker' }),
@@ -62,7 +68,12 @@ export async function startEdge(opts: EdgeOptions, life: Lifecycle): Promise<Run
     life.add('edge broker', () => broker.close());
     brokerUrl = broker.url;
   }
-  const bus = await connectBus({ url: brokerUrl, clientId: `edgetwin-twin-${opts.node}`, logger: opts.logger });
+  const bus = await connectBus({
+    url: brokerUrl,
+    clientId: `edgetwin-twin-${opts.node}`,
+    logger: opts.logger,
+    ...(service ?? {}),
+  });
   life.add('twin bus client', () => bus.close());
   const dbPath = join(opts.dataDir, `edge-${opts.node}.db`);
   const twin = await openDeviceTwin({ dbPath, node: opts.node, bus, logger: opts.logger, ...opts.twinLimits });
@@ -106,7 +117,7 @@ export async function startEdge(opts: EdgeOptions, life: Lifecycle): Promise<Run
   }
   const runtimes: MapperRuntime[] = [];
   for (const protocol of opts.mappers) {
-    const mapper = await startMapper({ protocol, brokerUrl, node: opts.node, logger: opts.logger });
+    const mapper = await startMapper({ protocol, brokerUrl, node: opts.node, logger: opts.logger, ...(service ?? {}) });
     life.add(`${protocol} mapper`, () => mapper.stop());
     runtimes.push(mapper.runtime);
   }
