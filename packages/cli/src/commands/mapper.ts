@@ -1,10 +1,14 @@
 // `edgetwin mapper <protocol>`: one protocol's mapper as its own process, speaking only MQTT to the edge.
 // Stopping (issue 9 §5): a SIGTERM/SIGINT at any moment, even during start-up, stops it with exit 0 within
 // --stop-timeout (docs/mappers.md, "Stopping").
+import { existsSync } from 'node:fs';
+import { readSecretFile } from '@edgetwin/api/secret-file';
+import { EDGE_SERVICE_USER, edgeServiceSecretFile } from '@edgetwin/eventbus/edge-bus-acl';
 import { BUILT_IN_PROTOCOLS } from '@edgetwin/mappers/drivers/registry';
-import { type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { cliLogger } from '../compose/logger.js';
 import { parseNodeName, parsePort } from '../compose/options.js';
+import { DEFAULTS } from '../compose/ports.js';
 import { addRestOptions, restOptionsFrom } from '../compose/rest-options.js';
 
 /** Default of --stop-timeout; the framework's DEFAULT_STOP_TIMEOUT_MS, which is not loaded to parse arguments. */
@@ -18,8 +22,14 @@ export function registerMapper(program: Command): void {
     .argument('<protocol>', 'protocol name as in Device spec.protocol.protocolName')
     .requiredOption('--node <name>', 'edge node whose devices this mapper serves', parseNodeName)
     .option('--broker <url>', "the edge node's MQTT broker", 'mqtt://127.0.0.1:1883')
-    .option('--username <user>', 'MQTT username')
-    .option('--password <password>', 'MQTT password (or set EDGETWIN_MQTT_PASSWORD)')
+    .option(
+      '--data-dir <dir>',
+      "the edge's data dir: the mapper logs in as the edge bus service user with the password kept there",
+      DEFAULTS.dataDir,
+    )
+    .option('--username <user>', 'MQTT username (instead of the service user of --data-dir)')
+    .option('--password-file <file>', 'MQTT password of --username (or set EDGETWIN_MQTT_PASSWORD)')
+    .addOption(new Option('--password <password>').hideHelp())
     .option('--metrics-port <port>', 'serve Prometheus metrics on http://127.0.0.1:<port>/metrics', parsePort)
     .option('--metrics-host <addr>', 'address for the metrics server', '127.0.0.1')
     .option(
@@ -29,6 +39,13 @@ export function registerMapper(program: Command): void {
       STOP_TIMEOUT_MS,
     )
     .action(async (protocol: string, o) => {
+      // secrets on the command line show in `ps` and shell history (issue 10 §5)
+      if (o.password !== undefined)
+        program.error(
+          '--password puts a secret on the command line (visible in ps); use --password-file FILE or EDGETWIN_MQTT_PASSWORD',
+          { exitCode: 2 },
+        );
+      const credentials = mapperCredentials(o);
       const logger = cliLogger();
       // Before anything else: a signal that arrives while the framework loads or connects must stop the
       // mapper, not kill it by the default action (the flaky mapper-process test, issue 9 §5).
@@ -44,8 +61,7 @@ export function registerMapper(program: Command): void {
           logger,
           metricsPort: o.metricsPort,
           metricsHost: o.metricsHost,
-          username: o.username,
-          password: o.password ?? process.env.EDGETWIN_MQTT_PASSWORD,
+          ...credentials,
           stopTimeoutMs: o.stopTimeout,
           signal: stopping.signal,
           rest: restOptionsFrom(o),
@@ -62,6 +78,28 @@ export function registerMapper(program: Command): void {
       );
       stopping.serve(() => mapper.stop());
     });
+}
+
+/**
+ * Who the mapper is on the edge bus (issue 10 step 4): only the edge's service user may use the mapper-facing
+ * topics, so a mapper on the same machine as `edgetwin edge` logs in as that user with the password the edge
+ * keeps in its data dir. An explicit --username (an external broker's user) takes its password from a file
+ * or EDGETWIN_MQTT_PASSWORD; with neither, the mapper connects anonymously (an open external broker).
+ */
+function mapperCredentials(o: { username?: string; passwordFile?: string; dataDir: string; node: string }): {
+  username?: string;
+  password?: string;
+} {
+  if (o.username !== undefined || o.passwordFile !== undefined) {
+    const password = o.passwordFile
+      ? readSecretFile(o.passwordFile, 'MQTT password')
+      : process.env.EDGETWIN_MQTT_PASSWORD;
+    return { username: o.username, password };
+  }
+  const file = edgeServiceSecretFile(o.dataDir, o.node);
+  if (existsSync(file))
+    return { username: EDGE_SERVICE_USER, password: readSecretFile(file, 'edge bus service password') };
+  return { password: process.env.EDGETWIN_MQTT_PASSWORD };
 }
 
 function parseMs(v: string): number {
