@@ -82,4 +82,9 @@ export interface ReportAck {
   refused?: { reason: ReportRefusal; pass: number };
 }
 
-export type Presence = 'online' | 'offline';
+/**
+ * A node's presence on the cloud link. `storage-full`: connected, but its disk is full, so its twin refuses
+ * writes while reads answer (issue 9 §4); it turns back to `online` by itself once space returns.
+ */
+export type Presence = 'online' | 'offline' | 'storage-full';
+export const PRESENCES: readonly Presence[] = ['online', 'offline', 'storage-full'];

@@ -40,7 +40,7 @@ export class ControllerMetrics {
   });
   readonly nodesOnline = new Gauge({
     name: 'edgetwin_controller_nodes_online',
-    help: 'Edge nodes whose presence is online',
+    help: 'Edge nodes that are connected (presence online or storage-full)',
     registers: [this.registry],
   });
 

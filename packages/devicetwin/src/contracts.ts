@@ -46,4 +46,7 @@ export interface EdgeTwinApi extends DesiredStateSink {
   readonly node: string;
   readonly outbox: Outbox;
   close(): Promise<void>;
+  /** whether the twin's disk is full (the cloud link announces it as the node's presence) */
+  storageState?(): 'ok' | 'full';
+  onStorageChange?(listener: (state: 'ok' | 'full') => void): () => void;
 }

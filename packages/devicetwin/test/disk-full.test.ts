@@ -9,10 +9,11 @@ import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Device, deviceTopic } from '@edgetwin/api';
+import { cloudTopics, type Device, deviceTopic } from '@edgetwin/api';
 import { type BusClient, connectBus, type EmbeddedBroker, startBroker } from '@edgetwin/eventbus';
 import { collectMessages, type MessageCollector, waitUntil } from '@edgetwin/eventbus/testing';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { startCloudLinkEdge } from '../src/cloud-link/index.js';
 import { type DeviceTwin, openDeviceTwin } from '../src/index.js';
 import { device, model } from './cloud-link-support.js';
 
@@ -142,6 +143,28 @@ describe.skipIf(!ROOT)('a full disk (data dir on a 2 MB tmpfs; needs root to mou
     expect((await report('22')).code).toBeUndefined();
     expect(twin!.getTwin(DEV)!.twins.temp!.actual!.value).toBe('22');
     expect(twin!.integrityCheck()).toBe('ok');
+  });
+
+  it('shows the full disk as the node presence on the cloud link, and online again once space returns', async () => {
+    const cloud = await startBroker({ port: 0 });
+    const watcher = await connectBus({ url: cloud.url, clientId: 'cloud-watcher' });
+    const presence = await collectMessages(watcher, cloudTopics.presence(NODE));
+    collectors.push(presence);
+    const link = startCloudLinkEdge({ twin: twin!, cloudUrl: cloud.url });
+    try {
+      const last = () => presence.messages.at(-1)?.payload.toString();
+      await presence.waitFor((m) => m.payload.toString() === 'online', 10_000);
+      const filler = fillDisk();
+      for (let i = 0; i < 200 && twin!.storageState() === 'ok'; i++) await note(`v${i}-${'x'.repeat(4000)}`);
+      expect(twin!.storageState()).toBe('full');
+      await waitUntil(() => last() === 'storage-full', 'presence storage-full on the cloud link', 10_000);
+      freeDisk(filler);
+      await waitUntil(() => last() === 'online', 'presence online again once space is back', 10_000);
+    } finally {
+      await link.close();
+      await watcher.close();
+      await cloud.close();
+    }
   });
 
   it('starts degraded on a full disk instead of refusing, and loses nothing stored', async () => {

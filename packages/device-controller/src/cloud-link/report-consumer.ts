@@ -14,6 +14,7 @@ import {
   decodeReportBatch,
   encodeReportAck,
   type OutboxEntry,
+  PRESENCES,
   type Presence,
   parseCloudTopic,
   type ReportAck,
@@ -80,10 +81,10 @@ export class ReportConsumer {
     const parsed = parseCloudTopic(topic);
     if (parsed?.kind !== 'presence' || payload.length === 0) return;
     const text = payload.toString('utf8');
-    if (text !== 'online' && text !== 'offline') {
+    if (!(PRESENCES as readonly string[]).includes(text)) {
       this.log.warn(
         { node: parsed.node, payload: text.slice(0, 40) },
-        'cloud link: presence is neither online nor offline',
+        `cloud link: presence is none of ${PRESENCES.join(', ')}`,
       );
       return;
     }

@@ -2,7 +2,14 @@
 // Errors are 4xx with {findings: [line, ...]}: each line names file:line:col, the object and the field,
 // so the CLI can print them as they are.
 
-import { checkValue, type Device, type PropertyType, type ProtocolValidators, sameValue } from '@edgetwin/api';
+import {
+  checkValue,
+  type Device,
+  type Presence,
+  type PropertyType,
+  type ProtocolValidators,
+  sameValue,
+} from '@edgetwin/api';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { NodeReportStream } from '../contracts.js';
@@ -52,7 +59,7 @@ export interface DesiredResult extends ApplyResult {
 export interface NodeInfo {
   name: string;
   devices: number;
-  presence: 'online' | 'offline' | 'unknown';
+  presence: Presence | 'unknown';
   since?: string;
   /** the node's report stream as the cloud link last saw it (absent: no report since the controller started) */
   reports?: NodeReportStream;

@@ -142,7 +142,7 @@ export class StatusCoalescer implements StatusSink {
     const prev = this.presence.get(node);
     if (prev && prev.since > at) return;
     this.presence.set(node, { presence, since: at });
-    this.opts.metrics?.nodesOnline.set([...this.presence.values()].filter((p) => p.presence === 'online').length);
+    this.opts.metrics?.nodesOnline.set([...this.presence.values()].filter((p) => p.presence !== 'offline').length);
     this.logger.info({ node, presence, at: at.toISOString() }, 'node presence');
   }
 

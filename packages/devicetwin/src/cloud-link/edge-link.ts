@@ -3,7 +3,7 @@
 // desired state to the twin and sends the twin's outbox up. The twin keeps working while the link is
 // down; the link catches up when it returns.
 
-import { cloudTopics, decodeReportAck, parseCloudTopic } from '@edgetwin/api';
+import { cloudTopics, decodeReportAck, type Presence, parseCloudTopic } from '@edgetwin/api';
 import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { EdgeTwinApi } from '../contracts.js';
@@ -105,15 +105,22 @@ export function startCloudLinkEdge(opts: CloudLinkEdgeOptions): CloudLinkEdge {
   const pump = new ReportPump(opts.twin.outbox, client, node, log, { ...opts, metrics });
   const connectionListeners = new Set<(connected: boolean) => void>();
 
+  // A full disk is shown as the node's presence, so `get nodes` tells why its values stopped changing.
+  const presenceNow = (): Presence => (opts.twin.storageState?.() === 'full' ? 'storage-full' : 'online');
+  const announce = () =>
+    client
+      .publish(presence, presenceNow(), { qos: 1, retain: true })
+      .catch((err) => log.warn({ err }, 'cloud link: could not announce presence'));
+  const stopStorageWatch = opts.twin.onStorageChange?.(() => {
+    if (client.connected) void announce();
+  });
   client.onConnect(() => {
     if (opts.credential?.joining) {
       opts.credential.accepted();
       client.setPassword(opts.credential.password);
       log.info('cloud link: joined the cloud; the node credential is saved, the join token is no longer needed');
     }
-    client
-      .publish(presence, 'online', { qos: 1, retain: true })
-      .catch((err) => log.warn({ err }, 'cloud link: could not announce presence'));
+    void announce();
     pump.onConnect();
     metrics.connected.set(1);
     for (const l of connectionListeners) l(true);
@@ -178,6 +185,7 @@ export function startCloudLinkEdge(opts: CloudLinkEdgeOptions): CloudLinkEdge {
       },
     },
     async close() {
+      stopStorageWatch?.();
       pump.close();
       applier.close();
       // a clean DISCONNECT suppresses the will: say offline ourselves
