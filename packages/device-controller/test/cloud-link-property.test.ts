@@ -209,11 +209,14 @@ class World {
     this.link = await startCloudLink({
       desired: this.controller.desired,
       status: this.status,
-      broker: { embedded: { port: this.cloudPort, persistenceDir: join(this.dir, 'cloud-broker') } },
+      // a new free port on every start, reached through the proxy: the old one may have been taken by another
+      // test process meanwhile (CI saw EADDRINUSE on a cloud restart)
+      broker: { embedded: { port: 0, persistenceDir: join(this.dir, 'cloud-broker') } },
       stateDbPath: join(this.dir, 'cloud-link.db'),
       nodeCredentials: { [NODE]: PASSWORD },
       keepaliveSec: 1,
     });
+    this.proxy.retarget(Number(new URL(this.link.url).port));
   }
 
   async stopCloud(): Promise<void> {
@@ -345,8 +348,9 @@ class World {
     const entries = twin.outbox.pending(acked, 40);
     if (entries.length === 0) return;
     const epoch = twin.outbox.epoch();
+    if (!this.link) return;
     const c = await mqtt
-      .connectAsync(`mqtt://127.0.0.1:${this.cloudPort}`, {
+      .connectAsync(this.link.url, {
         clientId: `prop-injector-${Math.random().toString(36).slice(2)}`,
         username: NODE,
         password: PASSWORD,

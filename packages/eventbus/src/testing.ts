@@ -202,6 +202,8 @@ export interface TcpProxy {
   freeze(): void;
   /** the link comes back: new connections are accepted again (frozen ones stay dead) */
   restore(): void;
+  /** new connections go to this port (a restarted broker that got a new port: its old one may be taken) */
+  retarget(port: number): void;
   close(): Promise<void>;
 }
 
@@ -211,12 +213,13 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const frozen = new WeakSet<net.Socket>();
   let dropping = false;
   let refusing = false;
+  let target = targetPort;
   const server = net.createServer((inbound) => {
     if (refusing) {
       inbound.destroy();
       return;
     }
-    const outbound = net.connect({ host: '127.0.0.1', port: targetPort });
+    const outbound = net.connect({ host: '127.0.0.1', port: target });
     for (const s of [inbound, outbound]) {
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
@@ -247,6 +250,9 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     url: `mqtt://127.0.0.1:${port}`,
     port,
     cutConnections,
+    retarget(port: number) {
+      target = port;
+    },
     blackhole(on: boolean) {
       dropping = on;
     },
