@@ -17,11 +17,14 @@ import { freePort, waitUntil } from '@edgetwin/eventbus/testing';
 import { mapperDeviceTopic } from '@edgetwin/api';
 import { startMapper } from '@edgetwin/mappers';
 import { virtualDriverFactory } from '@edgetwin/mappers/drivers/virtual/index';
-import { peerBinary } from '@edgetwin/simulators/peers';
 import pino from 'pino';
-import { type DbServer, startMariadb, startRedis } from '../packages/mappers/test/db-servers.js';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import {
+  type DbServer,
+  startInfluxdb,
+  startMariadb,
+  startPrometheus,
+  startRedis,
+} from '../packages/mappers/test/db-servers.js';
 
 const NODE = 'bench-node';
 const CYCLE_MS = 100;
@@ -56,24 +59,6 @@ function devices(n: number, tag: string, pushMethod: PushMethod | undefined): Re
     stateReport: { reportToCloud: false, reportCycleMs: 60_000 },
     version: '1/1',
   }));
-}
-
-async function startProcess(bin: string, args: string[], port: number, health: string): Promise<ChildProcess> {
-  const child = spawn(bin, args, { stdio: 'ignore' });
-  await waitUntil(
-    async () => (await fetch(`http://127.0.0.1:${port}${health}`).catch(() => undefined))?.ok === true,
-    `${bin} ready`,
-    60_000,
-    50,
-  );
-  return child;
-}
-
-async function stopProcess(c: ChildProcess): Promise<void> {
-  if (c.exitCode !== null) return;
-  const exited = once(c, 'exit');
-  c.kill('SIGTERM');
-  await exited;
 }
 
 interface Row {
@@ -151,7 +136,6 @@ const seconds = Number(arg('seconds', '10'));
 const n = Number(arg('devices', '200'));
 const dir = await mkdtemp(join(tmpdir(), 'edgetwin-bench-sinks-'));
 const servers: DbServer[] = [];
-const procs: ChildProcess[] = [];
 try {
   process.env.EDGETWIN_REDIS_PASSWORD_FILE = join(dir, 'redis-pw');
   process.env.EDGETWIN_MYSQL_PASSWORD_FILE = join(dir, 'mysql-pw');
@@ -160,30 +144,10 @@ try {
   const redis = await startRedis('bench-redis');
   const maria = await startMariadb({ database: 'edge', user: 'edge', password: 'bench-mysql' });
   servers.push(redis, maria);
-  const [pp, ip, ib] = [await freePort(), await freePort(), await freePort()];
-  await writeFile(join(dir, 'prometheus.yml'), 'global:\n  scrape_interval: 1m\n');
-  await writeFile(
-    join(dir, 'influxdb.conf'),
-    `reporting-disabled = true\nbind-address = "127.0.0.1:${ib}"\n[meta]\n  dir = "${dir}/i/meta"\n[data]\n  dir = "${dir}/i/data"\n  wal-dir = "${dir}/i/wal"\n  query-log-enabled = false\n[http]\n  bind-address = "127.0.0.1:${ip}"\n  log-enabled = false\n  flux-enabled = false\n[monitor]\n  store-enabled = false\n`,
-  );
-  procs.push(
-    await startProcess(
-      peerBinary('prometheus', 'v0.316.0'),
-      [
-        `--config.file=${join(dir, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${join(dir, 'prom')}`,
-        `--web.listen-address=127.0.0.1:${pp}`,
-        '--web.enable-otlp-receiver',
-      ],
-      pp,
-      '/-/ready',
-    ),
-    await startProcess(peerBinary('influxd', 'v1.8.10'), ['run', '-config', join(dir, 'influxdb.conf')], ip, '/ping'),
-  );
-  await fetch(`http://127.0.0.1:${ip}/query`, {
-    method: 'POST',
-    body: new URLSearchParams({ q: 'CREATE DATABASE bench' }),
-  });
+  const prometheus = await startPrometheus();
+  const influx = await startInfluxdb('bench');
+  servers.push(prometheus, influx);
+  const [pp, ip] = [prometheus.port, influx.port];
   const redisPush: PushMethod = {
     dbMethod: { redis: { redisClientConfig: { addr: `127.0.0.1:${redis.port}`, db: 0 } } },
   };
@@ -233,7 +197,6 @@ try {
   for (const r of rows)
     console.log(`| ${r.sink} | ${fmt(r.readsPerS)} | ${fmt(r.writtenPerS)} | ${fmt(r.dropped)} | ${fmt(r.cpuPct)} |`);
 } finally {
-  for (const p of procs) await stopProcess(p);
   for (const s of servers) await s.close();
   await rm(dir, { recursive: true, force: true });
 }

@@ -8,7 +8,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '@edgetwin/eventbus/testing';
+import { freePort, waitUntil } from '@edgetwin/eventbus/testing';
+import { peerBinary } from '@edgetwin/simulators/peers';
 
 const run = promisify(execFile);
 
@@ -148,5 +149,98 @@ export async function startMariadb(opts: { database: string; user: string; passw
   client.stdin!.end(sql);
   const [code] = (await once(client, 'exit')) as [number];
   if (code !== 0) throw new Error(`mariadb set-up failed (${code}): ${err}`);
+  return server;
+}
+
+/** Starts a peer and resolves once `http://127.0.0.1:<port><health>` answers 2xx; rejects with its output if it exits. */
+function httpPeer(bin: string, args: string[], port: number, health: string, dir: string): DbServer {
+  let child: ChildProcess | undefined;
+  const server: DbServer = {
+    port,
+    dir,
+    async start() {
+      let out = '';
+      const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      child = c;
+      c.stdout!.on('data', (b: Buffer) => (out = (out + b.toString()).slice(-4000)));
+      c.stderr!.on('data', (b: Buffer) => (out = (out + b.toString()).slice(-4000)));
+      await waitUntil(
+        async () => {
+          if (c.exitCode !== null) throw new Error(`${bin} exited:\n${out}`);
+          return (await fetch(`http://127.0.0.1:${port}${health}`).catch(() => undefined))?.ok === true;
+        },
+        `${bin} ready`,
+        60_000,
+        50,
+      );
+    },
+    stop: () => stopChild(child),
+    async close() {
+      await stopChild(child);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return server;
+}
+
+/** Prometheus with its OTLP receiver (`/api/v1/otlp/v1/metrics`), data in its own temp dir. */
+export async function startPrometheus(): Promise<DbServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'edgetwin-prometheus-'));
+  const port = await freePort();
+  await writeFile(join(dir, 'prometheus.yml'), 'global:\n  scrape_interval: 1m\n');
+  const server = httpPeer(
+    peerBinary('prometheus', 'v0.316.0'),
+    [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'prom')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--web.enable-otlp-receiver',
+    ],
+    port,
+    '/-/ready',
+    dir,
+  );
+  await server.start();
+  return server;
+}
+
+/** InfluxDB 1.8 (which serves the v2 write API) with `database` created, data in its own temp dir. */
+export async function startInfluxdb(database: string): Promise<DbServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'edgetwin-influxdb-'));
+  const [port, rpcPort] = [await freePort(), await freePort()];
+  await writeFile(
+    join(dir, 'influxdb.conf'),
+    [
+      `bind-address = "127.0.0.1:${rpcPort}"`,
+      'reporting-disabled = true',
+      '[meta]',
+      `  dir = "${join(dir, 'meta')}"`,
+      '[data]',
+      `  dir = "${join(dir, 'data')}"`,
+      `  wal-dir = "${join(dir, 'wal')}"`,
+      '  query-log-enabled = false',
+      '[http]',
+      `  bind-address = "127.0.0.1:${port}"`,
+      '  log-enabled = false',
+      '  flux-enabled = false',
+      '[monitor]',
+      '  store-enabled = false',
+      '',
+    ].join('\n'),
+  );
+  const server = httpPeer(
+    peerBinary('influxd', 'v1.8.10'),
+    ['run', '-config', join(dir, 'influxdb.conf')],
+    port,
+    '/ping',
+    dir,
+  );
+  await server.start();
+  // InfluxDB 1.x needs the database to exist (the mapper never creates it)
+  const created = await fetch(`http://127.0.0.1:${port}/query`, {
+    method: 'POST',
+    body: new URLSearchParams({ q: `CREATE DATABASE ${database}` }),
+  });
+  if (!created.ok) throw new Error(`InfluxDB refused CREATE DATABASE ${database}: ${await created.text()}`);
   return server;
 }

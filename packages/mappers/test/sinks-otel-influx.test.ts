@@ -2,16 +2,11 @@
 // Go module, OTLP receiver on) queried back with PromQL, and InfluxDB 1.8 serving the v2 write API, queried
 // back with InfluxQL. Each server is restarted in the middle of a stream: nothing that fits the buffer is lost.
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { freePort, waitUntil } from '@edgetwin/eventbus/testing';
-import { peerBinary } from '@edgetwin/simulators/peers';
+import { waitUntil } from '@edgetwin/eventbus/testing';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { virtualDriverFactory } from '../src/drivers/virtual/index.js';
+import { type DbServer, startInfluxdb, startPrometheus } from './db-servers.js';
 import { device, prop, type Rig, startRig } from './runtime-helpers.js';
 
 const SINK_LIMITS = {
@@ -23,93 +18,12 @@ const SINK_LIMITS = {
   reconnectMaxMs: 200,
 };
 
-interface Peer {
-  port: number;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-async function startPeer(bin: string, args: string[], port: number, health: string): Promise<Peer> {
-  let child: ChildProcess | undefined;
-  let out = '';
-  const peer: Peer = {
-    port,
-    async start() {
-      out = '';
-      child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      child.stdout!.on('data', (b: Buffer) => (out = (out + b.toString()).slice(-4000)));
-      child.stderr!.on('data', (b: Buffer) => (out = (out + b.toString()).slice(-4000)));
-      await waitUntil(
-        async () => {
-          if (child!.exitCode !== null) throw new Error(`${bin} exited:\n${out}`);
-          return (await fetch(`http://127.0.0.1:${port}${health}`).catch(() => undefined))?.ok === true;
-        },
-        `${bin} ready`,
-        60_000,
-        50,
-      );
-    },
-    async stop() {
-      const c = child;
-      if (!c || c.exitCode !== null) return;
-      const exited = once(c, 'exit');
-      c.kill('SIGTERM');
-      await exited;
-    },
-  };
-  await peer.start();
-  return peer;
-}
-
-let dir: string;
-let prometheus: Peer;
-let influx: Peer;
+let prometheus: DbServer;
+let influx: DbServer;
 let rig: Rig | undefined;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'edgetwin-otel-influx-'));
-  await writeFile(join(dir, 'prometheus.yml'), 'global:\n  scrape_interval: 1m\n');
-  const [pp, ip, ibind] = [await freePort(), await freePort(), await freePort()];
-  await writeFile(
-    join(dir, 'influxdb.conf'),
-    [
-      `bind-address = "127.0.0.1:${ibind}"`,
-      'reporting-disabled = true',
-      '[meta]',
-      `  dir = "${join(dir, 'influx', 'meta')}"`,
-      '[data]',
-      `  dir = "${join(dir, 'influx', 'data')}"`,
-      `  wal-dir = "${join(dir, 'influx', 'wal')}"`,
-      '  query-log-enabled = false',
-      '[http]',
-      `  bind-address = "127.0.0.1:${ip}"`,
-      '  log-enabled = false',
-      '  flux-enabled = false',
-      '[monitor]',
-      '  store-enabled = false',
-      '',
-    ].join('\n'),
-  );
-  [prometheus, influx] = await Promise.all([
-    startPeer(
-      peerBinary('prometheus', 'v0.316.0'),
-      [
-        `--config.file=${join(dir, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${join(dir, 'prom')}`,
-        `--web.listen-address=127.0.0.1:${pp}`,
-        '--web.enable-otlp-receiver',
-      ],
-      pp,
-      '/-/ready',
-    ),
-    startPeer(peerBinary('influxd', 'v1.8.10'), ['run', '-config', join(dir, 'influxdb.conf')], ip, '/ping'),
-  ]);
-  // InfluxDB 1.x needs the database to exist (the mapper never creates it)
-  const created = await fetch(`http://127.0.0.1:${influx.port}/query`, {
-    method: 'POST',
-    body: new URLSearchParams({ q: 'CREATE DATABASE plant' }),
-  });
-  expect(created.ok).toBe(true);
+  [prometheus, influx] = await Promise.all([startPrometheus(), startInfluxdb('plant')]);
 }, 120_000);
 
 afterEach(async () => {
@@ -118,8 +32,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([prometheus?.stop(), influx?.stop()]);
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await Promise.all([prometheus?.close(), influx?.close()]);
 });
 
 async function promql(query: string): Promise<Array<{ metric: Record<string, string>; values: [number, string][] }>> {
