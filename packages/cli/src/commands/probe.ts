@@ -1,94 +1,18 @@
-// `edgetwin probe PROTOCOL ...`: look at devices before writing their manifests. `probe ble` (issue 12)
-// scans for advertisers, prints one device's GATT table, or writes a DeviceModel + Device skeleton.
+// `edgetwin probe PROTOCOL ...`: look at devices before writing their manifests. This file only dispatches:
+// each protocol is one file under probe/ exporting a ProbeCommand (ble: issue 12, opcua: issue 11). Add a
+// protocol by adding its file and one line below.
 import type { Command } from 'commander';
-import pino from 'pino';
-import { stringify } from 'yaml';
+import { probeBle } from './probe/ble.js';
+
+/** Adds `probe <protocol>` to the `probe` command (`program` for usage errors). */
+export type ProbeCommand = (probe: Command, program: Command) => void;
+
+// Keep alphabetical.
+const PROTOCOLS: ProbeCommand[] = [probeBle];
 
 export function registerProbe(program: Command): void {
-  const probe = program.command('probe').description('look at devices on this machine before writing manifests');
-  probe
-    .command('ble [address]')
-    .description('list BLE devices advertising nearby; with ADDRESS, connect and print its GATT table')
-    .option(
-      '--adapter <adapter>',
-      'hciN or uart:/dev/ttyXXX[@baud] (default: $EDGETWIN_BLE_ADAPTER, else hci0)',
-      process.env.EDGETWIN_BLE_ADAPTER || 'hci0',
-    )
-    .option('--duration <ms>', 'how long to scan', (v) => Number.parseInt(v, 10), 5000)
-    .option(
-      '--timeout <ms>',
-      'how long to wait for the device and each GATT step',
-      (v) => Number.parseInt(v, 10),
-      10000,
-    )
-    .option('-o, --output <format>', '"yaml": a DeviceModel + Device skeleton for ADDRESS')
-    .option('--name <name>', 'device name in the skeleton', 'ble-device')
-    .option('--node <node>', 'nodeName in the skeleton', 'edge-node-1')
-    .action(async (address: string | undefined, o) => {
-      const logger = pino({ level: process.env.EDGETWIN_LOG_LEVEL ?? 'warn' }, pino.destination(2));
-      const { adapterSpec, bleSkeleton, readGattTable, scanBle } = await import(
-        '@edgetwin/mappers/drivers/bluetooth/probe'
-      );
-      if (o.output !== undefined && o.output !== 'yaml')
-        program.error(`-o ${o.output}: only "yaml" is supported`, { exitCode: 2 });
-      if (o.output === 'yaml' && !address) program.error('-o yaml needs the ADDRESS of one device', { exitCode: 2 });
-      try {
-        const spec = adapterSpec(o.adapter as string);
-        if (!address) {
-          const found = await scanBle(spec, o.duration as number, logger);
-          process.stdout.write(formatScan(found));
-          return await exit(0);
-        }
-        const { device, services } = await readGattTable(spec, address, o.timeout as number, logger);
-        if (o.output === 'yaml') {
-          const docs = bleSkeleton(device, services, { name: o.name, node: o.node, adapter: o.adapter });
-          process.stdout.write(docs.map((d) => stringify(d)).join('---\n'));
-        } else process.stdout.write(formatGatt(device, services));
-        return await exit(0);
-      } catch (e) {
-        process.stderr.write(`edgetwin probe ble: ${(e as Error).message}\n`);
-        return await exit(1);
-      }
-    });
-}
-
-/** noble keeps the HCI socket open: exit explicitly once the output is flushed. */
-function exit(code: number): Promise<never> {
-  return new Promise(() => process.stdout.write('', () => process.exit(code)));
-}
-
-type Scan = Awaited<ReturnType<typeof import('@edgetwin/mappers/drivers/bluetooth/probe').scanBle>>;
-type Gatt = Awaited<ReturnType<typeof import('@edgetwin/mappers/drivers/bluetooth/probe').readGattTable>>;
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const fmt = (r: string[]) =>
-    r
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join('  ')
-      .trimEnd();
-  return [fmt(header), ...rows.map(fmt)].join('\n');
-}
-
-export function formatScan(found: Scan): string {
-  if (found.length === 0) return 'no BLE device heard advertising\n';
-  const rows = found.map((a) => [
-    a.address,
-    a.addressType,
-    a.name ?? '',
-    String(a.rssi),
-    a.connectable ? 'yes' : 'no',
-    a.services.join(','),
-    [a.manufacturerData ? `mfr ${a.manufacturerData}` : '', ...a.serviceData.map((s) => `${s.uuid}:${s.data}`)]
-      .filter(Boolean)
-      .join(' '),
-  ]);
-  return `${table(['ADDRESS', 'TYPE', 'NAME', 'RSSI', 'CONNECTABLE', 'SERVICES', 'DATA'], rows)}\n`;
-}
-
-export function formatGatt(device: Gatt['device'], services: Gatt['services']): string {
-  const rows: string[][] = [];
-  for (const s of services)
-    for (const c of s.characteristics) rows.push([s.uuid, c.uuid, c.name ?? '', c.properties.join(','), c.value ?? '']);
-  return `${device.address} (${device.addressType}) ${device.name ?? ''} RSSI ${device.rssi}\n${table(['SERVICE', 'CHARACTERISTIC', 'NAME', 'PROPERTIES', 'VALUE'], rows)}\n`;
+  const probe = program
+    .command('probe')
+    .description('look at devices and servers before writing manifests (ble, opcua)');
+  for (const add of PROTOCOLS) add(probe, program);
 }
