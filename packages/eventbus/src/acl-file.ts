@@ -72,7 +72,8 @@ export function parseAclFile(text: string, file = 'acl'): AclRules {
 
 /** Plain-text `user:password` lines (the input format of mosquitto_passwd -U), `#` comments. */
 export function parsePasswordFile(text: string, file = 'passwords'): Record<string, string> {
-  const users: Record<string, string> = {};
+  // no prototype: a user named `__proto__` is an entry like any other, not a change of prototype
+  const users: Record<string, string> = Object.create(null);
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
     if (!line || line.startsWith('#')) return;
