@@ -1,9 +1,16 @@
 // The edgetwin command. Each subcommand lives in its own file under commands/ and registers itself here.
+import { readFileSync } from 'node:fs';
+import { UsageError } from '@edgetwin/device-controller/cli/common';
 import { Command, CommanderError } from 'commander';
 import { commands } from './commands/index.js';
 
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
 const program = new Command('edgetwin')
   .description('KubeEdge-compatible device management: devices in YAML, a persisted twin, MQTT mappers')
+  .version(version, '--version', 'print the edgetwin version')
   .showHelpAfterError()
   .exitOverride();
 
@@ -18,5 +25,6 @@ try {
   }
   const err = e as Error;
   console.error(`edgetwin: ${err.message}`);
-  process.exit(1);
+  // a usage mistake found inside a command (an unknown --example, say) exits 2 like commander's own
+  process.exit(e instanceof UsageError ? 2 : 1);
 }

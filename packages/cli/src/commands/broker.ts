@@ -87,6 +87,6 @@ export function registerBroker(program: Command): void {
           `${o.aclFile ? `, ACL from ${o.aclFile}` : ''}\n` +
           `  sessions ${o.dataDir ? opts.persistenceDir : 'in memory (lost on restart)'}${metricsLine}\n`,
       );
-      await life.untilSignal();
+      await life.untilSignal((line) => process.stdout.write(`${line}\n`));
     });
 }

@@ -127,6 +127,6 @@ export function registerCloud(program: Command): void {
         await life.stopAll();
         throw e;
       }
-      await life.untilSignal();
+      await life.untilSignal((line) => process.stdout.write(`${line}\n`));
     });
 }

@@ -7,7 +7,7 @@ import { extname, join } from 'node:path';
 import type { Device, DeviceModel } from '@edgetwin/api';
 import { openDeviceTwin } from '@edgetwin/devicetwin';
 import { connectBus, startBroker } from '@edgetwin/eventbus';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import pino from 'pino';
 import { parseAllDocuments } from 'yaml';
 import { addTwinLimitOptions, type TwinLimitFlags, twinLimitsFrom } from '../compose/twin-limit-options.js';
@@ -21,12 +21,14 @@ export const registerEdgeLocal: RegisterCommand = (program: Command) => {
     .option('--host <addr>', 'address the MQTT broker listens on', '127.0.0.1')
     .option('--port <n>', 'MQTT port (0 = any free port)', toPort, 1883)
     .option('--broker <url>', 'use a running broker (e.g. Mosquitto, mqtt://127.0.0.1:1883) instead of an embedded one')
-    .option('-f, --file <path>', 'YAML file or directory of Device/DeviceModel manifests (repeatable)', collect, [])
+    .option('-f, --filename <path>', 'YAML file or directory of Device/DeviceModel manifests (repeatable)', collect, [])
+    // the old spelling still works; one spelling is shown across commands (issue 16 §3)
+    .addOption(new Option('--file <path>').hideHelp().argParser(collect).default([]))
     .option('--metrics-port <n>', 'serve Prometheus metrics on http://<host>:<n>/metrics', toPort)
     .option('--log-level <level>', 'pino log level (info, debug, warn, silent)', 'warn')
     .action(async (o: Options) => {
       const logger = pino({ level: o.logLevel }, pino.destination(2));
-      const objects = await loadManifestPaths(o.file);
+      const objects = await loadManifestPaths([...o.filename, ...o.file]);
       const broker = o.broker
         ? { url: o.broker, port: Number(new URL(o.broker).port || 1883), close: async () => undefined }
         : await startBroker({ host: o.host, port: o.port, logger });
@@ -70,6 +72,7 @@ interface Options extends TwinLimitFlags {
   db: string;
   host: string;
   port: number;
+  filename: string[];
   file: string[];
   metricsPort?: number;
   broker?: string;

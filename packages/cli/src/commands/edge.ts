@@ -85,6 +85,6 @@ export function registerEdge(program: Command): void {
         await life.stopAll();
         throw e;
       }
-      await life.untilSignal();
+      await life.untilSignal((line) => process.stdout.write(`${line}\n`));
     });
 }

@@ -6,6 +6,7 @@ import { registerApply } from './apply.js';
 import { registerBroker } from './broker.js';
 import { registerCall } from './call.js';
 import { registerCloud } from './cloud.js';
+import { registerCompletion } from './completion.js';
 import { registerDelete } from './delete.js';
 import { registerDescribe } from './describe.js';
 import { registerEdgeLocal } from './edge-local.js';
@@ -25,6 +26,7 @@ export const commands: RegisterCommand[] = [
   registerBroker,
   registerCall,
   registerCloud,
+  registerCompletion,
   registerDelete,
   registerDescribe,
   registerEdge,

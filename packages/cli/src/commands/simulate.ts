@@ -12,7 +12,7 @@ import {
   startBlePeripherals,
   startModbusSimulator,
 } from '@edgetwin/simulators';
-import { type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 
 const REGISTER_NAMES = { coil: 'coil', discrete: 'discrete', holding: 'holding', input: 'input' };
@@ -23,7 +23,9 @@ export function registerSimulate(program: Command): void {
     .description(
       'serve the Modbus devices of Device/DeviceModel manifests as a simulated Modbus TCP (or RTU) slave, and/or the emulated BLE peripherals',
     )
-    .option('-f, --file <path...>', 'manifest files or directories (YAML, several documents allowed)')
+    .option('-f, --filename <path...>', 'manifest files or directories (YAML, several documents allowed)')
+    // the old spelling still works; one spelling is shown across commands (issue 16 §3)
+    .addOption(new Option('--file <path...>').hideHelp())
     .option('--ble', 'start the emulated BLE peripherals (a SensorTag-like sensor, a lamp, a beacon; needs Bumble)')
     .option('--ble-pty <path>', 'where the emulated BLE adapter PTY symlink goes', '/tmp/edgetwin-ble.pty')
     .option(
@@ -39,7 +41,7 @@ export function registerSimulate(program: Command): void {
     .option('--strict', 'answer exception 2 for registers no property declares')
     .action(async (o) => {
       const logger = pino({ level: process.env.EDGETWIN_LOG_LEVEL ?? 'warn' }, pino.destination(2));
-      const files = (o.file as string[] | undefined) ?? [];
+      const files = [...((o.filename as string[] | undefined) ?? []), ...((o.file as string[] | undefined) ?? [])];
       if (files.length === 0 && !o.ble) throw new InvalidArgumentError('give -f FILE|DIR, or --ble');
       const loaded = await loadManifestFiles(files);
       const devices = resolveManifests(loaded, { protocol: 'modbus' });

@@ -40,14 +40,20 @@ export function registerUp(program: Command): void {
     .option('--no-apps', 'do not start the example edge apps')
     .action(async (o) => {
       const viewing = o.view && process.stdout.isTTY;
-      // While the live view redraws stdout, only warnings go to stderr.
-      const logger = cliLogger(process.env.EDGETWIN_LOG_LEVEL ?? (viewing ? 'warn' : 'info'));
-      const life = new Lifecycle(logger);
       const examples: Example[] = o.manifests
         ? []
         : o.example
           ? (o.example as string[]).map(findExample)
           : listExamples();
+      // Logs go to <data-dir>/up.log; while the live view redraws the terminal, nothing else is written to it
+      // (a warning printed into the view left frozen copies of its lines: issue 16 §2).
+      const logFile = join(o.dataDir, 'up.log');
+      const logger = cliLogger(process.env.EDGETWIN_LOG_LEVEL ?? 'info', {
+        file: logFile,
+        fileLevel: process.env.EDGETWIN_LOG_LEVEL ?? 'info',
+        terminal: !viewing,
+      });
+      const life = new Lifecycle(logger);
       const manifestDirs: string[] = o.manifests ?? examples.map((e) => e.manifestsDir);
       if (manifestDirs.length === 0) program.error('no manifests to load: pass --manifests DIR', { exitCode: 2 });
       const manifestPaths = await listManifestPaths(manifestDirs);
@@ -127,6 +133,7 @@ export function registerUp(program: Command): void {
           `  cloud link MQTT   ${cloud.linkUrl}`,
           `  edge MQTT         ${edge.brokerUrl}   <- KubeEdge apps and mappers connect here`,
           `  edge node         ${o.node} (twin ${edge.dbPath})`,
+          `  logs              ${logFile}`,
           ...(sim ? sim.endpoints.map((e) => `  modbus simulator  ${e.host}:${e.port} (${e.devices.join(', ')})`) : []),
           ...(ble ? [`  BLE peripherals   adapter uart:${ble.ptyPath} (emulated: sensor, lamp, beacon)`] : []),
           `  examples          ${examples.map((e) => e.name).join(', ') || 'none'}`,
@@ -159,6 +166,6 @@ export function registerUp(program: Command): void {
           ...modbusPortFlags(loaded.devices, o.modbusPort),
         ]);
       }
-      await life.untilSignal();
+      await life.untilSignal((line) => process.stdout.write(`\n${line}\n`));
     });
 }

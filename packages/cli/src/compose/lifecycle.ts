@@ -8,7 +8,7 @@ export interface Stoppable {
 
 export class Lifecycle {
   private readonly parts: Stoppable[] = [];
-  private stopping?: Promise<void>;
+  private stopping?: Promise<string[]>;
 
   constructor(private readonly logger: Logger) {}
 
@@ -16,28 +16,38 @@ export class Lifecycle {
     this.parts.push({ name, stop });
   }
 
-  async stopAll(): Promise<void> {
+  /** Stops every part, last started first; resolves with the names of those that stopped cleanly. */
+  async stopAll(): Promise<string[]> {
     this.stopping ??= (async () => {
+      const stopped: string[] = [];
       for (const part of [...this.parts].reverse()) {
         try {
           await part.stop();
+          stopped.push(part.name);
         } catch (e) {
           this.logger.warn({ part: part.name, err: e }, 'failed to stop cleanly');
         }
       }
+      return stopped;
     })();
     return this.stopping;
   }
 
-  /** Resolves after a signal has stopped everything. A second Ctrl-C exits at once. */
-  untilSignal(): Promise<void> {
+  /**
+   * Resolves after a signal has stopped everything. A second Ctrl-C exits at once. `say` gets one line
+   * naming what was stopped (issue 16 §2: Ctrl-C says what it stopped).
+   */
+  untilSignal(say?: (line: string) => void): Promise<void> {
     return new Promise((resolve) => {
       let signalled = false;
       const onSignal = (sig: NodeJS.Signals) => {
         if (signalled) process.exit(130);
         signalled = true;
         this.logger.info({ signal: sig }, 'stopping');
-        void this.stopAll().then(resolve);
+        void this.stopAll().then((stopped) => {
+          say?.(`stopped: ${stopped.join(', ') || 'nothing was running'}`);
+          resolve();
+        });
       };
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);

@@ -2,13 +2,14 @@
 // controller's apply API takes, so error lines point into the user's own files.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { UsageError } from '@edgetwin/device-controller/cli/common';
+
+export { UsageError };
 
 export interface ManifestFile {
   file: string;
   text: string;
 }
-
-export class UsageError extends Error {}
 
 export async function listManifestPaths(paths: string[]): Promise<string[]> {
   const out: string[] = [];

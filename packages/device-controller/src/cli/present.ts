@@ -185,3 +185,27 @@ function inSync(type: PropertyType | undefined, desired: string | undefined, twi
   if (desired === undefined) return true;
   return sameValue(type, twin?.reported?.value, desired);
 }
+
+/**
+ * A value of a property's type for a usage hint (issue 16 §3: `twin set` suggested `setpoint=21.5` for an
+ * ON/OFF lamp): the value it reports now when there is one, else one inside the model's bounds.
+ */
+export function exampleValue(
+  mp: { type?: PropertyType; minimum?: string; maximum?: string } | undefined,
+  current?: string,
+): string {
+  if (current !== undefined && current !== '') return current;
+  switch (mp?.type) {
+    case 'INT':
+      return mp.minimum ?? mp.maximum ?? '1';
+    case 'FLOAT':
+    case 'DOUBLE':
+      return mp.minimum ?? mp.maximum ?? '21.5';
+    case 'BOOLEAN':
+      return 'true';
+    case 'BYTES':
+      return 'aGVsbG8=';
+    default:
+      return 'ON';
+  }
+}
