@@ -29,6 +29,7 @@ import { performance } from 'node:perf_hooks';
 import { cloudTopics } from '@edgetwin/api';
 import { ControllerClient, EmbeddedStore, StatusCoalescer } from '@edgetwin/device-controller';
 import { connectBus, startBroker } from '@edgetwin/eventbus';
+import { EDGE_SERVICE_USER, readEdgeServicePassword } from '@edgetwin/eventbus/edge-bus-acl';
 import { VirtualDevice } from '@edgetwin/mappers';
 import pino from 'pino';
 import { Lifecycle } from '../packages/cli/src/compose/lifecycle.js';
@@ -271,7 +272,11 @@ async function runScenario(sc: Scenario): Promise<Result> {
   const client = new ControllerClient(cloud.controllerUrl, { token: cloud.apiToken });
 
   // -- observers on the edge broker
-  const obs = await connectBus({ url: edge.brokerUrl, clientId: 'e2e-observer', logger });
+  // the mapper-facing edgetwin/v1 topics reach only the edge's service user (issue 10): observe as it
+  const service = edgeBrokerUrl
+    ? {}
+    : { username: EDGE_SERVICE_USER, password: readEdgeServicePassword(dataDir, NODE) };
+  const obs = await connectBus({ url: edge.brokerUrl, clientId: 'e2e-observer', logger, ...service });
   life.add('observer', () => obs.close());
   const configs = new Set<string>();
   const online = new Set<string>();
@@ -428,7 +433,8 @@ async function runScenario(sc: Scenario): Promise<Result> {
 
   // -- baseline: one MQTT hop (QoS 1 publish -> subscriber receives) on each broker, same process, same load
   async function hop(url: string, tag: string, topic: string, payload: string, username?: string): Promise<Stats> {
-    const auth = username ? { username } : {};
+    // the cloud link's broker speaks TLS with the certificate startCloud generated (trusted here as its own CA)
+    const auth = username ? { username, ...(cloud.tls ? { ca: cloud.tls.cert } : {}) } : {};
     const sub = await connectBus({ url, clientId: `e2e-hop-sub-${tag}`, logger, ...auth });
     const pub = await connectBus({ url, clientId: `e2e-hop-pub-${tag}`, logger, ...auth });
     let waiting: ((t: number) => void) | undefined;
@@ -451,13 +457,18 @@ async function runScenario(sc: Scenario): Promise<Result> {
   // On the cloud-link broker a client may only use its own node's topics (broker ACL): a second node name
   // publishes an empty ReportBatch on its reports topic, as an edge would (the controller acks it too).
   const HOP_NODE = 'e2e-hop';
+  // Since the node registry (issue 10) an unknown node name is refused a login: the cloud hop is then not
+  // measured (its column shows –) rather than failing the scenario.
   const baselineCloud = await hop(
     cloud.linkUrl,
     'cloud',
     cloudTopics.reports(HOP_NODE),
     JSON.stringify({ node: HOP_NODE, entries: [] }),
     HOP_NODE,
-  );
+  ).catch((err: Error) => {
+    process.stderr.write(`cloud hop baseline not measured: ${err.message}\n`);
+    return stats([]);
+  });
 
   // -- samples
   const http: number[] = [];
@@ -470,12 +481,9 @@ async function runScenario(sc: Scenario): Promise<Result> {
   const lostDetail: string[] = [];
   let apiMismatch = 0;
   let value = 1000;
-  let rng = 12345;
-  const nextIndex = (i: number) => {
-    if (sc.devices <= 10) return i % sc.devices;
-    rng = (rng * 1103515245 + 12345) & 0x7fffffff;
-    return rng % sc.devices;
-  };
+  // 1 x 1,000: a stride through the devices (7919 is prime to 1,000), so no device is set twice within
+  // 1,000 samples, far more than a second apart: issue 15's "each device set at most once per second"
+  const nextIndex = (i: number) => (sc.devices <= 10 ? i % sc.devices : (i * 7919) % sc.devices);
   for (let i = 0; i < sc.samples; i++) {
     const id = ids[nextIndex(i)]!;
     const name = id.split('/')[1]!;

@@ -24,6 +24,12 @@ export interface NodeDesiredState {
 export interface StatusSink {
   /** Apply entries of one node in seq order; resolves when they are durable in the controller. */
   applyReports(node: string, entries: OutboxEntry[]): Promise<void>;
+  /**
+   * Merges entries of one node in seq order (resolves once merged, calls in order) and returns `durable`, which
+   * resolves when they are durable. Lets the cloud link merge a node's next batch while one is being written.
+   * Optional: without it the link waits for applyReports before the next batch.
+   */
+  stageReports?(node: string, entries: OutboxEntry[]): Promise<{ durable: Promise<void> }>;
   setNodePresence(node: string, presence: Presence, at: Date): void;
   /** The state of a node's report stream, after every batch the cloud link handles (for `get nodes`). */
   setNodeReports?(node: string, stream: NodeReportStream): void;

@@ -10,6 +10,11 @@ export class ControllerMetrics {
     help: 'Status writes issued to the source (one per device flush)',
     registers: [this.registry],
   });
+  readonly statusWritesAnswering = new Counter({
+    name: 'edgetwin_controller_status_writes_answering_total',
+    help: 'Status writes made at once, outside the per-device and global budgets, because they carry a reported value that answers a cloud command (one per desired value set)',
+    registers: [this.registry],
+  });
   readonly statusWriteErrors = new Counter({
     name: 'edgetwin_controller_status_write_errors_total',
     help: 'Status writes that failed and will be retried',

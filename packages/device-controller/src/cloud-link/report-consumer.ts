@@ -51,6 +51,13 @@ export class ReportConsumer {
   /** the drain loop of a node, while one runs */
   private readonly draining = new Map<string, Promise<void>>();
   private readonly streams = new Map<string, NodeReportStream>();
+  /**
+   * Per node, the last seq merged into the status sink, ahead of what is durable while writes are pending
+   * (what duplicates are checked against), with its epoch. What is durable is in LinkState.
+   */
+  private readonly merged = new Map<string, { epoch: string; applied: number }>();
+  /** per node, the tail of its durable -> cursor -> ack chain (in seq order) */
+  private readonly acking = new Map<string, Promise<void>>();
   applied = 0;
   duplicates = 0;
   private stopped = false;
@@ -105,7 +112,8 @@ export class ReportConsumer {
 
   /** Resolves when every batch received so far has been handled. */
   async idle(): Promise<void> {
-    while (this.draining.size > 0) await Promise.all([...this.draining.values()]);
+    while (this.draining.size > 0 || this.acking.size > 0)
+      await Promise.all([...this.draining.values(), ...this.acking.values()]);
   }
 
   /**
@@ -113,6 +121,11 @@ export class ReportConsumer {
    * progress are handled together, as one applyReports call: one `twin set` makes several reports a few
    * milliseconds apart (observed desired, write pending/written/verified, the reported value), and each
    * separate call would spend one of the device's status writes.
+   *
+   * Merging and acknowledging are two steps (issue 15, target 5): a batch is merged into the status sink as
+   * soon as the one before it is merged, and acknowledged, in seq order, once it is durable. Waiting for
+   * durability before merging the next batch made the answer to a `twin set` wait behind any device of the
+   * batch before it that was waiting for its status write budget (up to the status interval or longer).
    */
   private async drain(node: string): Promise<void> {
     for (;;) {
@@ -150,20 +163,23 @@ export class ReportConsumer {
     // a malformed batch alone is not answered; anything else is, with what the cloud holds
     if (!decodedAny && candidates.length === 0) return;
 
-    let cursor = this.state.cursor(node);
+    let cursor = this.cursorOf(node);
     /** the refusal to tell the edge (of its latest pass) */
     let answer: ReportAck['refused'];
     const tell = (reason: ReportRefusal, batch: ReportBatch) => {
       if (batch.pass !== undefined && (!answer || batch.pass >= answer.pass)) answer = { reason, pass: batch.pass };
     };
+    /** what the acknowledgement of this round waits for, in order: durable, then its cursor is stored */
+    const steps: { durable: Promise<void>; epoch: string; upTo: number }[] = [];
     for (;;) {
       const same: ReportBatch[] = [];
       const other: ReportBatch[] = [];
       for (const b of candidates) ((b.epoch ?? '') === cursor.epoch ? same : other).push(b);
       const { fresh, upTo, rest } = this.gather(same, cursor.applied);
       if (fresh.length > 0) {
+        let durable: Promise<void>;
         try {
-          await this.status.applyReports(node, fresh);
+          ({ durable } = await this.stage(node, fresh));
         } catch (err) {
           // not acknowledged: the edge keeps the entries and sends them again (at the latest after its ack
           // timeout); what was waiting aside stays there
@@ -175,11 +191,11 @@ export class ReportConsumer {
           this.keep(node, [...same, ...other], cursor.applied, stream);
           return;
         }
-        this.state.markApplied(node, upTo);
+        steps.push({ durable, epoch: cursor.epoch, upTo });
+        this.merged.set(node, { epoch: cursor.epoch, applied: upTo });
         cursor = { ...cursor, applied: upTo };
         this.applied += fresh.length;
         this.metrics?.reportsApplied.inc(fresh.length);
-        stream.lastAppliedAt = new Date().toISOString();
       }
       // batches of another epoch, in arrival order: the first one that can start the new epoch switches the node
       let switched = false;
@@ -200,7 +216,10 @@ export class ReportConsumer {
               : 'cloud link: the node reports in a new epoch (data dir wiped, restored or replaced); its seqs start over',
           );
           this.metrics?.epochSwitches.inc();
+          // the old epoch's pending writes are stored (or given up) before the cursor moves to the new one
+          await this.settle(node, steps.splice(0));
           cursor = this.state.switchEpoch(node, epoch, b.after ?? 0);
+          this.merged.delete(node);
           waiting.push(b);
           switched = true;
         } else {
@@ -219,16 +238,68 @@ export class ReportConsumer {
       break;
     }
     stream.epoch = cursor.epoch;
-    stream.appliedSeq = cursor.applied;
     const last = candidates.at(-1);
     if (last?.pending !== undefined) stream.queued = last.pending;
-    this.status.setNodeReports?.(node, this.stream(node)!);
-    await this.ack(node, {
-      upTo: cursor.applied,
-      epoch: cursor.epoch,
-      timestamp: Date.now(),
-      ...(answer ? { refused: answer } : {}),
+    // acknowledged once durable, after every earlier round of this node; the next batch does not wait for it
+    const epoch = cursor.epoch;
+    const prev = this.acking.get(node) ?? Promise.resolve();
+    const tail = prev.then(async () => {
+      if (!(await this.settle(node, steps))) return;
+      await this.ack(node, {
+        upTo: this.state.cursor(node).applied,
+        epoch,
+        timestamp: Date.now(),
+        ...(answer ? { refused: answer } : {}),
+      });
     });
+    this.acking.set(node, tail);
+    void tail.finally(() => {
+      if (this.acking.get(node) === tail) this.acking.delete(node);
+    });
+  }
+
+  /** The node's cursor, with what is merged but not yet durable counted as applied (duplicates are skipped). */
+  private cursorOf(node: string): ReportCursor {
+    const stored = this.state.cursor(node);
+    const merged = this.merged.get(node);
+    if (merged && merged.epoch === stored.epoch && merged.applied > stored.applied)
+      return { ...stored, applied: merged.applied };
+    return stored;
+  }
+
+  /** Merges through the sink's two-step API when it has one; otherwise applies and waits (durable at once). */
+  private async stage(node: string, entries: OutboxEntry[]): Promise<{ durable: Promise<void> }> {
+    if (this.status.stageReports) return this.status.stageReports(node, entries);
+    await this.status.applyReports(node, entries);
+    return { durable: Promise.resolve() };
+  }
+
+  /**
+   * Waits for each step to be durable and stores its cursor, in order. False if one failed (the sink stopped):
+   * nothing after it is stored or acknowledged, and the merged cursor is forgotten, so what the edge sends
+   * again is applied again.
+   */
+  private async settle(
+    node: string,
+    steps: { durable: Promise<void>; epoch: string; upTo: number }[],
+  ): Promise<boolean> {
+    const stream = this.streamOf(node);
+    for (const step of steps) {
+      try {
+        await step.durable;
+      } catch (err) {
+        this.log.error({ err, node, upTo: step.upTo }, 'cloud link: status sink refused reports');
+        this.refuse(node, 'status');
+        this.merged.delete(node);
+        return false;
+      }
+      if (this.state.cursor(node).epoch !== step.epoch) continue;
+      this.state.markApplied(node, step.upTo);
+      stream.appliedSeq = step.upTo;
+      stream.lastAppliedAt = new Date().toISOString();
+    }
+    this.status.setNodeReports?.(node, this.stream(node)!);
+    return true;
   }
 
   /**

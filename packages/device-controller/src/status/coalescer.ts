@@ -10,6 +10,11 @@
 // bucket and is written at once; one reporting every 100 ms spends its burst once and then gets one write
 // per interval, as before.
 //
+// The answer to a command is not held back (issue 15, target 5): a report whose reported value newly equals the
+// cloud's desired value (the value a user set with `twin set` and now waits to see reported) makes its device's
+// write at once, ahead of the queue, outside the per-device and global budgets. Each desired value (its value
+// and metadata.timestamp) earns this once per property, so the extra writes are bounded by how often desired
+// values are set, which the API server already bounds; everything else is coalesced as before.
 //
 // Durability: applyReports resolves only after a write that contains every entry it was given has
 // succeeded in the source. The cloud link acknowledges the edge after that, so an entry is either in the
@@ -17,7 +22,14 @@
 // an acknowledgement can wait up to one interval (plus queueing under the cap), during which the edge
 // keeps batching, which is what makes the coalescing work.
 
-import { type Device, type DeviceStatusFields, type OutboxEntry, type Presence, splitId } from '@edgetwin/api';
+import {
+  type Device,
+  type DeviceStatusFields,
+  type OutboxEntry,
+  type Presence,
+  splitId,
+  type TwinReportEntry,
+} from '@edgetwin/api';
 import pino, { type Logger } from 'pino';
 import type { NodeReportStream, StatusSink } from '../contracts.js';
 import type { ControllerMetrics } from '../metrics.js';
@@ -57,6 +69,10 @@ interface Slot {
   creditsAt: number;
   waiters: Waiter[];
   phase: 'idle' | 'delayed' | 'ready' | 'writing';
+  /** the merged status answers a cloud command: write at once, outside the budgets */
+  answering: boolean;
+  /** per property, the desired value (value and timestamp) a report has already answered */
+  answered: Map<string, string>;
   timer?: NodeJS.Timeout;
 }
 
@@ -69,6 +85,8 @@ export class StatusCoalescer implements StatusSink {
   private readonly slots = new Map<string, Slot>();
   private readonly loading = new Map<string, Promise<Slot>>();
   private readonly ready = new Set<Slot>();
+  /** ready slots that answer a cloud command: written first, without waiting for a token */
+  private readonly answering = new Set<Slot>();
   private readonly presence = new Map<string, NodePresence>();
   private readonly reportStreams = new Map<string, NodeReportStream>();
   private readonly bucket: TokenBucket;
@@ -101,6 +119,17 @@ export class StatusCoalescer implements StatusSink {
   }
 
   async applyReports(node: string, entries: OutboxEntry[]): Promise<void> {
+    const { durable } = await this.stageReports(node, entries);
+    await durable;
+  }
+
+  /**
+   * Merges the entries into the devices' pending status (resolves once merged, in the order of the calls) and
+   * returns `durable`, which resolves once a write containing every one of them has succeeded. The cloud link
+   * merges a node's next batch while this one is being written, so one device waiting for its write budget
+   * does not hold back the reports of the others (issue 15, target 5).
+   */
+  async stageReports(node: string, entries: OutboxEntry[]): Promise<{ durable: Promise<void> }> {
     if (this.stopped) throw new Error('status sink is stopped');
     const byDevice = new Map<string, OutboxEntry[]>();
     for (const e of entries) {
@@ -126,8 +155,10 @@ export class StatusCoalescer implements StatusSink {
       let changed = false;
       for (const e of list) {
         this.opts.metrics?.reports.inc({ kind: e.kind });
-        if (mergeReport(device, slot.status, e)) changed = true;
-        else this.opts.metrics?.reportsIgnored.inc({ reason: 'unchanged' });
+        if (mergeReport(device, slot.status, e)) {
+          changed = true;
+          if (e.kind === 'twin' && answersCommand(device, slot, e.twins)) slot.answering = true;
+        } else this.opts.metrics?.reportsIgnored.inc({ reason: 'unchanged' });
       }
       if (changed) slot.version++;
       if (slot.version > slot.flushed) {
@@ -135,7 +166,10 @@ export class StatusCoalescer implements StatusSink {
         this.schedule(slot);
       }
     }
-    await Promise.all(waits);
+    const durable = Promise.all(waits).then(() => undefined);
+    // the caller may attach to it later; a rejection meanwhile (the sink stopped) is not unhandled
+    durable.catch(() => undefined);
+    return { durable };
   }
 
   setNodePresence(node: string, presence: Presence, at: Date): void {
@@ -197,6 +231,8 @@ export class StatusCoalescer implements StatusSink {
           creditsAt: this.now(),
           waiters: [],
           phase: 'idle',
+          answering: false,
+          answered: new Map(),
         };
         this.slots.set(id, slot);
         return slot;
@@ -207,11 +243,22 @@ export class StatusCoalescer implements StatusSink {
   }
 
   private schedule(slot: Slot, delayMs?: number): void {
-    if (this.stopped || slot.phase !== 'idle') return;
-    const wait = delayMs ?? this.creditWaitMs(slot);
+    if (this.stopped) return;
+    if (slot.answering && (slot.phase === 'delayed' || slot.phase === 'ready')) {
+      // an answer to a command arrived while the device waited for its budget: it waits no longer
+      if (slot.timer) {
+        clearTimeout(slot.timer);
+        slot.timer = undefined;
+        this.opts.metrics?.pendingDevices.dec();
+      }
+      this.ready.delete(slot);
+      slot.phase = 'idle';
+    }
+    if (slot.phase !== 'idle') return;
+    const wait = slot.answering ? 0 : (delayMs ?? this.creditWaitMs(slot));
     if (wait <= 0) {
       slot.phase = 'ready';
-      this.ready.add(slot);
+      (slot.answering ? this.answering : this.ready).add(slot);
       this.pump();
       return;
     }
@@ -235,6 +282,15 @@ export class StatusCoalescer implements StatusSink {
   }
 
   private pump(): void {
+    // answers to commands first, outside the global cap and the in-flight limit (they are as many as the
+    // desired values set); they still spend a global token when there is one, so the cap holds on average
+    for (const slot of this.answering) {
+      if (this.stopped) return;
+      this.answering.delete(slot);
+      this.bucket.take();
+      this.opts.metrics?.statusWritesAnswering.inc();
+      void this.write(slot);
+    }
     while (this.ready.size > 0 && this.inFlight < this.maxInFlight && !this.stopped) {
       if (!this.bucket.take()) {
         this.pumpTimer ??= setTimeout(() => {
@@ -256,6 +312,7 @@ export class StatusCoalescer implements StatusSink {
     slot.credits = Math.max(0, slot.credits - 1);
     this.inFlight++;
     const version = slot.version;
+    slot.answering = false;
     let retryMs: number | undefined;
     try {
       const { namespace, name } = splitId(slot.id);
@@ -289,6 +346,7 @@ export class StatusCoalescer implements StatusSink {
     if (!slot) return;
     this.slots.delete(id);
     this.ready.delete(slot);
+    this.answering.delete(slot);
     if (slot.timer) {
       clearTimeout(slot.timer);
       this.opts.metrics?.pendingDevices.dec();
@@ -296,6 +354,24 @@ export class StatusCoalescer implements StatusSink {
     for (const w of slot.waiters) reason ? w.reject(reason) : w.resolve();
     slot.waiters = [];
   }
+}
+
+/**
+ * True if a reported value in `twins` equals its property's desired value in spec and that desired value (value
+ * and timestamp) has not been answered before: the report is what a user who set it waits for.
+ */
+function answersCommand(device: Device, slot: Slot, twins: TwinReportEntry[]): boolean {
+  let answers = false;
+  for (const t of twins) {
+    if (!t.reported) continue;
+    const desired = device.spec.properties?.find((p) => p.name === t.property)?.desired;
+    if (!desired || desired.value !== t.reported.value) continue;
+    const key = `${desired.value}\u0000${desired.metadata?.timestamp ?? ''}`;
+    if (slot.answered.get(t.property) === key) continue;
+    slot.answered.set(t.property, key);
+    answers = true;
+  }
+  return answers;
 }
 
 /** Twins of properties no longer in spec are dropped, as KubeEdge does when a property is removed. */
