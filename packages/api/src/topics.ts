@@ -121,6 +121,15 @@ export function dataTopic(id: DeviceId): string {
   return `$ke/events/device/${namespace}/${name}/data/update`;
 }
 
+/**
+ * Binary media a mapper publishes for a property (issue 13): the JPEG of an ONVIF camera's `snapshot`, one
+ * message per frame, never through the twin (the twin holds the snapshot's metadata).
+ */
+export function mediaTopic(id: DeviceId, property: string): string {
+  const { namespace, name } = splitId(id);
+  return `${MAPPER_ROOT}/devices/${namespace}/${name}/media/${property}`;
+}
+
 export function parseMapperDeviceTopic(topic: string): { node: string; protocol: string; id: DeviceId } | undefined {
   const p = topic.split('/');
   if (

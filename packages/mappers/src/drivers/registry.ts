@@ -11,12 +11,13 @@ const loaders: Record<string, Loader> = {
   modbus: async () => (await import('./modbus/index.js')).modbusDriverFactory,
   bluetooth: async () => (await import('./bluetooth/index.js')).bluetoothDriverFactory,
   opcua: async () => (await import('./opcua/index.js')).opcuaDriverFactory,
+  onvif: async () => (await import('./onvif/index.js')).onvifDriverFactory,
 };
 /** Other spellings users write for the same protocols. */
 const aliases: Record<string, string> = { virtual: 'virtualprotocol', ble: 'bluetooth' };
 
 /** Protocol names with a built-in driver, as Device spec.protocol.protocolName spells them. */
-export const BUILT_IN_PROTOCOLS = ['virtualProtocol', 'gpio', 'modbus', 'bluetooth', 'opcua'] as const;
+export const BUILT_IN_PROTOCOLS = ['virtualProtocol', 'gpio', 'modbus', 'bluetooth', 'opcua', 'onvif'] as const;
 
 /** The driver factory of a protocol (case-insensitive), or an error listing the known ones. */
 export async function driverFor(protocol: string): Promise<DriverFactory> {

@@ -9,6 +9,7 @@ import { transformIssues } from '../framework/transforms.js';
 import { validateBluetoothDevice } from './bluetooth/config.js';
 import { validateGpioDevice } from './gpio/config.js';
 import { validateModbusDevice } from './modbus/config.js';
+import { validateOnvifDevice } from './onvif/config.js';
 import { validateOpcuaDevice } from './opcua/config.js';
 import { validateVirtualDevice } from './virtual/config.js';
 
@@ -25,4 +26,5 @@ export const driverValidators: ProtocolValidators = {
   virtualprotocol: withTransforms(validateVirtualDevice),
   virtual: withTransforms(validateVirtualDevice),
   opcua: withTransforms(validateOpcuaDevice),
+  onvif: withTransforms(validateOnvifDevice),
 };

@@ -369,7 +369,11 @@ export class DeviceWorker {
     const gen = new AbortController();
     this.generation = gen;
     try {
-      this.driver = this.deps.factory.create(this.device, { logger: this.log, signal: gen.signal });
+      this.driver = this.deps.factory.create(this.device, {
+        logger: this.log,
+        signal: gen.signal,
+        publish: (topic, payload) => this.deps.bus.publish(topic, payload, { qos: 0 }),
+      });
     } catch (e) {
       this.log.error({ err: (e as Error).message }, 'driver refused the device');
       void this.publishState('unhealthy');

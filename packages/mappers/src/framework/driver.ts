@@ -37,6 +37,12 @@ export interface DriverContext {
   logger: Logger;
   /** aborted when the device is removed or the mapper stops */
   signal: AbortSignal;
+  /**
+   * Publishes a binary payload on the edge bus (QoS 0, not retained): media a driver produces besides
+   * readings, such as a camera's snapshot JPEG on api's mediaTopic (issue 13). Absent where no bus is
+   * attached (driver unit tests).
+   */
+  publish?(topic: string, payload: Buffer): Promise<void>;
 }
 
 /**

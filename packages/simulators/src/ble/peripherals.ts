@@ -3,13 +3,12 @@
 // noble's UART binding opens) and the sensor, lamp and beacon. Waits on the program's ready line,
 // never on time; talks to it over JSON lines on stdin/stdout.
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import { EventEmitter } from 'node:events';
+import type { EventEmitter } from 'node:events';
 import { lstat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { repoRoot, venvPython } from '../peers.js';
+import { repoRoot } from '../peers.js';
+import { type PythonPeer, startPythonPeer } from '../python-peer.js';
 
 export type BlePeripheralName = 'sensor' | 'lamp' | 'beacon';
 
@@ -73,93 +72,30 @@ export async function startBlePeripherals(opts: BlePeripheralsOptions = {}): Pro
   const ptyPath =
     opts.ptyPath ?? join(tmpdir(), `edgetwin-ble-${process.pid}-${Math.random().toString(36).slice(2, 8)}.pty`);
   await removeStaleLink(ptyPath);
-  const child: ChildProcess = spawn(
-    venvPython(),
-    [SCRIPT, '--pty', ptyPath, '--interval-ms', String(opts.advertisingIntervalMs ?? 50)],
-    { cwd: resolve(repoRoot, 'packages/simulators/python'), stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  const events = new EventEmitter();
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-4000);
-  });
-  const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  let nextId = 1;
-  let exited = false;
-  const exitPromise = new Promise<void>((res) => child.once('exit', () => res()));
-  child.once('exit', (code, sig) => {
-    exited = true;
-    const err = new Error(
-      `BLE peripherals exited (${sig ?? code}): ${stderr.trim().split('\n').slice(-5).join(' | ')}`,
-    );
-    for (const p of pending.values()) p.reject(err);
-    pending.clear();
-    events.emit('exit', err);
-  });
-
-  const ready = new Promise<{ adapter: string; devices: Record<BlePeripheralName, BlePeripheralInfo> }>((res, rej) => {
-    const timer = setTimeout(
-      () => rej(new Error(`BLE peripherals not ready within ${opts.readyTimeoutMs ?? 20000} ms: ${stderr}`)),
-      opts.readyTimeoutMs ?? 20000,
-    );
-    events.once('ready', (m) => {
-      clearTimeout(timer);
-      res(m);
-    });
-    events.once('exit', (e: Error) => {
-      clearTimeout(timer);
-      rej(e);
-    });
-  });
-
-  if (!child.stdout) throw new Error('BLE peripherals: no stdout pipe');
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    let msg: { event?: string; id?: number; ok?: boolean; value?: unknown; error?: string };
-    try {
-      msg = JSON.parse(line);
-    } catch {
-      return;
-    }
-    if (msg.event) return events.emit(msg.event, msg);
-    const p = msg.id === undefined ? undefined : pending.get(msg.id);
-    if (!p) return;
-    pending.delete(msg.id as number);
-    if (msg.ok) p.resolve(msg.value);
-    else p.reject(new Error(`BLE peripherals: ${msg.error}`));
-  });
-
-  const call = (cmd: Record<string, unknown>): Promise<unknown> => {
-    if (exited) return Promise.reject(new Error('BLE peripherals are not running'));
-    const id = nextId++;
-    return new Promise((res, rej) => {
-      pending.set(id, { resolve: res, reject: rej });
-      child.stdin?.write(`${JSON.stringify({ id, ...cmd })}\n`);
-    });
-  };
-
-  const stop = async () => {
-    if (!exited) {
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exitPromise;
-      clearTimeout(t);
-    }
-    await removeStaleLink(ptyPath).catch(() => undefined);
-  };
-
-  let info: Awaited<typeof ready>;
+  type Ready = { adapter: string; devices: Record<BlePeripheralName, BlePeripheralInfo> };
+  let peer: PythonPeer<Ready>;
   try {
-    info = await ready;
+    peer = await startPythonPeer<Ready>(
+      'BLE peripherals',
+      [SCRIPT, '--pty', ptyPath, '--interval-ms', String(opts.advertisingIntervalMs ?? 50)],
+      { cwd: resolve(repoRoot, 'packages/simulators/python'), readyTimeoutMs: opts.readyTimeoutMs ?? 20000 },
+    );
   } catch (e) {
-    await stop();
+    await removeStaleLink(ptyPath).catch(() => undefined);
     throw e;
   }
+  const { call, events } = peer;
+  const info = peer.ready;
+  const stop = async () => {
+    await peer.stop();
+    await removeStaleLink(ptyPath).catch(() => undefined);
+  };
   return {
     ptyPath,
     adapter: info.adapter,
     devices: info.devices,
     events,
-    pid: child.pid ?? -1,
+    pid: peer.pid,
     get: (device, key) => call({ cmd: 'get', device, key }),
     set: async (device, key, value) => {
       await call({ cmd: 'set', device, key, value });
