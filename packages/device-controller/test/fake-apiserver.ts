@@ -42,6 +42,8 @@ export interface RecordedRequest {
   query: Record<string, string>;
   contentType?: string;
   body?: unknown;
+  /** performance.now() when it arrived */
+  at: number;
 }
 
 export class FakeApiServer {
@@ -52,6 +54,10 @@ export class FakeApiServer {
   missingCrds = new Set<Plural>();
   /** respond 500 to the next N watch requests */
   failWatches = 0;
+  /** only watches of this resource fail (default: any) */
+  failWatchesOf: Plural | undefined;
+  /** refuse the next `count` list requests with `code` (and a Retry-After in seconds, if given) */
+  failLists: { count: number; code: number; retryAfter?: number } = { count: 0, code: 429 };
   private rv = 100;
   /** events at or below this resourceVersion are no longer in history (etcd compaction) */
   private compactedTo = 0;
@@ -180,7 +186,7 @@ export class FakeApiServer {
     const url = new URL(req.url ?? '/', 'http://x');
     const query = Object.fromEntries(url.searchParams);
     const raw = await readBody(req);
-    const rec: RecordedRequest = { method: req.method ?? 'GET', path: url.pathname, query };
+    const rec: RecordedRequest = { method: req.method ?? 'GET', path: url.pathname, query, at: performance.now() };
     if (req.headers['content-type']) rec.contentType = req.headers['content-type'];
     if (raw) rec.body = JSON.parse(raw);
     this.requests.push(rec);
@@ -196,6 +202,16 @@ export class FakeApiServer {
 
     if (req.method === 'GET' && !name) {
       if (query.watch === 'true' || query.watch === '1') return this.watch(res, plural, ns, query);
+      if (this.failLists.count > 0) {
+        this.failLists.count--;
+        const { code, retryAfter } = this.failLists;
+        if (retryAfter !== undefined) res.setHeader('retry-after', String(retryAfter));
+        return send(
+          res,
+          code,
+          status(code, code === 429 ? 'TooManyRequests' : 'Failure', 'storage is (re)initializing'),
+        );
+      }
       const items = [...this.objects.entries()]
         .filter(([k]) => k.startsWith(`${plural}/`) && (!ns || k.startsWith(`${plural}/${ns}/`)))
         .map(([, o]) => o);
@@ -256,7 +272,7 @@ export class FakeApiServer {
   }
 
   private watch(res: ServerResponse, plural: Plural, ns: string | undefined, query: Record<string, string>): void {
-    if (this.failWatches > 0) {
+    if (this.failWatches > 0 && (this.failWatchesOf === undefined || this.failWatchesOf === plural)) {
       this.failWatches--;
       send(res, 500, status(500, 'InternalError', 'watch failed (test)'));
       return;

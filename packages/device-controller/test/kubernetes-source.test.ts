@@ -3,6 +3,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import pino from 'pino';
 import YAML from 'yaml';
 import { startController } from '../src/controller.js';
 import { ControllerClient } from '../src/http/client.js';
@@ -21,12 +22,13 @@ describe('KubernetesSource against a fake API server', () => {
   let source: KubernetesSource;
   let events: string[];
 
-  const newSource = (opts: { legacyDeviceStatus?: boolean } = {}) => {
+  type Opts = Partial<ConstructorParameters<typeof KubernetesSource>[0]>;
+  const newSource = (opts: Opts = {}) => {
     const kc = new KubeConfig();
     kc.loadFromOptions(api.kubeconfig());
     return new KubernetesSource({ kubeConfig: kc, retryMs: 20, ...opts });
   };
-  const started = async (opts?: { legacyDeviceStatus?: boolean }) => {
+  const started = async (opts?: Opts) => {
     source = newSource(opts);
     events = [];
     source.onEvent((e: SourceEvent) => events.push(`${e.type} ${e.object.kind}/${e.object.metadata.name}`));
@@ -122,13 +124,47 @@ describe('KubernetesSource against a fake API server', () => {
     await waitFor(() => events.includes('ADDED Device/b'), 'event after recovery');
   });
 
-  it('fails to start with a message naming the cluster when the API server is unreachable', async () => {
+  it('fails to start with a message naming the cluster when the API server stays unreachable', async () => {
     const url = api.url;
     await api.stop();
-    source = newSource();
+    source = newSource({ startTimeoutMs: 300 });
     await expect(source.start()).rejects.toThrow(
-      new RegExp(`listing devicemodels from ${url.replace(/[.:/]/g, '\\$&')}`),
+      new RegExp(`listing devicemodels from ${url.replace(/[.:/]/g, '\\$&')}.*\\(\\d+ attempts\\)`),
     );
+  });
+
+  it('retries a first list refused with 429, waiting the Retry-After the server asked for (issue 14)', async () => {
+    // what a real API server answers for a few seconds after it starts: 429 storage is (re)initializing
+    api.failLists = { count: 2, code: 429, retryAfter: 1 };
+    await started({ retryMs: 10 });
+    expect(source.devices().map((d) => d.metadata.name)).toEqual(['a']);
+    const tries = lists('devicemodels');
+    expect(tries).toHaveLength(3);
+    // the server's 1 s, not the 10 ms backoff
+    expect(tries[1]!.at - tries[0]!.at).toBeGreaterThanOrEqual(950);
+    expect(tries[2]!.at - tries[1]!.at).toBeGreaterThanOrEqual(950);
+  });
+
+  it('fails to start at once when the first list is forbidden (RBAC is not retried)', async () => {
+    api.failLists = { count: 1, code: 403 };
+    source = newSource();
+    await expect(source.start()).rejects.toThrow(/listing devicemodels from .*HTTP 403/);
+    expect(lists('devicemodels')).toHaveLength(1);
+  });
+
+  it('starts its retry backoff over once a watch is open again, not only when an object changes (issue 14)', async () => {
+    // five failed watches of devices in a row grow its backoff to 20 ms * 2^5 = 640 ms
+    api.failWatchesOf = 'devices';
+    api.failWatches = 5;
+    await started();
+    await waitFor(() => api.openWatches() === 3, 'watches open after failures', 10_000);
+    // no object changed; the next failure must be retried after the first delay again
+    api.failWatches = 1;
+    const before = watches('devices').length;
+    api.closeWatches();
+    const failed = await waitFor(() => watches('devices')[before], 'the failing re-watch');
+    const next = await waitFor(() => watches('devices')[before + 1], 'the retry after it');
+    expect(next.at - failed.at).toBeLessThan(300);
   });
 
   it('writes status: creates DeviceStatus owned by its Device, merge-patches /status, and Device.status for <= 1.22', async () => {
@@ -195,6 +231,23 @@ describe('KubernetesSource against a fake API server', () => {
     ).toBe('6');
     // /status was tried once per resource, then the object path used directly
     expect(api.requests.filter((r) => r.method === 'PATCH' && r.path.endsWith('/status'))).toHaveLength(2);
+    sink.stop();
+  });
+
+  it('says once that a CRD has no status subresource, however many writes meet the 404 at once (issue 14)', async () => {
+    api.statusSubresource.clear();
+    for (const n of ['b', 'c', 'd', 'e']) api.put('devices', asObj(device(n, 'n1', 'thermo')));
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => lines.push(l) });
+    await started({ logger });
+    await waitFor(() => source.devices().length === 5, 'five devices');
+    const sink = new StatusCoalescer(source, { statusIntervalMs: 0 });
+    await sink.applyReports(
+      'n1',
+      ['a', 'b', 'c', 'd', 'e'].map((n, i) => twinReport(`default/${n}`, 'temp', String(i), 10 + i)),
+    );
+    const said = lines.filter((l) => l.includes('no status subresource'));
+    expect(said.map((l) => (JSON.parse(l) as { plural: string }).plural).sort()).toEqual(['devices', 'devicestatuses']);
     sink.stop();
   });
 

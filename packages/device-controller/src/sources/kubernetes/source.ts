@@ -19,14 +19,13 @@ import {
   KubeConfig,
   type KubernetesObject,
   ListWatch,
-  PatchStrategy,
-  setHeaderOptions,
   Watch,
 } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import { ConflictError, NotFoundError } from '../../errors.js';
 import { type DesiredValueChange, objectKey, type Source, type SourceEvent, type SourceObject } from '../../source.js';
 import { stampDesired } from '../desired-stamp.js';
+import { type RequestOptions, requestOptions } from './request-options.js';
 
 export interface KubernetesSourceOptions {
   /** a kubeconfig file; absent = in-cluster service account if present, else $KUBECONFIG / ~/.kube/config */
@@ -40,13 +39,20 @@ export interface KubernetesSourceOptions {
   logger?: Logger;
   /** first delay before re-listing after a failed list/watch; doubles up to 30 s (default 1000) */
   retryMs?: number;
+  /**
+   * how long start() keeps retrying a first list that fails with 429, 5xx or no answer (an API server that
+   * is starting answers `429 storage is (re)initializing`); default 60 000. 401, 403 and 404 fail at once.
+   */
+  startTimeoutMs?: number;
+  /** every request but watches is aborted after this long (default 30 000): a dead connection never hangs a write */
+  requestTimeoutMs?: number;
 }
 
 type Plural = 'devices' | 'devicemodels' | 'devicestatuses';
 type Listener = (ev: SourceEvent) => void;
 
-const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-const JSON_PATCH = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
+/** The longest Retry-After start() honours, and the longest it waits between first-list attempts. */
+const MAX_RETRY_MS = 30_000;
 
 export class KubernetesSource implements Source {
   readonly name = 'kubernetes' as const;
@@ -70,11 +76,21 @@ export class KubernetesSource implements Source {
   /** DeviceStatus objects known to exist, by ns/name */
   private readonly statusExists = new Set<string>();
   private stopped = false;
+  /** wakes a start() waiting between first-list attempts when stop() is called */
+  private wakeStart?: () => void;
+  private readonly plainOpts: RequestOptions;
+  private readonly mergePatch: RequestOptions;
+  private readonly jsonPatch: RequestOptions;
 
   constructor(private readonly opts: KubernetesSourceOptions = {}) {
     this.logger = (opts.logger ?? pino({ level: 'silent' })).child({ source: 'kubernetes' });
     this.kc = opts.kubeConfig ?? loadKubeConfig(opts.kubeconfigPath);
     this.api = this.kc.makeApiClient(CustomObjectsApi);
+    // every request but the watches carries a deadline (request-options.ts says why)
+    const timeoutMs = opts.requestTimeoutMs ?? 30_000;
+    this.plainOpts = requestOptions(timeoutMs);
+    this.mergePatch = requestOptions(timeoutMs, 'merge');
+    this.jsonPatch = requestOptions(timeoutMs, 'json');
   }
 
   async start(): Promise<void> {
@@ -94,6 +110,7 @@ export class KubernetesSource implements Source {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.wakeStart?.();
     for (const t of this.retryTimers) clearTimeout(t);
     this.retryTimers.clear();
     await this.informers.devices?.stop();
@@ -182,7 +199,7 @@ export class KubernetesSource implements Source {
     try {
       const out = (await this.api.patchNamespacedCustomObject(
         { group: GROUP, version: VERSION, namespace, plural: 'devices', name, body },
-        JSON_PATCH,
+        this.jsonPatch,
       )) as KubernetesObject;
       return normalize(out, 'Device') as Device;
     } catch (e) {
@@ -217,13 +234,10 @@ export class KubernetesSource implements Source {
       spec: {},
     };
     try {
-      await this.api.createNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        namespace,
-        plural: 'devicestatuses',
-        body,
-      });
+      await this.api.createNamespacedCustomObject(
+        { group: GROUP, version: VERSION, namespace, plural: 'devicestatuses', body },
+        this.plainOpts,
+      );
       this.logger.info({ device: `${namespace}/${name}` }, 'created DeviceStatus');
     } catch (e) {
       if (!isCode(e, 409)) throw withContext(e, `creating DeviceStatus ${namespace}/${name}`);
@@ -236,18 +250,21 @@ export class KubernetesSource implements Source {
     const req = { group: GROUP, version: VERSION, namespace, plural, name, body };
     if (this.statusSubresource[plural]) {
       try {
-        await this.api.patchNamespacedCustomObjectStatus(req, MERGE_PATCH);
+        await this.api.patchNamespacedCustomObjectStatus(req, this.mergePatch);
         return;
       } catch (e) {
         if (!isCode(e, 404)) throw withContext(e, `patching ${plural}/${namespace}/${name}/status`);
         // 404 on /status: either the object is gone or the CRD has no status subresource. Ask the object.
         if (!(await this.exists(plural, namespace, name))) return this.gone(plural, namespace, name);
-        this.statusSubresource[plural] = false;
-        this.logger.info({ plural }, 'CRD has no status subresource; patching status on the object itself');
+        // Said once: concurrent writes all meet the 404 before the first of them has found out why.
+        if (this.statusSubresource[plural]) {
+          this.statusSubresource[plural] = false;
+          this.logger.info({ plural }, 'CRD has no status subresource; patching status on the object itself');
+        }
       }
     }
     try {
-      await this.api.patchNamespacedCustomObject(req, MERGE_PATCH);
+      await this.api.patchNamespacedCustomObject(req, this.mergePatch);
     } catch (e) {
       if (isCode(e, 404)) return this.gone(plural, namespace, name);
       throw withContext(e, `patching ${plural}/${namespace}/${name}`);
@@ -267,7 +284,10 @@ export class KubernetesSource implements Source {
 
   private async exists(plural: Plural, namespace: string, name: string): Promise<boolean> {
     try {
-      await this.api.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural, name });
+      await this.api.getNamespacedCustomObject(
+        { group: GROUP, version: VERSION, namespace, plural, name },
+        this.plainOpts,
+      );
       return true;
     } catch (e) {
       if (isCode(e, 404)) return false;
@@ -275,22 +295,36 @@ export class KubernetesSource implements Source {
     }
   }
 
-  /** Starts an informer; `kind` null keeps a cache only, without forwarding events. */
+  /**
+   * Starts an informer; `kind` null keeps a cache only, without forwarding events. Resolves once the first
+   * list is in the cache. A first list refused with 429 or 5xx, or not answered, is tried again (after the
+   * server's Retry-After, else with backoff) until startTimeoutMs: an API server that is starting answers
+   * `429 storage is (re)initializing` for a few seconds, and a controller started beside it must not exit.
+   */
   private async startInformer(plural: Plural, kind: SourceObject['kind'] | null): Promise<ListWatch<KubernetesObject>> {
     const ns = this.opts.namespace;
     const path = ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${plural}` : `/apis/${GROUP}/${VERSION}/${plural}`;
-    const list = () =>
-      (ns
-        ? this.api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural })
-        : this.api.listClusterCustomObject({ group: GROUP, version: VERSION, plural })) as Promise<{
+    const initialBackoff = this.opts.retryMs ?? 1000;
+    let backoff = initialBackoff;
+    // Backoff starts over whenever the server answers a list or opens a watch, not only when an object
+    // changes: after a few API server restarts with no change in between it had grown to 30 s for good.
+    const answered = () => {
+      backoff = initialBackoff;
+    };
+    const list = async () => {
+      const out = (await (ns
+        ? this.api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural }, this.plainOpts)
+        : this.api.listClusterCustomObject({ group: GROUP, version: VERSION, plural }, this.plainOpts))) as {
         items: KubernetesObject[];
         metadata?: { resourceVersion?: string };
-      }>;
+      };
+      answered();
+      return out;
+    };
     // makeInformer does not ask for bookmarks; with them a quiet watch still advances its resourceVersion,
     // so a reconnect resumes instead of re-listing everything after the server has compacted history.
-    const informer = new ListWatch<KubernetesObject>(path, new BookmarkWatch(this.kc), list as never, false);
+    const informer = new ListWatch<KubernetesObject>(path, new BookmarkWatch(this.kc, answered), list as never, false);
     const emit = (type: SourceEvent['type']) => (obj: KubernetesObject) => {
-      backoff = this.opts.retryMs ?? 1000;
       if (kind === null) return;
       if (type === 'DELETED' && kind === 'Device') this.statusExists.delete(objectKey(obj as unknown as Device));
       const event: SourceEvent = { type, object: normalize(obj, kind) };
@@ -302,7 +336,6 @@ export class KubernetesSource implements Source {
         }
       }
     };
-    let backoff = this.opts.retryMs ?? 1000;
     let firstError: unknown;
     let starting = true;
     informer.on('add', emit('ADDED'));
@@ -310,7 +343,7 @@ export class KubernetesSource implements Source {
     informer.on('delete', emit('DELETED'));
     const retry = (err: unknown) => {
       if (this.stopped) return;
-      this.logger.warn({ err, plural, retryInMs: backoff }, 'list/watch failed; retrying');
+      this.logger.warn({ err: describe(err), plural, retryInMs: backoff }, 'list/watch failed; retrying');
       const t = setTimeout(() => {
         this.retryTimers.delete(t);
         if (!this.stopped) void informer.start();
@@ -322,20 +355,38 @@ export class KubernetesSource implements Source {
       if (starting) firstError = err;
       else retry(err);
     });
-    await informer.start();
-    starting = false;
-    if (firstError !== undefined) {
-      // A failed first list means no usable view of the cluster: fail start() so the operator sees why.
+    const deadline = Date.now() + (this.opts.startTimeoutMs ?? 60_000);
+    for (let attempt = 1; ; attempt++) {
+      firstError = undefined;
+      starting = true;
+      await informer.start();
+      starting = false;
+      if (firstError === undefined) break;
       // A list that worked followed by a failed watch is retried like any later failure.
-      if (informer.latestResourceVersion() === '') {
-        await informer.stop();
-        const what = `listing ${plural} from ${this.kc.getCurrentCluster()?.server ?? 'the cluster'}`;
-        throw new ListError(
-          withContext(firstError, what).message,
-          firstError instanceof ApiException ? firstError.code : 0,
-        );
+      if (informer.latestResourceVersion() !== '') {
+        retry(firstError);
+        break;
       }
-      retry(firstError);
+      // A failed first list means no usable view of the cluster yet.
+      await informer.stop();
+      const code = errorCode(firstError);
+      const waitMs = Math.min(retryAfterMs(firstError) ?? backoff, MAX_RETRY_MS);
+      const transient = code === 0 || code === 429 || code >= 500;
+      if (!transient || this.stopped || Date.now() + waitMs > deadline) {
+        const what = `listing ${plural} from ${this.kc.getCurrentCluster()?.server ?? 'the cluster'}`;
+        const tries = attempt > 1 ? ` (${attempt} attempts)` : '';
+        throw new ListError(`${withContext(firstError, what).message}${tries}`, code);
+      }
+      this.logger.warn({ plural, code, err: describe(firstError), retryInMs: waitMs }, 'first list failed; retrying');
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, waitMs);
+        this.wakeStart = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.wakeStart = undefined;
+      backoff = Math.min(backoff * 2, MAX_RETRY_MS);
     }
     this.logger.info(
       { plural, resourceVersion: informer.latestResourceVersion(), objects: informer.list().length },
@@ -356,16 +407,55 @@ class ListError extends Error {
   }
 }
 
-/** Watch that asks the server for BOOKMARK events. */
+/** Watch that asks the server for BOOKMARK events, and says when the server accepted a watch. */
 class BookmarkWatch extends Watch {
-  override watch(
+  constructor(
+    kc: KubeConfig,
+    private readonly onOpened: () => void,
+  ) {
+    super(kc);
+  }
+
+  override async watch(
     path: string,
     queryParams: Record<string, string | number | boolean | undefined>,
     callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
     done: (err: unknown) => void,
   ): Promise<AbortController> {
-    return super.watch(path, { ...queryParams, allowWatchBookmarks: true }, callback, done);
+    // Watch.watch reports a refused or failed request through done(err) before it returns
+    let failed = false;
+    const controller = await super.watch(path, { ...queryParams, allowWatchBookmarks: true }, callback, (err) => {
+      if (err) failed = true;
+      done(err);
+    });
+    if (!failed) this.onOpened();
+    return controller;
   }
+}
+
+/** HTTP status of a failed request; 0 when the server did not answer. */
+function errorCode(e: unknown): number {
+  if (e instanceof ApiException) return e.code;
+  const status = (e as { statusCode?: unknown })?.statusCode;
+  return typeof status === 'number' ? status : 0;
+}
+
+/** The Retry-After of a 429/503 answer, in ms (seconds form only, as the API server sends it). */
+function retryAfterMs(e: unknown): number | undefined {
+  if (!(e instanceof ApiException)) return undefined;
+  const headers = e.headers as Record<string, string | undefined> | undefined;
+  const raw = headers?.['retry-after'] ?? headers?.['Retry-After'];
+  const s = Number(raw);
+  return raw !== undefined && Number.isFinite(s) && s >= 0 ? s * 1000 : undefined;
+}
+
+/** A short form of a list/watch error for the log (ApiException messages carry every header). */
+function describe(e: unknown): string {
+  if (e instanceof ApiException) {
+    const body = e.body as { message?: string } | string | undefined;
+    return `HTTP ${e.code}: ${typeof body === 'object' && body?.message ? body.message : String(body ?? '')}`;
+  }
+  return (e as Error)?.message ?? String(e);
 }
 
 function loadKubeConfig(path: string | undefined): KubeConfig {
