@@ -5,7 +5,7 @@ import tls from 'node:tls';
 import { Aedes, type AedesOptions, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { BrokerAuth, BrokerOptions, RunningBroker } from './contracts.js';
+import type { BrokerAuth, BrokerListener, BrokerOptions, RunningBroker } from './contracts.js';
 import { brokerMetrics } from './metrics.js';
 import { DEFAULT_MAX_PACKET_BYTES, PacketSizeGuard } from './packet-guard.js';
 import { openLevelPersistence } from './persistence.js';
@@ -17,6 +17,8 @@ export interface EmbeddedBrokerOptions extends BrokerOptions {
 }
 
 export interface EmbeddedBroker extends RunningBroker {
+  /** the URL and port of each of `extraListeners`, in order */
+  readonly extraListeners: ReadonlyArray<{ url: string; port: number }>;
   /** clients connected right now */
   readonly connectedClients: number;
   /** closes the connection of this client id at once, if it is connected (a revoked identity) */
@@ -134,9 +136,17 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
     }
   };
 
+  /** connections of listeners with allowAnonymous: false */
+  const noAnonymous = new WeakSet<object>();
+
   const aedesOpts: AedesOptions = {
     ...(persistence ? { persistence: persistence.persistence } : {}),
     authenticate(client, username, password, done) {
+      if (username === undefined && noAnonymous.has(client.conn)) {
+        metrics.authFailures.inc();
+        log.warn({ clientId: client.id }, 'refused an anonymous client on a listener that needs a user name');
+        return done(badCredentials(client.id), false);
+      }
       if (!hooks?.authenticate) {
         if (username !== undefined) usernames.set(client, username);
         return done(null, true);
@@ -210,8 +220,9 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
 
   // MQTT is request/response over small packets: with Nagle on, each reply waits ~40 ms for the peer's
   // delayed ACK (measured: 21 twin round trips/s instead of thousands).
-  const handle = (socket: net.Socket) => {
+  const handle = (socket: net.Socket, anonymous: boolean) => {
     socket.setNoDelay(true);
+    if (!anonymous) noAnonymous.add(socket);
     limitPacketSize(socket, maxPacketBytes, (size) => {
       metrics.oversizedPackets.inc();
       log.warn(
@@ -221,42 +232,39 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
     });
     aedes.handle(socket);
   };
-  const server = opts.tls
-    ? tls.createServer({ cert: opts.tls.cert, key: opts.tls.key, ...(opts.tls.ca ? { ca: opts.tls.ca } : {}) }, handle)
-    : net.createServer(handle);
-
+  const specs: BrokerListener[] = [
+    { host, port: opts.port ?? 1883, ...(opts.tls ? { tls: opts.tls } : {}) },
+    ...(opts.extraListeners ?? []),
+  ];
+  const servers: Array<net.Server> = [];
+  const listening: Array<{ url: string; port: number }> = [];
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(opts.port ?? 1883, host, () => {
-        server.off('error', reject);
-        resolve();
+    for (const spec of specs) {
+      const server = await listen(spec, (socket) => handle(socket, spec.allowAnonymous !== false));
+      servers.push(server);
+      listening.push({
+        url: urlOf(spec, (server.address() as net.AddressInfo).port),
+        port: (server.address() as net.AddressInfo).port,
       });
-    });
+    }
   } catch (err) {
     untrack();
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     await new Promise<void>((r) => aedes.close(() => r()));
     await persistence?.close();
-    const e = err as NodeJS.ErrnoException;
-    const why =
-      e.code === 'EADDRINUSE'
-        ? 'the port is in use (another broker such as Mosquitto? use an external broker URL or another port)'
-        : e.code === 'EACCES'
-          ? 'permission denied (ports below 1024 need privileges)'
-          : e.code === 'EADDRNOTAVAIL'
-            ? 'no such address on this machine'
-            : (e.code ?? e.message);
-    throw new Error(`cannot start MQTT broker on ${host}:${opts.port ?? 1883}: ${why}`, { cause: err });
+    throw err;
   }
 
-  const port = (server.address() as net.AddressInfo).port;
-  const scheme = opts.tls ? 'mqtts' : 'mqtt';
-  // A wildcard listen address is not one to dial: hand out the loopback of the same family.
-  const dialHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  const urlHost = dialHost.includes(':') ? `[${dialHost}]` : dialHost;
-  const url = `${scheme}://${urlHost}:${port}`;
+  const { url, port } = listening[0]!;
   log.info(
-    { url, durable: Boolean(persistence), auth: Boolean(hooks), tls: Boolean(opts.tls), maxPacketBytes },
+    {
+      url,
+      extraListeners: listening.slice(1).map((l) => l.url),
+      durable: Boolean(persistence),
+      auth: Boolean(hooks),
+      tls: Boolean(opts.tls),
+      maxPacketBytes,
+    },
     'MQTT broker listening',
   );
 
@@ -264,6 +272,7 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
   return {
     url,
     port,
+    extraListeners: listening.slice(1),
     get connectedClients() {
       return aedes.connectedClients;
     },
@@ -278,9 +287,9 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
     close() {
       closed ??= (async () => {
         untrack();
-        const serverClosed = new Promise<void>((r) => server.close(() => r()));
+        const serversClosed = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
         await new Promise<void>((r) => aedes.close(() => r()));
-        await serverClosed;
+        await serversClosed;
         // LevelDB holds a lock on its directory: release it so a new broker can open the same dir.
         await persistence?.close();
         log.info({ url }, 'MQTT broker closed');
@@ -288,4 +297,37 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
       return closed;
     },
   };
+}
+
+function listen(spec: BrokerListener, onSocket: (socket: net.Socket) => void): Promise<net.Server> {
+  const server = spec.tls
+    ? tls.createServer(
+        { cert: spec.tls.cert, key: spec.tls.key, ...(spec.tls.ca ? { ca: spec.tls.ca } : {}) },
+        onSocket,
+      )
+    : net.createServer(onSocket);
+  return new Promise<net.Server>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'the port is in use (another broker such as Mosquitto? use an external broker URL or another port)'
+          : err.code === 'EACCES'
+            ? 'permission denied (ports below 1024 need privileges)'
+            : err.code === 'EADDRNOTAVAIL'
+              ? 'no such address on this machine'
+              : (err.code ?? err.message);
+      reject(new Error(`cannot start MQTT broker on ${spec.host}:${spec.port}: ${why}`, { cause: err }));
+    });
+    server.listen(spec.port, spec.host, () => {
+      server.removeAllListeners('error');
+      resolve(server);
+    });
+  });
+}
+
+function urlOf(spec: BrokerListener, port: number): string {
+  // A wildcard listen address is not one to dial: hand out the loopback of the same family.
+  const dialHost = spec.host === '0.0.0.0' ? '127.0.0.1' : spec.host === '::' ? '::1' : spec.host;
+  const urlHost = dialHost.includes(':') ? `[${dialHost}]` : dialHost;
+  return `${spec.tls ? 'mqtts' : 'mqtt'}://${urlHost}:${port}`;
 }

@@ -19,13 +19,34 @@ export interface BrokerAuth {
   authorizeRead?(client: { id: string; username?: string }, topic: string): boolean;
 }
 
+export interface BrokerTls {
+  cert: string | Buffer;
+  key: string | Buffer;
+  ca?: string | Buffer;
+}
+
+export interface BrokerListener {
+  host: string;
+  /** 0 = ephemeral */
+  port: number;
+  tls?: BrokerTls;
+  /** false: a client without a user name is refused on this listener (default true) */
+  allowAnonymous?: boolean;
+}
+
 export interface BrokerOptions {
   host?: string; // default 127.0.0.1
   port?: number; // default 1883; 0 = ephemeral
   /** username/password table, or a full auth hook set */
   users?: Record<string, string>;
   auth?: BrokerAuth;
-  tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
+  tls?: BrokerTls;
+  /**
+   * more listeners on the same bus, each with its own address, TLS and anonymous policy (as Mosquitto's
+   * `listener` with `per_listener_settings`): e.g. the edge's loopback listener for local apps plus a TLS
+   * listener for the LAN where every client must log in
+   */
+  extraListeners?: BrokerListener[];
   /** directory for durable sessions (aedes-persistence-level); absent = in memory */
   persistenceDir?: string;
   /**

@@ -278,10 +278,17 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
 export interface MosquittoOptions {
   /** user -> password; when given, anonymous clients are refused */
   users?: Record<string, string>;
+  /** raw password_file lines (`user:$7$...`, e.g. hashes made with hashPassword); anonymous clients are refused */
+  passwordLines?: string[];
   /** raw Mosquitto acl_file lines, e.g. ['user alice', 'topic readwrite a/#'] */
   acl?: string[];
   /** extra mosquitto.conf lines */
   extraConfig?: string[];
+  /**
+   * per_listener_settings true: the users, ACL and anonymous policy above are the first listener's, and
+   * extraConfig may add a second `listener` block with its own
+   */
+  perListenerSettings?: boolean;
   /** reuse a port (restart on the same address); default a free ephemeral port */
   port?: number;
   startTimeoutMs?: number;
@@ -328,7 +335,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
   // Run as ourselves: started as root, Mosquitto would switch to user "mosquitto", which cannot read our temp dir.
   const conf = [
     `user ${userInfo().username}`,
-    'per_listener_settings false',
+    `per_listener_settings ${opts.perListenerSettings ? 'true' : 'false'}`,
     `listener ${port} 127.0.0.1`,
     ...(opts.tls ? [`certfile ${join(dir, 'cert.pem')}`, `keyfile ${join(dir, 'key.pem')}`] : []),
     'persistence false',
@@ -345,6 +352,10 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Runni
     for (const [user, password] of Object.entries(opts.users)) {
       await execFileAsync(passwd, ['-b', pwFile, user, password]);
     }
+    conf.push('allow_anonymous false', `password_file ${pwFile}`);
+  } else if (opts.passwordLines) {
+    const pwFile = join(dir, 'passwd');
+    await writeFile(pwFile, `${opts.passwordLines.join('\n')}\n`, { mode: 0o600 });
     conf.push('allow_anonymous false', `password_file ${pwFile}`);
   } else {
     conf.push('allow_anonymous true');

@@ -10,6 +10,7 @@ import { connectBus, startBroker } from '@edgetwin/eventbus';
 import { type Command, Option } from 'commander';
 import pino from 'pino';
 import { parseAllDocuments } from 'yaml';
+import { isLoopback } from '@edgetwin/mappers/framework/rest/server';
 import { addTwinLimitOptions, type TwinLimitFlags, twinLimitsFrom } from '../compose/twin-limit-options.js';
 import type { RegisterCommand } from './index.js';
 
@@ -26,8 +27,18 @@ export const registerEdgeLocal: RegisterCommand = (program: Command) => {
     .addOption(new Option('--file <path>').hideHelp().argParser(collect).default([]))
     .option('--metrics-port <n>', 'serve Prometheus metrics on http://<host>:<n>/metrics', toPort)
     .option('--log-level <level>', 'pino log level (info, debug, warn, silent)', 'warn')
+    .option('--insecure-allow-anonymous', 'development only: let --host be beyond loopback (no authentication here)')
     .action(async (o: Options) => {
+      // an open broker on the LAN lets anyone drive the devices (issue 10 §4): `edgetwin edge` has the safe way
+      if (!o.broker && !isLoopback(o.host) && !o.insecureAllowAnonymous)
+        program.error(
+          `edge-local on ${o.host}: its broker has no authentication, so anyone on the network could read and drive every device. ` +
+            'Keep --host on loopback, or use `edgetwin edge --lan-host ADDR --auth FILE` (docs/security.md), or accept the risk with --insecure-allow-anonymous',
+          { exitCode: 2 },
+        );
       const logger = pino({ level: o.logLevel }, pino.destination(2));
+      if (!o.broker && !isLoopback(o.host))
+        logger.warn({ host: o.host }, 'INSECURE: the edge-local broker accepts anonymous clients from the network');
       const objects = await loadManifestPaths([...o.filename, ...o.file]);
       const broker = o.broker
         ? { url: o.broker, port: Number(new URL(o.broker).port || 1883), close: async () => undefined }
@@ -68,6 +79,7 @@ export const registerEdgeLocal: RegisterCommand = (program: Command) => {
 };
 
 interface Options extends TwinLimitFlags {
+  insecureAllowAnonymous?: boolean;
   node: string;
   db: string;
   host: string;

@@ -1,3 +1,4 @@
+import { readEdgeBusUsersFile } from '@edgetwin/eventbus/edge-bus-users';
 import { BUILT_IN_PROTOCOLS } from '@edgetwin/mappers/drivers/registry';
 import { type Command, Option } from 'commander';
 import { Lifecycle } from '../compose/lifecycle.js';
@@ -26,8 +27,24 @@ export function registerEdge(program: Command): void {
     .addOption(new Option('--cloud-password <password>').hideHelp())
     .addOption(new Option('--token <token>').hideHelp())
     .option('--broker <url>', 'use an external edge broker (e.g. mqtt://127.0.0.1:1883 of Mosquitto)')
+    .option(
+      '--broker-password-file <file>',
+      `the password of user edgetwin-service on the external --broker, for the twin and mappers (or EDGETWIN_BROKER_PASSWORD)`,
+    )
     .option('--host <addr>', 'address of the embedded edge broker', DEFAULTS.host)
     .option('--port <port>', 'port of the embedded edge broker', parsePort, DEFAULTS.edgeMqttPort)
+    .option(
+      '--lan-host <addr>',
+      'open the edge bus to the LAN on this address: a second listener, TLS, logins only (needs --auth)',
+    )
+    .option('--lan-port <port>', 'port of the LAN listener', parsePort, 8883)
+    .option('--auth <file>', 'app users of the edge bus (YAML: name, password hash, namespaces; docs/security.md)')
+    .option('--tls-cert <file>', 'PEM certificate of the LAN listener (default: generated into the data dir)')
+    .option('--tls-key <file>', 'PEM private key for --tls-cert')
+    .option(
+      '--insecure-allow-anonymous',
+      'development only: let --host be beyond loopback with anonymous clients (anyone on the network drives the devices)',
+    )
     .option('--max-packet-size <bytes>', 'largest MQTT packet a client of the embedded broker may send', parseBytes)
     .option('--data-dir <dir>', 'where the twin database and broker sessions live', DEFAULTS.dataDir)
     .option('--mappers <list>', `in-process mappers, comma-separated, or "none"`, parseList, BUILTIN_MAPPERS)
@@ -43,14 +60,32 @@ export function registerEdge(program: Command): void {
           '--token puts a secret on the command line (visible in ps); use --token-file FILE or EDGETWIN_JOIN_TOKEN',
           { exitCode: 2 },
         );
-      const { joinToken, cloudPassword, cloudCa } = readSecrets(
+      const { joinToken, cloudPassword, cloudCa, brokerPassword } = readSecrets(
         {
+          brokerPassword: { file: o.brokerPasswordFile, env: 'EDGETWIN_BROKER_PASSWORD', what: 'broker password' },
           joinToken: { file: o.tokenFile, env: 'EDGETWIN_JOIN_TOKEN', what: 'join token' },
           cloudPassword: { file: o.cloudPasswordFile, env: 'EDGETWIN_CLOUD_PASSWORD', what: 'cloud password' },
           cloudCa: { file: o.cloudCa, what: 'cloud CA', secret: false },
         },
         (m) => program.error(m, { exitCode: 2 }),
       );
+      if (Boolean(o.tlsCert) !== Boolean(o.tlsKey))
+        program.error('--tls-cert and --tls-key go together', { exitCode: 2 });
+      if (o.tlsCert && !o.lanHost)
+        program.error('--tls-cert/--tls-key are for the LAN listener: add --lan-host ADDR', { exitCode: 2 });
+      if (o.broker && (o.lanHost || o.auth || o.insecureAllowAnonymous))
+        program.error(
+          '--lan-host, --auth and --insecure-allow-anonymous configure the embedded broker; an external --broker has its own users (docs/acl.md)',
+          { exitCode: 2 },
+        );
+      let users: Awaited<ReturnType<typeof readEdgeBusUsersFile>> | undefined;
+      if (o.auth) {
+        try {
+          users = readEdgeBusUsersFile(o.auth);
+        } catch (e) {
+          program.error((e as Error).message, { exitCode: 2 });
+        }
+      }
       const logger = cliLogger();
       const life = new Lifecycle(logger);
       const mappers = (o.mappers as string[]).filter((m) => m !== 'none');
@@ -65,8 +100,20 @@ export function registerEdge(program: Command): void {
             ...(joinToken !== undefined ? { joinToken } : {}),
             ...(cloudCa !== undefined ? { cloudCa } : {}),
             brokerUrl: o.broker,
+            ...(o.broker && brokerPassword !== undefined ? { brokerPassword } : {}),
             mqttHost: o.host,
             mqttPort: o.port,
+            ...(o.lanHost
+              ? {
+                  lan: {
+                    host: o.lanHost,
+                    port: o.lanPort,
+                    ...(o.tlsCert ? { tlsCertFile: o.tlsCert, tlsKeyFile: o.tlsKey } : {}),
+                  },
+                }
+              : {}),
+            ...(users ? { users } : {}),
+            insecureAllowAnonymous: Boolean(o.insecureAllowAnonymous),
             maxPacketBytes: o.maxPacketSize,
             twinLimits: twinLimitsFrom(o),
             mappers,
@@ -77,6 +124,9 @@ export function registerEdge(program: Command): void {
         );
         process.stdout.write(
           `edgetwin edge ${o.node} is up\n  edge MQTT  ${edge.brokerUrl}  (KubeEdge apps and mappers connect here)\n` +
+            (edge.lan
+              ? `  edge LAN   ${edge.lan.url}  (TLS, logins from ${o.auth}; certificate ${edge.lan.certFile}, SHA-256 ${edge.lan.fingerprint})\n`
+              : '') +
             `  twin db    ${edge.dbPath}\n  cloud      ${o.cloud ?? 'none (standalone)'}\n` +
             `  mappers    ${mappers.join(', ') || 'none in-process'}\n` +
             (edge.restUrl ? `  REST API   ${edge.restUrl}/api/v1\n` : ''),

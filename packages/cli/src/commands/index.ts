@@ -14,6 +14,7 @@ import { registerEdge } from './edge.js';
 import { registerGet } from './get.js';
 import { registerMapper } from './mapper.js';
 import { registerNode } from './node.js';
+import { registerPasswd } from './passwd.js';
 import { registerProbe } from './probe.js';
 import { registerSimulate } from './simulate.js';
 import { registerTwin } from './twin.js';
@@ -34,6 +35,7 @@ export const commands: RegisterCommand[] = [
   registerGet,
   registerMapper,
   registerNode,
+  registerPasswd,
   registerProbe,
   registerSimulate,
   registerTwin,

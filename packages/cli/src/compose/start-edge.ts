@@ -10,9 +10,12 @@ import {
   startCloudLinkEdge,
 } from '@edgetwin/devicetwin/cloud-link/index';
 import { backoffDelay } from '@edgetwin/eventbus';
+import { loadOrCreateLinkTls } from '@edgetwin/device-controller/cloud-link/link-tls';
+import { type BrokerListener, connectBus, startBroker } from '@edgetwin/eventbus';
 import { EDGE_SERVICE_USER, edgeBusAuth, loadOrCreateEdgeServicePassword } from '@edgetwin/eventbus/edge-bus-acl';
-import { connectBus, startBroker } from '@edgetwin/eventbus';
+import type { EdgeBusUser } from '@edgetwin/eventbus/edge-bus-users';
 import { type MapperRuntime, type RestOptions, startMapper, startRestServer } from '@edgetwin/mappers';
+import { isLoopback } from '@edgetwin/mappers/framework/rest/server';
 import type { Logger } from 'pino';
 import type { Lifecycle } from './lifecycle.js';
 
@@ -29,8 +32,19 @@ export interface EdgeOptions {
   cloudCa?: string;
   /** an external edge broker (e.g. Mosquitto); absent = embedded aedes on mqttHost:mqttPort */
   brokerUrl?: string;
+  /** the password of `edgetwin-service` on the external broker (docs/acl.md); absent = anonymous */
+  brokerPassword?: string;
   mqttHost: string;
   mqttPort: number;
+  /**
+   * the edge bus opened to a LAN: a second listener of the embedded broker, TLS, where every client logs in
+   * (the users of `users`); the loopback listener on mqttHost:mqttPort stays as it is
+   */
+  lan?: { host: string; port: number; tlsCertFile?: string; tlsKeyFile?: string };
+  /** app users of the edge bus (`--auth FILE`), each limited to its device namespaces */
+  users?: ReadonlyMap<string, EdgeBusUser>;
+  /** development only: let mqttHost be beyond loopback with anonymous clients */
+  insecureAllowAnonymous?: boolean;
   /** largest MQTT packet the embedded edge broker accepts (default: the eventbus default) */
   maxPacketBytes?: number;
   /** limits of what one device may hold, and its request queue (default: the twin's defaults) */
@@ -42,8 +56,16 @@ export interface EdgeOptions {
   logger: Logger;
 }
 
+/** The edge's options would open the bus to a network without authentication; nothing was started. */
+export class EdgeBusExposedError extends Error {
+  override readonly name = 'EdgeBusExposedError';
+  readonly code = 'EDGE_BUS_EXPOSED';
+}
+
 export interface RunningEdge {
   brokerUrl: string;
+  /** the LAN listener, when opened: its URL and the SHA-256 fingerprint of its certificate */
+  lan?: { url: string; fingerprint: string; certFile: string };
   dbPath: string;
   /** the mapper REST API of the in-process mappers, when served */
   restUrl?: string;
@@ -55,18 +77,34 @@ export async function startEdge(opts: EdgeOptions, life: Lifecycle): Promise<Run
   // the twin and the mappers log in as the edge's service user (the only one allowed the mapper-facing
   // topics); apps stay anonymous. An external broker has its own users (docs/security.md).
   let service: { username: string; password: string } | undefined;
+  let lan: RunningEdge['lan'];
+  if (brokerUrl && opts.brokerPassword !== undefined)
+    service = { username: EDGE_SERVICE_USER, password: opts.brokerPassword };
   if (!brokerUrl) {
+    const lanListener = edgeBusExposure(opts);
     service = { username: EDGE_SERVICE_USER, password: loadOrCreateEdgeServicePassword(opts.dataDir, opts.node) };
     const broker = await startBroker({
       host: opts.mqttHost,
       port: opts.mqttPort,
-      auth: edgeBusAuth(service.password),
+      auth: edgeBusAuth(service.password, opts.users),
+      ...(lanListener ? { extraListeners: [lanListener.listener] } : {}),
       persistenceDir: join(opts.dataDir, `edge-broker-${opts.node}`),
       ...(opts.maxPacketBytes !== undefined ? { maxPacketBytes: opts.maxPacketBytes } : {}),
       logger: opts.logger.child({ part: 'edge-broker' }),
     });
     life.add('edge broker', () => broker.close());
     brokerUrl = broker.url;
+    if (lanListener) {
+      lan = {
+        url: broker.extraListeners[0]!.url,
+        fingerprint: lanListener.fingerprint,
+        certFile: lanListener.certFile,
+      };
+      opts.logger.info(
+        { url: lan.url, fingerprint: lan.fingerprint, users: opts.users?.size ?? 0 },
+        'edge bus open to the LAN: TLS, every client logs in, app users limited to their namespaces',
+      );
+    }
   }
   const bus = await connectBus({
     url: brokerUrl,
@@ -124,9 +162,56 @@ export async function startEdge(opts: EdgeOptions, life: Lifecycle): Promise<Run
   if (opts.rest && runtimes.length > 0) {
     const rest = await startRestServer(() => runtimes, opts.rest, opts.logger);
     life.add('mapper REST API', () => rest.close());
-    return { brokerUrl, dbPath, twin, restUrl: rest.url };
+    return { brokerUrl, dbPath, twin, restUrl: rest.url, ...(lan ? { lan } : {}) };
   }
-  return { brokerUrl, dbPath, twin };
+  return { brokerUrl, dbPath, twin, ...(lan ? { lan } : {}) };
+}
+
+/**
+ * The edge bus beyond loopback (issue 10 §4): KubeEdge apps are anonymous, so the plain listener stays on
+ * loopback unless the operator insists (--insecure-allow-anonymous, loud). The LAN gets its own listener,
+ * TLS (given or generated, like the cloud link's) and logins only, with app users from --auth.
+ */
+function edgeBusExposure(
+  opts: EdgeOptions,
+): { listener: BrokerListener; fingerprint: string; certFile: string } | undefined {
+  if (!isLoopback(opts.mqttHost)) {
+    if (!opts.insecureAllowAnonymous)
+      throw new EdgeBusExposedError(
+        `edge bus on ${opts.mqttHost}: anyone on the network could connect anonymously, read every device and ` +
+          'drive its actuators. Keep --host on loopback and open the bus to the LAN with ' +
+          '--lan-host ADDR --auth FILE (TLS, app users limited to their namespaces; docs/security.md), ' +
+          'or accept the risk with --insecure-allow-anonymous',
+      );
+    opts.logger.warn(
+      { host: opts.mqttHost, port: opts.mqttPort },
+      'INSECURE: the edge bus accepts anonymous clients from the network (--insecure-allow-anonymous); ' +
+        'any host that reaches this port can read every device and drive its actuators',
+    );
+  }
+  if (!opts.lan) return undefined;
+  if (!opts.users || opts.users.size === 0)
+    throw new EdgeBusExposedError(
+      `edge bus LAN listener on ${opts.lan.host}: every client there must log in, so it needs app users: --auth FILE (docs/security.md)`,
+    );
+  const tls = loadOrCreateLinkTls({
+    dataDir: opts.dataDir,
+    dir: `edge-tls-${opts.node}`,
+    commonName: `edgetwin edge bus ${opts.node}`,
+    listenHost: opts.lan.host,
+    ...(opts.lan.tlsCertFile ? { certFile: opts.lan.tlsCertFile } : {}),
+    ...(opts.lan.tlsKeyFile ? { keyFile: opts.lan.tlsKeyFile } : {}),
+  });
+  return {
+    listener: {
+      host: opts.lan.host,
+      port: opts.lan.port,
+      tls: { cert: tls.cert, key: tls.key },
+      allowAnonymous: false,
+    },
+    fingerprint: tls.fingerprint,
+    certFile: tls.certFile,
+  };
 }
 
 /** Fetches and checks the pinned certificate (retrying while the cloud is unreachable), then starts the link. */

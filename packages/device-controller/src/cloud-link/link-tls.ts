@@ -41,7 +41,7 @@ export function isSelfSigned(certPem: string): boolean {
 }
 
 /** A self-signed certificate for the given names (DNS names and IP addresses). */
-export function generateLinkCert(names: string[]): { cert: string; key: string } {
+export function generateLinkCert(names: string[], commonName = 'edgetwin cloud link'): { cert: string; key: string } {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const cert = forge.pki.createCertificate();
@@ -49,7 +49,7 @@ export function generateLinkCert(names: string[]): { cert: string; key: string }
   cert.serialNumber = `01${forge.util.bytesToHex(forge.random.getBytesSync(15))}`;
   cert.validity.notBefore = new Date(Date.now() - 60_000);
   cert.validity.notAfter = new Date(Date.now() + VALID_YEARS * 365 * 24 * 3600 * 1000);
-  const subject = [{ name: 'commonName', value: 'edgetwin cloud link' }];
+  const subject = [{ name: 'commonName', value: commonName }];
   cert.setSubject(subject);
   cert.setIssuer(subject);
   cert.setExtensions([
@@ -67,7 +67,8 @@ export function generateLinkCert(names: string[]): { cert: string; key: string }
 
 /**
  * The link's certificate: the given files, else <dataDir>/link-tls/{cert,key}.pem, generated on first
- * start for localhost, this host's name, the listening address and `names`.
+ * start for localhost, this host's name, the listening address and `names`. The edge bus's LAN listener
+ * uses the same (with `dir` `edge-tls-<node>`): one way to make and keep a broker certificate.
  */
 export function loadOrCreateLinkTls(opts: {
   dataDir: string;
@@ -75,6 +76,10 @@ export function loadOrCreateLinkTls(opts: {
   keyFile?: string;
   listenHost?: string;
   names?: string[];
+  /** folder under dataDir (default link-tls) */
+  dir?: string;
+  /** the generated certificate's subject (default "edgetwin cloud link") */
+  commonName?: string;
 }): LinkTls {
   if (opts.certFile || opts.keyFile) {
     if (!opts.certFile || !opts.keyFile) throw new Error('--tls-cert and --tls-key go together');
@@ -89,8 +94,8 @@ export function loadOrCreateLinkTls(opts: {
       certFile: opts.certFile,
     };
   }
-  const certFile = join(opts.dataDir, 'link-tls', 'cert.pem');
-  const keyFile = join(opts.dataDir, 'link-tls', 'key.pem');
+  const certFile = join(opts.dataDir, opts.dir ?? 'link-tls', 'cert.pem');
+  const keyFile = join(opts.dataDir, opts.dir ?? 'link-tls', 'key.pem');
   if (existsSync(certFile) && existsSync(keyFile)) {
     const cert = readFileSync(certFile, 'utf8');
     const key = readSecretFile(keyFile, 'TLS key');
@@ -98,7 +103,7 @@ export function loadOrCreateLinkTls(opts: {
   }
   const names = ['localhost', '127.0.0.1', '::1', hostname(), ...(opts.names ?? [])];
   if (opts.listenHost && opts.listenHost !== '0.0.0.0' && opts.listenHost !== '::') names.push(opts.listenHost);
-  const { cert, key } = generateLinkCert(names);
+  const { cert, key } = generateLinkCert(names, opts.commonName);
   writeSecretFile(keyFile, key);
   writeSecretFile(certFile, cert);
   return { cert, key, fingerprint: fingerprintOf(cert), pinnable: true, created: true, certFile };
