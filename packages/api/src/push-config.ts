@@ -66,11 +66,35 @@ export const DEFAULT_HTTP_TIMEOUT_MS = 5000;
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** MySQL's (and MariaDB's) longest identifier: table and database names, in characters. */
+export const MYSQL_MAX_IDENTIFIER = 64;
+/** MariaDB's longest user name (MySQL 8 allows 32). */
+export const MYSQL_MAX_USER = 80;
+/** Field and tag keys InfluxDB refuses or keeps for itself (1.x drops a `time` field; 2.x owns `_field`...). */
+const INFLUX_RESERVED_KEYS = new Set(['time', '_field', '_measurement', '_time', '_value', '_start', '_stop']);
+
+/** The device and property a pushMethod belongs to: sinks build table names and keys from them. */
+export interface PushOwner {
+  namespace: string;
+  name: string;
+  property: string;
+}
+
+/** The table KubeEdge's mysql layout writes a property into: `<namespace>/<device>/<property>`. */
+export function mysqlTableName(o: PushOwner): string {
+  return `${o.namespace}/${o.name}/${o.property}`;
+}
+
 /**
  * Parses a property's pushMethod into what the mapper acts on. Every key it cannot act on is a problem;
- * a method with an error problem is left out of `config` (the rest of the property still runs).
+ * a method with an error problem is left out of `config` (the rest of the property still runs). With its
+ * owner, the names a sink builds from the device and property (the mysql table, the influx field key) are
+ * checked against the database's limits too, naming the device and the property.
  */
-export function parsePushMethod(pm: PushMethod | undefined): { config: PushConfig; problems: PushProblem[] } {
+export function parsePushMethod(
+  pm: PushMethod | undefined,
+  owner?: PushOwner,
+): { config: PushConfig; problems: PushProblem[] } {
   const config: PushConfig = {};
   const problems: PushProblem[] = [];
   if (!pm) return { config, problems };
@@ -175,14 +199,31 @@ export function parsePushMethod(pm: PushMethod | undefined): { config: PushConfi
             );
           if (!measurement)
             error([...at, 'influxdb2DataConfig', 'measurement'], 'influxdb2 needs a measurement', 'expected a name');
+          const fieldKey = str(d, 'fieldKey') ?? owner?.property;
+          let keysOk = true;
+          if (fieldKey !== undefined && INFLUX_RESERVED_KEYS.has(fieldKey)) {
+            keysOk = false;
+            error(
+              [...at, 'influxdb2DataConfig', 'fieldKey'],
+              `influxdb2 field key ${JSON.stringify(fieldKey)}${owner ? ` (${whose(owner)})` : ''} is reserved by InfluxDB; the points would be refused or dropped`,
+              'expected a fieldKey other than time, _field, _measurement, _time, _value, _start, _stop',
+            );
+          }
           const tags: Record<string, string> = {};
           if (d.tag !== undefined && !isObj(d.tag))
             error([...at, 'influxdb2DataConfig', 'tag'], 'tag must be a map of strings');
           for (const [k, v] of Object.entries(isObj(d.tag) ? d.tag : {})) {
-            if (typeof v === 'string') tags[k] = v;
+            if (INFLUX_RESERVED_KEYS.has(k)) {
+              keysOk = false;
+              error(
+                [...at, 'influxdb2DataConfig', 'tag', k],
+                `influxdb2 tag key ${JSON.stringify(k)}${owner ? ` (${whose(owner)})` : ''} is reserved by InfluxDB; the points would be refused`,
+                'expected another tag key',
+              );
+            } else if (typeof v === 'string') tags[k] = v;
             else error([...at, 'influxdb2DataConfig', 'tag', k], `tag ${k} must be a string`);
           }
-          if (url && bucket && measurement)
+          if (url && bucket && measurement && keysOk)
             config.influxdb2 = {
               url,
               bucket,
@@ -223,13 +264,48 @@ export function parsePushMethod(pm: PushMethod | undefined): { config: PushConfi
           if (!addr) error([...at, 'mysqlClientConfig', 'addr'], 'mysql needs an addr', 'expected host:port');
           if (!database) error([...at, 'mysqlClientConfig', 'database'], 'mysql needs a database', 'expected a name');
           if (!userName) error([...at, 'mysqlClientConfig', 'userName'], 'mysql needs a userName', 'expected a name');
-          if (addr && database && userName) config.mysql = { addr, database, userName };
+          let namesOk = true;
+          if (database && [...database].length > MYSQL_MAX_IDENTIFIER) {
+            namesOk = false;
+            error(
+              [...at, 'mysqlClientConfig', 'database'],
+              `mysql database name is ${[...database].length} characters; MySQL allows ${MYSQL_MAX_IDENTIFIER}`,
+              `expected at most ${MYSQL_MAX_IDENTIFIER} characters`,
+            );
+          }
+          if (userName && [...userName].length > MYSQL_MAX_USER) {
+            namesOk = false;
+            error(
+              [...at, 'mysqlClientConfig', 'userName'],
+              `mysql user name is ${[...userName].length} characters; MariaDB allows ${MYSQL_MAX_USER} (MySQL 32)`,
+              `expected at most ${MYSQL_MAX_USER} characters`,
+            );
+          }
+          if (owner) {
+            const table = mysqlTableName(owner);
+            const n = [...table].length;
+            if (n > MYSQL_MAX_IDENTIFIER || /[\s]$/.test(table) || table.includes('\0')) {
+              namesOk = false;
+              error(
+                [...at],
+                n > MYSQL_MAX_IDENTIFIER
+                  ? `mysql table name ${JSON.stringify(table)} (${whose(owner)}) is ${n} characters; MySQL allows ${MYSQL_MAX_IDENTIFIER}`
+                  : `mysql table name ${JSON.stringify(table)} (${whose(owner)}) ends in a space or holds a NUL, which MySQL refuses`,
+                `expected namespace/device/property of at most ${MYSQL_MAX_IDENTIFIER} characters: shorten the device or property name`,
+              );
+            }
+          }
+          if (addr && database && userName && namesOk) config.mysql = { addr, database, userName };
           continue;
         }
         error(at, `dbMethod.${kind} is not a database edgetwin writes to`, 'expected influxdb2, redis or mysql');
       }
   }
   return { config, problems };
+}
+
+function whose(o: PushOwner): string {
+  return `device ${o.namespace}/${o.name}, property ${o.property}`;
 }
 
 /** `POST <hostName>:<port><requestPath>`; hostName may carry the scheme (KubeEdge requires it). */

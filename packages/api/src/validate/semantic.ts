@@ -222,7 +222,8 @@ export function checkDevice(device: Device, models: ModelIndex): SemanticProblem
       out.push(
         err([...at, 'report', 'deadband'], `deadband ${p.report.deadband} is negative`, 'expected a number >= 0'),
       );
-    for (const pp of parsePushMethod(p.pushMethod).problems) {
+    for (const pp of parsePushMethod(p.pushMethod, { namespace: ns, name: device.metadata.name, property: p.name })
+      .problems) {
       const path = [...at, 'pushMethod', ...pp.path];
       out.push(pp.severity === 'error' ? err(path, pp.message, pp.expected) : notice(path, pp.message, pp.expected));
     }

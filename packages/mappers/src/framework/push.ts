@@ -8,6 +8,7 @@ import {
   dataTopic,
   type PushConfig,
   parsePushMethod,
+  type PushOwner,
   type ResolvedDevice,
   type ResolvedProperty,
   twinMetadataType,
@@ -17,7 +18,6 @@ import type { Logger } from 'pino';
 import type { MapperMetrics } from './metrics.js';
 import type { SinkPoint } from './sinks/batching-sink.js';
 import { SINK_METHODS, type SinkHub, type SinkMethod } from './sinks/hub.js';
-import { mysqlTable } from './sinks/mysql.js';
 import { gaugeValue } from './sinks/otel.js';
 import { type Cycle, startCycle } from './scheduler.js';
 
@@ -82,7 +82,7 @@ export class DevicePusher {
     this.device = device;
     const wanted = new Map<string, { p: ResolvedProperty; config: PushConfig }>();
     for (const p of device.properties) {
-      const { config, problems } = parsePushMethod(p.pushMethod);
+      const { config, problems } = parsePushMethod(p.pushMethod, this.owner(p));
       const key = JSON.stringify([p.pushMethod, p.reportCycleMs, p.type]);
       if (problems.length && this.cycles.get(p.name)?.key !== key)
         for (const pr of problems)
@@ -106,11 +106,16 @@ export class DevicePusher {
     }
   }
 
+  /** Whose push this is: the sinks build table names and keys from the device and property names. */
+  private owner(p: ResolvedProperty): PushOwner {
+    return { namespace: this.device.namespace, name: this.device.name, property: p.name };
+  }
+
   /** Connection and buffer state of a property's database sink, once it has been used. */
   sinkStatus(property: string, kind: string): Record<string, unknown> | undefined {
     const p = this.device.properties.find((x) => x.name === property);
     if (!p || !(SINK_METHODS as readonly string[]).includes(kind)) return undefined;
-    const { config } = parsePushMethod(p.pushMethod);
+    const { config } = parsePushMethod(p.pushMethod, this.owner(p));
     if (!config[kind as SinkMethod]) return undefined;
     return this.deps.sinks.status(kind as SinkMethod, config) as Record<string, unknown> | undefined;
   }
@@ -182,10 +187,6 @@ export class DevicePusher {
       if (!config[method]) continue;
       if (method === 'otel' && gaugeValue(base) === undefined) {
         this.refuseOnce(method, p, `a ${base.type} reading is not a number, so it cannot be an OTLP gauge`);
-        continue;
-      }
-      if (method === 'mysql' && mysqlTable(base).length > 64) {
-        this.refuseOnce(method, p, `mysql table name ${mysqlTable(base)} is longer than MySQL's 64 characters`);
         continue;
       }
       const extra =

@@ -142,7 +142,10 @@ function modelOf(d: ResolvedDevice) {
 
 function databaseOf(worker: DeviceWorker, d: ResolvedDevice): RestResponse {
   const withDb = d.properties
-    .map((p) => ({ p, config: parsePushMethod(p.pushMethod).config }))
+    .map((p) => ({
+      p,
+      config: parsePushMethod(p.pushMethod, { namespace: d.namespace, name: d.name, property: p.name }).config,
+    }))
     .filter(({ config }) => config.influxdb2 || config.redis || config.mysql);
   if (withDb.length === 0)
     return text(503, `The database is not enabled for device ${d.id}: no property has a pushMethod.dbMethod`);

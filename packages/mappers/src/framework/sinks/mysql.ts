@@ -3,22 +3,15 @@
 // backtick in a property name injects SQL): identifiers are quoted here and values always bound; its `ts`
 // is a local-time DATETIME at 1 s: edgetwin writes UTC at 1 ms, DATETIME(3), in tables it creates.
 
-import type { MysqlSink } from '@edgetwin/api';
+import { MYSQL_MAX_IDENTIFIER, type MysqlSink, mysqlTableName } from '@edgetwin/api';
 import mysql from 'mysql2/promise';
-import { SinkAuthError, type SinkPoint, type SinkWriter } from './batching-sink.js';
+import { SinkAuthError, type SinkWriter } from './batching-sink.js';
 import { splitAddr } from './redis.js';
 
 /** MySQL quoting of an identifier: backticks around it, a backtick inside doubled. */
 export function quoteId(name: string): string {
   return `\`${name.replaceAll('`', '``')}\``;
 }
-
-export function mysqlTable(p: Pick<SinkPoint, 'namespace' | 'name' | 'property'>): string {
-  return `${p.namespace}/${p.name}/${p.property}`;
-}
-
-/** MySQL's limit on a table name. */
-const MAX_TABLE_NAME = 64;
 
 export function mysqlWriter(cfg: MysqlSink, password: string | undefined, connectTimeoutMs: number): SinkWriter {
   const [host, port] = splitAddr(cfg.addr, 3306);
@@ -49,8 +42,9 @@ export function mysqlWriter(cfg: MysqlSink, password: string | undefined, connec
       if (!c) throw new Error('mysql connection lost');
       const byTable = new Map<string, Array<[Date, string]>>();
       for (const p of points) {
-        const table = mysqlTable(p);
-        if (table.length > MAX_TABLE_NAME) continue; // refused when the device was set up (see validate)
+        const table = mysqlTableName(p);
+        // parsePushMethod leaves such a property's mysql out (and validate refuses it): never reached
+        if ([...table].length > MYSQL_MAX_IDENTIFIER) continue;
         const rows = byTable.get(table) ?? [];
         rows.push([new Date(p.timestamp), p.value]);
         byTable.set(table, rows);
