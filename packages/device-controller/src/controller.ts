@@ -13,7 +13,7 @@ import { ControllerMetrics } from './metrics.js';
 import type { Source } from './source.js';
 import { ManifestFolder } from './sources/embedded/manifest-folder.js';
 import { EmbeddedStore } from './sources/embedded/store.js';
-import { KubernetesSource } from './sources/kubernetes/source.js';
+import { KubernetesSource, type KubernetesSourceOptions } from './sources/kubernetes/source.js';
 import { StatusCoalescer } from './status/coalescer.js';
 
 export interface ControllerOptions {
@@ -26,6 +26,8 @@ export interface ControllerOptions {
   kubeconfig?: string;
   /** kubernetes: also merge-patch Device.status for clients of KubeEdge <= 1.22 (default true) */
   legacyDeviceStatus?: boolean;
+  /** kubernetes: retry, deadline and watch-idle settings of the source (KubernetesSourceOptions) */
+  kubernetes?: Pick<KubernetesSourceOptions, 'retryMs' | 'startTimeoutMs' | 'requestTimeoutMs' | 'watchIdleTimeoutMs'>;
   httpHost?: string;
   /** the bearer token of the HTTP API; absent = a random one for this run (see `apiToken` of the result) */
   apiToken?: string;
@@ -102,7 +104,7 @@ export async function startController(given: ControllerOptions): Promise<Running
     store = new EmbeddedStore({ path: opts.dbPath ?? '.edgetwin/controller.db', logger });
     source = store;
   } else if (opts.source === 'kubernetes') {
-    const k8sOpts: ConstructorParameters<typeof KubernetesSource>[0] = { logger };
+    const k8sOpts: KubernetesSourceOptions = { ...opts.kubernetes, logger };
     if (opts.kubeconfig !== undefined) k8sOpts.kubeconfigPath = opts.kubeconfig;
     if (opts.legacyDeviceStatus !== undefined) k8sOpts.legacyDeviceStatus = opts.legacyDeviceStatus;
     source = new KubernetesSource(k8sOpts);

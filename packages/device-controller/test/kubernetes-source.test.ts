@@ -167,6 +167,18 @@ describe('KubernetesSource against a fake API server', () => {
     expect(next.at - failed.at).toBeLessThan(300);
   });
 
+  it('drops a watch that stays silent (a dead connection) and opens it again from where it was (issue 14)', async () => {
+    await started({ watchIdleTimeoutMs: 300 });
+    const first = await waitFor(() => watches('devices')[0], 'the first devices watch');
+    // nothing arrives on it, not even a bookmark: after 300 ms it is given up and opened again
+    const again = await waitFor(() => watches('devices')[1], 'a new devices watch', 5000);
+    expect(again.at - first.at).toBeGreaterThanOrEqual(250);
+    expect(again.query.resourceVersion).toBe(first.query.resourceVersion);
+    expect(lists('devices')).toHaveLength(1);
+    api.put('devices', asObj(device('b', 'n1', 'thermo')));
+    await waitFor(() => events.includes('ADDED Device/b'), 'events on the new watch');
+  });
+
   it('writes status: creates DeviceStatus owned by its Device, merge-patches /status, and Device.status for <= 1.22', async () => {
     await started();
     const sink = new StatusCoalescer(source, { statusIntervalMs: 0 });

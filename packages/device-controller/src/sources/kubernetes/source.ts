@@ -46,6 +46,12 @@ export interface KubernetesSourceOptions {
   startTimeoutMs?: number;
   /** every request but watches is aborted after this long (default 30 000): a dead connection never hangs a write */
   requestTimeoutMs?: number;
+  /**
+   * a watch that received nothing, not even a bookmark (kube-apiserver sends one about every minute), for this
+   * long is dropped and opened again (default 90 000): a connection that died silently is noticed in 90 s,
+   * not after the kernel's TCP keepalive gives up (about 11 minutes)
+   */
+  watchIdleTimeoutMs?: number;
 }
 
 type Plural = 'devices' | 'devicemodels' | 'devicestatuses';
@@ -323,7 +329,12 @@ export class KubernetesSource implements Source {
     };
     // makeInformer does not ask for bookmarks; with them a quiet watch still advances its resourceVersion,
     // so a reconnect resumes instead of re-listing everything after the server has compacted history.
-    const informer = new ListWatch<KubernetesObject>(path, new BookmarkWatch(this.kc, answered), list as never, false);
+    const informer = new ListWatch<KubernetesObject>(
+      path,
+      new BookmarkWatch(this.kc, answered, this.opts.watchIdleTimeoutMs ?? 90_000),
+      list as never,
+      false,
+    );
     const emit = (type: SourceEvent['type']) => (obj: KubernetesObject) => {
       if (kind === null) return;
       if (type === 'DELETED' && kind === 'Device') this.statusExists.delete(objectKey(obj as unknown as Device));
@@ -407,11 +418,15 @@ class ListError extends Error {
   }
 }
 
-/** Watch that asks the server for BOOKMARK events, and says when the server accepted a watch. */
+/**
+ * Watch that asks the server for BOOKMARK events, says when the server accepted a watch, and drops a watch
+ * that stayed silent for idleMs (a dead connection the kernel has not noticed).
+ */
 class BookmarkWatch extends Watch {
   constructor(
     kc: KubeConfig,
     private readonly onOpened: () => void,
+    private readonly idleMs: number,
   ) {
     super(kc);
   }
@@ -422,13 +437,33 @@ class BookmarkWatch extends Watch {
     callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
     done: (err: unknown) => void,
   ): Promise<AbortController> {
+    let idle: NodeJS.Timeout | undefined;
+    let controller: AbortController | undefined;
+    const arm = () => {
+      if (idle) clearTimeout(idle);
+      idle = setTimeout(() => controller?.abort(), this.idleMs);
+      idle.unref();
+    };
     // Watch.watch reports a refused or failed request through done(err) before it returns
     let failed = false;
-    const controller = await super.watch(path, { ...queryParams, allowWatchBookmarks: true }, callback, (err) => {
-      if (err) failed = true;
-      done(err);
-    });
-    if (!failed) this.onOpened();
+    controller = await super.watch(
+      path,
+      { ...queryParams, allowWatchBookmarks: true },
+      (phase, obj, raw) => {
+        arm();
+        callback(phase, obj, raw);
+      },
+      (err) => {
+        if (idle) clearTimeout(idle);
+        idle = undefined;
+        if (err) failed = true;
+        done(err);
+      },
+    );
+    if (!failed) {
+      this.onOpened();
+      arm();
+    }
     return controller;
   }
 }
