@@ -86,6 +86,18 @@ describe('deploy/', () => {
     const cloud = optionsOf('cloud');
     for (const a of args) expect(cloud.has(a.split('=')[0]), `edgetwin cloud has ${a}`).toBe(true);
 
+    // the data dir (nodes.db: the node registry; link-tls/: the pinned certificate) survives a pod restart
+    const dataDir = args.find((a) => a.startsWith('--data-dir='))!.split('=')[1];
+    const pod = deployment.spec.template.spec;
+    const mount = pod.containers[0].volumeMounts.find((m: { mountPath: string }) => m.mountPath === dataDir);
+    const volume = pod.volumes.find((v: { name: string }) => v.name === mount.name);
+    const claim = objects.find(
+      (o) => o.kind === 'PersistentVolumeClaim' && o.metadata.name === volume.persistentVolumeClaim?.claimName,
+    );
+    expect(claim, `the volume at ${dataDir} is a PersistentVolumeClaim of controller.yaml`).toBeDefined();
+    expect(claim.metadata.namespace).toBe(deployment.metadata.namespace);
+    expect(deployment.spec.strategy.type).toBe('Recreate'); // ReadWriteOnce: the old pod lets go first
+
     for (const unit of ['edgetwin-edge.service', 'edgetwin-mapper@.service']) {
       const text = readFileSync(`${DEPLOY}systemd/${unit}`, 'utf8').replace(/\\\n\s*/g, '');
       const exec = text.match(/^ExecStart=\S+ \S+edgetwin\.js (\S+)(.*)$/m)!;
