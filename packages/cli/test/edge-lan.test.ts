@@ -5,6 +5,7 @@
 // trusting the edge's certificate connects and one trusting another is refused; a bind beyond loopback
 // without authentication refuses to start.
 
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -250,6 +251,37 @@ describe('edge bus beyond loopback: refuses to start unprotected', () => {
       expect(lines.join('')).toMatch(/INSECURE: the edge bus accepts anonymous clients from the network/);
     } finally {
       await l.stopAll();
+      await rm(d, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the commands refuse a bus beyond loopback without authentication, before listening', () => {
+  const BIN = join(import.meta.dirname, '../bin/edgetwin.js');
+  const run = (args: string[]) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, [BIN, ...args], { timeout: 30_000 }, (err, _out, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }),
+      );
+    });
+
+  it('edgetwin edge, edge-local and broker on 0.0.0.0 exit with the way to open them safely', async () => {
+    const d = await mkdtemp(join(tmpdir(), 'edgetwin-edge-refuse-'));
+    try {
+      const [edgeRun, local, broker] = await Promise.all([
+        run(['edge', '--node', 'gw-x', '--host', '0.0.0.0', '--data-dir', d, '--mappers', 'none']),
+        run(['edge-local', '--node', 'gw-x', '--db', join(d, 'x.db'), '--host', '0.0.0.0']),
+        run(['broker', '--host', '0.0.0.0', '--port', '0']),
+      ]);
+      expect(edgeRun.code).not.toBe(0);
+      expect(edgeRun.stderr).toMatch(/edge bus on 0\.0\.0\.0: anyone on the network.*--lan-host ADDR --auth FILE/);
+      expect(local.code).toBe(2);
+      expect(local.stderr).toMatch(
+        /edge-local on 0\.0\.0\.0: its broker has no authentication.*--insecure-allow-anonymous/,
+      );
+      expect(broker.code).toBe(2);
+      expect(broker.stderr).toMatch(/broker on 0\.0\.0\.0: anyone on the network.*--password-file FILE/);
+    } finally {
       await rm(d, { recursive: true, force: true });
     }
   });

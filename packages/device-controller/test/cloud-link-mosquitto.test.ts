@@ -85,10 +85,20 @@ it('runs on Mosquitto with the documented ACL: each node reads only its own desi
   expect(seen).toContain(cloudTopics.index('a'));
   expect(seen.filter((t) => t.includes('/nodes/b/'))).toEqual([]);
 
-  // wrong password
-  await expect(
-    mqtt.connectAsync(broker.url, { username: 'a', password: 'wrong', reconnectPeriod: 0 }),
-  ).rejects.toThrow();
+  // wrong password, unknown node, no user at all
+  for (const [username, password] of [
+    ['a', 'wrong'],
+    ['stranger', USERS.a],
+    [undefined, undefined],
+  ])
+    await expect(
+      mqtt.connectAsync(broker.url, {
+        ...(username ? { username, password } : {}),
+        clientId: `edgetwin-edge-${username}`,
+        reconnectPeriod: 0,
+      }),
+      `${username}/${password}`,
+    ).rejects.toThrow(/Not authorized|Bad username or password/);
 });
 
 function entryOf(seq: number) {

@@ -11,6 +11,7 @@ import {
   parsePasswordFile,
   startBroker,
 } from '@edgetwin/eventbus';
+import { isLoopback } from '@edgetwin/mappers/framework/rest/server';
 import type { Command } from 'commander';
 import { Lifecycle } from '../compose/lifecycle.js';
 import { cliLogger } from '../compose/logger.js';
@@ -55,9 +56,21 @@ export function registerBroker(program: Command): void {
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .option('--max-packet-size <bytes>', 'largest MQTT packet a client may send (default 768KiB)', parseBytes)
     .option('--metrics-port <port>', 'serve Prometheus metrics on http://<host>:<port>/metrics', parsePort)
+    .option('--insecure-allow-anonymous', 'development only: listen beyond loopback without --password-file')
     .action(async (o) => {
       const logger = cliLogger();
       if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
+      // Mosquitto 2's rule (issue 10 §4): local-only until configured, then no anonymous access unless allowed
+      if (!isLoopback(o.host) && !o.passwordFile && !o.insecureAllowAnonymous)
+        program.error(
+          `broker on ${o.host}: anyone on the network could connect anonymously; give --password-file FILE ` +
+            '(and --acl-file, --tls-cert/--tls-key), or accept the risk with --insecure-allow-anonymous',
+          { exitCode: 2 },
+        );
+      if (!isLoopback(o.host) && !o.passwordFile)
+        logger.warn({ host: o.host }, 'INSECURE: the broker accepts anonymous clients from the network');
+      if (!isLoopback(o.host) && !o.tlsCert)
+        logger.warn({ host: o.host }, 'passwords cross the network in clear: add --tls-cert/--tls-key');
       const opts: EmbeddedBrokerOptions = { host: o.host, port: o.port, logger };
       if (o.maxPacketSize !== undefined) opts.maxPacketBytes = o.maxPacketSize;
       if (o.dataDir) opts.persistenceDir = join(o.dataDir, 'broker');
