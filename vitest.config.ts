@@ -8,5 +8,7 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    // the CLI the tests spawn runs the sources, never a bundle left by `npm run build` (bin/edgetwin.js)
+    env: { EDGETWIN_FROM_SOURCE: '1' },
   },
 });

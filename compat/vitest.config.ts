@@ -10,5 +10,7 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 60_000,
+    // the CLI the tests spawn runs the sources, never a bundle left by `npm run build` (bin/edgetwin.js)
+    env: { EDGETWIN_FROM_SOURCE: '1' },
   },
 });

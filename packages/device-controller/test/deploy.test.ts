@@ -6,7 +6,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { commands } from '../../cli/src/commands/index.js';
+import { commandsFor } from '../../cli/src/commands/index.js';
 import { KubernetesSource } from '../src/sources/kubernetes/source.js';
 import { StatusCoalescer } from '../src/status/coalescer.js';
 import { FakeApiServer } from './fake-apiserver.js';
@@ -71,9 +71,9 @@ describe('deploy/', () => {
     }
   });
 
-  it('the Deployment runs `edgetwin cloud` with options it has, as the ServiceAccount the RBAC binds', () => {
+  it('the Deployment runs `edgetwin cloud` with options it has, as the ServiceAccount the RBAC binds', async () => {
     const program = new Command();
-    for (const register of commands) register(program);
+    for (const register of await commandsFor([])) register(program);
     const optionsOf = (name: string) =>
       new Set(program.commands.find((c) => c.name() === name)?.options.map((o) => o.long) ?? []);
 

@@ -1,0 +1,92 @@
+// The production bundle (issue 15, "Shipping"; scripts/build.mjs): it runs the commands users run, finds the
+// files the sources find next to them (crds/, examples/), and a call of `get`, `twin` or `describe` loads none
+// of the heavy modules (broker, SQLite, OPC-UA, BLE, database clients) that only other commands need.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const ROOT = resolve(import.meta.dirname, '../../..');
+
+interface Metafile {
+  outputs: Record<string, { imports: { path: string; kind: string; external?: boolean }[]; entryPoint?: string }>;
+}
+
+/** Third-party packages a chunk can ever load: what it imports, statically or by import() (unless staticOnly), and so on. */
+function externalsOf(meta: Metafile, entry: string, staticOnly = false): Set<string> {
+  const seen = new Set<string>();
+  const out = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    for (const imp of meta.outputs[file]?.imports ?? []) {
+      if (staticOnly && imp.kind !== 'import-statement') continue;
+      if (imp.external)
+        out.add(imp.path.startsWith('@') ? imp.path.split('/').slice(0, 2).join('/') : imp.path.split('/')[0]!);
+      else visit(imp.path);
+    }
+  };
+  visit(entry);
+  return out;
+}
+
+describe('the production bundle (npm run build)', () => {
+  let dir: string;
+  let meta: Metafile;
+  beforeAll(async () => {
+    // inside the checkout, as dist/ is: the bundle finds its third-party packages in node_modules
+    dir = mkdtempSync(join(ROOT, 'packages/cli/dist-test-'));
+    const { buildBundle } = (await import(join(ROOT, 'scripts/build.mjs'))) as {
+      buildBundle: (outdir: string) => Promise<Metafile>;
+    };
+    meta = await buildBundle(dir);
+  }, 60_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('runs a command from the bundle and finds the CRDs next to the sources', async () => {
+    const { stderr } = await run(process.execPath, [
+      join(dir, 'edgetwin.js'),
+      'validate',
+      '-f',
+      join(ROOT, 'examples/traffic-light/manifests'),
+    ]);
+    expect(stderr).toMatch(/valid: 0 error\(s\)/);
+    const help = await run(process.execPath, [join(dir, 'edgetwin.js'), '--help']);
+    for (const cmd of ['apply', 'edge', 'get', 'twin', 'up', 'validate']) expect(help.stdout).toContain(cmd);
+  });
+
+  it('get, twin and describe can load no broker, SQLite, OPC-UA, BLE, Modbus or database client', () => {
+    const heavy = [
+      'aedes',
+      'better-sqlite3',
+      'node-opcua',
+      'node-opcua-client',
+      'node-opcua-server',
+      '@stoprocent/noble',
+      'modbus-serial',
+      'mqtt',
+      'ioredis',
+      'mysql2',
+      'classic-level',
+      '@kubernetes/client-node',
+    ];
+    const chunkOf = (command: string) => {
+      const entry = Object.keys(meta.outputs).find((f) => new RegExp(`/${command}-[A-Z0-9]+\\.js$`).test(f));
+      if (!entry) throw new Error(`no chunk for the ${command} command in ${Object.keys(meta.outputs).join(', ')}`);
+      return entry;
+    };
+    const main = Object.keys(meta.outputs).find((f) => f.endsWith('/edgetwin.js'))!;
+    for (const command of ['get', 'twin', 'describe']) {
+      const loaded = new Set([...externalsOf(meta, main, true), ...externalsOf(meta, chunkOf(command))]);
+      expect(
+        heavy.filter((h) => loaded.has(h)),
+        `${command} loads`,
+      ).toEqual([]);
+    }
+    // the check sees what a heavy command does load
+    const edge = externalsOf(meta, chunkOf('edge'));
+    expect(['aedes', 'better-sqlite3', 'node-opcua-client'].filter((h) => edge.has(h))).toHaveLength(3);
+  });
+});
