@@ -3,7 +3,7 @@
 ipycam as shipped binds 0.0.0.0 and multicasts WS-Discovery Hello/Bye off the machine. This launcher runs the
 shipped camera code unchanged (its ONVIF replies keep their flaws: the mapper must tolerate them, see
 docs/decisions.md, issue 13) but sandboxes its network: the ONVIF/HTTP and RTSP servers bind 127.0.0.1 only,
-WS-Discovery is replaced by nothing, go2rtc is taken as absent (ipycam then serves RTSP itself through
+WS-Discovery answers unicast Probes on a loopback UDP port and never announces, go2rtc is taken as absent (ipycam then serves RTSP itself through
 Debian's ffmpeg), and any datagram to a multicast address raises instead of leaving the process.
 Frames are generated: a gradient with a moving square and a frame counter.
 
@@ -46,16 +46,24 @@ import ipycam.camera as camera_module  # noqa: E402  (after the guard above)
 from ipycam import CameraConfig, IPCamera  # noqa: E402
 
 
-class NoDiscovery:
-    """Stands in for ipycam's WSDiscoveryServer: no multicast socket, no Hello/Bye."""
+class LoopbackDiscovery(camera_module.WSDiscoveryServer):
+    """ipycam's WSDiscoveryServer with its socket on 127.0.0.1 (a unicast port, no multicast membership) and no
+    Hello/Bye announcements: its own run() still answers a unicast Probe with its own ProbeMatch, which is what
+    `edgetwin probe onvif --target` is tested against. The port is kept across down/up."""
+
+    port = 0
 
     def __init__(self, onvif):
+        threading.Thread.__init__(self, daemon=True)
         self.onvif = onvif
+        self.running = True
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", LoopbackDiscovery.port))
+        LoopbackDiscovery.port = self.sock.getsockname()[1]
+        self.sock.settimeout(1.0)
 
-    def start(self):
-        pass
-
-    def stop(self):
+    def _send_announcement(self, action):
         pass
 
 
@@ -69,7 +77,7 @@ class LoopbackRTSPServer(camera_module.NativeRTSPServer):
         super().__init__(port=port, host="127.0.0.1")
 
 
-camera_module.WSDiscoveryServer = NoDiscovery
+camera_module.WSDiscoveryServer = LoopbackDiscovery
 camera_module.ReusableThreadingTCPServer = LoopbackHTTPServer
 camera_module.NativeRTSPServer = LoopbackRTSPServer
 camera_module.check_go2rtc_running = lambda *a, **k: False
@@ -222,7 +230,7 @@ def main() -> None:
                 reply({"id": msg.get("id"), "ok": False, "error": str(e)})
         stopping.set()
 
-    reply({"event": "ready", "onvifPort": onvif_port, "rtspPort": rtsp_port,
+    reply({"event": "ready", "onvifPort": onvif_port, "rtspPort": rtsp_port, "discoveryPort": LoopbackDiscovery.port,
            "onvifUrl": f"http://127.0.0.1:{onvif_port}/onvif/device_service",
            "width": args.width, "height": args.height})
     threading.Thread(target=read_commands, daemon=True).start()

@@ -20,6 +20,8 @@ export interface EmulatedCamera {
   address: string;
   onvifPort: number;
   rtspPort: number;
+  /** UDP port answering a unicast WS-Discovery Probe (ipycam's own answer) */
+  discoveryPort: number;
   deviceUrl: string;
   width: number;
   height: number;
@@ -64,7 +66,7 @@ export async function startEmulatedCamera(opts: EmulatedCameraOptions = {}): Pro
     ['--rtsp-port', opts.rtspPort],
   ] as const)
     if (v !== undefined) args.push(flag, String(v));
-  type Ready = { onvifPort: number; rtspPort: number; onvifUrl: string; width: number; height: number };
+  type Ready = { onvifPort: number; rtspPort: number; discoveryPort: number; onvifUrl: string; width: number; height: number };
   let peer: PythonPeer<Ready>;
   try {
     peer = await startPythonPeer<Ready>('emulated camera', args, {
@@ -85,6 +87,7 @@ export async function startEmulatedCamera(opts: EmulatedCameraOptions = {}): Pro
     address: `127.0.0.1:${info.onvifPort}`,
     onvifPort: info.onvifPort,
     rtspPort: info.rtspPort,
+    discoveryPort: info.discoveryPort,
     deviceUrl: info.onvifUrl,
     width: info.width,
     height: info.height,
