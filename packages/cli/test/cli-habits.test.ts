@@ -86,4 +86,66 @@ describe('CLI habits', { timeout: 120_000 }, () => {
     expect(bare.stderr).toContain('a STRING)');
     expect(bare.stderr).not.toContain('setpoint');
   });
+
+  it('get history, describe node and devicemodel with events, get devices -w following changes', async () => {
+    expect((await run('apply', '-f', LED)).code).toBe(0);
+    const id = 'default/led-light-instance-01';
+    const t0 = Date.now() - 2000;
+    await ctl.status.applyReports('edge-node-1', [
+      {
+        kind: 'twin',
+        deviceId: id,
+        seq: 1,
+        timestamp: t0,
+        twins: [{ property: 'power-status', reported: { value: '1', timestamp: t0, type: 'string' } }],
+      },
+      {
+        kind: 'write',
+        deviceId: id,
+        seq: 2,
+        timestamp: t0,
+        status: { property: 'power-status', desired: 'BLINK', state: 'failed', reason: 'not ON or OFF', timestamp: t0 },
+      },
+    ]);
+    ctl.status.setNodePresence('edge-node-1', 'online', new Date());
+    // the watch prints the table, then a line for the change made while it runs
+    const watch = execFile(process.execPath, [BIN, 'get', 'devices', '-w'], {
+      env: { ...process.env, EDGETWIN_SERVER: ctl.url, EDGETWIN_TOKEN: ctl.apiToken },
+    });
+    let watched = '';
+    watch.stdout!.on('data', (b) => (watched += b));
+    const [history, node, dm] = await Promise.all([
+      run('get', 'history', 'led-light-instance-01', '--since', '10m'),
+      run('describe', 'node', 'edge-node-1'),
+      run('describe', 'devicemodel', 'led-light'),
+    ]);
+    expect(history.code).toBe(0);
+    expect(history.stdout).toMatch(/^TIME\s+PROPERTY\s+VALUE\n\S+Z\s+power-status\s+1$/m);
+    expect(node.stdout).toMatch(/Presence:\s+online/);
+    expect(node.stdout).toMatch(/led-light-instance-01/);
+    expect(node.stdout).toMatch(/Normal\s+NodeOnline/);
+    expect(node.stdout).toMatch(/Warning\s+WriteFailed\s+.*power-status=BLINK: not ON or OFF/);
+    expect(dm.stdout).toMatch(/power-status\s+STRING\s+ReadWrite/);
+    expect(dm.stdout).toMatch(/Warning\s+WriteFailed/);
+    await waitFor(() => /NAME[\s\S]*led-light-instance-01/.test(watched), 'the table of get -w');
+    const before = watched.split('\n').length;
+    await ctl.status.applyReports('edge-node-1', [
+      { kind: 'state', deviceId: id, state: 'offline', lastOnlineTime: new Date().toISOString(), seq: 3, timestamp: 3 },
+    ]);
+    await waitFor(
+      () => /led-light-instance-01\s+led-light\s+edge-node-1\s+offline/.test(watched),
+      'the change on get -w',
+    );
+    expect(watched.split('\n').length).toBeGreaterThan(before);
+    watch.kill('SIGINT');
+  });
 });
+
+async function waitFor(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    // polls the condition, not a fixed sleep
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

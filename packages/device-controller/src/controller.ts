@@ -9,6 +9,8 @@ import type { NodeDesiredState, StatusSink } from './contracts.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import type { NodeJoinOptions } from './http/node-routes.js';
 import { buildHttpApi } from './http/server.js';
+import type { HistoryOptions } from './live/history.js';
+import { LiveState } from './live/live-state.js';
 import { ControllerMetrics } from './metrics.js';
 import type { Source } from './source.js';
 import { ManifestFolder } from './sources/embedded/manifest-folder.js';
@@ -48,6 +50,10 @@ export interface ControllerOptions {
   statusBurst?: number;
   /** global cap on status writes per second (default 100) */
   maxWritesPerSecond?: number;
+  /** the reported-value history: retention and points per property (defaults: 1 h, 3600, 2000 series) */
+  history?: HistoryOptions;
+  /** the built web console to serve under /console/ (the CLI passes packages/console/dist) */
+  consoleDir?: string;
   /**
    * each protocol driver's config check, run on apply and on the manifest folder; the CLI passes the
    * built-in drivers' (the controller imports no mapper)
@@ -66,6 +72,8 @@ export interface RunningController {
   store: EmbeddedStore | undefined;
   source: Source;
   metrics: ControllerMetrics;
+  /** history, events and the feed of changes */
+  live: LiveState;
   http: FastifyInstance;
   stop(): Promise<void>;
 }
@@ -116,7 +124,8 @@ export async function startController(given: ControllerOptions): Promise<Running
     logger,
     onEmit: (c) => metrics.dispatched.inc({ kind: c.kind, op: c.object ? 'upsert' : 'remove' }),
   });
-  const statusOpts: ConstructorParameters<typeof StatusCoalescer>[1] = { logger, metrics };
+  const live = new LiveState(source, { ...(opts.history ? { history: opts.history } : {}), metrics });
+  const statusOpts: ConstructorParameters<typeof StatusCoalescer>[1] = { logger, metrics, observer: live };
   if (opts.statusIntervalMs !== undefined) statusOpts.statusIntervalMs = opts.statusIntervalMs;
   if (opts.statusBurst !== undefined) statusOpts.statusBurst = opts.statusBurst;
   if (opts.maxWritesPerSecond !== undefined) statusOpts.maxWritesPerSecond = opts.maxWritesPerSecond;
@@ -130,6 +139,8 @@ export async function startController(given: ControllerOptions): Promise<Running
     metrics,
     logger,
     protocols: opts.protocols ?? {},
+    live,
+    ...(opts.consoleDir ? { consoleDir: opts.consoleDir } : {}),
     ...(opts.nodeJoin ? { nodeJoin: opts.nodeJoin } : {}),
     ...(opts.insecure ? { insecure: opts.insecure } : {}),
     auth: {
@@ -174,12 +185,14 @@ export async function startController(given: ControllerOptions): Promise<Running
     store,
     source,
     metrics,
+    live,
     http,
     stop: () => {
       stopping ??= (async () => {
         folder?.stop();
         await http.close();
         status.stop();
+        live.stop();
         dispatcher.stop();
         await source.stop();
         logger.info('controller stopped');

@@ -49,6 +49,54 @@ export class ControllerMetrics {
     registers: [this.registry],
   });
 
+  readonly historyDropped = new Counter({
+    name: 'edgetwin_controller_history_dropped_points_total',
+    help: 'Points of the reported-value history dropped: by age, to make room (points) or not kept (series-limit)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly events = new Counter({
+    name: 'edgetwin_controller_events_total',
+    help: 'Device and node events recorded (describe shows the recent ones), by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly liveClients = new Gauge({
+    name: 'edgetwin_controller_live_clients',
+    help: 'Clients connected to the live stream (console, get -w, the view of up)',
+    registers: [this.registry],
+  });
+  readonly liveClientsDropped = new Counter({
+    name: 'edgetwin_controller_live_clients_dropped_total',
+    help: 'Live clients refused (limit) or cut off because they did not read (slow)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  private historyStats?: () => { series: number; points: number; bytes: number };
+  readonly historySeries: Gauge = new Gauge({
+    name: 'edgetwin_controller_history_series',
+    help: 'Device properties with a history of reported values',
+    registers: [this.registry],
+    collect: (): void => this.historySeries.set(this.historyStats?.().series ?? 0),
+  });
+  readonly historyPoints: Gauge = new Gauge({
+    name: 'edgetwin_controller_history_points',
+    help: 'Points held in the history of reported values',
+    registers: [this.registry],
+    collect: (): void => this.historyPoints.set(this.historyStats?.().points ?? 0),
+  });
+  readonly historyBytes: Gauge = new Gauge({
+    name: 'edgetwin_controller_history_bytes',
+    help: 'Memory held by the history of reported values (16 bytes a point of capacity)',
+    registers: [this.registry],
+    collect: (): void => this.historyBytes.set(this.historyStats?.().bytes ?? 0),
+  });
+
+  /** The history's sizes are read when metrics are scraped. */
+  watchHistory(stats: () => { series: number; points: number; bytes: number }): void {
+    this.historyStats = stats;
+  }
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }

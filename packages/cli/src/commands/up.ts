@@ -7,6 +7,7 @@ import { deviceId } from '@edgetwin/api';
 import type { Command } from 'commander';
 import { EXAMPLES_DIR, type Example, findExample, listExamples, startExampleApp } from '../compose/examples.js';
 import { Lifecycle } from '../compose/lifecycle.js';
+import { startLiveView } from '../compose/live-view.js';
 import { cliLogger } from '../compose/logger.js';
 import { localNodeJoinToken } from '../compose/local-node.js';
 import { listManifestPaths, readManifestFiles } from '../compose/manifest-files.js';
@@ -16,8 +17,12 @@ import { modbusPortFlags, pointModbusDevicesAt } from '../compose/simulator-addr
 import { BUILTIN_MAPPERS } from './edge.js';
 import { printFindings } from './print-findings.js';
 
-interface TerminalViewModule {
-  startTerminalView(opts: { brokerUrl: string; devices: string[] }): Promise<{ stop(): Promise<void> }>;
+interface TerminalRenderModule {
+  renderDevice(
+    id: string,
+    snapshot: Record<string, { expected?: string; actual?: string }>,
+    opts: { color: boolean },
+  ): string;
 }
 
 export function registerUp(program: Command): void {
@@ -145,17 +150,23 @@ export function registerUp(program: Command): void {
           ...(deviceIds.includes('default/traffic-light-01')
             ? ['  npx edgetwin twin set traffic-light-01 mode=manual red=ON']
             : []),
-          `  mosquitto_sub -h 127.0.0.1 -p ${o.port} -t '$hw/events/device/+/+/twin/update/document' -v`,
+          `  mosquitto_sub -h 127.0.0.1 -p ${new URL(edge.brokerUrl).port} -t '$hw/events/device/+/+/twin/update/document' -v`,
           'Ctrl-C stops everything; running `npx edgetwin up` again resumes.',
           '',
         ];
         process.stdout.write(lines.join('\n'));
 
-        if (viewing && deviceIds.length > 0) {
-          const viewFile = join(EXAMPLES_DIR, 'shared', 'terminal-view.ts');
-          const view = (await import(pathToFileURL(viewFile).href)) as TerminalViewModule;
-          const running = await view.startTerminalView({ brokerUrl: edge.brokerUrl, devices: deviceIds });
-          life.add('terminal view', () => running.stop());
+        if (viewing) {
+          // the view follows the controller (devices applied while up runs appear); the demos' look for a line
+          const renderFile = join(EXAMPLES_DIR, 'shared', 'terminal-render.ts');
+          const { renderDevice } = (await import(pathToFileURL(renderFile).href)) as TerminalRenderModule;
+          const running = await startLiveView({
+            client,
+            out: process.stdout,
+            render: (id, snapshot) => renderDevice(id, snapshot, { color: true }),
+            divert: (text, stream) => logger.warn({ stream }, text.trimEnd()),
+          });
+          life.add('live view', () => running.stop());
         }
       } catch (e) {
         await life.stopAll();

@@ -10,6 +10,7 @@ import {
   type WriteStatus,
 } from '@edgetwin/api';
 import type { NodeReportStream } from '../contracts.js';
+import type { ControllerEvent } from '../live/event-log.js';
 import type { NodeInfo } from '../http/server.js';
 import type { RefusedReading } from '../status/merge.js';
 
@@ -46,7 +47,7 @@ export function deviceTable(devices: Device[], wide = false, now = Date.now()): 
       d.spec.deviceModelRef?.name ?? '<none>',
       d.spec.nodeName || '<none>',
       d.status?.state ?? '<unknown>',
-      d.status?.lastOnlineTime ? age(d.status.lastOnlineTime, now) : '<never>',
+      lastSeenAge(d, now),
       age(d.metadata.creationTimestamp, now),
     ];
     if (wide) row.push(d.spec.protocol?.protocolName ?? '', (d.spec.properties ?? []).map((p) => p.name).join(','));
@@ -101,6 +102,93 @@ export function reportsSummary(r: NodeReportStream | undefined, now = Date.now()
   return parts.join(', ');
 }
 
+/**
+ * When the device was last heard from: its newest reported value or its last state report, whichever is
+ * later (issue 16 §2: a sensor read every second showed 40-60 s, the age of its last state report). One
+ * meaning for `get`, `describe`, the live view of `up` and the console.
+ */
+export function lastSeen(d: Device): string | undefined {
+  let best = d.status?.lastOnlineTime ? Date.parse(d.status.lastOnlineTime) : Number.NaN;
+  for (const t of d.status?.twins ?? []) {
+    const at = Number(t.reported?.metadata?.timestamp);
+    if (Number.isFinite(at) && !(at <= best)) best = at;
+  }
+  return Number.isFinite(best) ? new Date(best).toISOString() : undefined;
+}
+
+function lastSeenAge(d: Device, now: number): string {
+  const seen = lastSeen(d);
+  return seen ? age(seen, now) : '<never>';
+}
+
+/** Events as `kubectl describe` prints them: oldest first, a repeat counted (`x12 over 3m`). */
+export function eventsTable(events: ControllerEvent[], now = Date.now()): string {
+  if (events.length === 0) return 'Events:         <none>';
+  const rows = events.map((e) => [
+    `  ${e.type}`,
+    e.reason,
+    e.count > 1
+      ? `${age(e.lastTimestamp, now)} (x${e.count} over ${age(e.firstTimestamp, now)})`
+      : age(e.lastTimestamp, now),
+    e.object.kind === 'Node' ? `node/${e.object.name}` : `device/${e.object.name}`,
+    e.message,
+  ]);
+  return ['Events:', ...table(['  TYPE', 'REASON', 'AGE', 'OBJECT', 'MESSAGE'], rows).split('\n')].join('\n');
+}
+
+/** `describe devicemodel`: its properties, the devices that use it. */
+export function describeModel(m: DeviceModel, devices: Device[], now = Date.now()): string {
+  const lines: string[] = [];
+  const kv = (k: string, v: string) => lines.push(`${`${k}:`.padEnd(16)}${v}`);
+  kv('Name', m.metadata.name);
+  kv('Namespace', m.metadata.namespace ?? 'default');
+  kv('Protocol', m.spec.protocol ?? '<none>');
+  kv('Age', age(m.metadata.creationTimestamp, now));
+  kv('Devices', devices.map((d) => d.metadata.name).join(', ') || '<none>');
+  lines.push('', 'Properties:');
+  lines.push(
+    ...table(
+      ['  PROPERTY', 'TYPE', 'ACCESS', 'MINIMUM', 'MAXIMUM', 'UNIT', 'DESCRIPTION'],
+      (m.spec.properties ?? []).map((p) => [
+        `  ${p.name}`,
+        p.type ?? 'STRING',
+        p.accessMode ?? 'ReadWrite',
+        p.minimum ?? '-',
+        p.maximum ?? '-',
+        p.unit ?? '-',
+        p.description ?? '',
+      ]),
+    ).split('\n'),
+  );
+  return lines.join('\n');
+}
+
+/** `describe node`: presence, its devices, its report stream. */
+export function describeNode(n: NodeInfo, devices: Device[], now = Date.now()): string {
+  const lines: string[] = [];
+  const kv = (k: string, v: string) => lines.push(`${`${k}:`.padEnd(16)}${v}`);
+  kv('Name', n.name);
+  kv('Presence', n.presence);
+  kv('Since', n.since ? `${n.since} (${age(n.since, now)} ago)` : '<never connected since the controller started>');
+  kv('Reports', reportsSummary(n.reports, now));
+  if (n.reports) kv('Queued', `${n.reports.queued} report(s) on the node, ${n.reports.held} batch(es) held`);
+  lines.push('', `Devices (${devices.length}):`);
+  if (devices.length > 0)
+    lines.push(
+      ...table(
+        ['  NAME', 'NAMESPACE', 'MODEL', 'STATE', 'LAST-SEEN'],
+        devices.map((d) => [
+          `  ${d.metadata.name}`,
+          d.metadata.namespace ?? 'default',
+          d.spec.deviceModelRef?.name ?? '<none>',
+          d.status?.state ?? '<unknown>',
+          lastSeenAge(d, now),
+        ]),
+      ).split('\n'),
+    );
+  return lines.join('\n');
+}
+
 /** `describe device`: spec, then desired vs reported per property, state and last seen. */
 export function describeDevice(d: Device, model: DeviceModel | null, now = Date.now()): string {
   const lines: string[] = [];
@@ -111,10 +199,8 @@ export function describeDevice(d: Device, model: DeviceModel | null, now = Date.
   kv('Node', d.spec.nodeName || '<none> (not dispatched)');
   kv('Protocol', d.spec.protocol?.protocolName ?? model?.spec.protocol ?? '<none>');
   kv('State', d.status?.state ?? '<unknown>');
-  kv(
-    'Last seen',
-    d.status?.lastOnlineTime ? `${d.status.lastOnlineTime} (${age(d.status.lastOnlineTime, now)} ago)` : '<never>',
-  );
+  const seen = lastSeen(d);
+  kv('Last seen', seen ? `${seen} (${age(seen, now)} ago)` : '<never>');
   kv('Version', `resourceVersion ${d.metadata.resourceVersion ?? '?'}, generation ${d.metadata.generation ?? '?'}`);
   const labels = Object.entries(d.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`);
   kv('Labels', labels.length ? labels.join(', ') : '<none>');

@@ -6,9 +6,16 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { sameSecret } from '@edgetwin/api/secret-file';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type ConsoleSessions, sessionOf } from './console-sessions.js';
 
-/** Paths anyone may call: liveness probes carry no token. */
-export const PUBLIC_PATHS = new Set(['/healthz']);
+/** Paths anyone may call: liveness probes carry no token; the console's page and its login hold no data. */
+export const PUBLIC_PATHS = new Set(['/healthz', '/', '/console/login']);
+
+/** The web console's static files (its page, scripts, styles, icon): public, they hold no data. */
+export const PUBLIC_PREFIX = '/console/';
+
+/** Header a browser session must send with every request that changes something (a CSRF guard). */
+export const CONSOLE_HEADER = 'x-edgetwin-console';
 
 export interface ApiAuthOptions {
   /** the bearer token every request must carry */
@@ -19,6 +26,8 @@ export interface ApiAuthOptions {
   names?: readonly string[];
   /** where the token lives, named in the 401 so the user knows where to look */
   tokenHint?: string;
+  /** browser sessions of the web console: a valid session cookie stands for the token */
+  sessions?: ConsoleSessions;
 }
 
 /** The names a Host header may carry. IP literals are always allowed: rebinding needs a DNS name. */
@@ -57,8 +66,13 @@ export function installApiAuth(app: FastifyInstance, opts: ApiAuthOptions): void
         ],
       });
     const path = req.url.split('?')[0] ?? '';
-    if (PUBLIC_PATHS.has(path)) return;
+    if (PUBLIC_PATHS.has(path) || (path.startsWith(PUBLIC_PREFIX) && req.method === 'GET')) return;
     const auth = req.headers.authorization;
+    if (!auth && opts.sessions?.valid(sessionOf(req.headers.cookie))) {
+      // The cookie is SameSite=Strict; a change must also carry a header no cross-site form can set.
+      if (req.method === 'GET' || req.headers[CONSOLE_HEADER] === '1') return;
+      return refuse(reply, 403, `forbidden: ${req.method} ${path} from the console needs the ${CONSOLE_HEADER} header`);
+    }
     if (!auth)
       return refuse(
         reply,

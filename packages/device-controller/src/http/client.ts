@@ -2,6 +2,7 @@
 // carrying the controller's finding lines, never as bare HTTP codes.
 
 import type { Device, DeviceModel } from '@edgetwin/api';
+import type { ControllerEvent } from '../live/event-log.js';
 import type { ApplyResult } from '../sources/embedded/store.js';
 import type { ManifestFile } from './check-manifests.js';
 import type { NodeRecord } from '../cloud-link/node-registry.js';
@@ -21,6 +22,13 @@ export class ControllerError extends Error {
 export interface DeviceDetail {
   device: Device;
   model: DeviceModel | null;
+}
+
+export interface DeviceHistory {
+  device: string;
+  since: string;
+  retentionSeconds: number;
+  series: Array<{ property: string; points: Array<[number, number]> }>;
 }
 
 export interface ControllerClientOptions {
@@ -99,6 +107,68 @@ export class ControllerClient {
       `/devices/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/methods/${encodeURIComponent(method)}`,
       { values },
     );
+  }
+
+  /** Recent events of devices and nodes (describe shows them), oldest first. */
+  async events(filter: { kind?: string; namespace?: string; name?: string } = {}): Promise<ControllerEvent[]> {
+    const q = new URLSearchParams(Object.entries(filter).filter(([, v]) => v !== undefined) as [string, string][]);
+    return (await this.call<{ items: ControllerEvent[] }>('GET', `/events?${q}`)).items;
+  }
+
+  /** The recorded history of reported numbers of a device (one property, or all with a history). */
+  history(namespace: string, name: string, opts: { property?: string; since?: string } = {}): Promise<DeviceHistory> {
+    const q = new URLSearchParams();
+    if (opts.property !== undefined) q.set('property', opts.property);
+    if (opts.since !== undefined) q.set('since', opts.since);
+    return this.call('GET', `/devices/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/history?${q}`);
+  }
+
+  /** A one-time login link ticket for the web console. */
+  consoleTicket(): Promise<{ ticket: string; expiresAt: string }> {
+    return this.call('POST', '/console/tickets', {});
+  }
+
+  /**
+   * Follows the live stream (Server-Sent Events): calls `onMessage` with each event's name and parsed data,
+   * from the full state at connect to every change after. Resolves when `signal` aborts or the server ends it.
+   */
+  async stream(onMessage: (event: string, data: unknown) => void, signal?: AbortSignal): Promise<void> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.base}/stream`, {
+        headers: this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {},
+        ...(signal ? { signal } : {}),
+      });
+    } catch (e) {
+      if (signal?.aborted) return;
+      throw new Error(`cannot reach the controller at ${this.base}: ${(e as Error).message}`);
+    }
+    if (!res.ok || !res.body) {
+      const text = await res.text();
+      throw new ControllerError(res.status, [`GET /stream: ${text.slice(0, 200)}`]);
+    }
+    const decoder = new TextDecoder();
+    let buf = '';
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buf += decoder.decode(chunk, { stream: true });
+        let end = buf.indexOf('\n\n');
+        while (end >= 0) {
+          const block = buf.slice(0, end);
+          buf = buf.slice(end + 2);
+          let event = 'message';
+          let data = '';
+          for (const line of block.split('\n')) {
+            if (line.startsWith('event: ')) event = line.slice(7);
+            else if (line.startsWith('data: ')) data += line.slice(6);
+          }
+          if (data) onMessage(event, JSON.parse(data));
+          end = buf.indexOf('\n\n');
+        }
+      }
+    } catch (e) {
+      if (!signal?.aborted) throw e;
+    }
   }
 
   /** registers a node (or, with rejoin, re-issues its token) and returns its one-time join token */

@@ -27,6 +27,10 @@ import {
 } from '../sources/embedded/store.js';
 import type { StatusCoalescer } from '../status/coalescer.js';
 import { checkManifests, identitiesOf, type ManifestFile } from './check-manifests.js';
+import type { LiveState } from '../live/live-state.js';
+import { registerConsoleRoutes } from './console-routes.js';
+import { ConsoleSessions } from './console-sessions.js';
+import { registerLiveRoutes } from './live-routes.js';
 
 export interface HttpApiDeps {
   source: Source;
@@ -44,6 +48,10 @@ export interface HttpApiDeps {
   nodeJoin?: NodeJoinOptions;
   /** insecure modes in force, reported by /healthz so no one runs them unknowingly */
   insecure?: string[];
+  /** history, events and the feed of changes (the live routes; issue 16) */
+  live: LiveState;
+  /** the built web console (packages/console/dist); absent: the console page says it is not built */
+  consoleDir?: string;
 }
 
 /** One value written by POST /devices/:ns/:name/desired (or a method call). */
@@ -71,7 +79,8 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   // Fastify's own request logging is off: the controller logs what matters (failures) itself.
   const app = Fastify({ logger: false, bodyLimit: MAX_BODY });
   const { source, store } = deps;
-  installApiAuth(app, deps.auth);
+  const sessions = new ConsoleSessions();
+  installApiAuth(app, { ...deps.auth, sessions });
 
   const fail = (reply: FastifyReply, code: number, findings: string[]) => reply.code(code).send({ findings });
   const readOnly = (reply: FastifyReply) =>
@@ -166,7 +175,7 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
 
   app.get('/devicemodels', async () => ({ items: source.models() }));
 
-  app.get('/nodes', async () => {
+  const nodeInfos = (): NodeInfo[] => {
     const presence = deps.status.nodePresence();
     const reports = deps.status.nodeReports();
     const names = new Set([...deps.dispatcher.nodes(), ...presence.keys()]);
@@ -182,7 +191,23 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
       if (r) info.reports = r;
       return info;
     });
-    return { items };
+    return items;
+  };
+  app.get('/nodes', async () => ({ items: nodeInfos() }));
+
+  registerLiveRoutes(app, {
+    live: deps.live,
+    source,
+    metrics: deps.metrics,
+    withStatus: (d) => withStatus(source, d),
+    nodes: nodeInfos,
+    fail,
+  });
+  registerConsoleRoutes(app, {
+    ...(deps.consoleDir ? { dir: deps.consoleDir } : {}),
+    sessions,
+    apiToken: deps.auth.token,
+    fail,
   });
 
   app.get<{ Params: { ns: string; name: string } }>('/devices/:ns/:name', async (req, reply) => {

@@ -34,6 +34,7 @@ import pino, { type Logger } from 'pino';
 import type { NodeReportStream, StatusSink } from '../contracts.js';
 import type { ControllerMetrics } from '../metrics.js';
 import { objectKey, type Source } from '../source.js';
+import type { ReportObserver } from '../live/live-state.js';
 import { mergeReport } from './merge.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -49,6 +50,8 @@ export interface StatusCoalescerOptions {
   logger?: Logger;
   metrics?: ControllerMetrics;
   now?: () => number;
+  /** told of every entry, status write, presence and report stream (history, events, live clients: issue 16) */
+  observer?: ReportObserver;
 }
 
 interface Waiter {
@@ -155,7 +158,10 @@ export class StatusCoalescer implements StatusSink {
       let changed = false;
       for (const e of list) {
         this.opts.metrics?.reports.inc({ kind: e.kind });
-        if (mergeReport(device, slot.status, e)) {
+        const before = slot.status.state;
+        const merged = mergeReport(device, slot.status, e);
+        this.opts.observer?.onReport(node, e, before);
+        if (merged) {
           changed = true;
           if (e.kind === 'twin' && answersCommand(device, slot, e.twins)) slot.answering = true;
         } else this.opts.metrics?.reportsIgnored.inc({ reason: 'unchanged' });
@@ -176,6 +182,7 @@ export class StatusCoalescer implements StatusSink {
     const prev = this.presence.get(node);
     if (prev && prev.since > at) return;
     this.presence.set(node, { presence, since: at });
+    this.opts.observer?.onPresence(node, presence, prev?.presence);
     this.opts.metrics?.nodesOnline.set([...this.presence.values()].filter((p) => p.presence !== 'offline').length);
     this.logger.info({ node, presence, at: at.toISOString() }, 'node presence');
   }
@@ -185,7 +192,9 @@ export class StatusCoalescer implements StatusSink {
   }
 
   setNodeReports(node: string, stream: NodeReportStream): void {
+    const prev = this.reportStreams.get(node);
     this.reportStreams.set(node, stream);
+    this.opts.observer?.onReportStream(node, stream, prev);
   }
 
   /** The last known state of each node's report stream, as the cloud link told it. */
@@ -329,6 +338,7 @@ export class StatusCoalescer implements StatusSink {
       const done = slot.waiters.filter((w) => w.version <= version);
       slot.waiters = slot.waiters.filter((w) => w.version > version);
       for (const w of done) w.resolve();
+      this.opts.observer?.onStatusWritten(slot.id);
     } catch (e) {
       this.opts.metrics?.statusWriteErrors.inc();
       retryMs = Math.max(this.intervalMs, 500);
