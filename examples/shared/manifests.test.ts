@@ -12,8 +12,14 @@ const examples = readdirSync(EXAMPLES, { withFileTypes: true })
   .map((d) => d.name);
 
 describe('example manifests', () => {
-  it('there are the four examples', () => {
-    expect(examples.sort()).toEqual(['ble-sensor-lamp', 'led-raspberrypi', 'parking', 'traffic-light']);
+  it('there are the five examples', () => {
+    expect(examples.sort()).toEqual([
+      'ble-sensor-lamp',
+      'led-raspberrypi',
+      'parking',
+      'parking-camera',
+      'traffic-light',
+    ]);
   });
 
   for (const name of examples) {

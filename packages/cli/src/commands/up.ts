@@ -66,7 +66,9 @@ export function registerUp(program: Command): void {
       const { loadManifestFiles } = await import('@edgetwin/simulators');
       const { startCloud } = await import('../compose/start-cloud.js');
       const { startEdge } = await import('../compose/start-edge.js');
-      const { startEmulatedBle, startSimulatedDevices } = await import('../compose/start-simulators.js');
+      const { startEmulatedBle, startEmulatedCameras, startSimulatedDevices } = await import(
+        '../compose/start-simulators.js'
+      );
       const loaded = await loadManifestFiles(manifestPaths);
       const deviceIds = loaded.devices.map((d) => deviceId(d));
 
@@ -85,6 +87,7 @@ export function registerUp(program: Command): void {
         );
         const sim = await startSimulatedDevices(manifestPaths, logger, life, o.modbusPort);
         const ble = await startEmulatedBle(manifestPaths, logger, life);
+        const cameras = await startEmulatedCameras(manifestPaths, logger, life);
         // One machine, one command: the cloud registers its own edge node, which joins with the token.
         const joinToken = await localNodeJoinToken(cloud.nodes, o.node, o.dataDir);
         const edge = await startEdge(
@@ -141,6 +144,7 @@ export function registerUp(program: Command): void {
           `  logs              ${logFile}`,
           ...(sim ? sim.endpoints.map((e) => `  modbus simulator  ${e.host}:${e.port} (${e.devices.join(', ')})`) : []),
           ...(ble ? [`  BLE peripherals   adapter uart:${ble.ptyPath} (emulated: sensor, lamp, beacon)`] : []),
+          ...cameras.map((c) => `  ONVIF camera      ${c.server.deviceUrl} (emulated: ${c.device})`),
           `  examples          ${examples.map((e) => e.name).join(', ') || 'none'}`,
           'Try, in another terminal:',
           '  npx edgetwin get devices',

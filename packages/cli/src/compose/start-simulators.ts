@@ -1,7 +1,11 @@
 // Simulated hardware for the demos: a Modbus slave for every Modbus device the manifests declare, on the
 // address each manifest names (so the mapper dials exactly what a real deployment would); and the
 // emulated BLE peripherals (issue 12) when there are bluetooth devices, their adapter handed to the
-// in-process bluetooth mapper through EDGETWIN_BLE_ADAPTER.
+// in-process bluetooth mapper through EDGETWIN_BLE_ADAPTER; and an emulated ONVIF camera (issue 13, our own
+// ONVIF server) for every onvif device whose url is on this machine.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
 import {
   type BlePeripherals,
   loadManifestFiles,
@@ -10,6 +14,8 @@ import {
   startBlePeripherals,
   startModbusSimulator,
 } from '@edgetwin/simulators';
+import { deviceServiceUrl } from '@edgetwin/mappers/drivers/onvif/config';
+import { type OnvifServer, startOnvifServer } from '@edgetwin/simulators/onvif/server';
 import type { Logger } from 'pino';
 import type { Lifecycle } from './lifecycle.js';
 import { listManifestPaths } from './manifest-files.js';
@@ -61,4 +67,52 @@ export async function startEmulatedBle(
   life.add('BLE peripherals', () => ble.stop());
   process.env.EDGETWIN_BLE_ADAPTER = `uart:${ble.ptyPath}`;
   return ble;
+}
+
+/** How often the emulated cameras see a car pass in `up` (motion on for half of it). */
+const CAMERA_MOTION_EVERY_MS = 20_000;
+
+/**
+ * Our ONVIF server (packages/simulators/src/onvif/server.ts) for each onvif device whose url is 127.0.0.1 or
+ * localhost, on the port it names, with the user it names and the password in its password file (created with a
+ * random password, mode 0600, when missing): the mapper then dials exactly what the manifest says.
+ */
+export async function startEmulatedCameras(
+  manifestPaths: string[],
+  logger: Logger,
+  life: Lifecycle,
+): Promise<Array<{ device: string; server: OnvifServer }>> {
+  const loaded = await loadManifestFiles(await listManifestPaths(manifestPaths));
+  const out: Array<{ device: string; server: OnvifServer }> = [];
+  for (const d of resolveManifests(loaded, { protocol: 'onvif' })) {
+    const url = deviceServiceUrl(String(d.protocolConfig.url ?? ''));
+    const u = url ? new URL(url) : undefined;
+    if (!u || !['127.0.0.1', 'localhost'].includes(u.hostname)) continue;
+    const userName = String(d.protocolConfig.userName ?? 'admin');
+    const file = d.protocolConfig.password === undefined ? undefined : String(d.protocolConfig.password);
+    let password = 'edgetwin';
+    if (file) {
+      if (!existsSync(file)) {
+        mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+        writeFileSync(file, `${randomBytes(12).toString('base64url')}\n`, { mode: 0o600 });
+      }
+      password = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    }
+    try {
+      const server = await startOnvifServer({
+        port: Number(u.port || 80),
+        userName,
+        password,
+        motionEveryMs: CAMERA_MOTION_EVERY_MS,
+      });
+      life.add(`emulated camera ${d.id}`, () => server.stop());
+      out.push({ device: d.id, server });
+    } catch (e) {
+      logger.warn(
+        { device: d.id, err: (e as Error).message },
+        'no emulated camera: its port is taken; the device stays offline',
+      );
+    }
+  }
+  return out;
 }

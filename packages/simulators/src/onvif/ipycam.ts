@@ -66,7 +66,14 @@ export async function startEmulatedCamera(opts: EmulatedCameraOptions = {}): Pro
     ['--rtsp-port', opts.rtspPort],
   ] as const)
     if (v !== undefined) args.push(flag, String(v));
-  type Ready = { onvifPort: number; rtspPort: number; discoveryPort: number; onvifUrl: string; width: number; height: number };
+  type Ready = {
+    onvifPort: number;
+    rtspPort: number;
+    discoveryPort: number;
+    onvifUrl: string;
+    width: number;
+    height: number;
+  };
   let peer: PythonPeer<Ready>;
   try {
     peer = await startPythonPeer<Ready>('emulated camera', args, {

@@ -24,6 +24,8 @@ export interface OnvifServerOptions {
   manufacturer?: string;
   model?: string;
   serialNumber?: string;
+  /** simulate a car passing: motion starts every this many ms and ends half-way (default: never) */
+  motionEveryMs?: number;
 }
 
 export type ImagingSettings = Record<'Brightness' | 'Contrast' | 'ColorSaturation' | 'Sharpness', number>;
@@ -428,6 +430,19 @@ export async function startOnvifServer(opts: OnvifServerOptions = {}): Promise<O
   };
 
   await listen();
+  let motionTimer: NodeJS.Timeout | undefined;
+  if (opts.motionEveryMs) {
+    const every = opts.motionEveryMs;
+    motionTimer = setInterval(() => {
+      state.motion = true;
+      notify('tns1:VideoSource/MotionAlarm', true);
+      setTimeout(() => {
+        state.motion = false;
+        notify('tns1:VideoSource/MotionAlarm', false);
+      }, every / 2).unref();
+    }, every);
+    motionTimer.unref();
+  }
   return {
     get address() {
       return `${host}:${port}`;
@@ -455,6 +470,9 @@ export async function startOnvifServer(opts: OnvifServerOptions = {}): Promise<O
     events,
     down: close,
     up: listen,
-    stop: close,
+    stop: async () => {
+      clearInterval(motionTimer);
+      await close();
+    },
   } as OnvifServer;
 }

@@ -10,8 +10,7 @@ function parseTarget(v: string): { host: string; port: number } {
   const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(v.trim());
   const host = m?.[1];
   const port = Number(m?.[2]);
-  if (!host || port < 1 || port > 65535)
-    throw new Error(`--target ${v}: expected host:port (e.g. 192.168.1.64:3702)`);
+  if (!host || port < 1 || port > 65535) throw new Error(`--target ${v}: expected host:port (e.g. 192.168.1.64:3702)`);
   return { host, port };
 }
 
