@@ -300,29 +300,53 @@ describe('redis and mysql sinks', () => {
     }
   }, 60_000);
 
-  it('says plainly, naming the device, when the database refuses the credentials', async () => {
-    await writeFile(join(secrets, 'redis'), 'not-the-password');
-    try {
-      rig = await startRig(virtualDriverFactory, { sinks: SINK_LIMITS, logger: capturingLogger() });
-      const d = device('virtualProtocol', [sinkProp('v', { redis: true })]);
-      await rig.publish(d);
-      await waitUntil(
-        () => logs.some((l) => l.level === 50 && String(l.msg).includes('refused the credentials')),
-        'an error about the credentials',
-        10_000,
-      );
-      const err = logs.find((l) => String(l.msg).includes('refused the credentials'))!;
-      expect(err.msg).toContain(d.id);
-      expect(err.devices).toEqual([d.id]);
-      expect(String(err.err)).toMatch(/WRONGPASS|invalid/i);
-      const st = rig.mapper.runtime.worker(d.id)!.sinkStatus('v', 'redis')!;
-      expect(st.connected).toBe(false);
-      expect(String(st.error)).toContain('credentials refused');
-      // reads and reports go on
-      const reports = await collectMessages(rig.app, deviceTopic(d.id, 'twin/update'));
-      await reports.waitFor(() => reports.messages.length >= 2, 5000);
-    } finally {
-      await writeFile(join(secrets, 'redis'), REDIS_PASSWORD);
-    }
-  });
+  for (const kind of ['redis', 'mysql'] as const) {
+    it(`${kind}: refused credentials are an error naming the sink and device; readings stay buffered within the bound; a fixed secret file recovers without a restart`, async () => {
+      const secretFile = join(secrets, kind);
+      const good = kind === 'redis' ? REDIS_PASSWORD : MYSQL_PASSWORD;
+      await writeFile(secretFile, 'not-the-password');
+      try {
+        rig = await startRig(virtualDriverFactory, { sinks: SINK_LIMITS, logger: capturingLogger() });
+        const d = device('virtualProtocol', [sinkProp('v', { [kind]: true })]);
+        await rig.publish(d);
+        await waitUntil(
+          () => logs.some((l) => l.level === 50 && String(l.msg).includes('refused the credentials')),
+          'an error about the credentials',
+          10_000,
+        );
+        const err = logs.find((l) => String(l.msg).includes('refused the credentials'))!;
+        expect(err.msg).toContain(d.id);
+        expect(err.msg).toContain(`${kind}:`);
+        expect(err.devices).toEqual([d.id]);
+        expect(String(err.err)).toMatch(kind === 'redis' ? /WRONGPASS|invalid/i : /Access denied/i);
+        const w = rig.mapper.runtime.worker(d.id)!;
+        const st = () =>
+          w.sinkStatus('v', kind)! as {
+            connected: boolean;
+            error?: string;
+            buffered: number;
+            written: number;
+            dropped: number;
+          };
+        expect(st().connected).toBe(false);
+        expect(String(st().error)).toContain('credentials refused');
+        // reads and reports go on; readings pile up to the buffer's bound, the oldest dropped beyond it
+        const reports = await collectMessages(rig.app, deviceTopic(d.id, 'twin/update'));
+        await reports.waitFor(() => reports.messages.length >= 2, 5000);
+        await waitUntil(() => st().dropped > 0, 'the buffer full', 15_000);
+        expect(st().buffered).toBe(SINK_LIMITS.maxBuffered);
+        // one error line for the outage, not one per retry
+        expect(logs.filter((l) => String(l.msg).includes('refused the credentials'))).toHaveLength(1);
+
+        // the operator fixes the secret file: the next reconnect reads it, the backlog is written
+        await writeFile(secretFile, good);
+        await waitUntil(() => st().connected && st().written >= SINK_LIMITS.maxBuffered, 'writing again', 15_000);
+        expect(st().error).toBeUndefined();
+        const again = logs.find((l) => String(l.msg).includes('writing again'));
+        expect(again?.dropped).toBe(st().dropped);
+      } finally {
+        await writeFile(secretFile, good);
+      }
+    }, 60_000);
+  }
 });

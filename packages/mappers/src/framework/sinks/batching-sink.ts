@@ -27,6 +27,12 @@ export interface SinkWriter {
   close(): Promise<void>;
 }
 
+/**
+ * A sink's password or token, read again on every connect: a secret file fixed after the database refused
+ * the old one is picked up at the next reconnect, without restarting the mapper.
+ */
+export type SecretSource = () => string | undefined;
+
 /** An error the writer recognised as refused credentials (wrong password or token). */
 export class SinkAuthError extends Error {
   override readonly name = 'SinkAuthError';

@@ -60,14 +60,17 @@ export class SinkHub {
     let s = this.sinks.get(label);
     if (!s) {
       const t = this.limits.callTimeoutMs;
+      // read once here, so an unreadable secret file is refused at once; then again on every connect
+      sinkSecret(method, this.env);
+      const secret = () => sinkSecret(method, this.env);
       const writer =
         method === 'redis'
-          ? redisWriter(config.redis!, sinkSecret('redis', this.env), t)
+          ? redisWriter(config.redis!, secret, t)
           : method === 'mysql'
-            ? mysqlWriter(config.mysql!, sinkSecret('mysql', this.env), t)
+            ? mysqlWriter(config.mysql!, secret, t)
             : method === 'influxdb2'
-              ? influxWriter(config.influxdb2!, sinkSecret('influxdb2', this.env), t)
-              : otelWriter(config.otel!.endpointURL, sinkSecret('otel', this.env), t);
+              ? influxWriter(config.influxdb2!, secret, t)
+              : otelWriter(config.otel!.endpointURL, secret, t);
       s = new BatchingSink(label, writer, this.limits, this.log, this.metrics.sinks);
       this.sinks.set(label, s);
     }

@@ -8,7 +8,7 @@
 
 import type { Influx2Sink } from '@edgetwin/api';
 import { HttpError, InfluxDB, Point, setLogger, type WriteApi } from '@influxdata/influxdb-client';
-import { SinkAuthError, type SinkPoint, type SinkWriter } from './batching-sink.js';
+import { type SecretSource, SinkAuthError, type SinkPoint, type SinkWriter } from './batching-sink.js';
 
 // The client logs every failed write to the console; the sink reports outages itself, once per outage.
 setLogger({ error: () => undefined, warn: () => undefined });
@@ -35,10 +35,11 @@ export function influxPoint(p: SinkPoint): Point {
   return point;
 }
 
-export function influxWriter(cfg: Influx2Sink, token: string | undefined, timeoutMs: number): SinkWriter {
+export function influxWriter(cfg: Influx2Sink, secret: SecretSource, timeoutMs: number): SinkWriter {
   let api: WriteApi | undefined;
   return {
     async connect() {
+      const token = secret();
       const db = new InfluxDB({ url: cfg.url, ...(token ? { token } : {}), timeout: timeoutMs });
       // the sink batches, buffers and retries: the client only writes what it is given, once
       api = db.getWriteApi(cfg.org ?? '', cfg.bucket, 'ms', {

@@ -5,7 +5,7 @@
 
 import { MYSQL_MAX_IDENTIFIER, type MysqlSink, mysqlTableName } from '@edgetwin/api';
 import mysql from 'mysql2/promise';
-import { SinkAuthError, type SinkWriter } from './batching-sink.js';
+import { type SecretSource, SinkAuthError, type SinkWriter } from './batching-sink.js';
 import { splitAddr } from './redis.js';
 
 /** MySQL quoting of an identifier: backticks around it, a backtick inside doubled. */
@@ -13,13 +13,14 @@ export function quoteId(name: string): string {
   return `\`${name.replaceAll('`', '``')}\``;
 }
 
-export function mysqlWriter(cfg: MysqlSink, password: string | undefined, connectTimeoutMs: number): SinkWriter {
+export function mysqlWriter(cfg: MysqlSink, secret: SecretSource, connectTimeoutMs: number): SinkWriter {
   const [host, port] = splitAddr(cfg.addr, 3306);
   let conn: mysql.Connection | undefined;
   // tables known to exist; kept across reconnects, so a slow first pass makes progress batch by batch
   const created = new Set<string>();
   return {
     async connect() {
+      const password = secret();
       try {
         const c = await mysql.createConnection({
           host,

@@ -10,7 +10,7 @@ import { ExportResultCode } from '@opentelemetry/core';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AggregationTemporality, DataPointType, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { SinkAuthError, type SinkPoint, type SinkWriter } from './batching-sink.js';
+import { type SecretSource, SinkAuthError, type SinkPoint, type SinkWriter } from './batching-sink.js';
 
 export const OTEL_METRIC = 'edgetwin.device.property';
 
@@ -24,11 +24,12 @@ export function gaugeValue(p: Pick<SinkPoint, 'type' | 'value'>): number | undef
 
 const hr = (ms: number): [number, number] => [Math.floor(ms / 1000), (ms % 1000) * 1e6];
 
-export function otelWriter(endpointURL: string, token: string | undefined, timeoutMs: number): SinkWriter {
+export function otelWriter(endpointURL: string, secret: SecretSource, timeoutMs: number): SinkWriter {
   let exporter: OTLPMetricExporter | undefined;
   const resource = resourceFromAttributes({ 'service.name': 'edgetwin-mapper' });
   return {
     async connect() {
+      const token = secret();
       exporter = new OTLPMetricExporter({
         url: endpointURL,
         timeoutMillis: timeoutMs,

@@ -5,7 +5,7 @@
 
 import type { RedisSink } from '@edgetwin/api';
 import { createClient } from '@redis/client';
-import { SinkAuthError, type SinkPoint, type SinkWriter } from './batching-sink.js';
+import { type SecretSource, SinkAuthError, type SinkPoint, type SinkWriter } from './batching-sink.js';
 
 export function redisKey(namespace: string, name: string): string {
   return namespace === 'default' ? name : `${namespace}/${name}`;
@@ -23,7 +23,7 @@ export function redisMember(p: SinkPoint): string {
   });
 }
 
-export function redisWriter(cfg: RedisSink, password: string | undefined, connectTimeoutMs: number): SinkWriter {
+export function redisWriter(cfg: RedisSink, password: SecretSource, connectTimeoutMs: number): SinkWriter {
   const [host, port] = splitAddr(cfg.addr, 6379);
   const open = (password: string | undefined) =>
     createClient({
@@ -36,7 +36,7 @@ export function redisWriter(cfg: RedisSink, password: string | undefined, connec
   let client: ReturnType<typeof open> | undefined;
   return {
     async connect() {
-      const c = open(password);
+      const c = open(password());
       c.on('error', () => undefined); // surfaced by the failing command; the sink logs once per outage
       client = c;
       try {
