@@ -1,7 +1,7 @@
 // `edgetwin up` as a newcomer runs it: the traffic light changes on its own, a desired value set from the
 // cloud reaches the simulated LED and comes back as reported, Ctrl-C stops it, and a restart resumes.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,6 +11,7 @@ import { readClientToken } from '@edgetwin/device-controller/cli/client-config';
 import { connectBus } from '@edgetwin/eventbus/client';
 import { collectMessages, waitUntil } from '@edgetwin/eventbus/testing';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SAMPLE_FILES, SAMPLES } from '../../api/test/support/samples.js';
 
 const BIN = resolve(import.meta.dirname, '../bin/edgetwin.js');
 
@@ -22,7 +23,7 @@ interface Up {
 }
 
 /** Every port `up` opens, on a free one: stacks side by side never collide (issue 9 §5). */
-const FREE_PORTS = ['--port', '0', '--cloud-port', '0', '--http-port', '0'];
+const FREE_PORTS = ['--port', '0', '--cloud-port', '0', '--http-port', '0', '--rest-port', '0'];
 
 /** `edgetwin up` run in `cwd`, with its default data dir (.edgetwin there) */
 async function startUp(cwd: string, args = ['--example', 'led-raspberrypi', 'traffic-light']): Promise<Up> {
@@ -172,4 +173,37 @@ describe('edgetwin up', () => {
     );
     expect(await stop(up)).toBe(0);
   }, 90_000);
+
+  it("serves the mapper REST API on loopback: KubeEdge's counter demo requests answer against up", async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'edgetwin-up-'));
+    const manifests = join(dataDir, 'counter');
+    await mkdir(manifests);
+    for (const f of [SAMPLE_FILES.counterModel, SAMPLE_FILES.counterDevice])
+      await copyFile(join(SAMPLES, f), join(manifests, f));
+    const up = await startUp(dataDir, ['--manifests', manifests, '--node', 'kind-worker', '--no-apps']);
+    running.push(up);
+    const api = /mapper REST API\s+(\S+)/.exec(up.stdout())?.[1];
+    expect(api).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/api\/v1$/);
+    const get = async (path: string) => {
+      const res = await fetch(`${api}${path}`);
+      return { status: res.status, json: (await res.json().catch(() => undefined)) as { Data?: { Value?: string } } };
+    };
+    expect((await get('/ping')).status).toBe(200);
+    // the demo's page: read the count, set it through the device's method, read it back
+    await waitUntil(
+      async () => (await get('/device/default/counter-instance/count')).status === 200,
+      'count readable',
+      30_000,
+      200,
+    );
+    const set = await get('/devicemethod/default/counter-instance/SetCount/count/42');
+    expect(set.status).toBe(200);
+    await waitUntil(
+      async () => Number((await get('/device/default/counter-instance/count')).json.Data?.Value) >= 42,
+      'the count set through the method',
+      15_000,
+      200,
+    );
+    expect(await stop(up)).toBe(0);
+  }, 120_000);
 });

@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ControllerClient } from '@edgetwin/device-controller/http/client';
+import { DEFAULT_REST_PORT } from '@edgetwin/mappers/framework/rest/server';
 import { deviceId } from '@edgetwin/api';
 import type { Command } from 'commander';
 import { EXAMPLES_DIR, type Example, findExample, listExamples, startExampleApp } from '../compose/examples.js';
@@ -41,6 +42,13 @@ export function registerUp(program: Command): void {
       'serve the simulated Modbus TCP devices on this port and point them at it (default: the ports their manifests name)',
       parsePort,
     )
+    .option(
+      '--rest-port <port>',
+      `port of the mapper REST API on ${DEFAULTS.host} (KubeEdge's ${DEFAULT_REST_PORT}; its demos' web pages call it)`,
+      parsePort,
+      DEFAULT_REST_PORT,
+    )
+    .option('--no-rest', 'do not serve the mapper REST API')
     .option('--no-view', 'do not draw the live device view in the terminal')
     .option('--no-apps', 'do not start the example edge apps')
     .action(async (o) => {
@@ -99,6 +107,8 @@ export function registerUp(program: Command): void {
             mqttHost: DEFAULTS.host,
             mqttPort: o.port,
             mappers: BUILTIN_MAPPERS,
+            // loopback only, like every listener of `up`: no token needed (edgetwin edge --rest-host for more)
+            ...(o.rest ? { rest: { port: o.restPort, host: DEFAULTS.host } } : {}),
             logger,
           },
           life,
@@ -141,6 +151,9 @@ export function registerUp(program: Command): void {
           `  cloud link MQTT   ${cloud.linkUrl}`,
           `  edge MQTT         ${edge.brokerUrl}   <- KubeEdge apps and mappers connect here`,
           `  edge node         ${o.node} (twin ${edge.dbPath})`,
+          ...(edge.restUrl
+            ? [`  mapper REST API   ${edge.restUrl}/api/v1   (KubeEdge's mapper routes: ping, device, devicemethod)`]
+            : []),
           `  logs              ${logFile}`,
           ...(sim ? sim.endpoints.map((e) => `  modbus simulator  ${e.host}:${e.port} (${e.devices.join(', ')})`) : []),
           ...(ble ? [`  BLE peripherals   adapter uart:${ble.ptyPath} (emulated: sensor, lamp, beacon)`] : []),
@@ -178,6 +191,7 @@ export function registerUp(program: Command): void {
           [o.port, '--port'],
           [o.cloudPort, '--cloud-port'],
           [o.httpPort, '--http-port'],
+          ...(o.rest ? ([[o.restPort, '--rest-port']] as Array<[number, string]>) : []),
           ...modbusPortFlags(loaded.devices, o.modbusPort),
         ]);
       }
