@@ -1,6 +1,6 @@
 // Real database servers for the sink tests (issue 17), each run as the test's own process with its own
-// data directory on a loopback port, never the system service: Debian's redis-server (requirepass) and
-// mariadbd (own datadir and socket). Both can be stopped and started again on the same port and data.
+// data directory on a loopback port, never the system service: Debian's redis-server (requirepass),
+// mariadbd (own datadir and socket), Prometheus, InfluxDB 1.8 and InfluxDB 2.7 (built by the test set-up). Both can be stopped and started again on the same port and data.
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -243,4 +243,42 @@ export async function startInfluxdb(database: string): Promise<DbServer> {
   });
   if (!created.ok) throw new Error(`InfluxDB refused CREATE DATABASE ${database}: ${await created.text()}`);
   return server;
+}
+
+export interface Influxdb2Server extends DbServer {
+  org: string;
+  bucket: string;
+  /** the operator token made at onboarding (all access) */
+  token: string;
+}
+
+/**
+ * InfluxDB OSS 2.7 with its bolt and engine files in a temp dir, onboarded through POST /api/v2/setup: an
+ * org, a bucket and an operator token (sent in the request body, never on a command line).
+ */
+export async function startInfluxdb2(opts: { org: string; bucket: string; token: string }): Promise<Influxdb2Server> {
+  const dir = await mkdtemp(join(tmpdir(), 'edgetwin-influxdb2-'));
+  const port = await freePort();
+  const server = httpPeer(
+    peerBinary('influxd', 'v2.7.12'),
+    [
+      `--bolt-path=${join(dir, 'influxd.bolt')}`,
+      `--engine-path=${join(dir, 'engine')}`,
+      `--sqlite-path=${join(dir, 'influxd.sqlite')}`,
+      `--http-bind-address=127.0.0.1:${port}`,
+      '--reporting-disabled',
+      '--log-level=error',
+    ],
+    port,
+    '/health',
+    dir,
+  );
+  await server.start();
+  const setup = await fetch(`http://127.0.0.1:${port}/api/v2/setup`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'edgetwin-test', password: `pw-${opts.token}`, ...opts }),
+  });
+  if (!setup.ok) throw new Error(`InfluxDB 2 refused the onboarding: ${setup.status} ${await setup.text()}`);
+  return { ...server, ...opts };
 }
