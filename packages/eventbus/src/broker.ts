@@ -5,7 +5,7 @@ import tls from 'node:tls';
 import { Aedes, type AedesOptions, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { BrokerAuth, BrokerListener, BrokerOptions, RunningBroker } from './contracts.js';
+import type { BrokerAuth, BrokerListener, BrokerOptions, PeerCertificate, RunningBroker } from './contracts.js';
 import { brokerMetrics } from './metrics.js';
 import { DEFAULT_MAX_PACKET_BYTES, PacketSizeGuard } from './packet-guard.js';
 import { openLevelPersistence } from './persistence.js';
@@ -48,14 +48,14 @@ function authHooks(opts: BrokerOptions): BrokerAuth | undefined {
   const { users, auth } = opts;
   if (!users && !auth) return undefined;
   return {
-    async authenticate(clientId, username, password) {
+    async authenticate(clientId, username, password, peer) {
       if (users) {
         const expected = username === undefined ? undefined : users[username];
         if (expected === undefined || !Object.hasOwn(users, username!) || !samePassword(expected, password)) {
           return false;
         }
       }
-      return auth?.authenticate ? await auth.authenticate(clientId, username, password) : true;
+      return auth?.authenticate ? await auth.authenticate(clientId, username, password, peer) : true;
     },
     ...(auth?.authorizePublish ? { authorizePublish: auth.authorizePublish.bind(auth) } : {}),
     ...(auth?.authorizeSubscribe ? { authorizeSubscribe: auth.authorizeSubscribe.bind(auth) } : {}),
@@ -152,7 +152,7 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
         return done(null, true);
       }
       Promise.resolve()
-        .then(() => hooks.authenticate!(client.id, username, password))
+        .then(() => hooks.authenticate!(client.id, username, password, peerOf(client.conn)))
         .then(
           (ok) => {
             if (ok) {
@@ -302,7 +302,13 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
 function listen(spec: BrokerListener, onSocket: (socket: net.Socket) => void): Promise<net.Server> {
   const server = spec.tls
     ? tls.createServer(
-        { cert: spec.tls.cert, key: spec.tls.key, ...(spec.tls.ca ? { ca: spec.tls.ca } : {}) },
+        {
+          cert: spec.tls.cert,
+          key: spec.tls.key,
+          ...(spec.tls.ca ? { ca: spec.tls.ca } : {}),
+          // the verdict goes to the authenticate hook (peerOf), which refuses per identity
+          ...(spec.tls.requestCert ? { requestCert: true, rejectUnauthorized: false } : {}),
+        },
         onSocket,
       )
     : net.createServer(onSocket);
@@ -323,6 +329,15 @@ function listen(spec: BrokerListener, onSocket: (socket: net.Socket) => void): P
       resolve(server);
     });
   });
+}
+
+/** The client certificate of a TLS connection that presented one. */
+function peerOf(conn: unknown): PeerCertificate | undefined {
+  if (!(conn instanceof tls.TLSSocket)) return undefined;
+  const cert = conn.getPeerCertificate();
+  if (!cert || Object.keys(cert).length === 0) return undefined;
+  const cn = cert.subject?.CN;
+  return { authorized: conn.authorized, ...(typeof cn === 'string' ? { commonName: cn } : {}) };
 }
 
 function urlOf(spec: BrokerListener, port: number): string {

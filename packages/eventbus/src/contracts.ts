@@ -1,12 +1,21 @@
 // The API of the event bus package that other packages code against.
 import type { Logger } from 'pino';
 
+/** A TLS client's certificate, as the broker saw it (listeners with `tls.requestCert`). */
+export interface PeerCertificate {
+  /** verified against the listener's `tls.ca` */
+  authorized: boolean;
+  /** the subject's common name, if any */
+  commonName?: string;
+}
+
 export interface BrokerAuth {
-  /** return true to accept the connection */
+  /** return true to accept the connection; `peer` is the client certificate, when the listener asks for one */
   authenticate?(
     clientId: string,
     username: string | undefined,
     password: Buffer | undefined,
+    peer?: PeerCertificate,
   ): boolean | Promise<boolean>;
   /** return true if this client may publish on topic */
   authorizePublish?(client: { id: string; username?: string }, topic: string): boolean;
@@ -22,7 +31,13 @@ export interface BrokerAuth {
 export interface BrokerTls {
   cert: string | Buffer;
   key: string | Buffer;
+  /** CA certificates client certificates are verified against (with requestCert) */
   ca?: string | Buffer;
+  /**
+   * ask every client for a certificate (mTLS). The handshake does not fail without one: the verdict reaches
+   * `auth.authenticate` as `peer`, so each identity decides (the controller's own client has none).
+   */
+  requestCert?: boolean;
 }
 
 export interface BrokerListener {

@@ -18,6 +18,8 @@ export interface LinkClientOptions {
   username?: string;
   password?: string;
   ca?: string | Buffer;
+  /** a client certificate and its key (PEM), for a broker that asks for one (mTLS) */
+  clientCert?: { cert: string | Buffer; key: string | Buffer };
   /**
    * SHA-256 fingerprint the server's certificate must have (`ca` then holds that very certificate). The
    * pin replaces the host-name check: the edge may dial the cloud by any address (docs/security.md).
@@ -74,6 +76,10 @@ export function openLinkClient(opts: LinkClientOptions): LinkClient {
   if (opts.username !== undefined) mqttOpts.username = opts.username;
   if (opts.password !== undefined) mqttOpts.password = opts.password;
   if (opts.ca !== undefined) mqttOpts.ca = opts.ca;
+  if (opts.clientCert) {
+    mqttOpts.cert = opts.clientCert.cert;
+    mqttOpts.key = opts.clientCert.key;
+  }
   if (opts.ca !== undefined || opts.pinnedFingerprint !== undefined) mqttOpts.rejectUnauthorized = true;
   const pinned = opts.pinnedFingerprint?.toUpperCase();
   // mqtt.js hands its options to tls.connect, checkServerIdentity included (its types leave it out)

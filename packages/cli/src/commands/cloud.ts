@@ -50,6 +50,10 @@ export function registerCloud(program: Command): void {
       'DNS names or addresses edges dial, comma-separated, for the generated certificate',
       parseList,
     )
+    .option(
+      '--client-ca <file>',
+      "mTLS: CA certificate (PEM) of the nodes' client certificates; each node must present one whose CN is its name",
+    )
     .option('--no-tls', 'DEVELOPMENT ONLY: plain MQTT on the cloud link (credentials cross the network unencrypted)')
     .option('--max-packet-size <bytes>', 'largest MQTT packet an edge node may send (e.g. 768KiB)', parseBytes)
     .option(
@@ -67,10 +71,15 @@ export function registerCloud(program: Command): void {
             'opening one no longer opens the other (docs/security.md)',
           { exitCode: 2 },
         );
-      const { brokerPassword, brokerCa } = readSecrets(
+      if (o.clientCa && (o.tls === false || o.broker))
+        program.error('--client-ca needs the embedded cloud-link broker with TLS (not --no-tls or --broker)', {
+          exitCode: 2,
+        });
+      const { brokerPassword, brokerCa, clientCa } = readSecrets(
         {
           brokerPassword: { file: o.brokerPasswordFile, env: 'EDGETWIN_BROKER_PASSWORD', what: 'broker password' },
           brokerCa: { file: o.brokerCa, what: 'broker CA', secret: false },
+          clientCa: { file: o.clientCa, what: 'client CA', secret: false },
         },
         (m) => program.error(m, { exitCode: 2 }),
       );
@@ -110,6 +119,7 @@ export function registerCloud(program: Command): void {
                     ...(o.linkName ? { names: o.linkName } : {}),
                   },
             nodeCredentials,
+            ...(clientCa !== undefined ? { clientCa } : {}),
             insecureAllowAnyNode: o.insecureAllowAnyNode === true,
             maxPacketBytes: o.maxPacketSize,
             logger,

@@ -24,6 +24,8 @@ export function registerEdge(program: Command): void {
       'a password provisioned by hand on an external cloud-link broker (or EDGETWIN_CLOUD_PASSWORD)',
     )
     .option('--cloud-ca <file>', 'CA certificate (PEM) of an mqtts:// cloud signed by a CA (a pinned one needs none)')
+    .option('--cloud-cert <file>', "this node's client certificate (PEM), for a cloud started with --client-ca")
+    .option('--cloud-key <file>', 'its private key (PEM, mode 0600)')
     .addOption(new Option('--cloud-password <password>').hideHelp())
     .addOption(new Option('--token <token>').hideHelp())
     .option('--broker <url>', 'use an external edge broker (e.g. mqtt://127.0.0.1:1883 of Mosquitto)')
@@ -60,8 +62,12 @@ export function registerEdge(program: Command): void {
           '--token puts a secret on the command line (visible in ps); use --token-file FILE or EDGETWIN_JOIN_TOKEN',
           { exitCode: 2 },
         );
-      const { joinToken, cloudPassword, cloudCa, brokerPassword } = readSecrets(
+      if (Boolean(o.cloudCert) !== Boolean(o.cloudKey))
+        program.error('--cloud-cert and --cloud-key go together', { exitCode: 2 });
+      const { joinToken, cloudPassword, cloudCa, brokerPassword, cloudCert, cloudKey } = readSecrets(
         {
+          cloudCert: { file: o.cloudCert, what: 'client certificate', secret: false },
+          cloudKey: { file: o.cloudKey, what: 'client key' },
           brokerPassword: { file: o.brokerPasswordFile, env: 'EDGETWIN_BROKER_PASSWORD', what: 'broker password' },
           joinToken: { file: o.tokenFile, env: 'EDGETWIN_JOIN_TOKEN', what: 'join token' },
           cloudPassword: { file: o.cloudPasswordFile, env: 'EDGETWIN_CLOUD_PASSWORD', what: 'cloud password' },
@@ -99,6 +105,9 @@ export function registerEdge(program: Command): void {
             ...(cloudPassword !== undefined ? { cloudPassword } : {}),
             ...(joinToken !== undefined ? { joinToken } : {}),
             ...(cloudCa !== undefined ? { cloudCa } : {}),
+            ...(cloudCert !== undefined && cloudKey !== undefined
+              ? { cloudClientCert: { cert: cloudCert, key: cloudKey } }
+              : {}),
             brokerUrl: o.broker,
             ...(o.broker && brokerPassword !== undefined ? { brokerPassword } : {}),
             mqttHost: o.host,

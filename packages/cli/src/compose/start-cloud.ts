@@ -34,6 +34,8 @@ export interface CloudOptions {
   /** TLS of the embedded broker: given files, or generated into <dataDir>/link-tls (default); false = plain MQTT */
   linkTls?: { certFile?: string; keyFile?: string; names?: string[] } | false;
   nodeCredentials?: Record<string, string>;
+  /** mTLS: the CA (PEM) signing the nodes' client certificates; each node must present one named after it */
+  clientCa?: string;
   /** development only: any node connects as any node name (said at start and in /healthz) */
   insecureAllowAnyNode?: boolean;
   /** largest MQTT packet the embedded cloud-link broker accepts (default: the eventbus default) */
@@ -125,6 +127,7 @@ export async function startCloud(opts: CloudOptions, life: Lifecycle): Promise<R
             host: opts.mqttHost,
             port: opts.mqttPort,
             ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
+            ...(opts.clientCa !== undefined ? { clientCa: opts.clientCa } : {}),
             persistenceDir: join(opts.dataDir, 'cloud-broker'),
             ...(opts.maxPacketBytes !== undefined ? { maxPacketBytes: opts.maxPacketBytes } : {}),
           },

@@ -30,6 +30,8 @@ export interface EdgeOptions {
   joinToken?: string;
   /** CA certificate (PEM) of an mqtts:// cloud whose certificate a CA signed (not pinned by the token) */
   cloudCa?: string;
+  /** this node's client certificate and key, for a cloud that requires mTLS (`edgetwin cloud --client-ca`) */
+  cloudClientCert?: { cert: string; key: string };
   /** an external edge broker (e.g. Mosquitto); absent = embedded aedes on mqttHost:mqttPort */
   brokerUrl?: string;
   /** the password of `edgetwin-service` on the external broker (docs/acl.md); absent = anonymous */
@@ -142,6 +144,7 @@ export async function startEdge(opts: EdgeOptions, life: Lifecycle): Promise<Run
         ...(opts.cloudPassword !== undefined ? { password: opts.cloudPassword } : {}),
         ...(credential ? { credential } : {}),
         ...(opts.cloudCa !== undefined ? { ca: opts.cloudCa } : {}),
+        ...(opts.cloudClientCert ? { clientCert: opts.cloudClientCert } : {}),
       });
     if (credential?.fingerprint && !credential.ca) {
       // first join: the cloud's certificate must be the one the token pins before any credential is sent;

@@ -28,10 +28,21 @@ export interface CloudLinkAclOptions {
   /** development only: any valid node name connects with any password, still confined to its topics */
   insecureAllowAnyNode?: boolean;
   controllerPassword: string;
+  /**
+   * mTLS: every node must also present a client certificate that the operator's CA signed and whose
+   * common name is the node's name (the controller's own client is exempt: it holds a per-start password)
+   */
+  requireClientCert?: boolean;
 }
 
 /** Why a CONNECT was refused, for the log (the client only sees "bad user name or password"). */
-export type RefusalReason = 'no-username' | 'controller-password' | 'client-id' | 'node-name' | 'node-credentials';
+export type RefusalReason =
+  | 'no-username'
+  | 'controller-password'
+  | 'client-id'
+  | 'node-name'
+  | 'node-credentials'
+  | 'client-certificate';
 
 export function cloudLinkAuth(opts: CloudLinkAclOptions, onRefused?: (reason: RefusalReason) => void): BrokerAuth {
   const nodePrefix = (node: string) => `${cloudTopics.root}/${node}/`;
@@ -40,7 +51,7 @@ export function cloudLinkAuth(opts: CloudLinkAclOptions, onRefused?: (reason: Re
     return false;
   };
   return {
-    authenticate(clientId, username, password) {
+    authenticate(clientId, username, password, peer) {
       if (username === undefined) return refuse('no-username');
       if (username === CONTROLLER_USERNAME) {
         if (clientId !== CONTROLLER_CLIENT_ID) return refuse('client-id');
@@ -49,6 +60,8 @@ export function cloudLinkAuth(opts: CloudLinkAclOptions, onRefused?: (reason: Re
           : refuse('controller-password');
       }
       if (!isValidNodeName(username)) return refuse('node-name');
+      if (opts.requireClientCert && !(peer?.authorized && peer.commonName === username))
+        return refuse('client-certificate');
       if (opts.insecureAllowAnyNode) {
         // even here, the reserved ids stay with their owners
         if (clientId === CONTROLLER_CLIENT_ID) return refuse('client-id');

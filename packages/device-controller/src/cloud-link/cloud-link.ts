@@ -31,6 +31,11 @@ export interface EmbeddedLinkBrokerOptions {
   /** default 1884; 0 = ephemeral */
   port?: number;
   tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
+  /**
+   * mTLS: the CA (PEM) that signs the nodes' client certificates; each node must then present one whose
+   * common name is its name, besides its credential (docs/security.md). Needs `tls`.
+   */
+  clientCa?: string | Buffer;
   /** durable sessions for edge nodes (aedes-persistence-level); absent = in memory */
   persistenceDir?: string;
   /** largest MQTT packet an edge node may send (default: the eventbus default, 768 KiB) */
@@ -110,7 +115,9 @@ export async function startCloudLink(opts: CloudLinkOptions): Promise<CloudLink>
           'cloud link: node identities apply to the embedded broker only; configure the external broker (docs/acl.md)',
         );
     } else {
-      const embedded = opts.broker && 'embedded' in opts.broker ? opts.broker.embedded : {};
+      const embedded: EmbeddedLinkBrokerOptions = opts.broker && 'embedded' in opts.broker ? opts.broker.embedded : {};
+      if (embedded.clientCa !== undefined && !embedded.tls)
+        throw new Error('cloud link: client certificates (clientCa, --client-ca) need TLS on the link');
       password = randomBytes(24).toString('base64url');
       username = CONTROLLER_USERNAME;
       const nodes = nodeAuthenticator(opts);
@@ -124,6 +131,7 @@ export async function startCloudLink(opts: CloudLinkOptions): Promise<CloudLink>
           controllerPassword: password,
           ...(nodes ? { nodes } : {}),
           ...(opts.insecureAllowAnyNode ? { insecureAllowAnyNode: true } : {}),
+          ...(embedded.clientCa !== undefined ? { requireClientCert: true } : {}),
         },
         (reason) => log.warn({ reason }, 'cloud link: refused a connection'),
       );
@@ -131,7 +139,14 @@ export async function startCloudLink(opts: CloudLinkOptions): Promise<CloudLink>
         host: embedded.host ?? '127.0.0.1',
         port: embedded.port ?? 1884,
         auth,
-        ...(embedded.tls ? { tls: embedded.tls } : {}),
+        ...(embedded.tls
+          ? {
+              tls:
+                embedded.clientCa !== undefined
+                  ? { cert: embedded.tls.cert, key: embedded.tls.key, ca: embedded.clientCa, requestCert: true }
+                  : embedded.tls,
+            }
+          : {}),
         ...(embedded.persistenceDir ? { persistenceDir: embedded.persistenceDir } : {}),
         ...(embedded.maxPacketBytes !== undefined ? { maxPacketBytes: embedded.maxPacketBytes } : {}),
         logger: log,

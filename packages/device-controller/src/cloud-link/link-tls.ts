@@ -40,29 +40,53 @@ export function isSelfSigned(certPem: string): boolean {
   return c.issuer === c.subject && c.verify(c.publicKey);
 }
 
-/** A self-signed certificate for the given names (DNS names and IP addresses). */
-export function generateLinkCert(names: string[], commonName = 'edgetwin cloud link'): { cert: string; key: string } {
+/** A certificate and its key (PEM). */
+export interface KeyAndCert {
+  cert: string;
+  key: string;
+}
+
+/**
+ * A new RSA 2048 key (node:crypto) and a SHA-256 certificate for it, with the given subject common name and
+ * X.509 extensions (node-forge's notation), signed by `issuer` or, without one, by itself.
+ */
+export function issueCertificate(opts: {
+  commonName: string;
+  extensions: object[];
+  validMs: number;
+  issuer?: KeyAndCert;
+}): KeyAndCert {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
   cert.serialNumber = `01${forge.util.bytesToHex(forge.random.getBytesSync(15))}`;
   cert.validity.notBefore = new Date(Date.now() - 60_000);
-  cert.validity.notAfter = new Date(Date.now() + VALID_YEARS * 365 * 24 * 3600 * 1000);
-  const subject = [{ name: 'commonName', value: commonName }];
-  cert.setSubject(subject);
-  cert.setIssuer(subject);
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: false },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
-    { name: 'extKeyUsage', serverAuth: true },
-    {
-      name: 'subjectAltName',
-      altNames: [...new Set(names)].map((n) => (isIP(n) ? { type: 7, ip: n } : { type: 2, value: n })),
-    },
-  ]);
-  cert.sign(forge.pki.privateKeyFromPem(keyPem), forge.md.sha256.create());
+  cert.validity.notAfter = new Date(Date.now() + opts.validMs);
+  cert.setSubject([{ name: 'commonName', value: opts.commonName }]);
+  cert.setIssuer(
+    opts.issuer ? forge.pki.certificateFromPem(opts.issuer.cert).subject.attributes : cert.subject.attributes,
+  );
+  cert.setExtensions(opts.extensions);
+  cert.sign(forge.pki.privateKeyFromPem(opts.issuer?.key ?? keyPem), forge.md.sha256.create());
   return { cert: forge.pki.certificateToPem(cert), key: keyPem };
+}
+
+/** A self-signed certificate for the given names (DNS names and IP addresses). */
+export function generateLinkCert(names: string[], commonName = 'edgetwin cloud link'): KeyAndCert {
+  return issueCertificate({
+    commonName,
+    validMs: VALID_YEARS * 365 * 24 * 3600 * 1000,
+    extensions: [
+      { name: 'basicConstraints', cA: false },
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      {
+        name: 'subjectAltName',
+        altNames: [...new Set(names)].map((n) => (isIP(n) ? { type: 7, ip: n } : { type: 2, value: n })),
+      },
+    ],
+  });
 }
 
 /**

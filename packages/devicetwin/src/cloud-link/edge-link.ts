@@ -26,6 +26,8 @@ export interface CloudLinkEdgeOptions extends ReportPumpOptions {
   credential?: EdgeCredential;
   /** CA certificate (PEM) for mqtts:// */
   ca?: string | Buffer;
+  /** this node's client certificate and key (PEM), for a cloud that requires mTLS (`edgetwin cloud --client-ca`) */
+  clientCert?: { cert: string | Buffer; key: string | Buffer };
   /** MQTT keepalive in seconds (default 5): the cloud sees this node offline about 1.5 x this after the network dies */
   keepaliveSec?: number;
   backoffMs?: number;
@@ -76,6 +78,7 @@ export function startCloudLinkEdge(opts: CloudLinkEdgeOptions): CloudLinkEdge {
       : opts.ca !== undefined
         ? { ca: opts.ca }
         : {}),
+    ...(opts.clientCert ? { clientCert: opts.clientCert } : {}),
     ...(opts.backoffMs !== undefined ? { backoffMs: opts.backoffMs } : {}),
     ...(opts.maxBackoffMs !== undefined ? { maxBackoffMs: opts.maxBackoffMs } : {}),
   });
