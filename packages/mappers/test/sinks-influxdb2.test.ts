@@ -7,13 +7,13 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { waitUntil } from '@edgetwin/eventbus/testing';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { virtualDriverFactory } from '../src/drivers/virtual/index.js';
 import { type Influxdb2Server, startInfluxdb2 } from './db-servers.js';
 import { device, prop, type Rig, startRig } from './runtime-helpers.js';
+import { capturingLogger, streamAcrossRestart } from './sink-helpers.js';
 
 const SINK_LIMITS = {
   maxBuffered: 1000,
@@ -52,16 +52,6 @@ afterAll(async () => {
   delete process.env.EDGETWIN_INFLUXDB2_TOKEN_FILE;
   delete process.env.TOKEN;
 });
-
-function capturingLogger() {
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      for (const line of String(chunk).split('\n')) if (line) logs.push(JSON.parse(line));
-      cb();
-    },
-  });
-  return pino({ level: 'info' }, stream);
-}
 
 /** Rows of a Flux query as objects (annotated CSV: the #datatype line gives each column's type). */
 async function flux(query: string): Promise<Array<Record<string, string>>> {
@@ -112,18 +102,7 @@ describe('influxdb2 sink into InfluxDB 2.7', () => {
   it('writes typed fields at the readings times with the token from its file, and loses nothing across a restart', async () => {
     rig = await startRig(virtualDriverFactory, { sinks: SINK_LIMITS, logger: pino({ level: 'silent' }) });
     const d = device('virtualProtocol', [influxProp('speed', 'rpm'), influxProp('mode', 'mode', 'STRING')]);
-    await rig.publish(d);
-    await waitUntil(() => rig!.mapper.runtime.worker(d.id) !== undefined, 'device served');
-    const w = rig.mapper.runtime.worker(d.id)!;
-    const status = () => w.sinkStatus('speed', 'influxdb2') as { written: number; buffered: number; dropped: number };
-    await waitUntil(() => (w.sinkStatus('speed', 'influxdb2')?.written as number) >= 6, 'first points written', 10_000);
-    await influx.stop();
-    const down = Date.now();
-    const atDown = status().buffered;
-    await waitUntil(() => status().buffered >= atDown + 15, 'a backlog while InfluxDB is down', 10_000);
-    await influx.start();
-    await rig.remove(d.id);
-    await waitUntil(() => status().buffered === 0, 'backlog written', 20_000);
+    const { down, status } = await streamAcrossRestart(rig, d, 'speed', 'influxdb2', influx, 6);
 
     const rows = await flux(
       'from(bucket: "sensors") |> range(start: 0) |> filter(fn: (r) => r._measurement == "pump")',
@@ -145,7 +124,7 @@ describe('influxdb2 sink into InfluxDB 2.7', () => {
   it('a wrong token is an error naming the sink and device; readings stay buffered; a fixed token file recovers', async () => {
     await writeFile(tokenFile, 'not-the-token');
     try {
-      rig = await startRig(virtualDriverFactory, { sinks: SINK_LIMITS, logger: capturingLogger() });
+      rig = await startRig(virtualDriverFactory, { sinks: SINK_LIMITS, logger: capturingLogger(logs) });
       const d = device('virtualProtocol', [influxProp('wrong', 'wrong')]);
       await rig.publish(d);
       await waitUntil(

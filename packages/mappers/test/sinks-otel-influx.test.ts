@@ -2,12 +2,12 @@
 // Go module, OTLP receiver on) queried back with PromQL, and InfluxDB 1.8 serving the v2 write API, queried
 // back with InfluxQL. Each server is restarted in the middle of a stream: nothing that fits the buffer is lost.
 
-import { waitUntil } from '@edgetwin/eventbus/testing';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { virtualDriverFactory } from '../src/drivers/virtual/index.js';
 import { type DbServer, startInfluxdb, startPrometheus } from './db-servers.js';
 import { device, prop, type Rig, startRig } from './runtime-helpers.js';
+import { streamAcrossRestart } from './sink-helpers.js';
 
 const SINK_LIMITS = {
   maxBuffered: 1000,
@@ -69,19 +69,7 @@ describe('OTEL push into Prometheus', () => {
     rig = await startRig(virtualDriverFactory, { sinks: SINK_LIMITS, logger: pino({ level: 'silent' }) });
     const otel = { otel: { endpointURL: `http://127.0.0.1:${prometheus.port}/api/v1/otlp/v1/metrics` } };
     const d = device('virtualProtocol', [counterProp('speed', otel), counterProp('label', otel, 'STRING')]);
-    await rig.publish(d);
-    await waitUntil(() => rig!.mapper.runtime.worker(d.id) !== undefined, 'device served');
-    const w = rig.mapper.runtime.worker(d.id)!;
-    const status = () => w.sinkStatus('speed', 'otel') as { written: number; buffered: number; dropped: number };
-    await waitUntil(() => (w.sinkStatus('speed', 'otel')?.written as number) >= 5, 'first points written', 10_000);
-    await prometheus.stop();
-    const down = Date.now();
-    // 15 readings taken after `down` (what was buffered while the server was stopping was read before it)
-    const atDown = status().buffered;
-    await waitUntil(() => status().buffered >= atDown + 15, 'a backlog while Prometheus is down', 10_000);
-    await prometheus.start();
-    await rig.remove(d.id);
-    await waitUntil(() => status().buffered === 0, 'backlog written', 15_000);
+    const { down, status } = await streamAcrossRestart(rig, d, 'speed', 'otel', prometheus, 5);
 
     const series = await promql(`edgetwin_device_property{device="${d.name}"}[10m]`);
     // one series per numeric property; the STRING property is not a gauge
@@ -125,19 +113,7 @@ describe('influxdb2 sink into InfluxDB 1.8 (v2 write API)', () => {
       counterProp('speed', influx2('rpm')),
       counterProp('mode', influx2('mode'), 'STRING'),
     ]);
-    await rig.publish(d);
-    await waitUntil(() => rig!.mapper.runtime.worker(d.id) !== undefined, 'device served');
-    const w = rig.mapper.runtime.worker(d.id)!;
-    const status = () => w.sinkStatus('speed', 'influxdb2') as { written: number; buffered: number; dropped: number };
-    await waitUntil(() => (w.sinkStatus('speed', 'influxdb2')?.written as number) >= 6, 'first points written', 10_000);
-    await influx.stop();
-    const down = Date.now();
-    // 15 readings taken after `down` (what was buffered while the server was stopping was read before it)
-    const atDown = status().buffered;
-    await waitUntil(() => status().buffered >= atDown + 15, 'a backlog while InfluxDB is down', 10_000);
-    await influx.start();
-    await rig.remove(d.id);
-    await waitUntil(() => status().buffered === 0, 'backlog written', 15_000);
+    const { down, status } = await streamAcrossRestart(rig, d, 'speed', 'influxdb2', influx, 6);
 
     const rpm = await influxql('SELECT "rpm", "site" FROM "pump" WHERE "rpm" > 0');
     expect(rpm?.columns).toEqual(['time', 'rpm', 'site']);

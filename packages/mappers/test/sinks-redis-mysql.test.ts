@@ -5,16 +5,15 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { deviceTopic, type ResolvedProperty } from '@edgetwin/api';
 import { collectMessages, waitUntil } from '@edgetwin/eventbus/testing';
 import { createClient } from '@redis/client';
 import mysql from 'mysql2/promise';
-import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { virtualDriverFactory } from '../src/drivers/virtual/index.js';
 import { type DbServer, startMariadb, startRedis } from './db-servers.js';
 import { device, prop, type Rig, startRig } from './runtime-helpers.js';
+import { capturingLogger } from './sink-helpers.js';
 
 const REDIS_PASSWORD = 'redis-secret-1';
 const MYSQL_PASSWORD = 'mysql-secret-2';
@@ -61,16 +60,6 @@ afterAll(async () => {
   delete process.env.PASSWORD;
 });
 
-function capturingLogger() {
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      for (const line of String(chunk).split('\n')) if (line) logs.push(JSON.parse(line));
-      cb();
-    },
-  });
-  return pino({ level: 'info' }, stream);
-}
-
 async function redisClient() {
   const c = createClient({ socket: { host: '127.0.0.1', port: redis.port }, password: REDIS_PASSWORD });
   c.on('error', () => undefined);
@@ -110,7 +99,7 @@ describe('redis and mysql sinks', () => {
   it("write KubeEdge's layouts, typed and keyed as documented", async () => {
     rig = await startRig(virtualDriverFactory, {
       sinks: SINK_LIMITS,
-      logger: capturingLogger(),
+      logger: capturingLogger(logs),
       rest: { port: 0 },
     });
     // a property name with a backtick: KubeEdge's table SQL would break (or be injected); ours is quoted
@@ -182,7 +171,7 @@ describe('redis and mysql sinks', () => {
   });
 
   it('keys redis by namespace/name outside the default namespace (KubeEdge collides them)', async () => {
-    rig = await startRig(virtualDriverFactory, { sinks: SINK_LIMITS, logger: capturingLogger() });
+    rig = await startRig(virtualDriverFactory, { sinks: SINK_LIMITS, logger: capturingLogger(logs) });
     const d = device('virtualProtocol', [sinkProp('p', { redis: true })], { namespace: 'plant-b' });
     d.id = `plant-b/${d.name}`;
     await rig.publish(d);
@@ -198,7 +187,7 @@ describe('redis and mysql sinks', () => {
   it('loses nothing that fits the buffer when both databases restart mid-stream', async () => {
     rig = await startRig(virtualDriverFactory, {
       sinks: { ...SINK_LIMITS, maxBuffered: 1000 },
-      logger: capturingLogger(),
+      logger: capturingLogger(logs),
     });
     const d = device('virtualProtocol', [sinkProp('level', { redis: true, mysql: true })]);
     await rig.publish(d);
@@ -258,7 +247,10 @@ describe('redis and mysql sinks', () => {
 
   it('drops the oldest beyond the buffer, counted exactly, and keeps the rest', async () => {
     const maxBuffered = 12;
-    rig = await startRig(virtualDriverFactory, { sinks: { ...SINK_LIMITS, maxBuffered }, logger: capturingLogger() });
+    rig = await startRig(virtualDriverFactory, {
+      sinks: { ...SINK_LIMITS, maxBuffered },
+      logger: capturingLogger(logs),
+    });
     const d = device('virtualProtocol', [sinkProp('flow', { redis: true })]);
     await rig.publish(d);
     const status = () =>
@@ -306,7 +298,7 @@ describe('redis and mysql sinks', () => {
       const good = kind === 'redis' ? REDIS_PASSWORD : MYSQL_PASSWORD;
       await writeFile(secretFile, 'not-the-password');
       try {
-        rig = await startRig(virtualDriverFactory, { sinks: SINK_LIMITS, logger: capturingLogger() });
+        rig = await startRig(virtualDriverFactory, { sinks: SINK_LIMITS, logger: capturingLogger(logs) });
         const d = device('virtualProtocol', [sinkProp('v', { [kind]: true })]);
         await rig.publish(d);
         await waitUntil(
