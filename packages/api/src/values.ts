@@ -48,7 +48,8 @@ export function twinMetadataType(t: PropertyType | undefined): string {
 }
 
 export function parseValue(type: PropertyType | undefined, text: string): ValueCheck {
-  if (Buffer.byteLength(text) > MAX_VALUE_BYTES)
+  // a UTF-16 unit is at most 3 UTF-8 bytes: only a long text is measured (no Buffer: the web console uses this)
+  if (text.length > MAX_VALUE_BYTES / 3 && new TextEncoder().encode(text).length > MAX_VALUE_BYTES)
     return { ok: false, reason: `value is longer than ${MAX_VALUE_BYTES} bytes` };
   switch (type ?? 'STRING') {
     case 'INT': {

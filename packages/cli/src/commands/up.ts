@@ -145,9 +145,12 @@ export function registerUp(program: Command): void {
           }
         }
 
+        // a one-time login link for the web console, so the long-lived token is never shown on screen
+        const { ticket } = await client.consoleTicket();
         const lines = [
           `edgetwin is up (state in ${o.dataDir}${resumed ? ', resumed' : ''})`,
           `  controller API    ${cloud.controllerUrl}   (URL and token in ${cloud.clientFile})`,
+          `  web console       ${cloud.controllerUrl}/console/#ticket=${ticket}   (one-time login link; later: the token in ${join(o.dataDir, 'api-token')})`,
           `  cloud link MQTT   ${cloud.linkUrl}`,
           `  edge MQTT         ${edge.brokerUrl}   <- KubeEdge apps and mappers connect here`,
           `  edge node         ${o.node} (twin ${edge.dbPath})`,

@@ -7,6 +7,7 @@ import { writeClientConfig } from '@edgetwin/device-controller/cli/client-config
 import { NodeRegistry, startCloudLink } from '@edgetwin/device-controller/cloud-link/index';
 import { type LinkTls, loadOrCreateLinkTls } from '@edgetwin/device-controller/cloud-link/link-tls';
 import type { NodeJoinOptions } from '@edgetwin/device-controller/http/node-routes';
+import { CONSOLE_DIST_DIR } from '@edgetwin/console/dist-dir';
 import { driverValidators } from '@edgetwin/mappers/drivers/validators';
 import type { Logger } from 'pino';
 import type { Lifecycle } from './lifecycle.js';
@@ -108,6 +109,8 @@ export async function startCloud(opts: CloudOptions, life: Lifecycle): Promise<R
     insecure,
     logger: opts.logger,
     protocols: driverValidators,
+    // the web console, built by npm install (packages/console/dist): served under /console/
+    consoleDir: CONSOLE_DIST_DIR,
     ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
   });
   life.add('controller', () => controller.stop());

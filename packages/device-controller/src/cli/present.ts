@@ -9,6 +9,7 @@ import {
   type Twin,
   type WriteStatus,
 } from '@edgetwin/api';
+import { lastSeen } from '@edgetwin/api/last-seen';
 import type { NodeReportStream } from '../contracts.js';
 import type { ControllerEvent } from '../live/event-log.js';
 import type { NodeInfo } from '../http/server.js';
@@ -102,19 +103,7 @@ export function reportsSummary(r: NodeReportStream | undefined, now = Date.now()
   return parts.join(', ');
 }
 
-/**
- * When the device was last heard from: its newest reported value or its last state report, whichever is
- * later (issue 16 §2: a sensor read every second showed 40-60 s, the age of its last state report). One
- * meaning for `get`, `describe`, the live view of `up` and the console.
- */
-export function lastSeen(d: Device): string | undefined {
-  let best = d.status?.lastOnlineTime ? Date.parse(d.status.lastOnlineTime) : Number.NaN;
-  for (const t of d.status?.twins ?? []) {
-    const at = Number(t.reported?.metadata?.timestamp);
-    if (Number.isFinite(at) && !(at <= best)) best = at;
-  }
-  return Number.isFinite(best) ? new Date(best).toISOString() : undefined;
-}
+export { lastSeen };
 
 function lastSeenAge(d: Device, now: number): string {
   const seen = lastSeen(d);

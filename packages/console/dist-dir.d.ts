@@ -1,0 +1,2 @@
+/** The folder of the built console (index.html, assets/). */
+export declare const CONSOLE_DIST_DIR: string;
