@@ -1,12 +1,12 @@
 // `edgetwin up`: the whole stack on one machine — the cloud controller and its link broker, one edge node
 // with its broker and twin, the mappers, simulated devices and the example apps — in one process.
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { ControllerClient } from '@edgetwin/device-controller/http/client';
 import { DEFAULT_REST_PORT } from '@edgetwin/mappers/framework/rest/server';
 import { deviceId } from '@edgetwin/api';
 import type { Command } from 'commander';
 import { EXAMPLES_DIR, type Example, findExample, listExamples, startExampleApp } from '../compose/examples.js';
+import { importTs } from '../compose/import-ts.js';
 import { Lifecycle } from '../compose/lifecycle.js';
 import { startLiveView } from '../compose/live-view.js';
 import { cliLogger } from '../compose/logger.js';
@@ -179,7 +179,7 @@ export function registerUp(program: Command): void {
         if (viewing) {
           // the view follows the controller (devices applied while up runs appear); the demos' look for a line
           const renderFile = join(EXAMPLES_DIR, 'shared', 'terminal-render.ts');
-          const { renderDevice } = (await import(pathToFileURL(renderFile).href)) as TerminalRenderModule;
+          const { renderDevice } = await importTs<TerminalRenderModule>(renderFile);
           const running = await startLiveView({
             client,
             out: process.stdout,

@@ -1,8 +1,9 @@
 // The runnable demos under examples/: each has manifests/ and an app.ts exporting startApp.
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import { importTs } from './import-ts.js';
 import { UsageError } from './manifest-files.js';
 
 export const EXAMPLES_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../examples');
@@ -43,7 +44,7 @@ export async function startExampleApp(
   opts: { brokerUrl: string; node: string; logger: Logger },
 ): Promise<{ stop(): Promise<void> } | undefined> {
   if (!example.appFile) return undefined;
-  const mod = (await import(pathToFileURL(example.appFile).href)) as Partial<ExampleApp>;
+  const mod = await importTs<Partial<ExampleApp>>(example.appFile);
   if (typeof mod.startApp !== 'function') return undefined;
   return mod.startApp({ brokerUrl: opts.brokerUrl, node: opts.node, logger: opts.logger.child({ app: example.name }) });
 }

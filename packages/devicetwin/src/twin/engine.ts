@@ -318,9 +318,10 @@ export class TwinEngine {
         changes.push({ name, last: existing, next: undefined });
         continue;
       }
-      let next: TwinRecord;
-      if (existing) next = cloneTwin(existing);
-      else {
+      // Cloned only when a value changes: a mapper's report of unchanged values (the common case) is
+      // validated against the stored twin and costs no copy (issue 15, twin fast path).
+      let next: TwinRecord | undefined;
+      if (!existing) {
         if (!TWIN_KEY_RE.test(name))
           throw new TwinError(400, `${where}: a new twin's name must match ${TWIN_KEY_RE.source}`);
         const type = typeFromTwinMetadata(mt.metadata?.type);
@@ -331,8 +332,9 @@ export class TwinEngine {
           );
         next = newTwin(name, type, mt.optional ?? true);
       }
+      const view = (next ?? existing)!;
       const prop = props.get(name);
-      const rule = prop ?? { type: next.type };
+      const rule = prop ?? { type: view.type };
       const report: TwinReportEntry = { property: name };
       let changed = !existing;
       for (const side of ['expected', 'actual'] as const) {
@@ -346,19 +348,21 @@ export class TwinEngine {
           );
         const check = checkValue(rule, value);
         if (!check.ok)
-          throw new TwinError(400, `${where} ${side}: ${check.reason} (type ${twinMetadataType(next.type)})`);
+          throw new TwinError(400, `${where} ${side}: ${check.reason} (type ${twinMetadataType(view.type)})`);
         if (side === 'expected' && prop?.accessMode === 'ReadOnly')
           throw new TwinError(400, `${where}: the model declares it ReadOnly, so it takes no desired (expected) value`);
-        const stored = side === 'expected' ? next.expectedVersion : next.actualVersion;
+        const cur = next ?? view;
+        const stored = side === 'expected' ? cur.expectedVersion : cur.actualVersion;
         const asked = mt[`${side}_version`];
         if (asked && (stored.cloud > asked.cloud || stored.edge > asked.edge))
           throw new TwinError(
             409,
             `${where}: ${side}_version {cloud:${asked.cloud},edge:${asked.edge}} is older than the stored {cloud:${stored.cloud},edge:${stored.edge}}`,
           );
-        const current = side === 'expected' ? next.expected : next.actual;
-        if (sameValue(next.type, current, value)) continue;
+        const current = side === 'expected' ? cur.expected : cur.actual;
+        if (sameValue(cur.type, current, value)) continue;
         changed = true;
+        next ??= cloneTwin(view);
         if (side === 'expected') {
           next.expected = value;
           next.expectedTs = now;
@@ -372,7 +376,7 @@ export class TwinEngine {
           report.reported = { value, timestamp: now, type: twinMetadataType(next.type) };
         }
       }
-      if (!changed) continue;
+      if (!changed || !next) continue;
       const change: TwinChange = { name, last: existing, next };
       if (report.reported || report.observedDesired) change.report = report;
       changes.push(change);

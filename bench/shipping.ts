@@ -1,0 +1,363 @@
+// What users run, as they run it (issue 15, targets 3 and 4): the edge process's memory and the CLI's speed,
+// from the production bundle (`npm run build`) and from the sources (tsx), in one run.
+//
+//   node packages/cli/bin/run-ts.js bench/shipping.ts [--rounds 5] [--devices 1000] [--write]
+//
+// Edge memory: `edgetwin cloud` runs as its own process; for each variant a node is registered
+// (`edgetwin node add`) and `edgetwin edge --node N --cloud URL --token-file F --data-dir D --mappers
+// virtualProtocol` starts as the systemd unit starts it (embedded broker, twin, cloud link, the mapper in
+// process). VmRSS of the edge process (median of 5 samples over 8 s): idle with no devices (from 5 s after start),
+// then with --devices virtual devices (one INT property read every 1 s) bound to the node, from 5 s after
+// every device reported.
+// Variants: the bundle as deploy/ runs it; the bundle with V8/malloc tuning; the sources through tsx.
+//
+// CLI speed: `get devices`, `twin set`, `describe device` against that cloud, from the bundle and from the
+// sources, and `node -e 0` (Node's own start, the floor), interleaved, --rounds times each; wall and CPU time
+// (user + sys) of each process from /proc (wait4 rusage through GNU time). `up` ready: from spawn to its
+// "edgetwin is up" line, bundle and sources, alternating.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import { ControllerClient } from '@edgetwin/device-controller';
+import { numberOption, replaceSection } from './support.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const BUNDLE = join(ROOT, 'packages/cli/dist/edgetwin.js');
+const SOURCE = join(ROOT, 'packages/cli/bin/edgetwin.js');
+const run = promisify(execFile);
+const args = process.argv.slice(2);
+const ROUNDS = numberOption('rounds', 5);
+const DEVICES = numberOption('devices', 1000);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** what deploy/ sets (systemd units, Dockerfile) */
+const TUNING = { NODE_OPTIONS: '--max-semi-space-size=1', MALLOC_ARENA_MAX: '2' };
+
+type Mode = 'bundle' | 'source';
+/** argv for a CLI call: the bundle directly (as deploy/ does), or bin/edgetwin.js forced onto the sources */
+const cli = (mode: Mode) => (mode === 'bundle' ? [BUNDLE] : [SOURCE]);
+const envOf = (mode: Mode, extra: Record<string, string> = {}) => ({
+  ...process.env,
+  ...(mode === 'source' ? { EDGETWIN_FROM_SOURCE: '1' } : {}),
+  ...extra,
+});
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+/** The median of 5 VmRSS samples 2 s apart (one sample moves with the garbage collector's timing). */
+async function settledRss(pid: number): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    if (i > 0) await sleep(2000);
+    xs.push(rssMiB(pid));
+  }
+  return median(xs);
+}
+
+/** Spawns a long-running CLI command; resolves once `ready` appears in its stdout. */
+async function startCli(
+  mode: Mode,
+  argv: string[],
+  ready: RegExp,
+  env: Record<string, string> = {},
+  timeoutMs = 120_000,
+): Promise<{ proc: ChildProcess; ms: number; stop: () => Promise<void> }> {
+  const t0 = performance.now();
+  const proc = spawn(process.execPath, [...cli(mode), ...argv], {
+    env: envOf(mode, env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stderr!.on('data', (d) => {
+    err = (err + d).slice(-4000);
+  });
+  const ms = await new Promise<number>((res, rej) => {
+    const t = setTimeout(() => rej(new Error(`${argv[0]} not ready in ${timeoutMs} ms: ${err}`)), timeoutMs);
+    proc.stdout!.on('data', (d) => {
+      out += d;
+      if (ready.test(out)) {
+        clearTimeout(t);
+        res(performance.now() - t0);
+      }
+    });
+    proc.on('exit', (code) => {
+      clearTimeout(t);
+      rej(new Error(`${argv[0]} exited ${code}: ${err}`));
+    });
+  });
+  proc.removeAllListeners('exit');
+  const stop = async () => {
+    if (proc.exitCode !== null) return;
+    const gone = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    await Promise.race([gone, sleep(20_000).then(() => proc.kill('SIGKILL'))]);
+  };
+  return { proc, ms, stop };
+}
+
+/** One short CLI call: wall ms and CPU ms (user + sys of the process, from GNU time). */
+async function timeCall(argv: string[], env: NodeJS.ProcessEnv): Promise<{ wall: number; cpu: number }> {
+  const t0 = performance.now();
+  const { stderr } = await run('/usr/bin/time', ['-f', 'TIME %U %S', process.execPath, ...argv], { env }).catch(
+    (e: { stderr?: string; message: string }) => {
+      throw new Error(`${argv.slice(1).join(' ')} failed: ${e.stderr ?? e.message}`);
+    },
+  );
+  const wall = performance.now() - t0;
+  const m = /TIME ([\d.]+) ([\d.]+)/.exec(stderr);
+  if (!m) throw new Error(`no time for ${argv.join(' ')}: ${stderr}`);
+  return { wall, cpu: (Number(m[1]) + Number(m[2])) * 1000 };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s[Math.floor((s.length - 1) / 2)]!;
+};
+const load = () =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' / ');
+
+function manifests(node: string, n: number): string {
+  const docs = [
+    `apiVersion: devices.kubeedge.io/v1beta1
+kind: DeviceModel
+metadata: { name: ${node}-counter, namespace: default }
+spec:
+  protocol: virtualProtocol
+  properties:
+    - { name: value, type: INT, accessMode: ReadWrite }
+`,
+  ];
+  for (let i = 0; i < n; i++)
+    docs.push(`apiVersion: devices.kubeedge.io/v1beta1
+kind: Device
+metadata: { name: ${node}-${String(i).padStart(4, '0')}, namespace: default }
+spec:
+  deviceModelRef: { name: ${node}-counter }
+  nodeName: ${node}
+  protocol: { protocolName: virtualProtocol }
+  properties:
+    - name: value
+      desired: { value: "0" }
+      visitors: { protocolName: virtualProtocol, configData: { name: value, generator: echo } }
+      collectCycle: 1000
+      reportCycle: 1000
+      reportToCloud: true
+`);
+  return docs.join('---\n');
+}
+
+async function main(): Promise<void> {
+  const { buildBundle } = (await import(join(ROOT, 'scripts/build.mjs'))) as { buildBundle: () => Promise<unknown> };
+  await buildBundle();
+  const loadStart = load();
+  const dir = mkdtempSync(join(os.tmpdir(), 'edgetwin-shipping-'));
+  const cloudDir = join(dir, 'cloud');
+  const [httpPort, mqttPort] = [await freePort(), await freePort()];
+  const cloud = await startCli(
+    'bundle',
+    ['cloud', '--data-dir', cloudDir, '--http-port', String(httpPort), '--mqtt-port', String(mqttPort)],
+    /controller API|is up|listening/i,
+  ).catch(async (e) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  });
+  const { server, token } = JSON.parse(readFileSync(join(cloudDir, 'client.json'), 'utf8')) as {
+    server: string;
+    token: string;
+  };
+  const client = new ControllerClient(server, { token });
+  const memory: string[] = [];
+  const cliRows: string[] = [];
+  try {
+    // ---- edge memory, one variant after another
+    const variants: { label: string; mode: Mode; env: Record<string, string> }[] = [
+      { label: `bundle, as deploy/ runs it (${TUNING.NODE_OPTIONS} MALLOC_ARENA_MAX=2)`, mode: 'bundle', env: TUNING },
+      { label: 'bundle, Node defaults', mode: 'bundle', env: {} },
+      {
+        label: 'bundle, Node defaults, --enable-source-maps',
+        mode: 'bundle',
+        env: { NODE_OPTIONS: '--enable-source-maps' },
+      },
+      { label: 'sources through tsx, Node defaults (deploy/ before issue 15)', mode: 'source', env: {} },
+    ];
+    let k = 0;
+    for (const v of variants) {
+      const node = `ship-${k++}`;
+      const tokenFile = join(dir, `${node}.token`);
+      await run(process.execPath, [BUNDLE, 'node', 'add', node, '--token-file', tokenFile, '--data-dir', cloudDir]);
+      const edgeDir = join(dir, node);
+      mkdirSync(edgeDir);
+      const port = await freePort();
+      const edge = await startCli(
+        v.mode,
+        [
+          'edge',
+          '--node',
+          node,
+          '--cloud',
+          `mqtts://127.0.0.1:${mqttPort}`,
+          '--token-file',
+          tokenFile,
+          '--data-dir',
+          edgeDir,
+          '--port',
+          String(port),
+          '--mappers',
+          'virtualProtocol',
+        ],
+        /is up/,
+        v.env,
+      );
+      try {
+        await sleep(5000);
+        const idle = await settledRss(edge.proc.pid!);
+        const file = join(dir, `${node}.yaml`);
+        writeFileSync(file, manifests(node, DEVICES));
+        await client.apply([{ file, text: readFileSync(file, 'utf8') }]);
+        // every device reported at least once (the cloud shows a reported value)
+        const deadline = Date.now() + 180_000;
+        for (;;) {
+          const list = await client.devices();
+          const mine = list.filter((d) => d.spec.nodeName === node);
+          if (mine.length >= DEVICES && mine.every((d) => d.status?.twins?.some((t) => t.reported))) break;
+          if (Date.now() > deadline) throw new Error(`${node}: not every device reported in 180 s`);
+          await sleep(1000);
+        }
+        await sleep(5000);
+        const full = await settledRss(edge.proc.pid!);
+        memory.push(`| ${v.label} | ${idle.toFixed(1)} | ${full.toFixed(1)} |`);
+        process.stderr.write(
+          `edge ${v.label}: idle ${idle.toFixed(1)} MiB, ${DEVICES} devices ${full.toFixed(1)} MiB\n`,
+        );
+      } finally {
+        await edge.stop();
+        // the first node's devices stay: the CLI calls below list and set them (a 1,000-device `get`)
+        const file = join(dir, `${node}.yaml`);
+        if (k > 1) await client.delete([{ file, text: readFileSync(file, 'utf8') }]).catch(() => undefined);
+      }
+    }
+
+    // ---- CLI calls, interleaved
+    const target = `ship-0-0000`;
+    const calls: { label: string; argv: (m: Mode) => string[] }[] = [
+      { label: 'get devices', argv: (m) => [...cli(m), 'get', 'devices', '--data-dir', cloudDir] },
+      {
+        label: 'twin set',
+        argv: (m) => [...cli(m), 'twin', 'set', target, 'value=7', '--data-dir', cloudDir],
+      },
+      { label: 'describe device', argv: (m) => [...cli(m), 'describe', 'device', target, '--data-dir', cloudDir] },
+    ];
+    const samples = new Map<string, { wall: number[]; cpu: number[] }>();
+    const add = (key: string, s: { wall: number; cpu: number }) => {
+      const e = samples.get(key) ?? { wall: [], cpu: [] };
+      e.wall.push(s.wall);
+      e.cpu.push(s.cpu);
+      samples.set(key, e);
+    };
+    for (let r = 0; r < ROUNDS; r++) {
+      add('node -e 0', await timeCall(['-e', '0'], process.env));
+      for (const c of calls)
+        for (const m of ['bundle', 'source'] as Mode[]) add(`${c.label}|${m}`, await timeCall(c.argv(m), envOf(m)));
+    }
+    const floor = samples.get('node -e 0')!;
+    cliRows.push(
+      `| \`node -e 0\` (Node's own start) | – | ${median(floor.wall).toFixed(0)} | ${median(floor.cpu).toFixed(0)} |`,
+    );
+    for (const c of calls)
+      for (const m of ['bundle', 'source'] as Mode[]) {
+        const s = samples.get(`${c.label}|${m}`)!;
+        cliRows.push(
+          `| \`${c.label}\` | ${m === 'bundle' ? 'bundle' : 'sources (tsx)'} | ${median(s.wall).toFixed(0)} | ${median(s.cpu).toFixed(0)} |`,
+        );
+      }
+  } finally {
+    await cloud.stop();
+  }
+
+  // ---- up ready, alternating
+  const upTimes: Record<Mode, number[]> = { bundle: [], source: [] };
+  for (let r = 0; r < Math.min(ROUNDS, 3); r++)
+    for (const m of ['bundle', 'source'] as Mode[]) {
+      const upDir = join(dir, `up-${m}-${r}`);
+      const ports = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+      const up = await startCli(
+        m,
+        [
+          'up',
+          '--data-dir',
+          upDir,
+          '--port',
+          String(ports[0]),
+          '--cloud-port',
+          String(ports[1]),
+          '--http-port',
+          String(ports[2]),
+          '--modbus-port',
+          String(ports[3]),
+          '--no-view',
+          '--example',
+          'led-raspberrypi',
+        ],
+        /edgetwin is up/,
+      );
+      upTimes[m].push(up.ms);
+      await up.stop();
+    }
+  for (const m of ['bundle', 'source'] as Mode[])
+    cliRows.push(
+      `| \`up --example led-raspberrypi\` until "edgetwin is up" | ${m === 'bundle' ? 'bundle' : 'sources (tsx)'} | ${median(upTimes[m]).toFixed(0)} | – |`,
+    );
+  rmSync(dir, { recursive: true, force: true });
+
+  const section = [
+    '## edge memory and CLI speed',
+    '',
+    `Machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, Node ${process.version}, shared with other engineers' work. Date: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. Load average (1/5/15 min) at start ${loadStart}, at the end ${load()}.`,
+    `Command: \`node packages/cli/bin/run-ts.js bench/shipping.ts${args.filter((a) => a !== '--write').length ? ` ${args.filter((a) => a !== '--write').join(' ')}` : ''}\`.`,
+    '',
+    `Edge process (\`edgetwin edge --node N --cloud URL --token-file F --data-dir D --mappers virtualProtocol\`, as the systemd unit runs it: embedded broker, twin, cloud link, the virtual mapper in process), VmRSS in MiB, median of 5 samples over 8 s: idle with no devices (from 5 s after start), then with ${DEVICES.toLocaleString('en')} virtual devices (one INT property read every second) from 5 s after each reported. \`edgetwin cloud\` runs as its own process.`,
+    '',
+    `| edge process | idle MiB | ${DEVICES.toLocaleString('en')} devices MiB |`,
+    '| --- | --- | --- |',
+    ...memory,
+    '',
+    `CLI calls against that cloud, median of ${ROUNDS} interleaved rounds; CPU = user + sys of the process. \`up\`: median of ${Math.min(ROUNDS, 3)} alternating starts with one example.`,
+    '',
+    '| call | run from | wall ms | CPU ms |',
+    '| --- | --- | --- | --- |',
+    ...cliRows,
+    '',
+    'NOTES_PLACEHOLDER',
+  ].join('\n');
+  process.stdout.write(`${section}\n`);
+  if (args.includes('--write')) {
+    const notes = join(ROOT, 'bench/shipping-notes.md');
+    let text = section;
+    try {
+      text = section.replace('NOTES_PLACEHOLDER', readFileSync(notes, 'utf8').trimEnd());
+    } catch {
+      text = section.replace('\nNOTES_PLACEHOLDER', '');
+    }
+    await replaceSection(join(ROOT, 'docs/benchmarks.md'), '## edge memory and CLI speed', text);
+  }
+}
+
+await main();
