@@ -2,7 +2,7 @@
 // while leaving the other benches' sections as they are.
 
 import { readFile, writeFile } from 'node:fs/promises';
-import { API_VERSION, type Device } from '@edgetwin/api';
+import { API_VERSION, type Device, type DeviceModel } from '@edgetwin/api';
 
 /** Replaces (or appends) one `## ` section of a markdown file, leaving every other section as it is. */
 export async function replaceSection(file: string, heading: string, section: string): Promise<void> {
@@ -42,4 +42,28 @@ export function thermoDevice(name: string, node: string, desired?: number): Devi
       ],
     },
   };
+}
+
+/** A `thermo` model (one ReadOnly FLOAT `temperature`) and n devices of it on `node`. */
+export function thermoFleet(n: number, node: string): Array<Device | DeviceModel> {
+  const model: DeviceModel = {
+    apiVersion: 'devices.kubeedge.io/v1beta1',
+    kind: 'DeviceModel',
+    metadata: { name: 'thermo', namespace: 'default' },
+    spec: { protocol: 'virtualProtocol', properties: [{ name: 'temperature', type: 'FLOAT', accessMode: 'ReadOnly' }] },
+  };
+  const devices: Device[] = [];
+  for (let i = 0; i < n; i++)
+    devices.push({
+      apiVersion: 'devices.kubeedge.io/v1beta1',
+      kind: 'Device',
+      metadata: { name: `thermo-${i}`, namespace: 'default' },
+      spec: {
+        deviceModelRef: { name: 'thermo' },
+        nodeName: node,
+        protocol: { protocolName: 'virtualProtocol' },
+        properties: [{ name: 'temperature', visitors: { configData: { name: 'temperature' } } }],
+      },
+    });
+  return [model, ...devices];
 }

@@ -17,39 +17,16 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { build } from 'esbuild';
-import type { Device, DeviceModel } from '@edgetwin/api';
 import { deviceTopic } from '@edgetwin/api';
 import { openDeviceTwin } from '@edgetwin/devicetwin';
 import { connectBus, startBroker } from '@edgetwin/eventbus';
+import { thermoFleet } from './support.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const NODE = 'bench-node';
 const args = process.argv.slice(2);
 
 // ------------------------------------------------------------------ child: the edge process
-
-function fleet(n: number): Array<Device | DeviceModel> {
-  const model: DeviceModel = {
-    apiVersion: 'devices.kubeedge.io/v1beta1',
-    kind: 'DeviceModel',
-    metadata: { name: 'thermo', namespace: 'default' },
-    spec: { protocol: 'virtualProtocol', properties: [{ name: 'temperature', type: 'FLOAT', accessMode: 'ReadOnly' }] },
-  };
-  const devices: Device[] = [];
-  for (let i = 0; i < n; i++)
-    devices.push({
-      apiVersion: 'devices.kubeedge.io/v1beta1',
-      kind: 'Device',
-      metadata: { name: `thermo-${i}`, namespace: 'default' },
-      spec: {
-        deviceModelRef: { name: 'thermo' },
-        nodeName: NODE,
-        protocol: { protocolName: 'virtualProtocol' },
-        properties: [{ name: 'temperature', visitors: { configData: { name: 'temperature' } } }],
-      },
-    });
-  return [model, ...devices];
-}
 
 async function runEdge(kind: 'twin' | 'echo', devices: number, dbPath: string): Promise<void> {
   if (process.env.BENCH_NODELAY === '1') {
@@ -65,7 +42,7 @@ async function runEdge(kind: 'twin' | 'echo', devices: number, dbPath: string): 
   const bus = await connectBus({ url: broker.url, clientId: `edge-${kind}` });
   if (kind === 'twin') {
     const twin = await openDeviceTwin({ dbPath, node: NODE, bus, publishQos: process.env.BENCH_QOS === '0' ? 0 : 1 });
-    const loaded = await twin.loadManifests(fleet(devices));
+    const loaded = await twin.loadManifests(thermoFleet(devices, NODE));
     if (loaded.errors.length) throw new Error(JSON.stringify(loaded.errors));
   } else {
     await bus.subscribe('bench/echo/+/+/req', (topic, payload) => {
