@@ -570,16 +570,22 @@ async function runScenario(sc: Scenario): Promise<Result> {
 // ---------------------------------------------------------------- parent: run scenarios, write the doc
 function runChild(sc: Scenario): Promise<Result> {
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [RUN_TS, SELF, '--child', JSON.stringify(sc)], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, EDGETWIN_STATUS_INTERVAL_MS: '' },
-    });
+    // a loaded machine needs longer: --setup-timeout reaches the child, --child-timeout bounds it (ms)
+    const setup = optS('setup-timeout');
+    const child = spawn(
+      process.execPath,
+      [RUN_TS, SELF, '--child', JSON.stringify(sc), ...(setup ? ['--setup-timeout', setup] : [])],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, EDGETWIN_STATUS_INTERVAL_MS: '' },
+      },
+    );
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
     });
-    const killer = setTimeout(() => child.kill('SIGKILL'), 150_000);
+    const killer = setTimeout(() => child.kill('SIGKILL'), opt('child-timeout', 150_000));
     child.on('exit', (code) => {
       clearTimeout(killer);
       const line = out.split('\n').find((l) => l.startsWith('RESULT '));
