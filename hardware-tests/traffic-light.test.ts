@@ -1,10 +1,9 @@
-// The traffic-light example on a real Raspberry Pi: LEDs on BCM 26 (red), 19 (yellow), 13 (green) and the
+// The traffic-light example on a real Raspberry Pi, or on a gpio-sim chip in the VM tier (issue 18): LEDs on BCM 26 (red), 19 (yellow), 13 (green) and the
 // mode indicator on BCM 6, as wired in examples/traffic-light/README.md. The twin, the GPIO mapper with the
 // libgpiod backend and the edge app run as in `edgetwin up`; the test checks that the values the mapper
 // reads back from the pins cycle, and that mode=manual from the cloud stops the cycle.
 // Skipped, saying why, anywhere else.
 
-import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectBus } from '@edgetwin/eventbus/client';
@@ -13,28 +12,16 @@ import { type EdgeStack, NODE, startEdgeStack } from '../examples/shared/testing
 import { captureLogs } from '../examples/shared/testing/log-capture.js';
 import { startApp } from '../examples/traffic-light/app.js';
 import { COLOURS } from '../examples/traffic-light/cycle.js';
+import { findGpioBoard, simValue } from './board.js';
 
-function piModel(): string | undefined {
-  try {
-    const model = readFileSync('/proc/device-tree/model', 'utf8').replace(/\0/g, '');
-    return model.includes('Raspberry Pi') ? model : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const skipReason = !piModel()
-  ? '/proc/device-tree/model does not name a Raspberry Pi'
-  : !existsSync('/dev/gpiochip0')
-    ? '/dev/gpiochip0 does not exist'
-    : undefined;
-if (skipReason)
-  console.warn(`hardware-tests/traffic-light: skipped: ${skipReason} (needs a Raspberry Pi wired as in the example)`);
+const { board, missing } = findGpioBoard();
+if (missing)
+  console.warn(`hardware-tests/traffic-light: skipped: ${missing} (a Pi needs the LEDs wired as in the example)`);
 
 const MANIFESTS = fileURLToPath(new URL('../examples/traffic-light/manifests', import.meta.url));
 const ID = 'default/traffic-light-01';
 
-describe.skipIf(skipReason !== undefined)('traffic light on a Raspberry Pi (libgpiod)', () => {
+describe.skipIf(!board)(`traffic light on ${board?.name ?? 'a Raspberry Pi or gpio-sim'} (libgpiod)`, () => {
   let stack: EdgeStack | undefined;
   let app: { stop(): Promise<void> } | undefined;
 
@@ -49,7 +36,7 @@ describe.skipIf(skipReason !== undefined)('traffic light on a Raspberry Pi (libg
       protocol: 'gpio',
       adjust: (d) => {
         const next = structuredClone(d);
-        next.spec.protocol!.configData = { ...next.spec.protocol!.configData, backend: 'libgpiod' };
+        next.spec.protocol!.configData = { ...next.spec.protocol!.configData, backend: 'libgpiod', chip: board!.chip };
         return next;
       },
     });
@@ -98,6 +85,8 @@ describe.skipIf(skipReason !== undefined)('traffic light on a Raspberry Pi (libg
         () => COLOURS.every((c) => watch.snapshot()[c]?.actual === (c === 'green' ? 'ON' : 'OFF')),
         'only green lit',
       );
+      // on gpio-sim, the lines themselves (what an LED would see): BCM 26 red, 19 yellow, 13 green
+      if (board!.kind === 'gpio-sim') expect([26, 19, 13].map((pin) => simValue(board!, pin))).toEqual([0, 0, 1]);
     } finally {
       await watch.close();
       await bus.close();

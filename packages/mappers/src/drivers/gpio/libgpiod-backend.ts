@@ -6,7 +6,8 @@ import { type GpioBackend, GpioError, type GpioLine, type Level, type LineReques
 
 interface LibgpiodLine {
   requestInputMode(consumer?: string): void;
-  requestOutputMode(defaultValue?: number, consumer?: string): void;
+  /** node-libgpiod 0.5.3: consumer first, then the initial value (lib/line.js) */
+  requestOutputMode(consumer?: string, defaultValue?: number): void;
   getValue(): number;
   setValue(v: number): void;
   release(): void;
@@ -46,11 +47,15 @@ export const libgpiodBackend: GpioBackend = {
   async requestLine(chipName: string, req: LineRequest): Promise<GpioLine> {
     const lib = await loadLibgpiod();
     let line: LibgpiodLine;
+    // node-libgpiod's Line does not keep its Chip alive, and a collected Chip closes the chip's file
+    // (gpiod_chip_close), taking the line with it: reads then fail, or the process crashes. `held`
+    // keeps the Chip as long as the line is in use (issue 18, found on gpio-sim).
+    let held: unknown;
     try {
       const m = /^gpiochip(\d+)$/.exec(chipName);
-      const chip = new lib.Chip(m ? Number(m[1]) : chipName);
-      line = new lib.Line(chip, req.pin);
-      if (req.direction === 'out') line.requestOutputMode(req.initial ?? 0, req.consumer);
+      held = new lib.Chip(m ? Number(m[1]) : chipName);
+      line = new lib.Line(held, req.pin);
+      if (req.direction === 'out') line.requestOutputMode(req.consumer, req.initial ?? 0);
       else line.requestInputMode(req.consumer);
     } catch (e) {
       throw lineOpenError('libgpiod', chipName, req.pin, e);
@@ -84,7 +89,10 @@ export const libgpiodBackend: GpioBackend = {
         timer.unref();
         return () => clearInterval(timer);
       },
-      release: async () => io('release', () => line.release()),
+      release: async () => {
+        io('release', () => line.release());
+        held = undefined;
+      },
     };
   },
 };
