@@ -118,14 +118,24 @@ describe('GPIO configuration errors', () => {
     await b.disconnect();
   });
 
-  it('says how to install libgpiod when node-libgpiod is missing', async () => {
-    const d = device('gpio', [prop('led', { visitor: { pin: 18 } })], { protocolConfig: { backend: 'libgpiod' } });
+  it('says how to install libgpiod when node-libgpiod is missing, or which chip is missing when it is installed', async () => {
+    const d = device('gpio', [prop('led', { visitor: { pin: 18 } })], {
+      protocolConfig: { backend: 'libgpiod', chip: 'gpiochip99' },
+    });
     const err = await gpioDriverFactory
       .create(d, ctx())
       .connect()
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DriverError);
-    expect((err as Error).message).toContain(LIBGPIOD_MISSING);
+    // the test set-up builds node-libgpiod (scripts/test-peers/50-vm.sh); a bare `npm ci` without
+    // libgpiod-dev does not
+    const installed = await import('node-libgpiod' as string).then(
+      () => true,
+      () => false,
+    );
+    expect((err as Error).message).toContain(
+      installed ? '/dev/gpiochip99 does not exist: this machine has no such GPIO chip' : LIBGPIOD_MISSING,
+    );
     expect((err as Error).message).toContain(`device ${d.id} property led`);
   });
 

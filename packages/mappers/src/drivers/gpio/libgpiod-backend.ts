@@ -2,6 +2,7 @@
 // package that is not installed by default, so it is loaded lazily and its absence is a clear error.
 // node-libgpiod 0.5 has no edge-event API, so edges are found by polling the line.
 
+import { existsSync } from 'node:fs';
 import { type GpioBackend, GpioError, type GpioLine, type Level, type LineRequest, lineOpenError } from './backend.js';
 
 interface LibgpiodLine {
@@ -51,8 +52,14 @@ export const libgpiodBackend: GpioBackend = {
     // (gpiod_chip_close), taking the line with it: reads then fail, or the process crashes. `held`
     // keeps the Chip as long as the line is in use (issue 18, found on gpio-sim).
     let held: unknown;
+    const m = /^gpiochip(\d+)$/.exec(chipName);
+    // node-libgpiod says only "Unable to open chip": name the missing device file instead
+    if (m && !existsSync(`/dev/${chipName}`))
+      throw new GpioError(
+        `GPIO pin ${req.pin} on ${chipName} (libgpiod): /dev/${chipName} does not exist: this machine has no such GPIO chip (ls /dev/gpiochip*)`,
+        'pin-inaccessible',
+      );
     try {
-      const m = /^gpiochip(\d+)$/.exec(chipName);
       held = new lib.Chip(m ? Number(m[1]) : chipName);
       line = new lib.Line(held, req.pin);
       if (req.direction === 'out') line.requestOutputMode(req.consumer, req.initial ?? 0);
