@@ -7,6 +7,10 @@
 #     enable it; IO service for its LEDs/buzzer), public address;
 #   - "lamp": a BLE lamp/relay (power: write with response; brightness: write without response), random static address;
 #   - "beacon": an advertising-only beacon (manufacturer data + BTHome-style service data), never connectable.
+# With --hci-socket N instead of --pty (issue 18, the real-kernel VM tier): the sensor alone, as the host of
+# the kernel's Bluetooth controller hciN (HCI user channel; a btvirt controller under hci_vhci), so that
+# noble's default HCI-socket binding on another controller reaches it through Linux. Its address is the
+# controller's own public address (in the ready line); link faults need --pty.
 #
 # Control: JSON lines on stdin ({"id":1,"cmd":"get","device":"lamp","key":"power"}), answers and events as
 # JSON lines on stdout. The first line is {"event":"ready",...}. Logs go to stderr.
@@ -268,8 +272,9 @@ class Beacon(Peripheral):
         )
 
 
-async def start_peripheral(p: Peripheral, address: str, public: bool, local_name: str, service_uuid: str | None, interval_ms: int):
-    host = Host(p.controller, AsyncPipeSink(p.controller))
+async def start_peripheral(p: Peripheral, address: str, public: bool, local_name: str, service_uuid: str | None, interval_ms: int,
+                           host: Host | None = None):
+    host = host or Host(p.controller, AsyncPipeSink(p.controller))
     p.device = Device(name=local_name, address=hci.Address(address, hci.Address.RANDOM_DEVICE_ADDRESS), host=host)
     p.device.add_services(p.build())
     await p.device.power_on()
@@ -294,47 +299,64 @@ async def start_peripheral(p: Peripheral, address: str, public: bool, local_name
 
 async def main() -> None:
     ap = argparse.ArgumentParser(description='edgetwin emulated BLE peripherals (Bumble)')
-    ap.add_argument('--pty', required=True, help='path of the symlink to the adapter PTY (noble opens it)')
+    where = ap.add_mutually_exclusive_group(required=True)
+    where.add_argument('--pty', help='path of the symlink to the adapter PTY (noble opens it)')
+    where.add_argument('--hci-socket', type=int, help='the sensor alone on the kernel controller hciN')
     ap.add_argument('--interval-ms', type=int, default=50, help='advertising interval')
     args = ap.parse_args()
     logging.basicConfig(level=os.environ.get('EDGETWIN_BUMBLE_LOG', 'WARNING'), stream=sys.stderr)
 
-    # a stale symlink (Bumble's survives SIGTERM) would make open_transport fail
-    if os.path.islink(args.pty):
-        os.unlink(args.pty)
+    link: FixedLink | None = None
+    if args.hci_socket is not None:
+        transport = await open_transport(f'hci-socket:{args.hci_socket}')
+        sensor = Sensor('sensor', None)
+        await start_peripheral(sensor, SENSOR_ADDRESS, True, 'CC2650 SensorTag', IR_SERVICE, args.interval_ms,
+                               host=Host(transport.source, transport.sink))
+        peripherals = {'sensor': sensor}
+        ready = {
+            'event': 'ready',
+            'hciSocket': args.hci_socket,
+            'devices': {'sensor': {'address': sensor.device.public_address.to_string(False), 'addressType': 'public',
+                                   'name': 'CC2650 SensorTag'}},
+        }
+    else:
+        # a stale symlink (Bumble's survives SIGTERM) would make open_transport fail
+        if os.path.islink(args.pty):
+            os.unlink(args.pty)
 
-    link = FixedLink()
-    transport = await open_transport(f'pty:{args.pty}')
-    adapter = FixedController('adapter', host_source=transport.source, host_sink=transport.sink, link=link,
-                              public_address=ADAPTER_ADDRESS)
+        link = FixedLink()
+        transport = await open_transport(f'pty:{args.pty}')
+        adapter = FixedController('adapter', host_source=transport.source, host_sink=transport.sink, link=link,
+                                  public_address=ADAPTER_ADDRESS)
 
-    def ctrl(name: str, address: str) -> FixedController:
-        return FixedController(name, link=link, public_address=address)
+        def ctrl(name: str, address: str) -> FixedController:
+            return FixedController(name, link=link, public_address=address)
 
-    peripherals = {
-        'sensor': Sensor('sensor', ctrl('sensor', SENSOR_ADDRESS)),
-        'lamp': Lamp('lamp', ctrl('lamp', '00:00:00:00:00:00')),
-        'beacon': Beacon('beacon', ctrl('beacon', '00:00:00:00:00:00')),
-    }
-    await start_peripheral(peripherals['sensor'], SENSOR_ADDRESS, True, 'CC2650 SensorTag', IR_SERVICE, args.interval_ms)
-    await start_peripheral(peripherals['lamp'], LAMP_ADDRESS, False, 'ET-Lamp', LAMP_SERVICE, args.interval_ms)
-    await start_peripheral(peripherals['beacon'], BEACON_ADDRESS, False, 'ET-Beacon', None, args.interval_ms)
+        peripherals = {
+            'sensor': Sensor('sensor', ctrl('sensor', SENSOR_ADDRESS)),
+            'lamp': Lamp('lamp', ctrl('lamp', '00:00:00:00:00:00')),
+            'beacon': Beacon('beacon', ctrl('beacon', '00:00:00:00:00:00')),
+        }
+        await start_peripheral(peripherals['sensor'], SENSOR_ADDRESS, True, 'CC2650 SensorTag', IR_SERVICE, args.interval_ms)
+        await start_peripheral(peripherals['lamp'], LAMP_ADDRESS, False, 'ET-Lamp', LAMP_SERVICE, args.interval_ms)
+        await start_peripheral(peripherals['beacon'], BEACON_ADDRESS, False, 'ET-Beacon', None, args.interval_ms)
+        ready = {
+            'event': 'ready',
+            'pty': args.pty,
+            'adapter': ADAPTER_ADDRESS,
+            'devices': {
+                'sensor': {'address': SENSOR_ADDRESS, 'addressType': 'public', 'name': 'CC2650 SensorTag'},
+                'lamp': {'address': LAMP_ADDRESS, 'addressType': 'random', 'name': 'ET-Lamp'},
+                'beacon': {'address': BEACON_ADDRESS, 'addressType': 'random', 'name': 'ET-Beacon'},
+            },
+        }
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for s in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(s, stop.set)
 
-    emit({
-        'event': 'ready',
-        'pty': args.pty,
-        'adapter': ADAPTER_ADDRESS,
-        'devices': {
-            'sensor': {'address': SENSOR_ADDRESS, 'addressType': 'public', 'name': 'CC2650 SensorTag'},
-            'lamp': {'address': LAMP_ADDRESS, 'addressType': 'random', 'name': 'ET-Lamp'},
-            'beacon': {'address': BEACON_ADDRESS, 'addressType': 'random', 'name': 'ET-Beacon'},
-        },
-    })
+    emit(ready)
 
     async def command(msg: dict):
         cmd = msg.get('cmd')
@@ -351,6 +373,8 @@ async def main() -> None:
         if cmd == 'refuse-writes':  # answer writes with this ATT error code (0 = accept again)
             p.refuse_writes = int(msg.get('code', att.ATT_WRITE_NOT_PERMITTED_ERROR))
             return None
+        if cmd in ('out-of-range', 'in-range', 'drop-link') and link is None:
+            raise KeyError(f'{cmd} needs the emulated link (--pty)')
         if cmd == 'out-of-range':  # the radio goes silent: no data, no advertising; after the supervision
             # timeout (default 1 s, a real link's is 0.1-32 s) both ends declare the links lost
             link.out_of_range.add(p.controller)
@@ -363,7 +387,7 @@ async def main() -> None:
             link.drop_links(p.controller)
             return None
         if cmd == 'connections':
-            return len(p.controller.le_connections)
+            return len(p.device.connections) if link is None else len(p.controller.le_connections)
         raise KeyError(f'command {cmd!r}')
 
     async def read_stdin():
