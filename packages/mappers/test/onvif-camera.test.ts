@@ -190,6 +190,28 @@ describe('ONVIF driver against ipycam', () => {
     });
   });
 
+  it('moves relatively and continuously; command properties read back what was written (so writes verify once)', async () => {
+    const d = cameraDevice([
+      prop('ptzRelative', { type: 'STRING', visitor: {} }),
+      prop('ptzMove', { type: 'STRING', visitor: {} }),
+    ]);
+    const [rel, move] = d.properties as [(typeof d.properties)[0], (typeof d.properties)[0]];
+    await withDriver(d, async (drv) => {
+      await drv.connect();
+      await cam.setPtz({ pan: 0, tilt: 0, zoom: 0 });
+      await drv.write(rel, '{"pan":0.25,"tilt":-0.125}');
+      expect(await cam.ptz()).toMatchObject({ pan: 0.25, tilt: -0.125 });
+      expect(value((await drv.readBatch([rel])).get('ptzRelative'))).toBe('{"pan":0.25,"tilt":-0.125}');
+      await drv.write(move, '{"pan":0.5}');
+      expect((await cam.ptz()).moving).toBe(true);
+      await drv.write(move, 'stop');
+      expect((await cam.ptz()).moving).toBe(false);
+      expect(value((await drv.readBatch([move])).get('ptzMove'))).toBe('stop');
+      const err = await drv.write(move, '{"pan":2}').catch((e: Error) => e);
+      expect((err as Error).message).toMatch(/pan velocity 2 is outside -1\.\.1/);
+    });
+  });
+
   it('a wrong password is unhealthy with a clear error, and heals when the password file is fixed', async () => {
     const pw = join(scratch, 'wrong-password');
     writeFileSync(pw, 'not-the-password\n', { mode: 0o600 });

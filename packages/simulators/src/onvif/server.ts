@@ -181,7 +181,7 @@ export async function startOnvifServer(opts: OnvifServerOptions = {}): Promise<O
         ];
       case 'SystemReboot':
         state.reboots++;
-        setTimeout(() => void reboot(), 20);
+        setTimeout(() => void reboot(), 100); // as a camera does: the reply first, then away
         return [
           200,
           envelope(

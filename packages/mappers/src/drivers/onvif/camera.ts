@@ -80,13 +80,21 @@ export class OnvifCamera {
     this.services = { device: deviceUrl };
   }
 
-  private call(service: string | undefined, ns: string, op: string, body: string, timeoutMs = this.timeoutMs) {
+  private call(
+    service: string | undefined,
+    ns: string,
+    op: string,
+    body: string,
+    timeoutMs = this.timeoutMs,
+    signal?: AbortSignal,
+  ) {
     if (!service) throw new SoapError(`${op}: the camera offers no service for it`, 'fault');
     const cred = this.credentials();
     return soapCall(service, `${ns}/${op}`, body, {
       timeoutMs,
       clockOffsetMs: this.clockOffsetMs,
       ...(cred ? { credentials: cred } : {}),
+      ...(signal ? { signal } : {}),
     });
   }
 
@@ -356,13 +364,20 @@ export class OnvifCamera {
     return address;
   }
 
-  async pullMessages(address: string, timeoutSeconds: number, limit: number): Promise<CameraEvent[]> {
+  /** A long poll; `signal` ends it early (unsubscribing must not wait for the camera's timeout). */
+  async pullMessages(
+    address: string,
+    timeoutSeconds: number,
+    limit: number,
+    signal?: AbortSignal,
+  ): Promise<CameraEvent[]> {
     const r = await this.call(
       address,
       NS.tev,
       'PullPointSubscription/PullMessagesRequest',
       `<tev:PullMessages><tev:Timeout>PT${timeoutSeconds}S</tev:Timeout><tev:MessageLimit>${limit}</tev:MessageLimit></tev:PullMessages>`,
       this.timeoutMs + timeoutSeconds * 1000,
+      signal,
     );
     return list(at(r, 'NotificationMessage')).map((m) => {
       const items = (node: unknown) =>

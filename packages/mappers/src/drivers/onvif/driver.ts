@@ -49,18 +49,22 @@ interface DeviceMemory {
   lastGoto?: string;
   reboot: boolean;
   lastFrameTime: number;
+  /** the last value written to a command property (ptzMove, ptzRelative): what it reads back */
+  commands: Map<string, string>;
 }
 const memories = new Map<string, DeviceMemory>();
 function memoryOf(id: string): DeviceMemory {
   let m = memories.get(id);
   if (!m) {
-    m = { saved: new Map(), reboot: false, lastFrameTime: 0 };
+    m = { saved: new Map(), reboot: false, lastFrameTime: 0, commands: new Map() };
     memories.set(id, m);
   }
   return m;
 }
 
 const POSITION_EPSILON = 1e-3;
+/** data the mapper remembers (what it last did), read without asking the camera */
+const MEMORY_DATA = new Set<OnvifDatum>(['reboot', 'ptzMove', 'ptzRelative', 'lastFrameTime']);
 type Wanted = { p: ResolvedProperty; datum: OnvifDatum };
 const HEALTH_EVERY_MS = 5000;
 const IMAGING: Partial<Record<OnvifDatum, ImagingKey>> = {
@@ -90,6 +94,8 @@ export class OnvifDeviceDriver implements DeviceDriver {
   private streamUris = new Map<string, string>();
   private snapshotUris = new Map<string, string>();
   private lastHealth: { at: number; ok: boolean; reason?: string } | undefined;
+  /** the last SOAP call could not reach the camera (cleared by the next one that does) */
+  private unreachable = false;
   private readonly eventState = new Map<OnvifDatum, boolean>();
   private readonly memory: DeviceMemory;
   private readonly media: MediaJobs;
@@ -155,6 +161,7 @@ export class OnvifDeviceDriver implements DeviceDriver {
     await camera.syncClock();
     await camera.getCapabilities();
     this.profiles = await camera.getProfiles();
+    this.unreachable = false;
     this.streamUris.clear();
     this.snapshotUris.clear();
     this.authProblem = undefined;
@@ -200,6 +207,7 @@ export class OnvifDeviceDriver implements DeviceDriver {
         this.authProblem = this.authMessage(e);
         return new DriverError(this.authProblem, 'config', true);
       }
+      if (e.kind === 'connection' || e.kind === 'timeout') this.unreachable = true;
       if (e.kind === 'connection' || e.kind === 'timeout')
         return new DriverError(
           `${this.where}:${on} ${e.message}`,
@@ -229,14 +237,13 @@ export class OnvifDeviceDriver implements DeviceDriver {
 
   async readBatch(properties: ResolvedProperty[]): Promise<Map<string, ReadResult>> {
     const out = new Map<string, ReadResult>();
-    let camera: OnvifCamera;
-    try {
-      camera = await this.ready();
-    } catch (e) {
-      const error = this.toDriverError(e, 'read');
-      for (const p of properties) out.set(p.name, { ok: false, error });
-      return out;
-    }
+    // what the mapper itself remembers is read without the camera: the write reconciler's read-back of a
+    // reboot must not fail (and repeat the reboot) because the camera went away to reboot
+    let camera: Promise<OnvifCamera> | undefined;
+    const cameraNow = () => {
+      camera ??= this.ready();
+      return camera;
+    };
     // one SOAP call per kind per batch
     const cache = new Map<string, Promise<unknown>>();
     const once = <T>(key: string, f: () => Promise<T>): Promise<T> => {
@@ -261,8 +268,14 @@ export class OnvifDeviceDriver implements DeviceDriver {
         continue;
       }
       try {
-        const value = await this.readDatum(camera, p, v.value, once);
+        const value = await this.readDatum(
+          MEMORY_DATA.has(v.value.datum) ? undefined : await cameraNow(),
+          p,
+          v.value,
+          once,
+        );
         out.set(p.name, { ok: true, value, timestamp: Date.now() });
+        if (!MEMORY_DATA.has(v.value.datum)) this.unreachable = false;
       } catch (e) {
         const error = this.toDriverError(e, 'read', p.name);
         out.set(p.name, { ok: false, error });
@@ -277,11 +290,21 @@ export class OnvifDeviceDriver implements DeviceDriver {
   }
 
   private async readDatum(
-    camera: OnvifCamera,
+    maybeCamera: OnvifCamera | undefined,
     p: ResolvedProperty,
     v: OnvifVisitor,
     once: <T>(key: string, f: () => Promise<T>) => Promise<T>,
   ): Promise<RawValue> {
+    switch (v.datum) {
+      case 'ptzMove':
+      case 'ptzRelative':
+        return this.memory.commands.get(p.name) ?? '';
+      case 'lastFrameTime':
+        return this.memory.lastFrameTime;
+      case 'reboot':
+        return p.type === 'BOOLEAN' ? this.memory.reboot : String(this.memory.reboot);
+    }
+    const camera = maybeCamera as OnvifCamera;
     const info = () => once('info', () => camera.getDeviceInformation());
     switch (v.datum) {
       case 'manufacturer':
@@ -307,9 +330,6 @@ export class OnvifDeviceDriver implements DeviceDriver {
         const s = await once(`status:${prof.token}`, () => camera.ptzStatus(prof.token));
         return JSON.stringify({ pan: s.pan, tilt: s.tilt, zoom: s.zoom, moveStatus: s.moveStatus });
       }
-      case 'ptzMove':
-      case 'ptzRelative':
-        return p.desired?.value ?? '';
       case 'presets': {
         const prof = this.profileFor(v, true);
         return JSON.stringify(await once(`presets:${prof.token}`, () => camera.getPresets(prof.token)));
@@ -339,10 +359,6 @@ export class OnvifDeviceDriver implements DeviceDriver {
         const h = await this.describe(camera, this.profileFor(v), true);
         return h.ok;
       }
-      case 'lastFrameTime':
-        return this.memory.lastFrameTime;
-      case 'reboot':
-        return p.type === 'BOOLEAN' ? this.memory.reboot : String(this.memory.reboot);
       case 'motion':
       case 'tamper':
         return this.eventState.get(v.datum) ?? false;
@@ -558,21 +574,29 @@ export class OnvifDeviceDriver implements DeviceDriver {
       }
       case 'ptzMove': {
         const prof = this.profileFor(v, true);
-        if (value === 'stop') return camera.stop(prof.token);
+        if (value === 'stop') {
+          await camera.stop(prof.token);
+          this.memory.commands.set(p.name, value);
+          return;
+        }
         const vel = this.vectorOf(p, value);
         for (const k of ['pan', 'tilt', 'zoom'] as const)
           if (vel[k] !== undefined && Math.abs(vel[k] as number) > 1)
             throw this.bad(p, `${k} velocity ${vel[k]} is outside -1..1`);
-        return camera.continuousMove(
+        await camera.continuousMove(
           prof.token,
           { pan: vel.pan ?? 0, tilt: vel.tilt ?? 0, zoom: vel.zoom ?? 0 },
           vel.timeoutMs,
         );
+        this.memory.commands.set(p.name, String(value));
+        return;
       }
       case 'ptzRelative': {
         const prof = this.profileFor(v, true);
         const by = this.vectorOf(p, value);
-        return camera.relativeMove(prof.token, by);
+        await camera.relativeMove(prof.token, by);
+        this.memory.commands.set(p.name, String(value));
+        return;
       }
       case 'preset': {
         if (typeof value !== 'string' || value === '') throw this.bad(p, 'give a preset name or token');
@@ -601,8 +625,15 @@ export class OnvifDeviceDriver implements DeviceDriver {
       case 'reboot': {
         const on = value === true || value === 'true';
         if (on) {
-          const msg = await camera.systemReboot();
-          this.ctx.logger.warn({ message: msg }, 'camera reboot requested');
+          try {
+            const msg = await camera.systemReboot();
+            this.ctx.logger.warn({ message: msg }, 'camera reboot requested');
+          } catch (e) {
+            // a camera that drops the connection before its reply got through is rebooting: sending the
+            // request again would reboot it twice
+            if (!(e instanceof SoapError) || (e.kind !== 'connection' && e.kind !== 'timeout')) throw e;
+            this.ctx.logger.warn({ err: e.message }, 'camera reboot requested; no reply (it is rebooting)');
+          }
         }
         this.memory.reboot = on;
         return;
@@ -669,10 +700,11 @@ export class OnvifDeviceDriver implements DeviceDriver {
     }
     let running = true;
     let renewedAt = Date.now();
+    const stopPull = new AbortController();
     const loop = (async () => {
       while (running && !this.ctx.signal.aborted) {
         try {
-          const events = await camera.pullMessages(address, this.cfg.eventPullSeconds, 100);
+          const events = await camera.pullMessages(address, this.cfg.eventPullSeconds, 100, stopPull.signal);
           for (const ev of events) this.onEvent(ev, wanted, onValue);
           if (Date.now() - renewedAt > (termination * 1000) / 2) {
             await camera.renew(address, termination);
@@ -681,6 +713,7 @@ export class OnvifDeviceDriver implements DeviceDriver {
         } catch (e) {
           if (!running) return;
           this.ctx.logger.warn({ err: (e as Error).message }, 'event pull failed; subscribing again');
+          if (!running) return;
           await new Promise((r) => setTimeout(r, 1000));
           try {
             address = await camera.createPullPoint(termination);
@@ -693,6 +726,7 @@ export class OnvifDeviceDriver implements DeviceDriver {
     })();
     return async () => {
       running = false;
+      stopPull.abort();
       await camera.unsubscribe(address).catch(() => undefined);
       await loop;
     };
@@ -720,6 +754,7 @@ export class OnvifDeviceDriver implements DeviceDriver {
   async health(): Promise<DeviceHealth> {
     if (!this.connected || !this.camera) return 'offline';
     if (this.authProblem) return 'unhealthy';
+    if (this.unreachable) return 'offline';
     const prof = this.profiles[0];
     if (!prof) return 'unhealthy';
     try {
