@@ -125,7 +125,7 @@ export function decodeReportAck(buf: Buffer | string): Decoded<ReportAck> {
   return { ok: true, value };
 }
 
-const REPORT_KINDS = new Set(['twin', 'state', 'write', 'refused-reading']);
+const REPORT_KINDS = new Set(['twin', 'state', 'write', 'refused-reading', 'push-status']);
 /** an epoch is an opaque id; bounded so a peer cannot make the cloud store anything large per node */
 export const MAX_EPOCH = 64;
 

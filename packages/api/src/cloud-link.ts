@@ -4,7 +4,7 @@
 // from the edge's durable outbox with sequence numbers, acknowledged by a retained ack.
 
 import type { DeviceState } from './twin-payloads.js';
-import type { ReportStatus, WriteStatus } from './mapper-contract.js';
+import type { PushStatus, ReportStatus, WriteStatus } from './mapper-contract.js';
 
 /** Retained on cloudTopics.index(node): everything the node must hold, by resourceVersion. */
 export interface DesiredIndex {
@@ -29,7 +29,9 @@ export type Report =
   | { kind: 'state'; deviceId: string; state: DeviceState; lastOnlineTime: string }
   | { kind: 'write'; deviceId: string; status: WriteStatus }
   /** a reading the mapper kept out of the twin because the model refuses it, or accepted again */
-  | { kind: 'refused-reading'; deviceId: string; status: ReportStatus };
+  | { kind: 'refused-reading'; deviceId: string; status: ReportStatus }
+  /** a property's push to a sink failing (and why), or working again (issue 17) */
+  | { kind: 'push-status'; deviceId: string; status: PushStatus };
 
 /** One outbox entry: `seq` increases by one per entry on a node and never repeats, across restarts. */
 export type OutboxEntry = Report & { seq: number; timestamp: number };

@@ -94,6 +94,42 @@ export function decodeReportStatus(
   };
 }
 
+/**
+ * Mapper -> twin (pushStatusTopic): a property's push to a database or OTLP sink started failing (with why:
+ * unreachable, credentials refused...) or works again (issue 17). `sink` is the sink's label
+ * (`redis:addr/db`, `mysql:user@addr/db`, `influxdb2:url/org/bucket`, `otel:url`), never a secret.
+ * Carried like a refused reading: twin, outbox, cloud link, `status.extensions.push`, `describe device`.
+ */
+export interface PushStatus {
+  property: string;
+  sink: string;
+  state: 'failing' | 'ok';
+  /** why it fails (state failing) */
+  reason?: string;
+  timestamp: number;
+}
+
+/** Longest sink label or reason kept in a push status. */
+export const MAX_PUSH_STATUS_CHARS = 512;
+
+export function decodePushStatus(buf: Buffer | string): { ok: true; value: PushStatus } | { ok: false; error: string } {
+  const parsed = propertyMessage(buf, 'push status');
+  if (!parsed.ok) return parsed;
+  const o = parsed.value;
+  if (o.state !== 'failing' && o.state !== 'ok') return { ok: false, error: 'state must be failing or ok' };
+  if (typeof o.sink !== 'string' || !o.sink) return { ok: false, error: 'sink must be a non-empty string' };
+  const ts = typeof o.timestamp === 'number' ? o.timestamp : Date.now();
+  const value: PushStatus = {
+    property: o.property,
+    sink: o.sink.slice(0, MAX_PUSH_STATUS_CHARS),
+    state: o.state,
+    timestamp: ts,
+  };
+  if (o.state === 'failing')
+    value.reason = typeof o.reason === 'string' ? o.reason.slice(0, MAX_PUSH_STATUS_CHARS) : '';
+  return { ok: true, value };
+}
+
 /** Mapper presence payload (retained on mapperPresenceTopic). */
 export interface MapperPresence {
   state: 'online' | 'offline';

@@ -115,6 +115,12 @@ export function reportStatusTopic(id: DeviceId): string {
   return `${MAPPER_ROOT}/devices/${namespace}/${name}/report/status`;
 }
 export const REPORT_STATUS_FILTER = `${MAPPER_ROOT}/devices/+/+/report/status`;
+/** Mapper -> twin: a property's push to a sink failing, or working again (PushStatus JSON). */
+export function pushStatusTopic(id: DeviceId): string {
+  const { namespace, name } = splitId(id);
+  return `${MAPPER_ROOT}/devices/${namespace}/${name}/push/status`;
+}
+export const PUSH_STATUS_FILTER = `${MAPPER_ROOT}/devices/+/+/push/status`;
 /** Default topic for a property's data push when `pushMethod.mqtt.topic` is empty. */
 export function dataTopic(id: DeviceId): string {
   const { namespace, name } = splitId(id);
@@ -150,6 +156,10 @@ export function parseWriteStatusTopic(topic: string): DeviceId | undefined {
 
 export function parseReportStatusTopic(topic: string): DeviceId | undefined {
   return parseMapperRequestTopic(topic, 'report', 'status');
+}
+
+export function parsePushStatusTopic(topic: string): DeviceId | undefined {
+  return parseMapperRequestTopic(topic, 'push', 'status');
 }
 
 export function parseDeltaRequestTopic(topic: string): DeviceId | undefined {

@@ -11,6 +11,7 @@ import {
   dictionary,
   type PropertyType,
   twinMetadataType,
+  type PushStatus,
   type ReportStatus,
   type WriteStatus,
 } from '@edgetwin/api';
@@ -60,6 +61,8 @@ export interface TwinView {
   writeStatus?: WriteStatus;
   /** the mapper's last reading of this property that the model refused, while it stays refused */
   refused?: ReportStatus;
+  /** the property's pushes to sinks that fail, by sink label, while they fail (issue 17) */
+  failingPush?: Record<string, PushStatus>;
 }
 
 export interface DeviceTwinView {
@@ -262,6 +265,7 @@ class EdgeDeviceTwin implements DeviceTwin {
       if (t.cloudDesired !== undefined) v.cloudDesired = t.cloudDesired;
       if (t.writeStatus) v.writeStatus = t.writeStatus;
       if (t.refused) v.refused = t.refused;
+      if (t.failingPush?.size) v.failingPush = Object.fromEntries(t.failingPush);
       twins[t.name] = v;
     }
     return { id, state: dev.state, lastOnline: dev.lastOnline, twins, delta: pendingDelta(dev) };

@@ -13,7 +13,7 @@ import { lastSeen } from '@edgetwin/api/last-seen';
 import type { NodeReportStream } from '../contracts.js';
 import type { ControllerEvent } from '../live/event-log.js';
 import type { NodeInfo } from '../http/server.js';
-import type { RefusedReading } from '../status/merge.js';
+import type { FailingPush, RefusedReading } from '../status/merge.js';
 
 /** Left-aligned columns separated by three spaces, as kubectl prints them. */
 export function table(header: string[], rows: string[][]): string {
@@ -38,6 +38,20 @@ export function age(iso: string | undefined, now = Date.now()): string {
   return `${Math.floor(s / 86400)}d`;
 }
 
+/** Pushes to sinks that fail, as [property, sink, failure] (status.extensions.push, issue 17). */
+function failingPushes(d: Device): Array<[string, string, FailingPush]> {
+  const push = (d.status?.extensions as { push?: Record<string, Record<string, FailingPush>> } | undefined)?.push ?? {};
+  return Object.entries(push).flatMap(([property, sinks]) =>
+    Object.entries(sinks).map(([sink, f]) => [property, sink, f] as [string, string, FailingPush]),
+  );
+}
+
+/** The device's state, and `push failing` when a push to a sink fails (describe device says which and why). */
+function stateWithPush(d: Device): string {
+  const state = d.status?.state ?? '<unknown>';
+  return failingPushes(d).length ? `${state}, push failing` : state;
+}
+
 export function deviceTable(devices: Device[], wide = false, now = Date.now()): string {
   const header = ['NAMESPACE', 'NAME', 'MODEL', 'NODE', 'STATE', 'LAST-SEEN', 'AGE'];
   if (wide) header.push('PROTOCOL', 'PROPERTIES');
@@ -47,7 +61,7 @@ export function deviceTable(devices: Device[], wide = false, now = Date.now()): 
       d.metadata.name,
       d.spec.deviceModelRef?.name ?? '<none>',
       d.spec.nodeName || '<none>',
-      d.status?.state ?? '<unknown>',
+      stateWithPush(d),
       lastSeenAge(d, now),
       age(d.metadata.creationTimestamp, now),
     ];
@@ -237,6 +251,22 @@ export function describeDevice(d: Device, model: DeviceModel | null, now = Date.
           JSON.stringify(r.value),
           r.reason,
           Number.isFinite(r.timestamp) ? `${age(new Date(r.timestamp).toISOString(), now)} ago` : '-',
+        ]),
+      ).split('\n'),
+    );
+  }
+  const failing = failingPushes(d);
+  if (failing.length) {
+    // issue 17: a sink that cannot be written (down, credentials refused) holds the readings in its bounded buffer
+    lines.push('', 'Pushes failing (readings buffered by the mapper, oldest dropped beyond its bound):');
+    lines.push(
+      ...table(
+        ['  PROPERTY', 'SINK', 'REASON', 'SINCE'],
+        failing.map(([property, sink, f]) => [
+          `  ${property}`,
+          sink,
+          f.reason,
+          Number.isFinite(f.timestamp) ? `${age(new Date(f.timestamp).toISOString(), now)} ago` : '-',
         ]),
       ).split('\n'),
     );

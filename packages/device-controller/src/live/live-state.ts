@@ -109,6 +109,14 @@ export class LiveState implements ReportObserver {
             object,
           });
         return;
+      case 'push-status':
+        this.event({
+          type: entry.status.state === 'failing' ? 'Warning' : 'Normal',
+          reason: entry.status.state === 'failing' ? 'PushFailing' : 'PushRecovered',
+          message: `${entry.status.property} -> ${entry.status.sink}: ${entry.status.state === 'failing' ? (entry.status.reason ?? 'failing') : 'writing again'}`,
+          object,
+        });
+        return;
     }
   }
 

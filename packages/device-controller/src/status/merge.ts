@@ -20,6 +20,15 @@ export interface WritesExtension {
   writes?: Record<string, WriteStatus>;
   /** readings the mapper kept out of the twin because the model refuses them, by property (issue 9 §5) */
   refused?: Record<string, RefusedReading>;
+  /** pushes to sinks that fail, by property and sink label, while they fail (issue 17) */
+  push?: Record<string, Record<string, FailingPush>>;
+}
+
+/** A property's failing push to a sink (issue 17): status.extensions.push[property][sink]. */
+export interface FailingPush {
+  reason: string;
+  /** when the mapper saw it fail (ms) */
+  timestamp: number;
 }
 
 export interface RefusedReading {
@@ -73,6 +82,26 @@ export function mergeReport(device: Device, status: DeviceStatusFields, entry: O
       if (prev && prev.value === value && prev.reason === reason) return false;
       ext.refused ??= {};
       setOwn(ext.refused, property, { value: value ?? '', reason: reason ?? '', timestamp });
+      return true;
+    }
+    case 'push-status': {
+      const { property, sink, state, reason, timestamp } = entry.status;
+      status.extensions ??= {};
+      const ext = status.extensions as WritesExtension;
+      const sinks = ext.push ? ownValue(ext.push, property) : undefined;
+      const prev = sinks ? ownValue(sinks, sink) : undefined;
+      if (state === 'ok') {
+        if (!prev) return false;
+        delete sinks![sink];
+        if (Object.keys(sinks!).length === 0) delete ext.push![property];
+        if (Object.keys(ext.push!).length === 0) delete ext.push;
+        return true;
+      }
+      if (prev && prev.reason === reason) return false;
+      ext.push ??= {};
+      const bySink = sinks ?? {};
+      setOwn(bySink, sink, { reason: reason ?? '', timestamp: prev?.timestamp ?? timestamp });
+      setOwn(ext.push, property, bySink);
       return true;
     }
   }

@@ -10,7 +10,9 @@ export type Job =
   /** a mapper asks for a device's pending delta (answered on the delta topic, not a reply topic) */
   | { kind: 'delta-get'; id: DeviceId; payload: Buffer }
   /** a mapper's refused (or accepted again) reading, reported upstream */
-  | { kind: 'report-status'; id: DeviceId; payload: Buffer };
+  | { kind: 'report-status'; id: DeviceId; payload: Buffer }
+  /** a mapper's push to a sink failing or working again (issue 17), reported upstream */
+  | { kind: 'push-status'; id: DeviceId; payload: Buffer };
 
 /** Where the reply to a job goes, or undefined if it has none (write status and delta/get have no /result). */
 export function replyTopic(job: Job, membershipResultTopic: string): string | undefined {

@@ -6,6 +6,7 @@
 import {
   DELTA_REQUEST_FILTER,
   decodeGetRequest,
+  decodePushStatus,
   decodeReportStatus,
   decodeStateUpdate,
   decodeTwinUpdate,
@@ -17,7 +18,9 @@ import {
   membershipGetTopic,
   parseEdgeTopic,
   parseDeltaRequestTopic,
+  parsePushStatusTopic,
   parseReportStatusTopic,
+  PUSH_STATUS_FILTER,
   REPORT_STATUS_FILTER,
   parseWriteStatusTopic,
   WRITE_STATUS_FILTER,
@@ -126,6 +129,7 @@ export class TwinMqttApi {
     this.unsubscribes.push(await this.bus.subscribe(WRITE_STATUS_FILTER, (t, p) => this.onWriteStatus(t, p)));
     this.unsubscribes.push(await this.bus.subscribe(DELTA_REQUEST_FILTER, (t, p) => this.onDeltaRequest(t, p)));
     this.unsubscribes.push(await this.bus.subscribe(REPORT_STATUS_FILTER, (t, p) => this.onReportStatus(t, p)));
+    this.unsubscribes.push(await this.bus.subscribe(PUSH_STATUS_FILTER, (t, p) => this.onPushStatus(t, p)));
     for (const f of MISSHAPEN_FILTERS)
       this.unsubscribes.push(
         await this.bus.subscribe(f, (t) =>
@@ -190,6 +194,12 @@ export class TwinMqttApi {
     const id = parseReportStatusTopic(topic);
     if (id) this.enqueue({ kind: 'report-status', id, payload });
     else this.drop('bad-topic', `dropped a report status on ${topic}`);
+  }
+
+  private onPushStatus(topic: string, payload: Buffer): void {
+    const id = parsePushStatusTopic(topic);
+    if (id) this.enqueue({ kind: 'push-status', id, payload });
+    else this.drop('bad-topic', `dropped a push status on ${topic}`);
   }
 
   private enqueue(job: Job): void {
@@ -334,6 +344,13 @@ export class TwinMqttApi {
       const rs = decodeReportStatus(job.payload);
       if (!rs.ok) throw new TwinError(400, `report status of ${job.id}: ${rs.error}`);
       e.reportStatus(job.id, rs.value, fx, now);
+      return;
+    }
+    if (job.kind === 'push-status') {
+      if (job.payload.length > MAX_PAYLOAD_BYTES) throw new TwinError(400, `push status of ${job.id} is too large`);
+      const ps = decodePushStatus(job.payload);
+      if (!ps.ok) throw new TwinError(400, `push status of ${job.id}: ${ps.error}`);
+      e.pushStatus(job.id, ps.value, fx, now);
       return;
     }
     if (job.kind === 'delta-get') {

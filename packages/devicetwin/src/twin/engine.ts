@@ -16,6 +16,7 @@ import {
   type MsgTwin,
   normaliseState,
   type PropertyType,
+  type PushStatus,
   type ReportStatus,
   sameValue,
   type TwinReportEntry,
@@ -59,6 +60,8 @@ interface TwinChange {
   bytesDelta?: number;
 }
 
+/** Failing sinks the twin holds per property (a property names at most four sinks). */
+const MAX_FAILING_PUSH_PER_PROPERTY = 8;
 export class TwinEngine {
   readonly models = new Map<string, ModelRecord>();
   readonly devices = new Map<string, DeviceRecord>();
@@ -193,6 +196,31 @@ export class TwinEngine {
     if (rs.state === 'refused' && prev && prev.value === rs.value && prev.reason === rs.reason) return;
     t.refused = rs.state === 'refused' ? rs : undefined;
     this.reports.append({ kind: 'refused-reading', deviceId: id, status: rs }, now);
+    fx.outboxAppended++;
+  }
+
+  /**
+   * A mapper's push of a property to a sink fails (and why), or works again (issue 17): kept on the twin in
+   * memory and reported upstream, where `describe device` shows it. `ok` is always forwarded, so a failure
+   * the twin forgot (a restart) is still cleared in the cloud.
+   */
+  pushStatus(id: string, ps: PushStatus, fx: Effects, now: number): void {
+    const dev = this.device(id);
+    const t = dev.twins.get(ps.property);
+    if (!t) throw new TwinError(404, `device ${id} has no twin ${ps.property}`);
+    const prev = t.failingPush?.get(ps.sink);
+    if (ps.state === 'failing') {
+      if (prev && prev.reason === ps.reason) return;
+      // a property names at most a handful of sinks (influxdb2, redis, mysql, otel): bound what a mapper can make us hold
+      if (!prev && (t.failingPush?.size ?? 0) >= MAX_FAILING_PUSH_PER_PROPERTY)
+        throw new TwinError(
+          413,
+          `device ${id} property ${ps.property}: more than ${MAX_FAILING_PUSH_PER_PROPERTY} failing sinks`,
+        );
+      t.failingPush ??= new Map();
+      t.failingPush.set(ps.sink, ps);
+    } else t.failingPush?.delete(ps.sink);
+    this.reports.append({ kind: 'push-status', deviceId: id, status: ps }, now);
     fx.outboxAppended++;
   }
 

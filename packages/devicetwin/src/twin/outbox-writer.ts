@@ -70,6 +70,7 @@ function keysOf(r: Report): string[] {
   if (r.kind === 'state') return [`state|${r.deviceId}`];
   if (r.kind === 'write') return [`write|${r.deviceId}|${r.status.property}`];
   if (r.kind === 'refused-reading') return [`refused-reading|${r.deviceId}|${r.status.property}`];
+  if (r.kind === 'push-status') return [`push-status|${r.deviceId}|${r.status.property}|${r.status.sink}`];
   const keys: string[] = [];
   for (const t of r.twins) {
     if (t.reported) keys.push(twinKey(r.deviceId, t.property, 'reported'));

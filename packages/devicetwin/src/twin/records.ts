@@ -1,7 +1,15 @@
 // In-memory shape of what the store holds. The twin keeps every record in memory (loaded from SQLite at
 // open) and writes through to SQLite inside one transaction per batch.
 
-import type { Device, DeviceModel, DeviceState, PropertyType, ReportStatus, WriteStatus } from '@edgetwin/api';
+import type {
+  Device,
+  DeviceModel,
+  DeviceState,
+  PropertyType,
+  PushStatus,
+  ReportStatus,
+  WriteStatus,
+} from '@edgetwin/api';
 
 export interface Version {
   cloud: number;
@@ -32,6 +40,8 @@ export interface TwinRecord {
   writeStatus?: WriteStatus;
   /** the mapper's last refused reading of this property (in memory; the cloud keeps it in status) */
   refused?: ReportStatus;
+  /** the property's pushes that fail, by sink label (in memory; the cloud keeps them in status) */
+  failingPush?: Map<string, PushStatus>;
 }
 
 export interface DeviceRecord {

@@ -8,6 +8,8 @@ import {
   type DeviceState,
   type MsgTwin,
   type ResolvedDevice,
+  type PushStatus,
+  pushStatusTopic,
   type ReportStatus,
   type ResolvedProperty,
   reportStatusTopic,
@@ -90,6 +92,7 @@ export class DeviceWorker {
       connections: deps.connections,
       sinks: deps.sinks,
       latest: (p) => this.latest.get(p),
+      onSinkState: (s) => this.publishPushStatus(s),
       logger: this.log,
       metrics: deps.metrics,
     });
@@ -304,6 +307,14 @@ export class DeviceWorker {
     this.log.warn({ property: p.name, value, reason: check.reason }, 'reading refused by the model; not reported');
     this.publishReportStatus({ property: p.name, state: 'refused', value, reason: check.reason, timestamp: ts });
     return false;
+  }
+
+  /** A property's push to a sink fails or works again: to the twin, which carries it to the cloud (issue 17). */
+  private publishPushStatus(s: Omit<PushStatus, 'timestamp'>): void {
+    const status: PushStatus = { ...s, timestamp: Date.now() };
+    this.deps.bus
+      .publish(pushStatusTopic(this.device.id), JSON.stringify(status), { qos: 1 })
+      .catch((e) => this.log.warn({ err: (e as Error).message }, 'could not publish push status'));
   }
 
   private publishReportStatus(s: ReportStatus): void {

@@ -17,7 +17,7 @@ import type { BusClient } from '@edgetwin/eventbus/contracts';
 import type { Logger } from 'pino';
 import type { MapperMetrics } from './metrics.js';
 import type { SinkPoint } from './sinks/batching-sink.js';
-import { SINK_METHODS, type SinkHub, type SinkMethod } from './sinks/hub.js';
+import { SINK_METHODS, type SinkHub, type SinkMethod, sinkLabel } from './sinks/hub.js';
 import { gaugeValue } from './sinks/otel.js';
 import { type Cycle, startCycle } from './scheduler.js';
 
@@ -65,6 +65,9 @@ export class DevicePusher {
   /** timestamp of the last reading handed to the sinks, per property: a reading is written once */
   private readonly sunk = new Map<string, number>();
   private readonly refused = new Set<string>();
+  /** the sinks each property writes to (to stop listening when it no longer does), and which of them fail */
+  private readonly sinkConfigs = new Map<string, PushConfig>();
+  private readonly failing = new Set<string>();
 
   constructor(
     private device: ResolvedDevice,
@@ -72,6 +75,8 @@ export class DevicePusher {
       connections: PushConnections;
       sinks: SinkHub;
       latest(property: string): { value: string; timestamp: number } | undefined;
+      /** a property's push to a sink began failing (with why) or works again: the worker tells the twin */
+      onSinkState?(s: { property: string; sink: string; state: 'failing' | 'ok'; reason?: string }): void;
       logger: Logger;
       metrics: MapperMetrics;
     },
@@ -97,6 +102,7 @@ export class DevicePusher {
       if (!w || c.key !== JSON.stringify([w.p.pushMethod, w.p.reportCycleMs, w.p.type])) {
         c.cycle.stop();
         this.cycles.delete(name);
+        this.leaveSinks(name);
       }
     }
     for (const [name, { p, config }] of wanted) {
@@ -123,6 +129,7 @@ export class DevicePusher {
   stop(): void {
     for (const c of this.cycles.values()) c.cycle.stop();
     this.cycles.clear();
+    for (const name of [...this.sinkConfigs.keys()]) this.leaveSinks(name, false);
   }
 
   private async push(p: ResolvedProperty, config: PushConfig): Promise<void> {
@@ -199,11 +206,36 @@ export class DevicePusher {
           : method === 'otel'
             ? (p.unit ?? '')
             : undefined;
+      this.sinkConfigs.set(p.name, config);
+      const sink = sinkLabel(method, config);
+      const listener = {
+        key: `${d.id}\u0000${p.name}`,
+        on: (state: 'failing' | 'ok', reason?: string) => this.sinkState(p.name, sink, state, reason),
+      };
       try {
-        this.deps.sinks.offer(method, config, d.id, extra === undefined ? base : { ...base, extra });
+        this.deps.sinks.offer(method, config, d.id, extra === undefined ? base : { ...base, extra }, listener);
       } catch (e) {
         this.refuseOnce(method, p, (e as Error).message);
       }
+    }
+  }
+
+  private sinkState(property: string, sink: string, state: 'failing' | 'ok', reason?: string): void {
+    const key = `${property}\u0000${sink}`;
+    if (state === 'failing') this.failing.add(key);
+    else if (!this.failing.delete(key)) return;
+    this.deps.onSinkState?.({ property, sink, state, ...(reason !== undefined ? { reason } : {}) });
+  }
+
+  /** A property no longer writes to its sinks: stop listening; a failure shown for it is cleared (`tell`). */
+  private leaveSinks(property: string, tell = true): void {
+    const config = this.sinkConfigs.get(property);
+    if (!config) return;
+    this.sinkConfigs.delete(property);
+    for (const method of SINK_METHODS) {
+      if (!config[method]) continue;
+      this.deps.sinks.unuse(method, config, `${this.device.id}\u0000${property}`);
+      if (tell) this.sinkState(property, sinkLabel(method, config), 'ok');
     }
   }
 

@@ -70,6 +70,9 @@ export interface SinkStatus {
   error?: string;
 }
 
+/** A sink's outage began (with why) or ended: told to each property that writes to it (issue 17). */
+export type SinkStateListener = (state: 'failing' | 'ok', reason?: string) => void;
+
 export class BatchingSink {
   private readonly queue: SinkPoint[] = [];
   private connected = false;
@@ -80,6 +83,8 @@ export class BatchingSink {
   private written = 0;
   private dropped = 0;
   private readonly users = new Set<string>();
+  /** per device and property that writes here: told when an outage begins, changes cause, or ends */
+  private readonly listeners = new Map<string, SinkStateListener>();
   private loop: Promise<void> | undefined;
   private readonly abort = new AbortController();
 
@@ -91,9 +96,25 @@ export class BatchingSink {
     private readonly metrics: SinkMetrics,
   ) {}
 
-  /** A device (ns/name) writes to this sink; named in its error logs. */
-  use(device: string): void {
+  /**
+   * A device (ns/name) writes to this sink; named in its error logs. With a listener (one per device and
+   * property), it is told of outages; one that joins during an outage is told at once.
+   */
+  use(device: string, listener?: { key: string; on: SinkStateListener }): void {
     this.users.add(device);
+    if (listener && !this.listeners.has(listener.key)) {
+      this.listeners.set(listener.key, listener.on);
+      if (this.outage) listener.on('failing', this.outage.error);
+    }
+  }
+
+  /** A device or property no longer writes here (removed, or its pushMethod changed). */
+  unuse(key: string): void {
+    this.listeners.delete(key);
+  }
+
+  private tell(state: 'failing' | 'ok', reason?: string): void {
+    for (const on of this.listeners.values()) on(state, reason);
   }
 
   /** Queues a point; never waits. Beyond the buffer the oldest point is dropped (and counted). */
@@ -212,6 +233,7 @@ export class BatchingSink {
       this.log.debug({ sink: this.label, err: error }, 'sink still down');
       return;
     }
+    this.tell('failing', error);
     const devices = [...this.users];
     if (auth)
       this.log.error(
@@ -230,6 +252,7 @@ export class BatchingSink {
     if (!this.outage) return;
     const { since, dropped } = this.outage;
     this.outage = undefined;
+    this.tell('ok');
     this.log.info(
       { sink: this.label, downMs: Date.now() - since, dropped },
       `sink ${this.label} writing again after ${Date.now() - since} ms; ${dropped} points dropped meanwhile`,

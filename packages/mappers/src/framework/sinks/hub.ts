@@ -10,6 +10,7 @@ import {
   DEFAULT_SINK_LIMITS,
   type SinkLimits,
   type SinkPoint,
+  type SinkStateListener,
   type SinkStatus,
 } from './batching-sink.js';
 import { influxWriter } from './influxdb2.js';
@@ -55,7 +56,12 @@ export class SinkHub {
   }
 
   /** The sink for a method of a property's push config, made on first use; throws when its secret cannot be read. */
-  sink(method: SinkMethod, config: PushConfig, device: string): BatchingSink {
+  sink(
+    method: SinkMethod,
+    config: PushConfig,
+    device: string,
+    listener?: { key: string; on: SinkStateListener },
+  ): BatchingSink {
     const label = sinkLabel(method, config);
     let s = this.sinks.get(label);
     if (!s) {
@@ -74,12 +80,23 @@ export class SinkHub {
       s = new BatchingSink(label, writer, this.limits, this.log, this.metrics.sinks);
       this.sinks.set(label, s);
     }
-    s.use(device);
+    s.use(device, listener);
     return s;
   }
 
-  offer(method: SinkMethod, config: PushConfig, device: string, point: SinkPoint): void {
-    this.sink(method, config, device).offer(point);
+  offer(
+    method: SinkMethod,
+    config: PushConfig,
+    device: string,
+    point: SinkPoint,
+    listener?: { key: string; on: SinkStateListener },
+  ): void {
+    this.sink(method, config, device, listener).offer(point);
+  }
+
+  /** Stops telling `key` about the sink of `method` in `config` (its property no longer writes there). */
+  unuse(method: SinkMethod, config: PushConfig, key: string): void {
+    this.sinks.get(sinkLabel(method, config))?.unuse(key);
   }
 
   status(method: SinkMethod, config: PushConfig): SinkStatus | undefined {
