@@ -104,6 +104,28 @@ describe('ONVIF events, imaging and reboot (our ONVIF server)', () => {
     expect(sim.reboots(), 'the verified reboot is not repeated after reconnecting').toBe(1);
   });
 
+  it('takes a snapshot on demand: the mapper REST API’s live read publishes a JPEG and answers its metadata', async () => {
+    const restRig = await startRig(onvifDriverFactory, { rest: { port: 0 } });
+    try {
+      const d = camera([
+        prop('snapshot', { type: 'STRING', accessMode: 'ReadOnly', visitor: {}, collectCycleMs: 3_600_000 }),
+      ]);
+      const state = await collectMessages(restRig.app, deviceTopic(d.id, 'state/update'));
+      await restRig.publish(d);
+      await state.waitFor((m) => (m.json() as { state: string }).state === 'online');
+      const media = await collectMessages(restRig.app, mediaTopic(d.id, 'snapshot'));
+      const before = media.messages.length;
+      const res = await fetch(`${restRig.mapper.restUrl}/api/v1/device/default/${d.name}/snapshot`);
+      expect(res.status).toBe(200);
+      const body = JSON.stringify(await res.json());
+      expect(body).toContain('"width\\":64');
+      const msgs = await media.waitFor(before + 1);
+      expect(Buffer.compare(msgs.at(-1)!.payload, TEST_PATTERN_JPEG)).toBe(0);
+    } finally {
+      await restRig.close();
+    }
+  });
+
   it('answers the snapshot URL’s Digest challenge and publishes the JPEG', async () => {
     const d = camera([
       prop('snapshot', { type: 'STRING', accessMode: 'ReadOnly', visitor: {}, collectCycleMs: 60_000 }),
