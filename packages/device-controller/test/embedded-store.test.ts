@@ -86,34 +86,6 @@ describe('EmbeddedStore', () => {
     expect(Number(b.apply([model('m2')])[0]?.resourceVersion)).toBe(Number(rv) + 1);
   });
 
-  it('setDesired stamps desired.metadata.timestamp on every write, so the value already there is still a new spec', async () => {
-    const store = open();
-    const d = device('d1', 'n1', 'm1', ['temp']);
-    d.spec.properties![0]!.desired = { value: '21', metadata: { type: 'int' } };
-    store.apply([model('m1'), d]);
-    const events: SourceEvent[] = [];
-    store.onEvent((e) => events.push(e));
-    const before = store.device('default', 'd1')!;
-    const first = await store.setDesired(before, [{ index: 0, value: '21' }]);
-    const stamp1 = first.spec.properties![0]!.desired!.metadata!.timestamp!;
-    expect(first.spec.properties![0]!.desired).toEqual({ value: '21', metadata: { type: 'int', timestamp: stamp1 } });
-    expect(Number(stamp1)).toBeGreaterThan(Date.now() - 60_000);
-    expect(Number(first.metadata.resourceVersion)).toBeGreaterThan(Number(before.metadata.resourceVersion));
-    expect(first.metadata.generation).toBe(before.metadata.generation! + 1);
-    // again at once, same value: a later stamp (even within one millisecond), a new version and generation
-    const second = await store.setDesired(first, [{ index: 0, value: '21' }]);
-    const stamp2 = second.spec.properties![0]!.desired!.metadata!.timestamp!;
-    expect(Number(stamp2)).toBeGreaterThan(Number(stamp1));
-    expect(Number(second.metadata.resourceVersion)).toBeGreaterThan(Number(first.metadata.resourceVersion));
-    expect(second.metadata.generation).toBe(first.metadata.generation! + 1);
-    expect(events.map((e) => `${e.type} ${e.object.metadata.resourceVersion}`)).toEqual([
-      `MODIFIED ${first.metadata.resourceVersion}`,
-      `MODIFIED ${second.metadata.resourceVersion}`,
-    ]);
-    // a stale read still conflicts
-    await expect(store.setDesired(first, [{ index: 0, value: '22' }])).rejects.toThrow(ConflictError);
-  });
-
   it('applying the same manifest again changes nothing, and keeps the stamp of a value it agrees with', async () => {
     const store = open();
     const manifest = device('d1', 'n1', 'm1', ['temp']);

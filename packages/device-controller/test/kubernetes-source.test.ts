@@ -309,28 +309,6 @@ describe('KubernetesSource against a fake API server', () => {
     expect((api.get('devices', 'default', 'a')!.spec as Device['spec']).properties?.[0]?.desired?.value).toBe('21');
   });
 
-  it('stamps desired.metadata.timestamp on every setDesired, so the same value again is a new version', async () => {
-    const d = device('a', 'n1', 'thermo', ['temp', 'mode']);
-    d.spec.properties![0]!.desired = { value: '21', metadata: { type: 'int' } };
-    api.put('devices', asObj(d));
-    await started();
-    const read = await waitFor(() => {
-      const cur = source.device('default', 'a');
-      return cur?.spec.properties?.[0]?.desired ? cur : undefined;
-    }, 'the device with its desired value');
-    const first = await source.setDesired(read, [{ index: 0, value: '21' }]);
-    const second = await source.setDesired(first, [{ index: 0, value: '21' }]);
-    const stored = (api.get('devices', 'default', 'a')!.spec as Device['spec']).properties![0]!.desired!;
-    const [s1, s2] = [first, second].map((x) => Number(x.spec.properties![0]!.desired!.metadata!.timestamp));
-    expect(s2).toBeGreaterThan(s1!);
-    expect(stored).toEqual({ value: '21', metadata: { type: 'int', timestamp: String(s2) } });
-    expect(Number(second.metadata.resourceVersion)).toBeGreaterThan(Number(first.metadata.resourceVersion));
-    expect(Number(first.metadata.resourceVersion)).toBeGreaterThan(Number(read.metadata.resourceVersion));
-    // a property without any desired value yet gets one, stamped
-    const bare = await source.setDesired(second, [{ index: 1, value: 'eco' }]);
-    expect(bare.spec.properties![1]!.desired).toEqual({ value: 'eco', metadata: { timestamp: expect.any(String) } });
-  });
-
   it('reads status from its DeviceStatus cache, and re-creates a DeviceStatus deleted under it', async () => {
     await started();
     const sink = new StatusCoalescer(source, { statusIntervalMs: 0 });

@@ -61,6 +61,11 @@ export function registerCloud(program: Command): void {
       'JSON file {"<node>": "<password>"}: nodes with fixed passwords (besides `edgetwin node add`)',
     )
     .option('--insecure-allow-any-node', 'DEVELOPMENT ONLY: any client may connect to the cloud link as any node')
+    .option(
+      '--leader-elect',
+      'with --source kubernetes: one of several replicas; only the holder of a Lease acts (docs/kubernetes.md)',
+    )
+    .option('--leader-elect-namespace <ns>', "the Lease's namespace (default: the pod's, else edgetwin)")
     .action(async (o) => {
       if (o.source !== 'embedded' && o.source !== 'kubernetes') {
         program.error(`--source must be embedded or kubernetes, not "${o.source}"`, { exitCode: 2 });
@@ -83,6 +88,8 @@ export function registerCloud(program: Command): void {
         },
         (m) => program.error(m, { exitCode: 2 }),
       );
+      if (o.leaderElect && o.source !== 'kubernetes')
+        program.error('--leader-elect needs --source kubernetes (the Lease lives in the cluster)', { exitCode: 2 });
       const logger = cliLogger();
       const life = new Lifecycle(logger);
       let nodeCredentials: Record<string, string> | undefined;
@@ -94,6 +101,20 @@ export function registerCloud(program: Command): void {
         }
       }
       try {
+        if (o.leaderElect) {
+          const { becomeLeader, leaseNamespace } = await import('../compose/leader.js');
+          await becomeLeader(
+            {
+              kubeconfig: o.kubeconfig,
+              namespace: leaseNamespace(o.leaderElectNamespace),
+              httpHost: o.apiHost,
+              httpPort: o.httpPort,
+              logger,
+              ...leaseTimingsFromEnv(),
+            },
+            life,
+          );
+        }
         const { startCloud } = await import('../compose/start-cloud.js');
         const cloud = await startCloud(
           {
@@ -139,4 +160,20 @@ export function registerCloud(program: Command): void {
       }
       await life.untilSignal((line) => process.stdout.write(`${line}\n`));
     });
+}
+
+/** EDGETWIN_LEASE_DURATION_MS, _RENEW_DEADLINE_MS, _RETRY_PERIOD_MS: shorter terms (tests); default 15/10/2 s. */
+function leaseTimingsFromEnv(): { leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number } {
+  const n = (name: string) => {
+    const v = Number(process.env[name]);
+    return Number.isFinite(v) && v > 0 ? v : undefined;
+  };
+  const out: { leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number } = {};
+  const d = n('EDGETWIN_LEASE_DURATION_MS');
+  const r = n('EDGETWIN_LEASE_RENEW_DEADLINE_MS');
+  const p = n('EDGETWIN_LEASE_RETRY_PERIOD_MS');
+  if (d) out.leaseDurationMs = d;
+  if (r) out.renewDeadlineMs = r;
+  if (p) out.retryPeriodMs = p;
+  return out;
 }

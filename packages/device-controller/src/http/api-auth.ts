@@ -1,4 +1,4 @@
-// Who may use the controller's HTTP API (issue 10 §3, docs/security.md): every request but GET /healthz
+// Who may use the controller's HTTP API (issue 10 §3, docs/security.md): every request but GET /healthz and /livez
 // carries `Authorization: Bearer <token>`, and every request names, in its Host header, a name this
 // controller listens on (the defence against DNS rebinding: a web page whose own name resolves to
 // 127.0.0.1 still sends its own name as Host, and is refused).
@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type ConsoleSessions, sessionOf } from './console-sessions.js';
 
 /** Paths anyone may call: liveness probes carry no token; the console's page and its login hold no data. */
-export const PUBLIC_PATHS = new Set(['/healthz', '/', '/console/login']);
+export const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/', '/console/login']);
 
 /** The web console's static files (its page, scripts, styles, icon): public, they hold no data. */
 export const PUBLIC_PREFIX = '/console/';

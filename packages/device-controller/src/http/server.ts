@@ -88,6 +88,8 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
       '-/-/-: -: this controller reads from Kubernetes; change objects with kubectl (the embedded store is not in use)',
     ]);
 
+  // alive (a replica standing by for the leader lease answers it too, with /healthz 503: docs/kubernetes.md)
+  app.get('/livez', async () => ({ ok: true }));
   app.get('/healthz', async () =>
     deps.insecure && deps.insecure.length > 0
       ? { ok: true, source: source.name, insecure: deps.insecure }
