@@ -123,6 +123,13 @@ export class KubeCluster {
   private apiPort = 0;
   private cert = '';
   private readonly auditFile: string;
+  private edgetwinInstalled = false;
+  /**
+   * [from, to] (epoch ms) after each API server (re)start until the controller's identity was allowed again:
+   * a restarted kube-apiserver answers 403 for a few seconds while its RBAC cache fills, which says nothing
+   * about the role (see refusals())
+   */
+  readonly rbacWarmups: Array<[number, number]> = [];
 
   private constructor(private readonly opts: KubeClusterOptions) {
     this.dir = mkdtempSync(join(tmpdir(), 'edgetwin-kube-'));
@@ -243,6 +250,7 @@ export class KubeCluster {
   async startApiServer(): Promise<void> {
     if (this.apiserver && this.apiserver.child.exitCode === null && this.apiserver.child.signalCode === null) return;
     const d = this.dir;
+    const startedAt = Date.now();
     this.apiserver = startProc(
       'kube-apiserver',
       peerBinary('kube-apiserver', KUBE_VERSION),
@@ -282,6 +290,17 @@ export class KubeCluster {
       'kube-apiserver /readyz',
       this.opts.readyTimeoutMs ?? 120_000,
       200,
+    );
+    if (this.edgetwinInstalled) {
+      await this.waitForAccess('/apis/devices.kubeedge.io/v1beta1/devices');
+      this.rbacWarmups.push([startedAt, Date.now()]);
+    }
+  }
+
+  /** The controller's requests the API server refused with 403, apart from those while its RBAC warmed up. */
+  refusals(): AuditedRequest[] {
+    return this.requests(CONTROLLER_USER).filter(
+      (r) => r.code === 403 && !this.rbacWarmups.some(([from, to]) => r.at >= from - 1000 && r.at <= to + 1000),
     );
   }
 
@@ -349,6 +368,7 @@ export class KubeCluster {
     await this.kubectlOk(['apply', '-f', join(repoRoot, 'deploy/kubernetes/namespace.yaml')]);
     await this.kubectlOk(['apply', '-f', opts.rbac ?? join(repoRoot, 'deploy/kubernetes/rbac.yaml')]);
     await this.waitForAccess('/apis/devices.kubeedge.io/v1beta1/devices');
+    this.edgetwinInstalled = true;
   }
 
   /** Waits until the controller's identity gets 200 for a GET of `path` (RBAC and CRDs caught up). */

@@ -122,7 +122,7 @@ async function startController_(): Promise<void> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'edgetwin-kube-ctl-'));
-  kube = await KubeCluster.start({ controllerManager: true, audit: true });
+  kube = await KubeCluster.start({ controllerManager: !process.env.NO_KCM, audit: true });
   await kube.installEdgetwin();
   await apply(thermoModel, thermo('a'), thermo('b'));
   proxy = await startTcpProxy(kube.apiServerPort);
@@ -227,7 +227,7 @@ describe('the controller on a real API server', () => {
     expect(listsAfter.length).toBeGreaterThan(listsBefore.length);
     await apply(thermo('d'));
     await waitUntil(() => edgeIds().includes('default/d'), 'd on the edge', 30_000);
-  });
+  }, 120_000);
 
   it('keeps following after etcd compacts its history and the API server restarts again', async () => {
     await apply(thermo('e'));
@@ -241,7 +241,7 @@ describe('the controller on a real API server', () => {
     await reportValue('default/f', '5');
     await allReportsAcked(30_000);
     expect(await reportedInDeviceStatus('f')).toBe('5');
-  });
+  }, 120_000);
 
   it('loses no report through an API server outage longer than the edge ack timeout', async () => {
     const before = await resends();
@@ -264,7 +264,7 @@ describe('the controller on a real API server', () => {
     // everything reported during the outage is written within a bound once the server is back
     await allReportsAcked(30_000);
     expect(await reportedInDeviceStatus('a')).toBe(last);
-  });
+  }, 120_000);
 
   it('gets over a network to the API server that freezes (no reset, no answer): reports and desired values flow again', async () => {
     const before = await resends();
@@ -283,7 +283,7 @@ describe('the controller on a real API server', () => {
       'c desired 40 on the edge',
       30_000,
     );
-  });
+  }, 120_000);
 
   it('garbage-collects the DeviceStatus with its Device (kube-controller-manager), and the edge drops the device', async () => {
     expect(await getJson('devicestatus', 'a')).toBeDefined();
@@ -295,11 +295,11 @@ describe('the controller on a real API server', () => {
       60_000,
       250,
     );
-  });
+  }, 120_000);
 
   it('needs every verb the ClusterRole grants, and was never refused one', () => {
     const reqs = kube.requests(CONTROLLER_USER);
-    expect(reqs.filter((r) => r.code === 403)).toEqual([]);
+    expect(kube.refusals()).toEqual([]);
     const used = new Set(reqs.map((r) => `${r.resource}${r.subresource ? `/${r.subresource}` : ''}:${r.verb}`));
     const granted = new Set(clusterRoleGrants());
     expect([...used].filter((u) => !granted.has(u))).toEqual([]);
@@ -333,7 +333,7 @@ describe('the controller on a real API server', () => {
     await kube.kubectlOk(['apply', '-f', join(repoRoot, 'deploy/kubernetes/rbac.yaml')]);
     await allReportsAcked(30_000);
     expect(await reportedInDeviceStatus('g')).toBe('7');
-  });
+  }, 120_000);
 });
 
 /** `resource[/sub]:verb` for every rule of the ClusterRole in deploy/kubernetes/rbac.yaml. */
