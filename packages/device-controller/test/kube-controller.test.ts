@@ -122,7 +122,7 @@ async function startController_(): Promise<void> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'edgetwin-kube-ctl-'));
-  kube = await KubeCluster.start({ controllerManager: !process.env.NO_KCM, audit: true });
+  kube = await KubeCluster.start({ controllerManager: true, audit: true });
   await kube.installEdgetwin();
   await apply(thermoModel, thermo('a'), thermo('b'));
   proxy = await startTcpProxy(kube.apiServerPort);

@@ -137,7 +137,7 @@ describe('leader election between controller replicas', () => {
       200,
     );
     expect(isUp(standby)).toBe(false);
-  });
+  }, 120_000);
 
   it('hands over to the standby within the lease bound when the leader dies', async () => {
     const before = await lease();
@@ -151,7 +151,7 @@ describe('leader election between controller replicas', () => {
     expect(after.holderIdentity).not.toBe(before.holderIdentity);
     expect(after.leaseTransitions).toBe((before.leaseTransitions ?? 0) + 1);
     expect(await status(standby, '/healthz')).toBe(200);
-  });
+  }, 120_000);
 
   it('releases the lease when the leader stops cleanly, so the next one does not wait out the term', async () => {
     const next = await startReplica('c');
@@ -165,5 +165,5 @@ describe('leader election between controller replicas', () => {
     // a released lease is taken at the next retry (0.5 s), not after the 3 s term a crashed leader leaves
     expect(performance.now() - stoppedAt).toBeLessThan(LEASE_MS - 500);
     await waitUntil(() => isUp(next), `replica c up\n${next.out()}`, 30_000, 50);
-  });
+  }, 120_000);
 });
