@@ -184,3 +184,50 @@ describe('history, events, stream and console sessions over HTTP', () => {
     expect(await res.text()).toMatch(/not built.*npm run build -w @edgetwin\/console/s);
   });
 });
+
+describe('the live side with the Kubernetes source', () => {
+  it('streams device changes and points and serves the history, as with the embedded store', async () => {
+    const { FakeApiServer } = await import('./fake-apiserver.js');
+    const { KubeConfig } = await import('@kubernetes/client-node');
+    const { writeFileSync } = await import('node:fs');
+    const api = new FakeApiServer();
+    await api.start();
+    const t = tempDir();
+    let ctl: RunningController | undefined;
+    try {
+      api.put('devicemodels', model('thermo') as never);
+      api.put('devices', device('k1', 'n1', 'thermo') as never);
+      const kc = new KubeConfig();
+      kc.loadFromOptions(api.kubeconfig());
+      const kubeconfig = `${t.dir}/kubeconfig`;
+      writeFileSync(kubeconfig, kc.exportConfig());
+      ctl = await startController({ source: 'kubernetes', kubeconfig, httpPort: 0, statusIntervalMs: 0 });
+      const client = new ControllerClient(ctl.url, { token: ctl.apiToken });
+      const abort = new AbortController();
+      const seen: Array<{ event: string; data: unknown }> = [];
+      const following = client.stream((event, data) => seen.push({ event, data }), abort.signal);
+      await waitFor(() => seen.some((m) => m.event === 'devices'), 'the state at connect');
+      const t0 = Date.now() - 1000;
+      await ctl.status.applyReports('n1', [twinReport('default/k1', 'temp', '7.5', t0)]);
+      await waitFor(() => seen.some((m) => m.event === 'point'), 'a point on the stream');
+      // the device with its status, read from the DeviceStatus the controller wrote
+      await waitFor(
+        () =>
+          seen.some(
+            (m) =>
+              m.event === 'device' &&
+              (m.data as { status?: { twins?: Array<{ reported?: { value: string } }> } }).status?.twins?.[0]?.reported
+                ?.value === '7.5',
+          ),
+        'the device with its reported value on the stream',
+      );
+      abort.abort();
+      await following;
+      expect((await client.history('default', 'k1', { property: 'temp' })).series[0]!.points).toEqual([[t0, 7.5]]);
+    } finally {
+      await ctl?.stop();
+      await api.stop();
+      t.cleanup();
+    }
+  });
+});
