@@ -217,11 +217,11 @@ async function runScenario(sc: Scenario): Promise<Result> {
     }
   };
 
-  // ... and the controller's status sink (StatusCoalescer.applyReports): when the edge's report arrives in
-  // the controller, before the coalescer writes it.
+  // ... and the controller's status sink (StatusCoalescer.stageReports, which the cloud link calls; applyReports
+  // goes through it too): when the edge's report arrives in the controller, before the coalescer writes it.
   const sinkWaiters = new Map<string, { value: number; resolve: (t: number) => void }>();
-  const origApply = StatusCoalescer.prototype.applyReports;
-  StatusCoalescer.prototype.applyReports = function (this: StatusCoalescer, node, entries) {
+  const origStage = StatusCoalescer.prototype.stageReports;
+  StatusCoalescer.prototype.stageReports = function (this: StatusCoalescer, node, entries) {
     const now = performance.now();
     for (const e of entries) {
       if (e.kind !== 'twin') continue;
@@ -232,7 +232,7 @@ async function runScenario(sc: Scenario): Promise<Result> {
         w.resolve(now);
       }
     }
-    return origApply.call(this, node, entries);
+    return origStage.call(this, node, entries);
   };
 
   const cloud = await startCloud(
@@ -622,7 +622,7 @@ function section(results: Result[], command: string, seconds: number): string {
     "- **device holds it**: the simulated device stores the value (in-process hook on `VirtualDevice.set`, the mapper's write);",
     "- **mapper reports it**: the mapper's `$hw/events/device/{ns}/{name}/twin/update` with `actual` = the value, seen on the edge broker;",
     "- **report reaches the controller**: the edge's report with the value enters the controller's status sink",
-    '  (in-process hook on `StatusCoalescer.applyReports`), before the coalescer writes it;',
+    '  (in-process hook on `StatusCoalescer.stageReports`), before the coalescer writes it;',
     "- **cloud shows it reported**: the embedded store's own watch (`Source.onEvent`) emits the Device with",
     '  `status.twins[].reported` = the value (committed to SQLite); a `GET /devices/{ns}/{name}` right after each sample',
     '  confirmed the HTTP API shows it (mismatches counted below);',
