@@ -1,11 +1,13 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createTcpServer } from 'node:net';
 import { decodeWriteStatus, deltaRequestTopic, deviceTopic, type WriteStatus, writeStatusTopic } from '@edgetwin/api';
 import { connectBus } from '@edgetwin/eventbus/client';
 import { armNextMessage, collectMessages, startTestBroker, waitUntil } from '@edgetwin/eventbus/testing';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { modbusDevice, withModbusEndpoint } from '@edgetwin/simulators';
 import { gpioDriverFactory, simulatedChip } from '../src/drivers/gpio/index.js';
+import { modbusDriverFactory } from '../src/drivers/modbus/index.js';
 import { removeVirtualDevice, virtualDevice, virtualDriverFactory } from '../src/drivers/virtual/index.js';
 import { uniqueName } from './fixtures.js';
 import { device, prop, type Rig, startRig, type TwinUpdate } from './runtime-helpers.js';
@@ -197,6 +199,37 @@ describe('device lifecycle', () => {
       (v) => v.labels.device === d.id && v.labels.result === 'ok',
     );
     expect(ok?.value).toBe(2);
+  });
+  it('backs off from a gateway that accepts and at once hangs up, instead of reconnecting in a tight loop', async () => {
+    // A Modbus gateway whose slave is gone often behaves so: every TCP connect succeeds, every request
+    // finds the socket closed. Each success must not reset the backoff (it did: ~20 connects a second).
+    const accepted: number[] = [];
+    const gateway = createTcpServer((sock) => {
+      accepted.push(Date.now());
+      sock.destroy();
+    });
+    await new Promise<void>((r) => gateway.listen(0, '127.0.0.1', r));
+    const nthConnect = (n: number) =>
+      waitUntil(() => accepted.length >= n, `${n} connects to the gateway`, 20_000);
+    try {
+      rig = await startRig(modbusDriverFactory, {
+        worker: { connectBackoffMs: 200, maxConnectBackoffMs: 5_000, callTimeoutMs: 1_000 },
+      });
+      const d = withModbusEndpoint(
+        modbusDevice(uniqueName('gw'), { slaveID: 1, timeout: 300 }, [
+          { name: 'level', type: 'INT', visitor: { register: 'HoldingRegister', offset: 0, type: 'int16' } },
+        ]),
+        { port: (gateway.address() as AddressInfo).port },
+      );
+      await rig.publish(d);
+      await nthConnect(4);
+      const gaps = accepted.slice(1).map((t, i) => t - (accepted[i] as number));
+      // 200, 400, then 800 ms of backoff at least between the drops (a loaded machine only adds to them)
+      expect(gaps[1]).toBeGreaterThanOrEqual(350);
+      expect(gaps[2]).toBeGreaterThanOrEqual(700);
+    } finally {
+      await new Promise<void>((r) => gateway.close(() => r()));
+    }
   });
 });
 

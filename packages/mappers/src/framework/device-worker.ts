@@ -73,6 +73,9 @@ export class DeviceWorker {
   private state: DeviceState | undefined;
   private readonly pusher: DevicePusher;
   private stopped = false;
+  /** when the current connection was made, and how many in a row dropped before they held (see lostConnection) */
+  private connectedAt = 0;
+  private drops = 0;
   private readonly log: Logger;
   /** properties by collectCycle, rebuilt when the spec changes rather than filtered on every tick */
   private byCycle = new Map<number, ResolvedProperty[]>();
@@ -120,6 +123,7 @@ export class DeviceWorker {
     this.pusher.update(next);
     if (reconnect) {
       this.log.info('protocol config changed; reconnecting this device');
+      this.drops = 0; // a new address deserves an attempt at once
       // the old connection lets go of its resources (pins, sockets) before the new one takes them
       void this.stopGeneration().then(() => this.startGeneration());
       return;
@@ -410,6 +414,11 @@ export class DeviceWorker {
 
   private async connectLoop(gen: AbortController): Promise<void> {
     const { connectBackoffMs, maxConnectBackoffMs, callTimeoutMs } = this.deps.options;
+    if (this.drops > 0) {
+      // the last connections dropped soon after they were made (a gateway that accepts, then hangs up):
+      // a connect that succeeds is no proof of health, so wait as if it had failed
+      await delay(backoff(this.drops, connectBackoffMs, maxConnectBackoffMs), gen.signal);
+    }
     for (let attempt = 1; !gen.signal.aborted; attempt++) {
       const driver = this.driver;
       if (!driver) return;
@@ -423,7 +432,8 @@ export class DeviceWorker {
         if (gen.signal.aborted) return;
         this.deps.metrics.connects.inc({ device: this.device.id, result: 'ok' });
         this.connected = true;
-        this.log.info({ attempt }, 'device connected');
+        this.connectedAt = Date.now();
+        this.log[this.drops > 1 ? 'debug' : 'info']({ attempt }, 'device connected');
         for (const g of this.gates.values()) g.reset();
         void this.publishState('online');
         this.syncGroups();
@@ -445,7 +455,12 @@ export class DeviceWorker {
 
   private lostConnection(reason: string): void {
     if (!this.connected) return;
-    this.log.warn({ reason }, 'device connection lost; reconnecting');
+    // A connection that held for the longest backoff was healthy; one that dropped sooner adds to a series
+    // of drops, which the next connect waits out with the one backoff (and logs once, not at every drop).
+    const held = Date.now() - this.connectedAt >= this.deps.options.maxConnectBackoffMs;
+    this.drops = held ? 1 : this.drops + 1;
+    const retryInMs = backoff(this.drops, this.deps.options.connectBackoffMs, this.deps.options.maxConnectBackoffMs);
+    this.log[this.drops > 1 ? 'debug' : 'warn']({ reason, drops: this.drops, retryInMs }, 'device connection lost; reconnecting');
     void this.publishState('offline');
     void this.stopGeneration().then(() => this.startGeneration());
   }
