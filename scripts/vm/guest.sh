@@ -4,7 +4,9 @@
 # output and exit code go back to the host through the writable share; then the VM powers off.
 OUT=/mnt/edgetwin-out/.vm
 . "$OUT/env"
-mount -t tmpfs -o size=512m tmpfs /tmp
+# a fresh /tmp, unless the working dir is under it (CI clones into /tmp): a tmpfs there would hide the
+# project; the root overlay keeps the host's /tmp writable inside the VM anyway
+case "$EDGETWIN_VM_CWD/" in /tmp/*) ;; *) mount -t tmpfs -o size=512m tmpfs /tmp ;; esac
 mount -t tmpfs tmpfs /run
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
