@@ -324,7 +324,7 @@ describe('redis and mysql sinks', () => {
         expect(String(st().error)).toContain('credentials refused');
         // reads and reports go on; readings pile up to the buffer's bound, the oldest dropped beyond it
         const reports = await collectMessages(rig.app, deviceTopic(d.id, 'twin/update'));
-        await reports.waitFor(() => reports.messages.length >= 2, 5000);
+        await reports.waitFor(() => reports.messages.length >= 2, 15_000);
         await waitUntil(() => st().dropped > 0, 'the buffer full', 15_000);
         expect(st().buffered).toBe(SINK_LIMITS.maxBuffered);
         // one error line for the outage, not one per retry
