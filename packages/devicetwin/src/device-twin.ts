@@ -165,6 +165,9 @@ export async function openDeviceTwin(opts: DeviceTwinOptions): Promise<DeviceTwi
   }
 }
 
+/** How long close() waits for queued requests and their replies before it drops them. */
+const CLOSE_TIMEOUT_MS = 5000;
+
 class EdgeDeviceTwin implements DeviceTwin {
   private closing: Promise<void> | undefined;
   private readonly cleanups: Array<() => void> = [];
@@ -308,9 +311,13 @@ class EdgeDeviceTwin implements DeviceTwin {
   close(): Promise<void> {
     this.closing ??= (async () => {
       for (const c of this.cleanups) c();
-      await withTimeout(this.api.close(), 5000).catch((e) =>
-        this.log.warn({ err: e }, 'twin close: replies not all sent'),
-      );
+      // producers stop first, in-flight work is awaited (bounded), and only then the database closes: a
+      // request still queued after the bound is dropped, never run against a closed database
+      if (!(await this.api.close(CLOSE_TIMEOUT_MS)))
+        this.log.warn(
+          { timeoutMs: CLOSE_TIMEOUT_MS },
+          'twin close: replies not all sent; requests still queued dropped',
+        );
       this.store.close();
       this.log.info('twin closed');
     })();
@@ -345,21 +352,5 @@ function safeId(o: unknown): string {
   if (!meta || typeof meta.name !== 'string') return '(no metadata.name)';
   return deviceId({
     metadata: { name: meta.name, namespace: typeof meta.namespace === 'string' ? meta.namespace : undefined },
-  });
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
   });
 }

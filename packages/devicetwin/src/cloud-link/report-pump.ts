@@ -34,6 +34,8 @@ export class ReportPump {
   /** ReportBatch.pass: increments on every resend; the cloud echoes it in a refusal, so one refusal rewinds once */
   private pass: number;
   private running = false;
+  /** after close() nothing here reads or acks the outbox: the twin's database may close next */
+  private closed = false;
   private again = false;
   private ackTimer: NodeJS.Timeout | undefined;
   private readonly batchSize: number;
@@ -65,6 +67,7 @@ export class ReportPump {
   }
 
   onConnect(): void {
+    if (this.closed) return;
     this.resend('reconnect', this.outbox.ackedSeq());
   }
 
@@ -74,6 +77,8 @@ export class ReportPump {
   }
 
   onAck(ack: ReportAck): void {
+    // the link's client still delivers messages while it says goodbye to the broker
+    if (this.closed) return;
     const epoch = this.outbox.epoch();
     const refusedNow = ack.refused !== undefined && ack.refused.pass === this.pass;
     if (ack.epoch !== undefined && ack.epoch !== epoch) {
@@ -111,6 +116,7 @@ export class ReportPump {
   }
 
   close(): void {
+    this.closed = true;
     this.unlisten();
     this.clearAckTimer();
     this.round++;
@@ -146,6 +152,7 @@ export class ReportPump {
   }
 
   private kick(): void {
+    if (this.closed) return;
     if (this.running) {
       this.again = true;
       return;
@@ -166,7 +173,7 @@ export class ReportPump {
 
   private async send(): Promise<void> {
     const round = this.round;
-    while (this.client.connected && round === this.round) {
+    while (!this.closed && this.client.connected && round === this.round) {
       if (this.sentUpTo - this.outbox.ackedSeq() >= this.maxUnacked) return;
       const entries = this.take(this.outbox.pending(this.sentUpTo, this.batchSize));
       if (entries.length === 0) return;

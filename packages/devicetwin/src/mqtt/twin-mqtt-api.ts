@@ -110,6 +110,8 @@ export class TwinMqttApi {
   private readonly unsubscribes: Array<() => Promise<void>> = [];
   private readonly lastWarn = new Map<string, { at: number; suppressed: number }>();
   private closed = false;
+  /** set once close() gave up waiting: nothing may touch the store any more (it is about to be closed) */
+  private stopped = false;
 
   constructor(
     private readonly bus: BusClient,
@@ -141,17 +143,35 @@ export class TwinMqttApi {
       );
   }
 
-  /** Handles what is queued, then stops listening; replies already computed are still published. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * Stops listening, then handles what is queued and waits for the replies, for at most `timeoutMs`.
+   * Resolves false if it gave up; either way, once it resolves nothing here touches the store again (what
+   * is still queued is dropped, a reply still in flight schedules no more work), so the store may close.
+   */
+  async close(timeoutMs: number): Promise<boolean> {
     this.closed = true;
-    for (const u of this.unsubscribes) await u().catch(() => undefined);
-    await this.settled();
+    let timer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      (async () => {
+        for (const u of this.unsubscribes) await u().catch(() => undefined);
+        await this.settled();
+        return true;
+      })(),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    this.stopped = true;
+    const left = this.queue.size;
+    if (left > 0) this.metrics.dropped.inc({ reason: 'shutdown' }, left);
+    this.queue.take({ maxItems: left, maxWeight: Number.POSITIVE_INFINITY, weight: () => 0, perKey: () => left });
+    return drained;
   }
 
   /** Resolves when every queued request is handled and every reply handed to the bus. */
   async settled(): Promise<void> {
-    while (this.queue.size || this.scheduled || this.inflight.size) {
+    while (!this.stopped && (this.queue.size || this.scheduled || this.inflight.size)) {
       if (this.queue.size && !this.scheduled && !this.blocked) this.flush();
       await Promise.allSettled([...this.inflight]);
       if (this.scheduled) await new Promise((r) => setImmediate(r));
@@ -255,7 +275,7 @@ export class TwinMqttApi {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.queue.size === 0) return;
+    if (this.stopped || this.scheduled || this.queue.size === 0) return;
     if (this.inflight.size >= this.opts.maxInflight) {
       this.blocked = true;
       return;
@@ -266,6 +286,7 @@ export class TwinMqttApi {
 
   private flush(): void {
     this.scheduled = false;
+    if (this.stopped) return;
     // A request makes up to 3 messages (result, document, delta): a device takes as many requests as its
     // share of in-flight messages leaves room for.
     const batch = this.queue.take({
