@@ -5,7 +5,6 @@
 // (socket closed, keep-alive failed, session closed by a restarted server) makes every read fail with
 // code `connection`, so the framework reconnects with its one backoff and subscribes again.
 
-import { readFileSync } from 'node:fs';
 import type { ResolvedDevice, ResolvedProperty } from '@edgetwin/api';
 import {
   AttributeIds,
@@ -19,17 +18,13 @@ import {
   type DataValue,
   DeadbandType,
   findBasicDataType,
-  MessageSecurityMode,
   makeBrowsePath,
   type NodeId,
-  OPCUAClient,
+  type OPCUAClient,
   resolveNodeId,
-  SecurityPolicy,
   type StatusCode,
   StatusCodes,
   TimestampsToReturn,
-  type UserIdentityInfo,
-  UserTokenType,
   type Variant,
 } from 'node-opcua-client';
 import {
@@ -42,20 +37,8 @@ import {
   rejectReadOnly,
 } from '../../framework/driver.js';
 import { type OpcuaProtocolConfig, type OpcuaVisitor, parseOpcuaVisitor } from './config.js';
-import { clientCertificateManager, readCertificate, ServerTrust, type TrustDecision } from './trust.js';
+import { closeOpcua, openOpcuaSession, withDeadline } from './session.js';
 import { OpcuaValueError, rawToVariant, variantToRaw } from './values.js';
-
-const MODES: Record<OpcuaProtocolConfig['securityMode'], MessageSecurityMode> = {
-  None: MessageSecurityMode.None,
-  Sign: MessageSecurityMode.Sign,
-  SignAndEncrypt: MessageSecurityMode.SignAndEncrypt,
-};
-const POLICIES: Record<OpcuaProtocolConfig['securityPolicy'], SecurityPolicy> = {
-  None: SecurityPolicy.None,
-  Basic256Sha256: SecurityPolicy.Basic256Sha256,
-  Aes128_Sha256_RsaOaep: SecurityPolicy.Aes128_Sha256_RsaOaep,
-  Aes256_Sha256_RsaPss: SecurityPolicy.Aes256_Sha256_RsaPss,
-};
 
 /** What the server says about a write, as the user should read it on the property. */
 const WRITE_REFUSALS: Record<string, string> = {
@@ -84,7 +67,6 @@ export class OpcuaDeviceDriver implements DeviceDriver {
   private session: ClientSession | undefined;
   private subscription: ClientSubscription | undefined;
   private lost: string | undefined;
-  private lastTrust: TrustDecision | undefined;
   private namespaces: string[] = [];
   private readonly targets = new Map<string, Target>();
   /** last notified value of each subscribed property */
@@ -109,62 +91,23 @@ export class OpcuaDeviceDriver implements DeviceDriver {
 
   async connect(): Promise<void> {
     await this.disconnect();
-    const cfg = this.cfg;
-    const dataDir = cfg.dataDir ?? this.opts.dataDir;
-    const trust = new ServerTrust(cfg, dataDir, this.ctx.logger);
-    const cm = await clientCertificateManager(
-      dataDir,
-      trust,
-      (d) => {
-        this.lastTrust = d;
-      },
-      cfg.certificateFile,
-    );
-    const client = OPCUAClient.create({
-      applicationName: 'edgetwin-opcua-mapper',
-      applicationUri: 'urn:edgetwin:opcua-mapper',
+    this.lost = undefined;
+    const { client, session } = await openOpcuaSession(this.cfg, {
+      dataDir: this.cfg.dataDir ?? this.opts.dataDir,
+      logger: this.ctx.logger,
       clientName: this.device.id,
-      endpointMustExist: false,
-      securityMode: MODES[cfg.securityMode],
-      securityPolicy: POLICIES[cfg.securityPolicy],
-      // one attempt: the framework reconnects with its own backoff, and resubscribes
-      connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 100 },
-      requestedSessionTimeout: cfg.sessionTimeoutMs,
-      keepSessionAlive: true,
-      keepAliveInterval: Math.max(1000, Math.min(10_000, Math.floor(cfg.sessionTimeoutMs / 3))),
-      defaultTransactionTimeout: cfg.timeoutMs,
-      transportTimeout: cfg.timeoutMs,
-      clientCertificateManager: cm,
-      ...(cfg.certificateFile && cfg.privateKeyFile
-        ? { certificateFile: cfg.certificateFile, privateKeyFile: cfg.privateKeyFile }
-        : {}),
+      where: this.where,
+      watch: (c) => {
+        this.client = c;
+        c.on('connection_lost', () => this.markLost('connection lost'));
+        c.on('close', () => this.markLost('connection closed'));
+        c.on('backoff', () => this.markLost('connection lost'));
+      },
+    }).catch(async (e) => {
+      this.client = undefined;
+      throw e;
     });
     this.client = client;
-    client.on('connection_lost', () => this.markLost('connection lost'));
-    client.on('close', () => this.markLost('connection closed'));
-    client.on('backoff', () => this.markLost('connection lost'));
-    this.lost = undefined;
-    try {
-      await withDeadline(client.connect(cfg.url), cfg.timeoutMs + 2000, `connecting to ${cfg.url}`);
-    } catch (e) {
-      await this.disconnect();
-      const trustProblem = this.lastTrust && !this.lastTrust.ok ? `: ${this.lastTrust.reason}` : '';
-      throw new DriverError(
-        `${this.where}: cannot connect${trustProblem || `: ${(e as Error).message}`}`,
-        'connection',
-        !trustProblem,
-        { cause: e },
-      );
-    }
-    let session: ClientSession;
-    try {
-      session = await client.createSession(this.identity());
-    } catch (e) {
-      await this.disconnect();
-      throw new DriverError(`${this.where}: session refused: ${(e as Error).message}`, 'connection', true, {
-        cause: e,
-      });
-    }
     this.session = session;
     session.on('session_closed', () => this.markLost('session closed by the server'));
     session.on('keepalive_failure', () => this.markLost('session keep-alive failed'));
@@ -173,35 +116,11 @@ export class OpcuaDeviceDriver implements DeviceDriver {
     this.pushedValues.clear();
     await this.resolveTargets(this.device.properties);
     this.lastOk = true;
+    const cfg = this.cfg;
     this.ctx.logger.info(
       { endpoint: cfg.url, securityMode: cfg.securityMode, policy: cfg.securityPolicy, identity: cfg.identity.kind },
       'OPC-UA session open',
     );
-  }
-
-  private identity(): UserIdentityInfo {
-    const id = this.cfg.identity;
-    if (id.kind === 'username') {
-      let password: string;
-      try {
-        password = readFileSync(id.passwordFile, 'utf8').replace(/\r?\n$/, '');
-      } catch (e) {
-        throw new DriverError(
-          `${this.where}: cannot read the password file ${id.passwordFile}: ${(e as Error).message}`,
-          'config',
-          false,
-        );
-      }
-      return { type: UserTokenType.UserName, userName: id.userName, password };
-    }
-    if (id.kind === 'certificate') {
-      return {
-        type: UserTokenType.Certificate,
-        certificateData: readCertificate(id.certificateFile),
-        privateKey: readFileSync(id.privateKeyFile, 'utf8'),
-      } as UserIdentityInfo;
-    }
-    return { type: UserTokenType.Anonymous };
   }
 
   private markLost(reason: string): void {
@@ -553,22 +472,11 @@ export class OpcuaDeviceDriver implements DeviceDriver {
     this.subscription = undefined;
     this.pushedValues.clear();
     if (sub) await withDeadline(sub.terminate(), 1000, 'terminating').catch(() => undefined);
-    if (session) await withDeadline(session.close(), 1000, 'closing').catch(() => undefined);
-    if (client) await withDeadline(client.disconnect(), 2000, 'disconnecting').catch(() => undefined);
+    await closeOpcua({ ...(session ? { session } : {}), ...(client ? { client } : {}) });
   }
 }
 
 function describeStatus(sc: StatusCode): string {
   if (sc.equals(StatusCodes.BadNodeIdUnknown)) return 'does not exist on the server (BadNodeIdUnknown)';
   return `${sc.name}${sc.description ? ` (${sc.description})` : ''}`;
-}
-
-function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }

@@ -127,6 +127,9 @@ export async function clientCertificateManager(
     return d.ok ? StatusCodes.Good : StatusCodes.BadCertificateUntrusted;
   };
   (cm as unknown as { checkCertificate: typeof judge }).checkCertificate = judge;
-  (cm as unknown as { verifyCertificate: typeof judge }).verifyCertificate = judge;
+  // verifyCertificate (node-opcua-pki) answers a status *name*; a StatusCode object there made node-opcua
+  // warn "[NODE-OPCUA-W35] the certificate status is Good" at every connect
+  (cm as unknown as { verifyCertificate: (c: Buffer | Buffer[]) => Promise<string> }).verifyCertificate = async (c) =>
+    (await judge(c)).name;
   return cm;
 }
