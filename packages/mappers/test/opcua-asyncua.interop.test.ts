@@ -2,70 +2,22 @@
 // packages/simulators/python/opcua_server.py (pinned in scripts/test-peers/python/asyncua.txt), started
 // here on 127.0.0.1. node-opcua on both ends would hide node-opcua's bugs. The server enforces its
 // security and user tokens itself (asyncua does not), so a misconfigured mapper fails here.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ResolvedDevice } from '@edgetwin/api';
-import { repoRoot, venvPython } from '@edgetwin/simulators/peers';
+import { freePort } from '@edgetwin/eventbus/testing';
+import { type AsyncuaServer, startAsyncuaServer } from '@edgetwin/simulators/opcua/asyncua';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOpcuaDriverFactory } from '../src/drivers/opcua/index.js';
 import type { DeviceDriver, RawValue } from '../src/framework/driver.js';
 import { device, prop } from './runtime-helpers.js';
 
-const SCRIPT = join(repoRoot, 'packages/simulators/python/opcua_server.py');
 const NS = 'nsu=urn:edgetwin:asyncua;s=';
 
-interface Peer {
-  url: string;
-  stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function startPeer(port: number, pki: string, extra: string[] = []): Promise<Peer> {
-  const child: ChildProcess = spawn(venvPython(), [SCRIPT, '--port', String(port), '--pki', pki, ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  child.stderr?.on('data', (d) => {
-    err = (err + d).slice(-4000);
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`asyncua server did not start in 60 s: ${err}`)), 60_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`asyncua server exited (${code}): ${err}`));
-    });
-    let out = '';
-    child.stdout?.on('data', (d) => {
-      out += d;
-      const m = /READY (\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({
-          url: m[1] as string,
-          stop: async () => {
-            child.kill('SIGTERM');
-            await exited;
-          },
-        });
-      }
-    });
-  });
-}
+type Peer = AsyncuaServer;
+const startPeer = (port: number, pki: string, args: string[] = []) => startAsyncuaServer({ port, pki, args });
 
 const props = [
   ['bool', 'BOOLEAN', 'Bool'],

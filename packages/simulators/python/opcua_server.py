@@ -1,7 +1,8 @@
 """An OPC-UA server on the asyncua stack (not node-opcua), for the OPC-UA mapper's interop tests (issue 11).
 
 Serves namespace urn:edgetwin:asyncua with object Line1: one variable of every type the mapper maps, a
-read-only one, an array, and a Reset(Int32) method that sets Counter. asyncua enforces neither the
+read-only one, an array, a Reset(Int32) method that sets Counter, and object Oven with an analog
+Temperature (EURange 0..250, EngineeringUnits °C). asyncua enforces neither the
 endpoint's security nor the token type by itself, so this script does: with --secure sessions are opened
 only on Basic256Sha256/SignAndEncrypt channels, and with --users only those user names and passwords
 get a session (anonymous is refused).
@@ -135,6 +136,18 @@ async def main() -> None:
         ua.NodeId(uuid.UUID("72962b91-fa75-4ae6-8d28-b404dc7daf63"), idx), ua.QualifiedName("ByGuid", idx), ua.Variant(7, ua.VariantType.Int32)
     )
     await guid_node.set_writable()
+
+    # an analog item one level down, with the EURange and EngineeringUnits properties `probe opcua` reads
+    oven = await line.add_object(ua.NodeId("Line1.Oven", idx), ua.QualifiedName("Oven", idx))
+    oven_temp = await oven.add_variable(
+        ua.NodeId("Line1.Oven.Temperature", idx), ua.QualifiedName("Temperature", idx), ua.Variant(180.5, ua.VariantType.Double)
+    )
+    await oven_temp.add_property(ua.NodeId("Line1.Oven.Temperature.EURange", idx), ua.QualifiedName("EURange", 0), ua.Range(Low=0.0, High=250.0))
+    await oven_temp.add_property(
+        ua.NodeId("Line1.Oven.Temperature.EngineeringUnits", idx), ua.QualifiedName("EngineeringUnits", 0),
+        ua.EUInformation(NamespaceUri="http://www.opcfoundation.org/UA/units/un/cefact", UnitId=4408652,
+                         DisplayName=ua.LocalizedText("°C"), Description=ua.LocalizedText("degree Celsius")),
+    )
 
     async def reset(parent, value):
         await counter.write_value(ua.Variant(value.Value, ua.VariantType.Int32))

@@ -4,12 +4,13 @@
 import type { Command } from 'commander';
 import { probeBle } from './probe/ble.js';
 import { probeOnvif } from './probe/onvif.js';
+import { probeOpcua } from './probe/opcua.js';
 
 /** Adds `probe <protocol>` to the `probe` command (`program` for usage errors). */
 export type ProbeCommand = (probe: Command, program: Command) => void;
 
 // Keep alphabetical.
-const PROTOCOLS: ProbeCommand[] = [probeBle, probeOnvif];
+const PROTOCOLS: ProbeCommand[] = [probeBle, probeOnvif, probeOpcua];
 
 export function registerProbe(program: Command): void {
   const probe = program

@@ -177,7 +177,31 @@ export async function startOpcuaSimulator(opts: OpcuaSimulatorOptions): Promise<
         folder = ns.addObject({ organizedBy: addressSpace.rootFolder.objects, browseName: deviceId.replace('/', '_') });
         folders.set(`${ns.index}/${deviceId}`, folder);
       }
-      const variable = ns.addVariable({
+      // a numeric property with a minimum and maximum is an AnalogItem: its EURange (and EngineeringUnits
+      // from the model's unit) are what `probe opcua` and percent deadbands read
+      const analog =
+        sv.value.arrayType === 0 &&
+        typeof sv.value.value === 'number' &&
+        sv.prop.minimum !== undefined &&
+        sv.prop.maximum !== undefined;
+      const add = analog
+        ? (o: Parameters<Namespace['addVariable']>[0]) =>
+            (ns as unknown as { addAnalogDataItem(o: object): UAVariable }).addAnalogDataItem({
+              ...o,
+              engineeringUnitsRange: { low: sv.prop.minimum, high: sv.prop.maximum },
+              ...(sv.prop.unit
+                ? {
+                    engineeringUnits: {
+                      namespaceUri: 'http://www.opcfoundation.org/UA/units/un/cefact',
+                      unitId: -1,
+                      displayName: { text: sv.prop.unit },
+                      description: { text: sv.prop.unit },
+                    },
+                  }
+                : {}),
+            })
+        : (o: Parameters<Namespace['addVariable']>[0]) => ns.addVariable(o);
+      const variable = add({
         componentOf: folder,
         browseName: sv.prop.name,
         nodeId: id,

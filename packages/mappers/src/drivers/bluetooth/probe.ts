@@ -5,6 +5,7 @@ import type { Peripheral } from '@stoprocent/noble';
 import type { Logger } from 'pino';
 import { withTimeout } from '../../framework/backoff.js';
 import { DriverError } from '../../framework/driver.js';
+import { skeletonManifests } from '../../framework/skeleton.js';
 import { BleAdapter } from './adapter.js';
 import { type AdapterSpec, parseAdapter } from './config.js';
 
@@ -153,46 +154,26 @@ export function bleSkeleton(
   }
   const writable = (c: GattCharacteristic) =>
     c.properties.includes('write') || c.properties.includes('writeWithoutResponse');
-  const model = {
-    apiVersion: 'devices.kubeedge.io/v1beta1',
-    kind: 'DeviceModel',
-    metadata: { name: `${opts.name}-model`, namespace: 'default' },
-    spec: {
-      protocol: 'bluetooth',
-      properties: props.map(({ name, c }) => ({
+  return skeletonManifests({
+    name: opts.name,
+    node: opts.node,
+    protocol: 'bluetooth',
+    configData: { adapter: opts.adapter, macAddress: device.address, addressType: device.addressType },
+    properties: props.map(({ name, c }) => ({
+      model: {
         name,
         description: `characteristic ${c.uuid} (${c.properties.join(', ')}); raw bytes as hex: set dataType or dataConverter`,
         type: 'STRING',
         accessMode: writable(c) ? 'ReadWrite' : 'ReadOnly',
-      })),
-    },
-  };
-  const dev = {
-    apiVersion: 'devices.kubeedge.io/v1beta1',
-    kind: 'Device',
-    metadata: { name: opts.name, namespace: 'default' },
-    spec: {
-      deviceModelRef: { name: `${opts.name}-model` },
-      nodeName: opts.node,
-      protocol: {
-        protocolName: 'bluetooth',
-        configData: { adapter: opts.adapter, macAddress: device.address, addressType: device.addressType },
       },
-      properties: props.map(({ name, c }) => ({
-        name,
-        visitors: {
-          protocolName: 'bluetooth',
-          configData: {
-            characteristicUUID: c.uuid,
-            dataType: 'hex',
-            ...(!c.properties.includes('write') && c.properties.includes('writeWithoutResponse')
-              ? { writeWithoutResponse: true }
-              : {}),
-          },
-        },
-        reportToCloud: true,
-      })),
-    },
-  };
-  return [model, dev];
+      visitor: {
+        characteristicUUID: c.uuid,
+        dataType: 'hex',
+        ...(!c.properties.includes('write') && c.properties.includes('writeWithoutResponse')
+          ? { writeWithoutResponse: true }
+          : {}),
+      },
+      device: { reportToCloud: true },
+    })),
+  });
 }
