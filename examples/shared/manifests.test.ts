@@ -12,10 +12,11 @@ const examples = readdirSync(EXAMPLES, { withFileTypes: true })
   .map((d) => d.name);
 
 describe('example manifests', () => {
-  it('there are the five examples', () => {
+  it('there are the six examples', () => {
     expect(examples.sort()).toEqual([
       'ble-sensor-lamp',
       'led-raspberrypi',
+      'line-plc',
       'parking',
       'parking-camera',
       'traffic-light',

@@ -1,15 +1,17 @@
 // `edgetwin up` as a newcomer runs it: the traffic light changes on its own, a desired value set from the
 // cloud reaches the simulated LED and comes back as reported, Ctrl-C stops it, and a restart resumes.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { deviceTopic } from '@edgetwin/api';
 import { ControllerClient } from '@edgetwin/device-controller';
 import { readClientToken } from '@edgetwin/device-controller/cli/client-config';
 import { connectBus } from '@edgetwin/eventbus/client';
-import { collectMessages, waitUntil } from '@edgetwin/eventbus/testing';
+import { collectMessages, freePort, waitUntil } from '@edgetwin/eventbus/testing';
+import { startAsyncuaServer } from '@edgetwin/simulators/opcua/asyncua';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SAMPLE_FILES, SAMPLES } from '../../api/test/support/samples.js';
 
@@ -206,4 +208,74 @@ describe('edgetwin up', () => {
     );
     expect(await stop(up)).toBe(0);
   }, 120_000);
+
+  it('serves the OPC-UA line PLC on --opcua-port and points it at it; a busy port names its flag', async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'edgetwin-up-'));
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const held = (holder.address() as AddressInfo).port;
+    try {
+      const refused = await cli(dataDir, 'up', '--example', 'line-plc', ...FREE_PORTS, '--opcua-port', `${held}`);
+      expect(refused.code).toBe(1);
+      expect(refused.out).toContain(
+        `edgetwin: port ${held} is already in use: choose another with --opcua-port (0 picks a free one).`,
+      );
+    } finally {
+      await new Promise((r) => holder.close(r));
+    }
+
+    const up = await startUp(dataDir, ['--example', 'line-plc', '--opcua-port', '0']);
+    running.push(up);
+    const url = /opcua simulator\s+(opc\.tcp:\/\/127\.0\.0\.1:\d+) \(default\/line-plc-01\)/.exec(up.stdout())?.[1];
+    expect(url).toBeDefined();
+    expect(url).not.toBe('opc.tcp://127.0.0.1:4840');
+    const set = await cli(dataDir, 'twin', 'set', 'line-plc-01', 'setpoint=205.5');
+    expect(set.code).toBe(0);
+    const cloud = new ControllerClient(up.controllerUrl, { token: readClientToken(join(dataDir, '.edgetwin')) });
+    await waitUntil(
+      async () => {
+        const { device } = await cloud.device('default', 'line-plc-01');
+        const reported = (name: string) => device.status?.twins?.find((t) => t.propertyName === name)?.reported?.value;
+        return (
+          device.spec.protocol?.configData?.url === url && reported('setpoint') === '205.5' && !!reported('temperature')
+        );
+      },
+      'line-plc-01 pointed at the simulator, its setpoint written and its temperature reported',
+      30_000,
+      200,
+    );
+    expect(await stop(up)).toBe(0);
+  }, 120_000);
+
+  it('runs a manifest written by `probe opcua` against the real server with --no-simulators', async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'edgetwin-up-'));
+    const server = await startAsyncuaServer({ port: await freePort(), pki: join(dataDir, 'pki') });
+    try {
+      // stdout alone: the manifest
+      const manifest = await promisify(execFile)(
+        process.execPath,
+        [BIN, 'probe', 'opcua', server.url, '--filter', '*/oven/*', '-o', 'yaml', '--name', 'oven'],
+        { cwd: dataDir },
+      );
+      await mkdir(join(dataDir, 'manifests'));
+      await writeFile(join(dataDir, 'manifests', 'oven.yaml'), manifest.stdout);
+
+      const up = await startUp(dataDir, ['--manifests', join(dataDir, 'manifests'), '--no-simulators']);
+      running.push(up);
+      expect(up.stdout()).not.toContain('opcua simulator');
+      const cloud = new ControllerClient(up.controllerUrl, { token: readClientToken(join(dataDir, '.edgetwin')) });
+      await waitUntil(
+        async () => {
+          const { device } = await cloud.device('default', 'oven');
+          return device.status?.twins?.find((t) => t.propertyName === 'temperature')?.reported?.value === '180.5';
+        },
+        'the asyncua oven temperature reported in the cloud',
+        30_000,
+        200,
+      );
+      expect(await stop(up)).toBe(0);
+    } finally {
+      await server.stop();
+    }
+  }, 150_000);
 });

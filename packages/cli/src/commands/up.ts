@@ -14,7 +14,12 @@ import { localNodeJoinToken } from '../compose/local-node.js';
 import { listManifestPaths, readManifestFiles } from '../compose/manifest-files.js';
 import { parseNodeName, parsePort } from '../compose/options.js';
 import { DEFAULTS, explainBusyPort } from '../compose/ports.js';
-import { modbusPortFlags, pointModbusDevicesAt } from '../compose/simulator-address.js';
+import {
+  modbusPortFlags,
+  opcuaPortFlags,
+  pointModbusDevicesAt,
+  pointOpcuaDevicesAt,
+} from '../compose/simulator-address.js';
 import { BUILTIN_MAPPERS } from './edge.js';
 import { printFindings } from './print-findings.js';
 
@@ -49,6 +54,12 @@ export function registerUp(program: Command): void {
       DEFAULT_REST_PORT,
     )
     .option('--no-rest', 'do not serve the mapper REST API')
+    .option(
+      '--opcua-port <port>',
+      'serve the simulated OPC-UA devices on this port and point them at it (default: the ports their urls name)',
+      parsePort,
+    )
+    .option('--no-simulators', 'start no simulated devices: the manifests name real ones (e.g. from `probe`)')
     .option('--no-view', 'do not draw the live device view in the terminal')
     .option('--no-apps', 'do not start the example edge apps')
     .action(async (o) => {
@@ -74,7 +85,7 @@ export function registerUp(program: Command): void {
       const { loadManifestFiles } = await import('@edgetwin/simulators');
       const { startCloud } = await import('../compose/start-cloud.js');
       const { startEdge } = await import('../compose/start-edge.js');
-      const { startEmulatedBle, startEmulatedCameras, startSimulatedDevices } = await import(
+      const { startEmulatedBle, startEmulatedCameras, startSimulatedDevices, startSimulatedOpcua } = await import(
         '../compose/start-simulators.js'
       );
       const loaded = await loadManifestFiles(manifestPaths);
@@ -93,9 +104,10 @@ export function registerUp(program: Command): void {
           },
           life,
         );
-        const sim = await startSimulatedDevices(manifestPaths, logger, life, o.modbusPort);
-        const ble = await startEmulatedBle(manifestPaths, logger, life);
-        const cameras = await startEmulatedCameras(manifestPaths, logger, life);
+        const sim = o.simulators ? await startSimulatedDevices(manifestPaths, logger, life, o.modbusPort) : undefined;
+        const opcua = o.simulators ? await startSimulatedOpcua(manifestPaths, logger, life, o.opcuaPort) : undefined;
+        const ble = o.simulators ? await startEmulatedBle(manifestPaths, logger, life) : undefined;
+        const cameras = o.simulators ? await startEmulatedCameras(manifestPaths, logger, life) : [];
         // One machine, one command: the cloud registers its own edge node, which joins with the token.
         const joinToken = await localNodeJoinToken(cloud.nodes, o.node, o.dataDir);
         const edge = await startEdge(
@@ -138,6 +150,11 @@ export function registerUp(program: Command): void {
           );
         }
 
+        if (opcua && o.opcuaPort !== undefined) {
+          for (const { sim: server, devices } of opcua.servers)
+            await pointOpcuaDevicesAt(client, devices, DEFAULTS.host, server.port);
+        }
+
         if (o.apps) {
           for (const ex of examples) {
             const app = await startExampleApp(ex, { brokerUrl: edge.brokerUrl, node: o.node, logger });
@@ -159,6 +176,7 @@ export function registerUp(program: Command): void {
             : []),
           `  logs              ${logFile}`,
           ...(sim ? sim.endpoints.map((e) => `  modbus simulator  ${e.host}:${e.port} (${e.devices.join(', ')})`) : []),
+          ...(opcua ? opcua.servers.map((s) => `  opcua simulator   ${s.sim.url} (${s.devices.join(', ')})`) : []),
           ...(ble ? [`  BLE peripherals   adapter uart:${ble.ptyPath} (emulated: sensor, lamp, beacon)`] : []),
           ...cameras.map((c) => `  ONVIF camera      ${c.server.deviceUrl} (emulated: ${c.device})`),
           `  examples          ${examples.map((e) => e.name).join(', ') || 'none'}`,
@@ -169,6 +187,9 @@ export function registerUp(program: Command): void {
             : []),
           ...(deviceIds.includes('default/traffic-light-01')
             ? ['  npx edgetwin twin set traffic-light-01 mode=manual red=ON']
+            : []),
+          ...(deviceIds.includes('default/line-plc-01')
+            ? ['  npx edgetwin twin set line-plc-01 setpoint=200 running=true']
             : []),
           `  mosquitto_sub -h 127.0.0.1 -p ${new URL(edge.brokerUrl).port} -t '$hw/events/device/+/+/twin/update/document' -v`,
           'Ctrl-C stops everything; running `npx edgetwin up` again resumes.',
@@ -196,6 +217,7 @@ export function registerUp(program: Command): void {
           [o.httpPort, '--http-port'],
           ...(o.rest ? ([[o.restPort, '--rest-port']] as Array<[number, string]>) : []),
           ...modbusPortFlags(loaded.devices, o.modbusPort),
+          ...opcuaPortFlags(loaded.devices, o.opcuaPort),
         ]);
       }
       await life.untilSignal((line) => process.stdout.write(`\n${line}\n`));

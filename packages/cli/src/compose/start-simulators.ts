@@ -1,24 +1,29 @@
 // Simulated hardware for the demos: a Modbus slave for every Modbus device the manifests declare, on the
 // address each manifest names (so the mapper dials exactly what a real deployment would); and the
 // emulated BLE peripherals (issue 12) when there are bluetooth devices, their adapter handed to the
-// in-process bluetooth mapper through EDGETWIN_BLE_ADAPTER; and an emulated ONVIF camera (issue 13, our own
-// ONVIF server) for every onvif device whose url is on this machine.
+// in-process bluetooth mapper through EDGETWIN_BLE_ADAPTER; an emulated ONVIF camera (issue 13, our own
+// ONVIF server) for every onvif device whose url is on this machine; and a node-opcua server per OPC-UA
+// endpoint (issue 11), on the port each device's url names, or all on --opcua-port.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
+import type { ResolvedDevice } from '@edgetwin/api';
 import {
+  type OpcuaSimulator,
   type BlePeripherals,
   loadManifestFiles,
   type ModbusSimulator,
   resolveManifests,
   startBlePeripherals,
   startModbusSimulator,
+  startOpcuaSimulator,
 } from '@edgetwin/simulators';
 import { deviceServiceUrl } from '@edgetwin/mappers/drivers/onvif/config';
 import { type OnvifServer, startOnvifServer } from '@edgetwin/simulators/onvif/server';
 import type { Logger } from 'pino';
 import type { Lifecycle } from './lifecycle.js';
 import { listManifestPaths } from './manifest-files.js';
+import { opcuaUrlPort } from './simulator-address.js';
 
 /** `tcpPort`: serve every Modbus TCP device on this one port (0 = any free one) instead of its manifest's. */
 export async function startSimulatedDevices(
@@ -115,4 +120,40 @@ export async function startEmulatedCameras(
     }
   }
   return out;
+}
+
+export interface SimulatedOpcua {
+  servers: Array<{ sim: OpcuaSimulator; devices: string[] }>;
+}
+
+/**
+ * The OPC-UA devices of the manifests served by node-opcua simulators with moving values: one server per
+ * port their urls name (so the mapper dials exactly what a real deployment would), or all on `port`.
+ */
+export async function startSimulatedOpcua(
+  manifestPaths: string[],
+  logger: Logger,
+  life: Lifecycle,
+  port?: number,
+): Promise<SimulatedOpcua | undefined> {
+  const loaded = await loadManifestFiles(await listManifestPaths(manifestPaths));
+  const opcua = resolveManifests(loaded, { protocol: 'opcua' });
+  if (opcua.length === 0) return undefined;
+  const byPort = new Map<number, ResolvedDevice[]>();
+  for (const d of opcua) {
+    const p = port ?? opcuaUrlPort(d.protocolConfig.url ?? d.protocolConfig.endpoint);
+    byPort.set(p, [...(byPort.get(p) ?? []), d]);
+  }
+  const servers: SimulatedOpcua['servers'] = [];
+  for (const [p, devices] of byPort) {
+    const sim = await startOpcuaSimulator({
+      devices,
+      port: p,
+      behaviour: 'moving',
+      logger: logger.child({ part: 'opcua-sim' }),
+    });
+    life.add(`opcua simulator ${sim.url}`, () => sim.stop());
+    servers.push({ sim, devices: devices.map((d) => d.id) });
+  }
+  return { servers };
 }
