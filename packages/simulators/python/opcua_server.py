@@ -3,11 +3,14 @@
 Serves namespace urn:edgetwin:asyncua with object Line1: one variable of every type the mapper maps, a
 read-only one, an array, a Reset(Int32) method that sets Counter, and object Oven with an analog
 Temperature (EURange 0..250, EngineeringUnits °C). asyncua enforces neither the
-endpoint's security nor the token type by itself, so this script does: with --secure sessions are opened
-only on Basic256Sha256/SignAndEncrypt channels, and with --users only those user names and passwords
-get a session (anonymous is refused).
+endpoint's security nor the token type by itself, so this script does: with --secure (Basic256Sha256) or
+--policies P,... (Basic256Sha256, Aes128Sha256RsaOaep, Aes256Sha256RsaPss) sessions are opened only on
+SignAndEncrypt channels of those policies; with --users only those user names and passwords get a
+session, and with --user-cert only the X.509 user of that certificate (anonymous is then refused).
+--make-user-cert DIR writes a user certificate and key there (user-cert.der, user-key.pem) and trusts it.
 
-Usage: opcua_server.py --port N --pki DIR [--secure] [--users FILE]   (FILE: one "name:password" per line)
+Usage: opcua_server.py --port N --pki DIR [--secure | --policies P,...] [--users FILE] [--user-cert FILE |
+       --make-user-cert DIR]   (FILE of --users: one "name:password" per line)
 Prints "READY opc.tcp://127.0.0.1:N" when serving; stops on SIGTERM.
 """
 
@@ -26,26 +29,45 @@ from asyncua.crypto.permission_rules import User, UserRole
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 NS_URI = "urn:edgetwin:asyncua"
-BASIC256SHA256 = "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256"
+POLICIES = {
+    "Basic256Sha256": (
+        "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256",
+        ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
+    ),
+    "Aes128Sha256RsaOaep": (
+        "http://opcfoundation.org/UA/SecurityPolicy#Aes128_Sha256_RsaOaep",
+        ua.SecurityPolicyType.Aes128Sha256RsaOaep_SignAndEncrypt,
+    ),
+    "Aes256Sha256RsaPss": (
+        "http://opcfoundation.org/UA/SecurityPolicy#Aes256_Sha256_RsaPss",
+        ua.SecurityPolicyType.Aes256Sha256RsaPss_SignAndEncrypt,
+    ),
+}
 
 
 class FileUsers(UserManager):
-    """Users from a file; anonymous refused when the file is given."""
+    """Users from a file and/or one X.509 user certificate; anonymous refused when either is given."""
 
-    def __init__(self, users: dict[str, str] | None):
+    def __init__(self, users: dict[str, str] | None, user_cert: bytes | None = None):
         self.users = users
+        self.user_cert = user_cert
 
     def get_user(self, iserver, username=None, password=None, certificate=None):
-        if self.users is None:
+        if self.users is None and self.user_cert is None:
             return User(role=UserRole.User)
-        if username is not None and self.users.get(username) == password:
-            return User(role=UserRole.User, name=username)
+        if username is not None:
+            ok = self.users is not None and self.users.get(username) == password
+            return User(role=UserRole.User, name=username) if ok else None
+        # an X.509 token (asyncua checked its signature) passes its certificate; other tokens pass the
+        # channel's client certificate, which is never the user's
+        if certificate is not None and self.user_cert is not None and certificate == self.user_cert:
+            return User(role=UserRole.User, name="x509-user")
         return None
 
 
-def enforce_secure_sessions() -> None:
-    """Refuse sessions on any channel but Basic256Sha256/SignAndEncrypt. A None channel still answers
-    GetEndpoints (discovery, as real servers do); asyncua alone would also open sessions on it."""
+def enforce_secure_sessions(uris: set[str]) -> None:
+    """Refuse sessions on any channel but SignAndEncrypt with one of these policies. A None channel still
+    answers GetEndpoints (discovery, as real servers do); asyncua alone would also open sessions on it."""
     session_requests = (
         ua.NodeId(ua.ObjectIds.CreateSessionRequest_Encoding_DefaultBinary),
         ua.NodeId(ua.ObjectIds.ActivateSessionRequest_Encoding_DefaultBinary),
@@ -55,7 +77,7 @@ def enforce_secure_sessions() -> None:
     async def strict(self, typeid, requesthdr, seqhdr, body):
         policy = self._connection.security_policy
         if typeid in session_requests and (
-            policy.URI != BASIC256SHA256 or policy.Mode != ua.MessageSecurityMode.SignAndEncrypt
+            policy.URI not in uris or policy.Mode != ua.MessageSecurityMode.SignAndEncrypt
         ):
             raise ua.UaStatusCodeError(ua.StatusCodes.BadSecurityModeRejected)
         return await original(self, typeid, requesthdr, seqhdr, body)
@@ -68,8 +90,17 @@ async def main() -> None:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--pki", required=True)
     ap.add_argument("--secure", action="store_true")
+    ap.add_argument("--variables", type=int, default=0, help="also serve Bench.V0..V<N-1> (Double), for the bench")
+    ap.add_argument("--tick", type=int, default=0, help="ms between changes of every Bench variable (0: still)")
+    ap.add_argument("--policies", help="comma-separated: " + ", ".join(POLICIES))
     ap.add_argument("--users")
+    ap.add_argument("--user-cert", help="the X.509 user certificate (DER or PEM) allowed a session")
+    ap.add_argument("--make-user-cert", help="write user-cert.der and user-key.pem here and allow that user")
     args = ap.parse_args()
+    policies = args.policies.split(",") if args.policies else (["Basic256Sha256"] if args.secure else [])
+    for p in policies:
+        if p not in POLICIES:
+            ap.error(f"--policies: {p} is not one of {', '.join(POLICIES)}")
 
     users = None
     if args.users:
@@ -79,7 +110,24 @@ async def main() -> None:
                 name, password = line.split(":", 1)
                 users[name] = password
 
-    server = Server(user_manager=FileUsers(users))
+    user_cert = None
+    if args.make_user_cert:
+        d = Path(args.make_user_cert)
+        d.mkdir(parents=True, exist_ok=True)
+        await setup_self_signed_certificate(
+            d / "user-key.pem", d / "user-cert.der", "urn:edgetwin:asyncua:user", "127.0.0.1",
+            [ExtendedKeyUsageOID.CLIENT_AUTH], {"commonName": "edgetwin x509 user"},
+        )
+        args.user_cert = str(d / "user-cert.der")
+    if args.user_cert:
+        raw = Path(args.user_cert).read_bytes()
+        if raw.startswith(b"-----BEGIN"):
+            from cryptography import x509
+            from cryptography.hazmat.primitives.serialization import Encoding
+            raw = x509.load_pem_x509_certificate(raw).public_bytes(Encoding.DER)
+        user_cert = raw
+
+    server = Server(user_manager=FileUsers(users, user_cert))
     await server.init()
     url = f"opc.tcp://127.0.0.1:{args.port}"
     server.set_endpoint(url)
@@ -95,12 +143,19 @@ async def main() -> None:
     )
     await server.load_certificate(str(cert))
     await server.load_private_key(str(key))
-    if args.secure:
-        server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
-        enforce_secure_sessions()
+    if policies:
+        server.set_security_policy([POLICIES[p][1] for p in policies])
+        enforce_secure_sessions({POLICIES[p][0] for p in policies})
     else:
         server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
-    server.set_security_IDs(["Username"] if users is not None else ["Anonymous", "Username"])
+    tokens = []
+    if users is None and user_cert is None:
+        tokens += [ua.AnonymousIdentityToken, ua.UserNameIdentityToken]
+    if users is not None:
+        tokens.append(ua.UserNameIdentityToken)
+    if user_cert is not None:
+        tokens.append(ua.X509IdentityToken)
+    server.set_identity_tokens(tokens)
 
     idx = await server.register_namespace(NS_URI)
     line = await server.nodes.objects.add_object(ua.NodeId("Line1", idx), ua.QualifiedName("Line1", idx))
@@ -157,13 +212,32 @@ async def main() -> None:
         ua.NodeId("Reset", idx), ua.QualifiedName("Reset", idx), reset, [ua.VariantType.Int32], []
     )
 
+    bench_vars = []
+    if args.variables > 0:
+        bench = await server.nodes.objects.add_object(ua.NodeId("Bench", idx), ua.QualifiedName("Bench", idx))
+        for i in range(args.variables):
+            bench_vars.append(
+                await bench.add_variable(ua.NodeId(f"Bench.V{i}", idx), ua.QualifiedName(f"V{i}", idx), ua.Variant(0.0, ua.VariantType.Double))
+            )
+
+    async def churn():
+        n = 0
+        while True:
+            await asyncio.sleep(args.tick / 1000)
+            n += 1
+            for i, v in enumerate(bench_vars):
+                await server.write_attribute_value(v.nodeid, ua.DataValue(ua.Variant(float(n * 1000 + i), ua.VariantType.Double)))
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     async with server:
         print(f"READY {url}", flush=True)
+        churner = asyncio.create_task(churn()) if bench_vars and args.tick > 0 else None
         await stop.wait()
+        if churner:
+            churner.cancel()
 
 
 if __name__ == "__main__":
