@@ -2,7 +2,8 @@
 // process, changing every variable once a second), read four ways, each in its own child process so its
 // CPU time and RSS are its own: our driver subscribed (MonitoredItems, the default for on-change
 // properties), our driver polling (one Read of all 1,000 per second), and a raw node-opcua client doing
-// each of the same two jobs. Modes are interleaved round by round so a shared, loaded machine weighs on
+// each of the same two jobs (with the same kind of certificate manager as the driver: without one,
+// node-opcua's default cost the raw client several times more CPU per reading in a trial run). Modes are interleaved round by round so a shared, loaded machine weighs on
 // all of them alike; CPU is measured as CPU-seconds (process.cpuUsage), not wall time.
 //
 //   node packages/cli/bin/run-ts.js bench/opcua.ts [--variables 1000] [--seconds 15] [--rounds 2]
@@ -16,7 +17,7 @@ import { promisify } from 'node:util';
 import type { ResolvedDevice, ResolvedProperty } from '@edgetwin/api';
 import { freePort } from '@edgetwin/eventbus/testing';
 import { createOpcuaDriverFactory } from '@edgetwin/mappers/drivers/opcua/index';
-import { startAsyncuaServer } from '@edgetwin/simulators/opcua/asyncua';
+import { ASYNCUA_NAMESPACE as NS, startAsyncuaServer } from '@edgetwin/simulators/opcua/asyncua';
 import {
   AttributeIds,
   ClientMonitoredItemGroup,
@@ -33,7 +34,6 @@ import { numberOption, replaceSection } from './support.js';
 
 const MODES = ['driver-subscribe', 'raw-subscribe', 'driver-poll', 'raw-poll'] as const;
 type Mode = (typeof MODES)[number];
-const NS = 'urn:edgetwin:asyncua';
 const SAMPLING_MS = 250;
 const POLL_MS = 1000;
 
