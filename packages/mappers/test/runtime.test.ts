@@ -209,8 +209,7 @@ describe('device lifecycle', () => {
       sock.destroy();
     });
     await new Promise<void>((r) => gateway.listen(0, '127.0.0.1', r));
-    const nthConnect = (n: number) =>
-      waitUntil(() => accepted.length >= n, `${n} connects to the gateway`, 20_000);
+    const nthConnect = (n: number) => waitUntil(() => accepted.length >= n, `${n} connects to the gateway`, 20_000);
     try {
       rig = await startRig(modbusDriverFactory, {
         worker: { connectBackoffMs: 200, maxConnectBackoffMs: 5_000, callTimeoutMs: 1_000 },

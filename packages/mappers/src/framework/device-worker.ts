@@ -460,7 +460,10 @@ export class DeviceWorker {
     const held = Date.now() - this.connectedAt >= this.deps.options.maxConnectBackoffMs;
     this.drops = held ? 1 : this.drops + 1;
     const retryInMs = backoff(this.drops, this.deps.options.connectBackoffMs, this.deps.options.maxConnectBackoffMs);
-    this.log[this.drops > 1 ? 'debug' : 'warn']({ reason, drops: this.drops, retryInMs }, 'device connection lost; reconnecting');
+    this.log[this.drops > 1 ? 'debug' : 'warn'](
+      { reason, drops: this.drops, retryInMs },
+      'device connection lost; reconnecting',
+    );
     void this.publishState('offline');
     void this.stopGeneration().then(() => this.startGeneration());
   }
