@@ -125,6 +125,10 @@ export async function startController(given: ControllerOptions): Promise<Running
     onEmit: (c) => metrics.dispatched.inc({ kind: c.kind, op: c.object ? 'upsert' : 'remove' }),
   });
   const live = new LiveState(source, { ...(opts.history ? { history: opts.history } : {}), metrics });
+  // with Kubernetes, the events `edgetwin describe` shows are Kubernetes Events too (`kubectl describe device`)
+  const kubeEvents =
+    source instanceof KubernetesSource ? source.eventRecorder({ logger, counter: metrics.kubeEvents }) : undefined;
+  if (kubeEvents) live.events.onEvent((e) => kubeEvents.record(e));
   const statusOpts: ConstructorParameters<typeof StatusCoalescer>[1] = { logger, metrics, observer: live };
   if (opts.statusIntervalMs !== undefined) statusOpts.statusIntervalMs = opts.statusIntervalMs;
   if (opts.statusBurst !== undefined) statusOpts.statusBurst = opts.statusBurst;
@@ -193,6 +197,7 @@ export async function startController(given: ControllerOptions): Promise<Running
         await http.close();
         status.stop();
         live.stop();
+        kubeEvents?.stop();
         dispatcher.stop();
         await source.stop();
         logger.info('controller stopped');

@@ -55,6 +55,12 @@ export class ControllerMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly kubeEvents = new Counter({
+    name: 'edgetwin_controller_kube_events_total',
+    help: 'Kubernetes Events written for device events, by result: created, patched (a repeat counted up), dropped-rate (spam filter: 25 per device, then one per 5 minutes), dropped-busy (100 writes in flight), skipped (device not in the cache), failed',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly events = new Counter({
     name: 'edgetwin_controller_events_total',
     help: 'Device and node events recorded (describe shows the recent ones), by reason',

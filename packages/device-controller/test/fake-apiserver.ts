@@ -62,6 +62,8 @@ export class FakeApiServer {
   /** events at or below this resourceVersion are no longer in history (etcd compaction) */
   private compactedTo = 0;
   private readonly objects = new Map<string, Obj>();
+  /** core/v1 Events by ns/name (POST and merge PATCH only) */
+  readonly events = new Map<string, Obj>();
   private readonly history: WatchEvent[] = [];
   private readonly watchers = new Set<Watcher>();
   private server?: Server;
@@ -174,6 +176,28 @@ export class FakeApiServer {
     return obj;
   }
 
+  private event(res: ServerResponse, method: string, ns: string, name: string | undefined, body: Obj): void {
+    if (method === 'POST' && !name) {
+      const key = `${ns}/${body.metadata.name}`;
+      if (this.events.has(key)) {
+        send(res, 409, status(409, 'AlreadyExists', `events "${key}" exists`));
+        return;
+      }
+      const obj = { ...body, metadata: { ...body.metadata, namespace: ns, uid: randomUUID() } };
+      this.events.set(key, obj);
+      send(res, 201, obj);
+      return;
+    }
+    const existing = name && this.events.get(`${ns}/${name}`);
+    if (method === 'PATCH' && existing) {
+      const patched = mergePatch(existing, body) as Obj;
+      this.events.set(`${ns}/${name}`, patched);
+      send(res, 200, patched);
+      return;
+    }
+    send(res, 404, status(404, 'NotFound', `events "${name}" not found`));
+  }
+
   private emit(ev: WatchEvent): void {
     this.history.push(ev);
     for (const w of this.watchers) {
@@ -191,6 +215,11 @@ export class FakeApiServer {
     if (raw) rec.body = JSON.parse(raw);
     this.requests.push(rec);
 
+    const ev = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/events(?:\/([^/]+))?$/);
+    if (ev) {
+      this.event(res, req.method ?? 'GET', ev[1]!, ev[2], rec.body as Obj);
+      return;
+    }
     const m = url.pathname.match(
       /^\/apis\/devices\.kubeedge\.io\/v1beta1(?:\/namespaces\/([^/]+))?\/(devices|devicemodels|devicestatuses)(?:\/([^/]+))?(\/status)?$/,
     );

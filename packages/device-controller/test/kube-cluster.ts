@@ -27,7 +27,7 @@ export const CONTROLLER_USER = 'system:serviceaccount:edgetwin:edgetwin-controll
 export interface KubeClusterOptions {
   /** also run kube-controller-manager (garbage collector + namespace controller); default false */
   controllerManager?: boolean;
-  /** write an audit log of every request to devices.kubeedge.io and coordination.k8s.io (see requests()) */
+  /** write an audit log of every request to devices.kubeedge.io, coordination.k8s.io and core events (see requests()) */
   audit?: boolean;
   /** extra kube-apiserver flags */
   apiServerArgs?: string[];
@@ -174,7 +174,14 @@ export class KubeCluster {
         kind: 'Policy',
         omitStages: ['RequestReceived', 'ResponseStarted'],
         rules: [
-          { level: 'Metadata', resources: [{ group: 'devices.kubeedge.io' }, { group: 'coordination.k8s.io' }] },
+          {
+            level: 'Metadata',
+            resources: [
+              { group: 'devices.kubeedge.io' },
+              { group: 'coordination.k8s.io' },
+              { group: '', resources: ['events'] },
+            ],
+          },
           { level: 'None' },
         ],
       }),

@@ -9,7 +9,7 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { API_VERSION, type Device, deviceTopic } from '@edgetwin/api';
+import { API_VERSION, type Device, deviceTopic, writeStatusTopic } from '@edgetwin/api';
 import { type BusClient, connectBus, type EmbeddedBroker } from '@edgetwin/eventbus';
 import {
   collectMessages,
@@ -214,6 +214,58 @@ describe('the controller on a real API server', () => {
       'c desired 18 on the edge',
       10_000,
     );
+  });
+
+  it('writes a refused write as a Kubernetes Event of the Device (kubectl describe device), a repeat counted up', async () => {
+    // what a mapper says when the device refuses the desired value; then it writes, and is refused again
+    const writeStatus = async (state: 'failed' | 'written') => {
+      await edgeApp.publish(
+        writeStatusTopic('default/a'),
+        JSON.stringify({
+          property: 'temp',
+          desired: '20',
+          state,
+          reason: 'device refused the value',
+          timestamp: Date.now(),
+        }),
+      );
+      await waitUntil(() => twin.getTwin('default/a')?.twins.temp?.writeStatus?.state === state, `a ${state}`, 10_000);
+      await allReportsAcked(15_000);
+    };
+    const describe_ = () => kube.kubectlOk(['describe', 'device', 'a']);
+    await writeStatus('failed');
+    await waitUntil(
+      async () =>
+        /Warning\s+WriteFailed\s+.*edgetwin-controller\s+temp=20: device refused the value/.test(await describe_()),
+      'WriteFailed under Events of kubectl describe device a',
+      15_000,
+      100,
+    );
+    await writeStatus('written');
+    await writeStatus('failed');
+    await waitUntil(
+      async () => /\(x2 over/.test(await describe_()),
+      'the repeat counted up: (x2 over ...)',
+      15_000,
+      100,
+    );
+    const events = JSON.parse(
+      await kube.kubectlOk([
+        'get',
+        'events',
+        '--field-selector',
+        'involvedObject.name=a,reason=WriteFailed',
+        '-o',
+        'json',
+      ]),
+    ) as { items: Array<{ count: number; reportingComponent: string; involvedObject: { kind: string; uid: string } }> };
+    const dev = (await getJson('device', 'a'))!;
+    expect(events.items).toHaveLength(1);
+    expect(events.items[0]).toMatchObject({
+      count: 2,
+      reportingComponent: 'edgetwin-controller',
+      involvedObject: { kind: 'Device', uid: (dev.metadata as { uid: string }).uid },
+    });
   });
 
   it('re-lists after an API server crash, seeing a deletion made behind its back (410 Gone)', async () => {

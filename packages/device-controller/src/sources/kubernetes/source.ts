@@ -25,6 +25,7 @@ import pino, { type Logger } from 'pino';
 import { ConflictError, NotFoundError } from '../../errors.js';
 import { type DesiredValueChange, objectKey, type Source, type SourceEvent, type SourceObject } from '../../source.js';
 import { stampDesired } from '../desired-stamp.js';
+import { KubeEventRecorder, type KubeEventRecorderOptions } from './event-recorder.js';
 import { type RequestOptions, requestOptions } from './request-options.js';
 
 export interface KubernetesSourceOptions {
@@ -123,6 +124,15 @@ export class KubernetesSource implements Source {
     await this.informers.models?.stop();
     await this.informers.statuses?.stop();
     this.listeners.clear();
+  }
+
+  /** A writer of Kubernetes Events on this source's API server, taking Device uids from the informer's cache. */
+  eventRecorder(opts: Omit<KubeEventRecorderOptions, 'uidOf' | 'requestTimeoutMs'>): KubeEventRecorder {
+    return new KubeEventRecorder(this.kc, {
+      ...opts,
+      uidOf: (namespace, name) => this.informers.devices?.get(name, namespace)?.metadata?.uid,
+      requestTimeoutMs: this.opts.requestTimeoutMs ?? 30_000,
+    });
   }
 
   devices(): Device[] {
