@@ -14,7 +14,9 @@
 // CLI speed: `get devices`, `twin set`, `describe device` against that cloud, from the bundle and from the
 // sources, and `node -e 0` (Node's own start, the floor), interleaved, --rounds times each; wall and CPU time
 // (user + sys) of each process from /proc (wait4 rusage through GNU time). `up` ready: from spawn to its
-// "edgetwin is up" line, bundle and sources, alternating.
+// "edgetwin is up" line, bundle and sources, alternating; wall time and the process's CPU time until then
+// (/proc/PID/stat). `--only-up` measures just that; `--baseline DIR` (another checkout with its node_modules,
+// e.g. main before a change) alternates its `up` with this tree's, in the same run.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -35,10 +37,17 @@ const DEVICES = numberOption('devices', 1000);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** what deploy/ sets (systemd units, Dockerfile) */
 const TUNING = { NODE_OPTIONS: '--max-semi-space-size=1', MALLOC_ARENA_MAX: '2' };
+const ONLY_UP = args.includes('--only-up');
+const BASELINE = args.includes('--baseline') ? resolve(args[args.indexOf('--baseline') + 1] ?? '') : undefined;
 
 type Mode = 'bundle' | 'source';
 /** argv for a CLI call: the bundle directly (as deploy/ does), or bin/edgetwin.js forced onto the sources */
-const cli = (mode: Mode) => (mode === 'bundle' ? [BUNDLE] : [SOURCE]);
+const cli = (mode: Mode, root = ROOT) =>
+  root === ROOT
+    ? mode === 'bundle'
+      ? [BUNDLE]
+      : [SOURCE]
+    : [join(root, mode === 'bundle' ? 'packages/cli/dist/edgetwin.js' : 'packages/cli/bin/edgetwin.js')];
 const envOf = (mode: Mode, extra: Record<string, string> = {}) => ({
   ...process.env,
   ...(mode === 'source' ? { EDGETWIN_FROM_SOURCE: '1' } : {}),
@@ -75,9 +84,10 @@ async function startCli(
   ready: RegExp,
   env: Record<string, string> = {},
   timeoutMs = 120_000,
-): Promise<{ proc: ChildProcess; ms: number; stop: () => Promise<void> }> {
+  root = ROOT,
+): Promise<{ proc: ChildProcess; ms: number; cpuMs: number; stop: () => Promise<void> }> {
   const t0 = performance.now();
-  const proc = spawn(process.execPath, [...cli(mode), ...argv], {
+  const proc = spawn(process.execPath, [...cli(mode, root), ...argv], {
     env: envOf(mode, env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -86,12 +96,14 @@ async function startCli(
   proc.stderr!.on('data', (d) => {
     err = (err + d).slice(-4000);
   });
+  let cpuMs = Number.NaN;
   const ms = await new Promise<number>((res, rej) => {
     const t = setTimeout(() => rej(new Error(`${argv[0]} not ready in ${timeoutMs} ms: ${err}`)), timeoutMs);
     proc.stdout!.on('data', (d) => {
       out += d;
       if (ready.test(out)) {
         clearTimeout(t);
+        cpuMs = cpuOf(proc.pid!);
         res(performance.now() - t0);
       }
     });
@@ -107,7 +119,14 @@ async function startCli(
     proc.kill('SIGTERM');
     await Promise.race([gone, sleep(20_000).then(() => proc.kill('SIGKILL'))]);
   };
-  return { proc, ms, stop };
+  return { proc, ms, cpuMs, stop };
+}
+
+/** user + system CPU ms of a live process so far (/proc/PID/stat fields 14 and 15, in 100 Hz clock ticks). */
+function cpuOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** One short CLI call: wall ms and CPU ms (user + sys of the process, from GNU time). */
@@ -164,11 +183,87 @@ spec:
   return docs.join('---\n');
 }
 
+/** `up --example led-raspberrypi` until "edgetwin is up": bundle and sources of this tree (and of --baseline),
+ * alternating, median of min(ROUNDS, 3) starts each (ROUNDS with --only-up); wall and CPU ms until ready. */
+async function upRows(dir: string): Promise<string[]> {
+  const trees = [
+    ...(BASELINE ? [{ label: 'baseline', root: BASELINE }] : []),
+    { label: BASELINE ? 'this tree' : '', root: ROOT },
+  ];
+  const samples = new Map<string, { wall: number[]; cpu: number[] }>();
+  const rounds = ONLY_UP ? ROUNDS : Math.min(ROUNDS, 3);
+  for (let r = 0; r < rounds; r++)
+    for (const m of ['bundle', 'source'] as Mode[])
+      for (const t of trees) {
+        const upDir = join(dir, `up-${m}-${t.label || 'x'}-${r}`);
+        const ports = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+        const up = await startCli(
+          m,
+          [
+            'up',
+            '--data-dir',
+            upDir,
+            '--port',
+            String(ports[0]),
+            '--cloud-port',
+            String(ports[1]),
+            '--http-port',
+            String(ports[2]),
+            '--modbus-port',
+            String(ports[3]),
+            '--rest-port',
+            String(ports[4]),
+            '--no-view',
+            '--example',
+            'led-raspberrypi',
+          ],
+          /edgetwin is up/,
+          {},
+          120_000,
+          t.root,
+        );
+        const key = `${t.label}|${m}`;
+        const e = samples.get(key) ?? { wall: [], cpu: [] };
+        e.wall.push(up.ms);
+        e.cpu.push(up.cpuMs);
+        samples.set(key, e);
+        process.stderr.write(`up ${t.label} ${m}: ${up.ms.toFixed(0)} ms wall, ${up.cpuMs} ms CPU (load ${load()})\n`);
+        await up.stop();
+      }
+  const rows: string[] = [];
+  for (const t of trees)
+    for (const m of ['bundle', 'source'] as Mode[]) {
+      const e = samples.get(`${t.label}|${m}`)!;
+      rows.push(
+        `| \`up --example led-raspberrypi\` until "edgetwin is up"${t.label ? ` (${t.label})` : ''} | ${m === 'bundle' ? 'bundle' : 'sources (tsx)'} | ${median(e.wall).toFixed(0)} | ${median(e.cpu).toFixed(0)} |`,
+      );
+    }
+  return rows;
+}
+
 async function main(): Promise<void> {
   const { buildBundle } = (await import(join(ROOT, 'scripts/build.mjs'))) as { buildBundle: () => Promise<unknown> };
   await buildBundle();
   const loadStart = load();
   const dir = mkdtempSync(join(os.tmpdir(), 'edgetwin-shipping-'));
+  if (ONLY_UP) {
+    try {
+      const rows = await upRows(dir);
+      process.stdout.write(
+        [
+          `Load average (1/5/15 min) at start ${loadStart}, at the end ${load()}. Median of ${ROUNDS} alternating starts.`,
+          '',
+          '| call | run from | wall ms | CPU ms |',
+          '| --- | --- | --- | --- |',
+          ...rows,
+          '',
+        ].join('\n'),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
   const cloudDir = join(dir, 'cloud');
   const [httpPort, mqttPort] = [await freePort(), await freePort()];
   const cloud = await startCli(
@@ -292,39 +387,7 @@ async function main(): Promise<void> {
     await cloud.stop();
   }
 
-  // ---- up ready, alternating
-  const upTimes: Record<Mode, number[]> = { bundle: [], source: [] };
-  for (let r = 0; r < Math.min(ROUNDS, 3); r++)
-    for (const m of ['bundle', 'source'] as Mode[]) {
-      const upDir = join(dir, `up-${m}-${r}`);
-      const ports = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-      const up = await startCli(
-        m,
-        [
-          'up',
-          '--data-dir',
-          upDir,
-          '--port',
-          String(ports[0]),
-          '--cloud-port',
-          String(ports[1]),
-          '--http-port',
-          String(ports[2]),
-          '--modbus-port',
-          String(ports[3]),
-          '--no-view',
-          '--example',
-          'led-raspberrypi',
-        ],
-        /edgetwin is up/,
-      );
-      upTimes[m].push(up.ms);
-      await up.stop();
-    }
-  for (const m of ['bundle', 'source'] as Mode[])
-    cliRows.push(
-      `| \`up --example led-raspberrypi\` until "edgetwin is up" | ${m === 'bundle' ? 'bundle' : 'sources (tsx)'} | ${median(upTimes[m]).toFixed(0)} | – |`,
-    );
+  cliRows.push(...(await upRows(dir)));
   rmSync(dir, { recursive: true, force: true });
 
   const section = [

@@ -16,9 +16,8 @@ import {
 import type { BusClient } from '@edgetwin/eventbus/contracts';
 import type { Logger } from 'pino';
 import type { MapperMetrics } from './metrics.js';
-import type { SinkPoint } from './sinks/batching-sink.js';
+import { gaugeValue, type SinkPoint } from './sinks/batching-sink.js';
 import { SINK_METHODS, type SinkHub, type SinkMethod, sinkLabel } from './sinks/hub.js';
-import { gaugeValue } from './sinks/otel.js';
 import { type Cycle, startCycle } from './scheduler.js';
 
 export interface PushBody {

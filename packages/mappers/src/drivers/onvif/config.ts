@@ -2,13 +2,14 @@
 // configData -> OnvifProtocolConfig (camera address, user, password file, timeouts), a property's visitor
 // configData -> OnvifVisitor (which camera datum the property carries, and the media settings of snapshots,
 // saveFrame and saveVideo), and validateOnvifDevice, which `edgetwin validate`/`apply` and the mapper both run.
-// Pure: no network, no XML.
+// Pure: no network, no XML (readPasswordFile reads the password file the config names).
 //
 // KubeEdge's v1.17 onvif-mapper keys keep their meaning (reference §2.4): protocol url (host:port),
 // userName, password (a FILE holding the password); visitor dataType (string|stream), format, outputDir,
 // frameCount, frameInterval (nanoseconds), videoNum; properties named getURI, saveFrame, saveVideo. The
 // sample repeats url/userName/password in each visitor: accepted and ignored (the protocol's win).
 
+import { readFileSync } from 'node:fs';
 import {
   type ConfigData,
   type ConfigIssue,
@@ -259,4 +260,10 @@ export function parseOnvifVisitor(
 /** Every problem of an ONVIF device's config (validate, apply and the mapper). */
 export function validateOnvifDevice(device: ResolvedDevice): ConfigIssue[] {
   return deviceConfigIssues(device, parseOnvifProtocol, parseOnvifVisitor);
+}
+
+/** One trailing newline dropped, as KubeEdge's onvif-mapper reads its secret file (and no more: spaces count). */
+export function readPasswordFile(path: string): string {
+  const text = readFileSync(path, 'utf8');
+  return text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text;
 }

@@ -8,7 +8,6 @@
 // but unhealthy: every read fails with code `config` saying so, and the password file is read again on
 // the next attempt.
 
-import { readFileSync } from 'node:fs';
 import { mediaTopic, type ResolvedDevice, type ResolvedProperty } from '@edgetwin/api';
 import {
   type DeviceDriver,
@@ -33,6 +32,7 @@ import {
   type OnvifProtocolConfig,
   type OnvifVisitor,
   parseOnvifVisitor,
+  readPasswordFile,
 } from './config.js';
 import { authorization, parseChallenges } from './http-auth.js';
 import { jpegInfo } from './jpeg.js';
@@ -73,12 +73,6 @@ const IMAGING: Partial<Record<OnvifDatum, ImagingKey>> = {
   colorSaturation: 'ColorSaturation',
   sharpness: 'Sharpness',
 };
-
-/** One trailing newline dropped, as KubeEdge's onvif-mapper reads its secret file (and no more: spaces count). */
-export function readPasswordFile(path: string): string {
-  const text = readFileSync(path, 'utf8');
-  return text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text;
-}
 
 const samePosition = (a: { pan?: number; tilt?: number; zoom?: number }, b: PtzPosition) =>
   Math.abs((a.pan ?? b.pan) - b.pan) < POSITION_EPSILON &&

@@ -33,6 +33,14 @@ export interface SinkWriter {
  */
 export type SecretSource = () => string | undefined;
 
+/** The gauge value of a reading (OTEL's only kind), or undefined when it is not a number. */
+export function gaugeValue(p: Pick<SinkPoint, 'type' | 'value'>): number | undefined {
+  if (p.type === 'boolean') return p.value === 'true' ? 1 : p.value === 'false' ? 0 : undefined;
+  if (p.type !== 'int' && p.type !== 'float' && p.type !== 'double') return undefined;
+  const n = Number(p.value);
+  return Number.isFinite(n) ? n : undefined;
+}
+
 /** An error the writer recognised as refused credentials (wrong password or token). */
 export class SinkAuthError extends Error {
   override readonly name = 'SinkAuthError';

@@ -1,6 +1,8 @@
 // The sinks of one mapper (issue 17): one BatchingSink per database target (kind and address, database,
 // user...), shared by every device and property that names it, so a hundred devices writing to one redis
-// share one connection and one buffer. Properties hand their readings here without waiting.
+// share one connection and one buffer. Properties hand their readings here without waiting. A database
+// client library loads when its sink first connects (issue 15 target 4): a mapper without sinks never
+// imports mysql2, redis, InfluxDB's or OpenTelemetry's clients (together over a second of CPU).
 
 import type { Influx2Sink, MysqlSink, PushConfig, RedisSink } from '@edgetwin/api';
 import type { Logger } from 'pino';
@@ -12,15 +14,32 @@ import {
   type SinkPoint,
   type SinkStateListener,
   type SinkStatus,
+  type SinkWriter,
 } from './batching-sink.js';
-import { influxWriter } from './influxdb2.js';
-import { mysqlWriter } from './mysql.js';
-import { otelWriter } from './otel.js';
-import { redisWriter } from './redis.js';
 import { sinkSecret } from './secrets.js';
 
 export const SINK_METHODS = ['influxdb2', 'redis', 'mysql', 'otel'] as const;
 export type SinkMethod = (typeof SINK_METHODS)[number];
+
+/** A writer whose client library loads on first connect; a failed load fails that connect (retried as any). */
+function lazyWriter(load: () => Promise<SinkWriter>): SinkWriter {
+  let inner: Promise<SinkWriter> | undefined;
+  const ready = () => {
+    inner ??= load().catch((e: unknown) => {
+      inner = undefined;
+      throw e;
+    });
+    return inner;
+  };
+  return {
+    connect: async () => (await ready()).connect(),
+    write: async (points) => (await ready()).write(points),
+    close: async () => {
+      const w = await inner?.catch(() => undefined);
+      await w?.close();
+    },
+  };
+}
 
 /** The label (and identity) of a sink target; never holds a secret. */
 export function sinkLabel(method: SinkMethod, config: PushConfig): string {
@@ -69,14 +88,15 @@ export class SinkHub {
       // read once here, so an unreadable secret file is refused at once; then again on every connect
       sinkSecret(method, this.env);
       const secret = () => sinkSecret(method, this.env);
-      const writer =
+      const writer = lazyWriter(async () =>
         method === 'redis'
-          ? redisWriter(config.redis!, secret, t)
+          ? (await import('./redis.js')).redisWriter(config.redis!, secret, t)
           : method === 'mysql'
-            ? mysqlWriter(config.mysql!, secret, t)
+            ? (await import('./mysql.js')).mysqlWriter(config.mysql!, secret, t)
             : method === 'influxdb2'
-              ? influxWriter(config.influxdb2!, secret, t)
-              : otelWriter(config.otel!.endpointURL, secret, t);
+              ? (await import('./influxdb2.js')).influxWriter(config.influxdb2!, secret, t)
+              : (await import('./otel.js')).otelWriter(config.otel!.endpointURL, secret, t),
+      );
       s = new BatchingSink(label, writer, this.limits, this.log, this.metrics.sinks);
       this.sinks.set(label, s);
     }

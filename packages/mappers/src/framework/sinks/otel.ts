@@ -10,17 +10,9 @@ import { ExportResultCode } from '@opentelemetry/core';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AggregationTemporality, DataPointType, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { type SecretSource, SinkAuthError, type SinkPoint, type SinkWriter } from './batching-sink.js';
+import { gaugeValue, type SecretSource, SinkAuthError, type SinkWriter } from './batching-sink.js';
 
 export const OTEL_METRIC = 'edgetwin.device.property';
-
-/** The gauge value of a reading, or undefined when it is not a number. */
-export function gaugeValue(p: Pick<SinkPoint, 'type' | 'value'>): number | undefined {
-  if (p.type === 'boolean') return p.value === 'true' ? 1 : p.value === 'false' ? 0 : undefined;
-  if (p.type !== 'int' && p.type !== 'float' && p.type !== 'double') return undefined;
-  const n = Number(p.value);
-  return Number.isFinite(n) ? n : undefined;
-}
 
 const hr = (ms: number): [number, number] => [Math.floor(ms / 1000), (ms % 1000) * 1e6];
 
