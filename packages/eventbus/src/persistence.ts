@@ -103,13 +103,80 @@ export async function openLevelPersistence(dir: string, logger: Logger = silentL
   const persistence = levelPersistence(db);
   let closing = false;
   const retainedWritten = keepForwardOrder(persistence, logger, () => closing);
+  const drained = trackAfterClose(persistence as unknown as Record<string, unknown>, retainedWritten);
   return {
     persistence,
     async close() {
       closing = true;
-      await retainedWritten();
+      await drained();
       await persistence.destroy();
       if (db.status !== 'closed') await db.close();
     },
+  };
+}
+
+/** aedes' persistence calls that return a promise (the aedes-persistence interface). */
+const ASYNC_CALLS = [
+  'storeRetained',
+  'addSubscriptions',
+  'removeSubscriptions',
+  'subscriptionsByClient',
+  'countOffline',
+  'subscriptionsByTopic',
+  'cleanSubscriptions',
+  'outgoingEnqueue',
+  'outgoingEnqueueCombi',
+  'outgoingUpdate',
+  'outgoingClearMessageId',
+  'incomingStorePacket',
+  'incomingGetPacket',
+  'incomingDelPacket',
+  'cleanIncoming',
+  'putWill',
+  'getWill',
+  'delWill',
+] as const;
+
+/**
+ * aedes' close() resolves once its registered clients are closed, but work it started goes on reaching the
+ * persistence: a client's will published and deleted after its close, a client mid-handshake (not yet
+ * registered, so not closed by aedes) fetching its session and storing its will. On a closed LevelDB those
+ * calls fail with LEVEL_DATABASE_NOT_OPEN, and aedes does not handle every such failure
+ * (`delWill(client).finally(...)` in its CONNECT handler): an unhandled rejection that kills the process.
+ * So every call is tracked; the returned drain waits (bounded) until none is in flight, and from then on a
+ * call never reaches the database: its promise stays pending, as the broker it served is gone.
+ */
+export function trackAfterClose(
+  store: Record<string, unknown>,
+  queuedWrites: () => Promise<void>,
+  boundMs = 2000,
+): () => Promise<void> {
+  const inflight = new Set<Promise<unknown>>();
+  let closed = false;
+  for (const name of ASYNC_CALLS) {
+    const call = store[name];
+    if (typeof call !== 'function') continue;
+    const bound = (call as (...args: unknown[]) => Promise<unknown>).bind(store);
+    store[name] = (...args: unknown[]) => {
+      if (closed) return new Promise<never>(() => {});
+      const p = bound(...args);
+      inflight.add(p);
+      const done = () => inflight.delete(p);
+      p.then(done, done);
+      return p;
+    };
+  }
+  return async () => {
+    const deadline = Date.now() + boundMs;
+    // a call settling lets aedes make the next one (its steps run one after another): look again after a turn
+    do {
+      await queuedWrites();
+      await Promise.race([
+        Promise.allSettled([...inflight]),
+        new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref()),
+      ]);
+      await new Promise((r) => setImmediate(r));
+    } while (inflight.size > 0 && Date.now() < deadline);
+    closed = true;
   };
 }
