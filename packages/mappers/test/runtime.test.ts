@@ -250,6 +250,23 @@ describe('writes', () => {
     expect(virtualDevice(d.id).read('setpoint')).toBe(55);
   });
 
+  it('a desired value that arrives while the previous one is being written is written next, not left pending', async () => {
+    rig = await startRig(virtualDriverFactory);
+    const d = track(device(V, [prop('setpoint', { minimum: 0, maximum: 100 })]));
+    const ws = await collectMessages(rig.app, writeStatusTopic(d.id));
+    const { message: online } = await armNextMessage(rig.app, deviceTopic(d.id, 'state/update'));
+    await rig.publish(d);
+    await online;
+    virtualDevice(d.id).latencyMs = 1000; // the write of 55 is still in flight when 66 arrives
+    await rig.delta(d.id, { setpoint: '55' });
+    await ws.waitFor((m) => (m.json() as WriteStatus).desired === '55');
+    await rig.delta(d.id, { setpoint: '66' });
+    await ws.waitFor(
+      (m) => (m.json() as WriteStatus).desired === '66' && (m.json() as WriteStatus).state === 'verified',
+    );
+    expect(virtualDevice(d.id).read('setpoint')).toBe(66);
+  });
+
   it('refuses out-of-range, wrong-type and non-string desired values, and unknown properties, with the reason', async () => {
     rig = await startRig(virtualDriverFactory);
     const d = track(device(V, [prop('setpoint', { minimum: 0, maximum: 100 })]));

@@ -49,6 +49,8 @@ export class WriteReconciler {
   private attempts = 0;
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
+  /** an attempt was asked for while one was in flight (a new desired value, a drift): run it after */
+  private again = false;
   private waitingForConnection = false;
   private stopped = false;
 
@@ -146,7 +148,11 @@ export class WriteReconciler {
 
   private async attempt(): Promise<void> {
     const target = this.target;
-    if (this.busy || this.stopped || !target || target.raw === undefined || !target.spec) return;
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
+    if (this.stopped || !target || target.raw === undefined || !target.spec) return;
     const driver = this.deps.driver();
     const prop = this.deps.property();
     if (!prop) return;
@@ -199,6 +205,11 @@ export class WriteReconciler {
       this.retryOrFail(`write failed: ${err.message}`, err.retryable);
     } finally {
       this.busy = false;
+      // a desired value that arrived during this write was left pending by begin(): write it now
+      if (this.again) {
+        this.again = false;
+        if (this.target !== target && this.state === 'pending') void this.attempt();
+      }
     }
   }
 
