@@ -414,6 +414,16 @@ export class OpcuaDeviceDriver implements DeviceDriver {
     sub.on('terminated', () => {
       if (this.subscription === sub) this.subscription = undefined;
     });
+    // A session lost meanwhile (a server restart while subscribing) must stop us here: node-opcua creates
+    // monitored items from a timer and asserts the subscription's session there, an exception no caller can
+    // catch (it took down a test worker). The framework reconnects and subscribes again.
+    const stillOurs = async () => {
+      if (this.session === session && this.lost === undefined && sub.hasSession) return;
+      if (this.subscription === sub) this.subscription = undefined;
+      await sub.terminate().catch(() => undefined);
+      throw new DriverError(`${this.where}: the session was lost while subscribing`, 'connection', true);
+    };
+    await stillOurs();
     // one MonitoredItem group per distinct (samplingInterval, queueSize, deadband)
     const groups = new Map<string, Array<[ResolvedProperty, Target]>>();
     for (const e of entries) {
@@ -431,6 +441,7 @@ export class OpcuaDeviceDriver implements DeviceDriver {
               deadbandType: v.deadband.type === 'percent' ? DeadbandType.Percent : DeadbandType.Absolute,
               deadbandValue: v.deadband.value,
             });
+      await stillOurs();
       const group = ClientMonitoredItemGroup.create(
         sub,
         members.map(([, t]) => ({ nodeId: t.nodeId as NodeId, attributeId: AttributeIds.Value })),
