@@ -233,14 +233,21 @@ describe('device lifecycle', () => {
 });
 
 describe('writes', () => {
-  it('reports pending, written, verified against the desired value; the device holds it', async () => {
-    rig = await startRig(virtualDriverFactory);
+  /** a virtual device with a 0..100 setpoint, served and online, and its write statuses collected */
+  async function onlineSetpointDevice() {
+    const r = await startRig(virtualDriverFactory);
+    rig = r;
     const d = track(device(V, [prop('setpoint', { minimum: 0, maximum: 100 })]));
-    const ws = await collectMessages(rig.app, writeStatusTopic(d.id));
-    const { message: online } = await armNextMessage(rig.app, deviceTopic(d.id, 'state/update'));
-    await rig.publish(d);
+    const ws = await collectMessages(r.app, writeStatusTopic(d.id));
+    const { message: online } = await armNextMessage(r.app, deviceTopic(d.id, 'state/update'));
+    await r.publish(d);
     await online;
-    await rig.delta(d.id, { setpoint: '55' });
+    return { r, d, ws };
+  }
+
+  it('reports pending, written, verified against the desired value; the device holds it', async () => {
+    const { r, d, ws } = await onlineSetpointDevice();
+    await r.delta(d.id, { setpoint: '55' });
     await ws.waitFor((m) => decodeWriteStatus(m.payload).ok && (m.json() as WriteStatus).state === 'verified');
     expect(writeStatuses(ws.messages).map((s) => [s.desired, s.state])).toEqual([
       ['55', 'pending'],
@@ -251,16 +258,11 @@ describe('writes', () => {
   });
 
   it('a desired value that arrives while the previous one is being written is written next, not left pending', async () => {
-    rig = await startRig(virtualDriverFactory);
-    const d = track(device(V, [prop('setpoint', { minimum: 0, maximum: 100 })]));
-    const ws = await collectMessages(rig.app, writeStatusTopic(d.id));
-    const { message: online } = await armNextMessage(rig.app, deviceTopic(d.id, 'state/update'));
-    await rig.publish(d);
-    await online;
+    const { r, d, ws } = await onlineSetpointDevice();
     virtualDevice(d.id).latencyMs = 1000; // the write of 55 is still in flight when 66 arrives
-    await rig.delta(d.id, { setpoint: '55' });
+    await r.delta(d.id, { setpoint: '55' });
     await ws.waitFor((m) => (m.json() as WriteStatus).desired === '55');
-    await rig.delta(d.id, { setpoint: '66' });
+    await r.delta(d.id, { setpoint: '66' });
     await ws.waitFor(
       (m) => (m.json() as WriteStatus).desired === '66' && (m.json() as WriteStatus).state === 'verified',
     );
