@@ -1,6 +1,7 @@
 // The production bundle (issue 15, "Shipping"; scripts/build.mjs): it runs the commands users run, finds the
 // files the sources find next to them (crds/, examples/), and a call of `get`, `twin` or `describe` loads none
-// of the heavy modules (broker, SQLite, OPC-UA, BLE, database clients) that only other commands need.
+// of the heavy modules (broker, SQLite, OPC-UA, BLE, database clients) that only other commands need, nor the
+// manifest validators (ajv) or yaml as it starts (issue 15, target 4).
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -85,6 +86,15 @@ describe('the production bundle (npm run build)', () => {
         `${command} loads`,
       ).toEqual([]);
     }
+    // nor, as they start, the validators (they run on the controller) or the yaml package (only -o yaml loads it)
+    for (const command of ['get', 'twin', 'describe']) {
+      const started = new Set([...externalsOf(meta, main, true), ...externalsOf(meta, chunkOf(command), true)]);
+      expect(
+        ['ajv', 'ajv-formats', 'yaml'].filter((h) => started.has(h)),
+        `${command} loads at start`,
+      ).toEqual([]);
+    }
+    expect(externalsOf(meta, chunkOf('validate'), true).has('ajv')).toBe(true);
     // the check sees what a heavy command does load
     const edge = externalsOf(meta, chunkOf('edge'));
     expect(['aedes', 'better-sqlite3', 'node-opcua-client'].filter((h) => edge.has(h))).toHaveLength(3);

@@ -8,6 +8,7 @@ import {
   UsageError,
   controllerClient,
   withConnectionOptions,
+  yamlPrinter,
 } from '@edgetwin/device-controller/cli/common';
 import {
   describeDevice,
@@ -17,7 +18,6 @@ import {
   reportsSummary,
 } from '@edgetwin/device-controller/cli/present';
 import type { Command } from 'commander';
-import YAML from 'yaml';
 import type { RegisterCommand } from './index.js';
 
 const KINDS: Record<string, 'device' | 'devicemodel' | 'node'> = {
@@ -48,9 +48,10 @@ export const registerDescribe: RegisterCommand = (program: Command) => {
       if (!kind) throw new UsageError(`describe ${kindArg}: unknown kind (expected device, devicemodel or node)`);
       const format = outputFormat(opts.output === 'text' ? 'table' : opts.output, ['table', 'json', 'yaml']);
       const client = controllerClient(opts);
+      const toYaml = await yamlPrinter(format);
       const print = (detail: unknown, text: () => string) => {
         if (format === 'json') console.log(JSON.stringify(detail, null, 2));
-        else if (format === 'yaml') process.stdout.write(YAML.stringify(detail));
+        else if (format === 'yaml') process.stdout.write(toYaml(detail));
         else console.log(text());
       };
       if (kind === 'node') return describeNodeCmd(client, nameArg, print);

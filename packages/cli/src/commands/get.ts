@@ -7,12 +7,12 @@ import {
   parseName,
   type OutputFormat,
   withConnectionOptions,
+  yamlPrinter,
 } from '@edgetwin/device-controller/cli/common';
 import { deviceTable, modelTable, nodeTable, table } from '@edgetwin/device-controller/cli/present';
 import type { Device } from '@edgetwin/api';
 import type { ControllerClient } from '@edgetwin/device-controller/http/client';
 import type { Command } from 'commander';
-import YAML from 'yaml';
 import type { RegisterCommand } from './index.js';
 
 const KINDS: Record<string, 'devices' | 'devicemodels' | 'nodes'> = {
@@ -44,9 +44,10 @@ export const registerGet: RegisterCommand = (program: Command) => {
       const kind = KINDS[kindArg.toLowerCase()];
       if (!kind) throw new UsageError(`unknown kind "${kindArg}" (expected devices, devicemodels, nodes or history)`);
       const format = outputFormat(opts.output);
+      const toYaml = await yamlPrinter(format);
       if (opts.watch && kind !== 'devices') throw new UsageError(`-w: only "get devices -w" watches (not ${kind})`);
       const client = controllerClient(opts);
-      if (opts.watch) return watchDevices(client, format, (d) => keepName(d, opts.namespace, name));
+      if (opts.watch) return watchDevices(client, format, toYaml, (d) => keepName(d, opts.namespace, name));
       const keep = (o: { metadata: { name: string; namespace?: string } }) => keepName(o, opts.namespace, name);
       let items: unknown[];
       let text: string;
@@ -69,7 +70,7 @@ export const registerGet: RegisterCommand = (program: Command) => {
         return;
       }
       if (format === 'json') console.log(JSON.stringify(name ? items[0] : { items }, null, 2));
-      else if (format === 'yaml') process.stdout.write(YAML.stringify(name ? items[0] : { items }));
+      else if (format === 'yaml') process.stdout.write(toYaml(name ? items[0] : { items }));
       else if (items.length === 0) console.error(`No ${kind} found.`);
       else console.log(text);
     }),
@@ -94,14 +95,19 @@ function keepName(o: { metadata: { name: string; namespace?: string } }, namespa
  * get devices -w: the table, then one line per change as the controller streams it (no polling), until
  * Ctrl-C. With -o json|yaml, one document per change.
  */
-async function watchDevices(client: ControllerClient, format: OutputFormat, keep: (d: Device) => boolean) {
+async function watchDevices(
+  client: ControllerClient,
+  format: OutputFormat,
+  toYaml: (v: unknown) => string,
+  keep: (d: Device) => boolean,
+) {
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
   process.once('SIGTERM', () => abort.abort());
   let first = true;
   const print = (devices: Device[]) => {
     if (format === 'json') for (const d of devices) console.log(JSON.stringify(d));
-    else if (format === 'yaml') for (const d of devices) process.stdout.write(`---\n${YAML.stringify(d)}`);
+    else if (format === 'yaml') for (const d of devices) process.stdout.write(`---\n${toYaml(d)}`);
     else {
       const lines = deviceTable(devices, format === 'wide').split('\n');
       console.log((first ? lines : lines.slice(1)).join('\n'));
@@ -127,7 +133,7 @@ async function getHistory(nameArg: string | undefined, opts: GetOptions): Promis
     ...(opts.since !== undefined ? { since: opts.since } : {}),
   });
   if (format === 'json') return console.log(JSON.stringify(h, null, 2));
-  if (format === 'yaml') return void process.stdout.write(YAML.stringify(h));
+  if (format === 'yaml') return void process.stdout.write((await yamlPrinter(format))(h));
   const rows = h.series.flatMap((s) => s.points.map(([t, v]) => [new Date(t).toISOString(), s.property, String(v)]));
   if (rows.length === 0) {
     console.error(

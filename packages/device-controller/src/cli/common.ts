@@ -2,7 +2,9 @@
 // controller is, how manifest files are read, and how failures are printed.
 
 import { readFileSync, statSync } from 'node:fs';
-import { listManifestFiles, ManifestFilesError } from '@edgetwin/api';
+// the module, not the package index: the index pulls in the validators (ajv, yaml), which a client call
+// (`get`, `twin set`, `describe`) never runs; they run on the controller (issue 15, target 4)
+import { listManifestFiles, ManifestFilesError } from '@edgetwin/api/validate/manifest-files';
 import type { Command } from 'commander';
 import type { ManifestFile } from '../http/check-manifests.js';
 import { ControllerClient, ControllerError } from '../http/client.js';
@@ -105,6 +107,20 @@ export function outputFormat(
   const v = (value ?? 'table') as OutputFormat;
   if (!allowed.includes(v)) throw new UsageError(`-o ${value}: unknown output format (expected ${allowed.join(', ')})`);
   return v;
+}
+
+/**
+ * YAML.stringify for -o yaml, loaded only when that format is asked for: the yaml package costs a client
+ * call (`get`, `describe`) ~25 ms of start-up otherwise (issue 15, target 4). Other formats get a function
+ * that is never meant to run.
+ */
+export async function yamlPrinter(format: OutputFormat): Promise<(v: unknown) => string> {
+  if (format !== 'yaml')
+    return () => {
+      throw new Error(`yaml printer used for -o ${format}`);
+    };
+  const { default: YAML } = await import('yaml');
+  return (v) => YAML.stringify(v);
 }
 
 /** `ns/name` or `name` (+ -n namespace). */

@@ -1,14 +1,9 @@
 // Tables and the describe view of controller objects, as plain text.
 
-import {
-  type Device,
-  type DeviceModel,
-  ownValue,
-  type PropertyType,
-  sameValue,
-  type Twin,
-  type WriteStatus,
-} from '@edgetwin/api';
+import type { Device, DeviceModel, PropertyType, Twin, WriteStatus } from '@edgetwin/api';
+// modules, not the package index, which would load the validators (ajv, yaml) into every client call
+import { ownValue } from '@edgetwin/api/dictionary';
+import { sameValue } from '@edgetwin/api/values';
 import { lastSeen } from '@edgetwin/api/last-seen';
 import type { NodeReportStream } from '../contracts.js';
 import type { ControllerEvent } from '../live/event-log.js';

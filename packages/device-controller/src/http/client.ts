@@ -1,6 +1,7 @@
 // Client of the controller's HTTP API, for the CLI and for tests. Failures come back as ControllerError
 // carrying the controller's finding lines, never as bare HTTP codes.
 
+import type { IncomingMessage } from 'node:http';
 import type { Device, DeviceModel } from '@edgetwin/api';
 import type { ControllerEvent } from '../live/event-log.js';
 import type { ApplyResult } from '../sources/embedded/store.js';
@@ -185,24 +186,20 @@ export class ControllerClient {
   }
 
   private async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
-    let res: Response;
+    let res: { status: number; text: string };
     try {
       const headers: Record<string, string> = {};
       if (body !== undefined) headers['content-type'] = 'application/json';
       if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
-      res = await fetch(this.base + path, {
-        method,
-        headers,
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
+      res = await request(this.base + path, method, headers, body !== undefined ? JSON.stringify(body) : undefined);
     } catch (e) {
-      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      const err = e as NodeJS.ErrnoException;
       throw new Error(
-        `cannot reach the controller at ${this.base}: ${cause?.code ?? cause?.message ?? (e as Error).message} ` +
+        `cannot reach the controller at ${this.base}: ${err.code ?? err.message} ` +
           '(is `edgetwin cloud` or `edgetwin up` running? set --server or EDGETWIN_SERVER)',
       );
     }
-    const text = await res.text();
+    const text = res.text;
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : {};
@@ -221,7 +218,7 @@ export class ControllerClient {
           'elsewhere set EDGETWIN_TOKEN_FILE or EDGETWIN_CONFIG (docs/security.md)',
       ]);
     }
-    if (!res.ok) {
+    if (res.status < 200 || res.status > 299) {
       const findings = (parsed as { findings?: unknown }).findings;
       throw new ControllerError(
         res.status,
@@ -232,4 +229,29 @@ export class ControllerClient {
     }
     return parsed as T;
   }
+}
+
+/**
+ * One request on its own connection (node:http, not fetch): a CLI call exits as soon as it has its answer.
+ * With fetch, undici's compile and its keep-alive connection's wind-down cost a `get` or `twin set` ~80 ms of
+ * its ~180 (issue 15, target 4; bench/shipping.ts).
+ */
+async function request(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+): Promise<{ status: number; text: string }> {
+  const u = new URL(url);
+  const { request: send } = u.protocol === 'https:' ? await import('node:https') : await import('node:http');
+  return new Promise((resolve, reject) => {
+    const req = send(u, { method, headers, agent: false }, (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
