@@ -218,9 +218,13 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
   aedes.on('client', (client) => log.debug({ clientId: client.id }, 'client connected'));
   aedes.on('clientDisconnect', (client) => log.debug({ clientId: client.id }, 'client disconnected'));
 
+  /** every open connection, so close() can end those aedes does not know as clients (see closeBroker) */
+  const sockets = new Set<net.Socket>();
   // MQTT is request/response over small packets: with Nagle on, each reply waits ~40 ms for the peer's
   // delayed ACK (measured: 21 twin round trips/s instead of thousands).
   const handle = (socket: net.Socket, anonymous: boolean) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
     socket.setNoDelay(true);
     if (!anonymous) noAnonymous.add(socket);
     limitPacketSize(socket, maxPacketBytes, (size) => {
@@ -287,16 +291,63 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
     close() {
       closed ??= (async () => {
         untrack();
-        const serversClosed = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-        await new Promise<void>((r) => aedes.close(() => r()));
-        await serversClosed;
-        // LevelDB holds a lock on its directory: release it so a new broker can open the same dir.
+        await closeBroker(aedes, servers, sockets, log);
+        // LevelDB holds a lock on its directory: release it so a new broker can open the same dir. Its close
+        // waits (bounded) for the persistence calls in flight, so a session or retained write is not cut off.
         await persistence?.close();
         log.info({ url }, 'MQTT broker closed');
       })();
       return closed;
     },
   };
+}
+
+/** how long close() gives aedes to close its clients, and the listeners to see every connection end */
+const CLOSE_BOUND_MS = 5000;
+
+/** Resolves true when `p` settles within `ms`, false when the time ran out first. */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((r) => {
+    timer = setTimeout(() => r(false), ms);
+  });
+  try {
+    return await Promise.race([p.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * aedes' close() closes the clients it has registered, i.e. those whose CONNECT was accepted. A connection
+ * still in its handshake (half a CONNECT on the wire, authentication or the durable session fetch not yet
+ * answered) is not among them: its socket stayed open, and a listener's close waits for every connection,
+ * so the broker's close waited up to aedes' 30 s connect timeout, or for ever when the authentication
+ * answered after the close (aedes then drops the client without closing its socket). Those connections
+ * are ended here: their clients reconnect to the next broker, which is what a refused CONNECT would make
+ * them do. Nothing stored goes with them: a handshake step already reaching the store finishes before the
+ * store closes (openLevelPersistence's close), and a later one never reaches it.
+ */
+async function closeBroker(aedes: Aedes, servers: net.Server[], sockets: Set<net.Socket>, log: Logger): Promise<void> {
+  const serversClosed = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  if (!(await within(new Promise<void>((r) => aedes.close(() => r())), CLOSE_BOUND_MS))) {
+    log.error(
+      { connections: sockets.size, boundMs: CLOSE_BOUND_MS },
+      'the broker did not close its clients in time; closing every connection',
+    );
+  }
+  // the sockets of the clients aedes closed are destroyed already (their 'close' event comes a tick later)
+  const open = [...sockets].filter((s) => !s.destroyed);
+  if (open.length > 0) {
+    log.warn(
+      { connections: open.length, remotes: open.slice(0, 10).map((s) => `${s.remoteAddress}:${s.remotePort}`) },
+      `closing ${open.length} connection(s) that had not finished connecting`,
+    );
+    for (const socket of open) socket.destroy();
+  }
+  if (!(await within(serversClosed, CLOSE_BOUND_MS))) {
+    log.error({ boundMs: CLOSE_BOUND_MS }, 'a listener did not close in time; the broker closes without it');
+  }
 }
 
 function listen(spec: BrokerListener, onSocket: (socket: net.Socket) => void): Promise<net.Server> {
