@@ -20,10 +20,11 @@ import { type RunningController, startController } from '@edgetwin/device-contro
 import { type DeviceTwin, openDeviceTwin } from '@edgetwin/devicetwin';
 import { type CloudLinkEdge, startCloudLinkEdge } from '@edgetwin/devicetwin/cloud-link/index';
 import { connectBus, startBroker } from '@edgetwin/eventbus';
-import { numberOption as opt, replaceSection, thermoDevice } from './support.js';
+import { loadAverage, loadLine, numberOption as opt, replaceSection, thermoDevice } from './support.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const NODE = 'bench-gw';
+const LOAD_AT_START = loadAverage();
 const args = process.argv.slice(2);
 const DEVICES = opt('devices', 1000);
 const RUNS = opt('runs', 3);
@@ -262,14 +263,14 @@ async function main(): Promise<void> {
     '## cloud link',
     '',
     `Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}. ` +
-      `Date: ${new Date().toISOString().slice(0, 10)}. Command: \`node packages/cli/bin/run-ts.js bench/cloud-link.ts --devices ${DEVICES} --runs ${RUNS}\`.`,
+      `Date: ${new Date().toISOString().slice(0, 16)}Z. ${loadLine(LOAD_AT_START)} Command: \`node packages/cli/bin/run-ts.js bench/cloud-link.ts --devices ${DEVICES} --runs ${RUNS}\`.`,
     '',
     `One process holds everything, all real: controller (embedded SQLite store), cloud link (embedded aedes broker),`,
     `edge twin (SQLite WAL) on its own aedes broker, edge link dialling through a TCP proxy that cuts the network.`,
     `A node holds ${DEVICES.toLocaleString('en-US')} devices. With the link cut, the cloud changes N devices (half a new desired value,`,
     'a quarter deleted, a quarter added); "resync" runs from the edge being connected again to its twin being reconciled',
     'with the latest DesiredIndex (every listed object at its version, everything unlisted removed); "with reconnect"',
-    `adds the client's reconnect backoff (20-50 ms here). Median of ${RUNS} runs. The broker keeps the edge's session`,
+    `adds the client's reconnect backoff (configured 20-50 ms here). Median of ${RUNS} runs. The broker keeps the edge's session`,
     'while it is away, so on the reconnect the edge gets the queued changes plus the retained index (it subscribes',
     'again to the index only); the N = 0 row is that fixed cost. A broker that lost the session sends every retained',
     'object again, which costs about the cold start row. Twin alone: the same upserts called on a twin directly',

@@ -2,13 +2,15 @@
 // the same run, for the embedded broker (memory and LevelDB persistence) and an external Mosquitto;
 // and the cost of routing a message to its handler when one client holds many filters.
 // Run: node packages/cli/bin/run-ts.js bench/eventbus.ts [--write]   (--write updates docs/benchmarks.md)
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { type BusClient, connectBus, startBroker } from '@edgetwin/eventbus';
 import { startMosquitto } from '@edgetwin/eventbus/testing';
 import mqtt, { type MqttClient } from 'mqtt';
+import { loadAverage, loadLine, replaceSection } from './support.js';
 
+const LOAD_AT_START = loadAverage();
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const WINDOW = 100; // QoS 1 messages in flight
 const PAYLOAD = Buffer.alloc(100, 'x');
@@ -252,7 +254,7 @@ async function main() {
     '## eventbus',
     '',
     `Machine: ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}. ` +
-      `Load average at start: ${os.loadavg()[0]!.toFixed(1)}. Date: ${new Date().toISOString().slice(0, 10)}. Command: \`node packages/cli/bin/run-ts.js bench/eventbus.ts --write\`.`,
+      `Date: ${new Date().toISOString().slice(0, 16)}Z. ${loadLine(LOAD_AT_START)} Command: \`node packages/cli/bin/run-ts.js bench/eventbus.ts --write\`.`,
     '',
     `Publish-to-delivery throughput, ${MESSAGES.toLocaleString('en-US')} messages of 100 bytes, one publisher and one ` +
       `subscriber connection, ${WINDOW} publishes in flight (QoS 1: awaiting PUBACK; QoS 0: awaiting the socket write), median of ${REPEATS} alternating runs after a warm-up. ` +
@@ -280,14 +282,7 @@ async function main() {
   ].join('\n');
   console.log(`\n${section}`);
   if (process.argv.includes('--write')) {
-    const file = new URL('../docs/benchmarks.md', import.meta.url);
-    const doc = await readFile(file, 'utf8');
-    const start = doc.indexOf('\n## eventbus\n');
-    let next = start < 0 ? -1 : doc.indexOf('\n## ', start + 1);
-    if (next < 0) next = doc.length;
-    const updated =
-      start < 0 ? `${doc.trimEnd()}\n\n${section}` : `${doc.slice(0, start + 1)}${section}${doc.slice(next + 1)}`;
-    await writeFile(file, updated.endsWith('\n') ? updated : `${updated}\n`);
+    await replaceSection(new URL('../docs/benchmarks.md', import.meta.url).pathname, '## eventbus', section);
     console.log('docs/benchmarks.md updated');
   }
 }

@@ -5,7 +5,7 @@
 // line changing (gpio-sim `pull`) to the driver's callback (p50/p99 of 200 changes), and edges delivered
 // of 200 changes made every 20 ms (a fast push button).
 //
-//   node packages/cli/bin/run-ts.js bench/gpio-edges.ts
+//   node packages/cli/bin/run-ts.js bench/gpio-edges.ts [--no-write]
 //
 // Needs a gpio-sim chip: on the host it boots the real-kernel VM (scripts/vm/run.sh), runs itself inside,
 // and writes its `## gpio edges` section of docs/benchmarks.md from the VM's figures.
@@ -19,7 +19,7 @@ import { runInVm } from '@edgetwin/simulators/vm';
 import type { GpioBackend, GpioLine } from '../packages/mappers/src/drivers/gpio/backend.js';
 import { EDGE_POLL_MS, libgpiodBackend } from '../packages/mappers/src/drivers/gpio/libgpiod-backend.js';
 import { sysfsBackend } from '../packages/mappers/src/drivers/gpio/sysfs-backend.js';
-import { replaceSection } from './support.js';
+import { loadAverage, loadLine, replaceSection } from './support.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const HEADING = '## gpio edges';
@@ -104,6 +104,7 @@ async function inVm(outFile: string): Promise<void> {
 }
 
 async function onHost(): Promise<void> {
+  const loadAtStart = loadAverage();
   const out = await mkdtemp(join(tmpdir(), 'edgetwin-bench-gpio-'));
   try {
     const file = join(out, 'figures.json');
@@ -125,7 +126,7 @@ async function onHost(): Promise<void> {
 
 Issue 18. \`node packages/cli/bin/run-ts.js bench/gpio-edges.ts\`, ${new Date().toISOString().slice(0, 10)}, inside the
 real-kernel test VM (QEMU TCG, 1 vCPU "${cpu}", Debian kernel 6.1, gpio-sim) on a host with ${cpus().length} cores
-(${cpus()[0]?.model}), host load average ${loadavg()[0]!.toFixed(1)} at the end. ${LINES} inputs watched
+(${cpus()[0]?.model}); on the host: ${loadLine(loadAtStart)} ${LINES} inputs watched
 with edge both; TCG makes every figure several times larger than on a board, so compare the rows, not
 the absolute values.
 
@@ -133,7 +134,7 @@ the absolute values.
 | --- | --- | --- | --- |
 ${rows.join('\n')}
 `;
-    await replaceSection(join(ROOT, 'docs/benchmarks.md'), HEADING, section);
+    if (!process.argv.includes('--no-write')) await replaceSection(join(ROOT, 'docs/benchmarks.md'), HEADING, section);
     console.log(section);
   } finally {
     await rm(out, { recursive: true, force: true });

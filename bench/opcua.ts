@@ -6,11 +6,11 @@
 // node-opcua's default cost the raw client several times more CPU per reading in a trial run). Modes are interleaved round by round so a shared, loaded machine weighs on
 // all of them alike; CPU is measured as CPU-seconds (process.cpuUsage), not wall time.
 //
-//   node packages/cli/bin/run-ts.js bench/opcua.ts [--variables 1000] [--seconds 15] [--rounds 2]
+//   node packages/cli/bin/run-ts.js bench/opcua.ts [--variables 1000] [--seconds 15] [--rounds 2] [--no-write]
 
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -30,7 +30,9 @@ import {
 } from 'node-opcua-client';
 import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
 import pino from 'pino';
-import { numberOption, replaceSection } from './support.js';
+import { loadAverage, loadLine, numberOption, replaceSection } from './support.js';
+
+const LOAD_AT_START = loadAverage();
 
 const MODES = ['driver-subscribe', 'raw-subscribe', 'driver-poll', 'raw-poll'] as const;
 type Mode = (typeof MODES)[number];
@@ -240,9 +242,7 @@ async function runParent(): Promise<void> {
     '## OPC-UA: subscriptions vs polling, driver vs raw node-opcua client (bench/opcua.ts)',
     '',
     `Command: \`node packages/cli/bin/run-ts.js bench/opcua.ts --variables ${n} --seconds ${seconds} --rounds ${rounds}\`.`,
-    `Machine: ${cpus().length} x ${cpus()[0]?.model}, Node ${process.version}, shared with other work. Date: ${new Date().toISOString().slice(0, 16)}Z. Load average (1/5/15 min) at the end: ${loadavg()
-      .map((x) => x.toFixed(1))
-      .join(' / ')}.`,
+    `Machine: ${cpus().length} x ${cpus()[0]?.model}, Node ${process.version}, shared with other work. Date: ${new Date().toISOString().slice(0, 16)}Z. ${loadLine(LOAD_AT_START)}`,
     '',
     `${n} Double variables on the asyncua ${'2.1.0'} server (its own process, every variable changed once a second),`,
     `read by one client process per mode; modes interleaved over ${rounds} rounds of ${seconds} s. CPU is the`,
@@ -259,10 +259,11 @@ async function runParent(): Promise<void> {
     `Subscriptions vs polling in the driver, CPU per reading: polling costs ${(r['driver-poll'].cpuMsPer1000 / r['driver-subscribe'].cpuMsPer1000).toFixed(2)}x a subscription's.`,
     '',
   ].join('\n');
-  await replaceSection(
-    fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url)),
-    '## OPC-UA: subscriptions vs polling, driver vs raw node-opcua client (bench/opcua.ts)',
-    section,
-  );
+  if (!process.argv.includes('--no-write'))
+    await replaceSection(
+      fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url)),
+      '## OPC-UA: subscriptions vs polling, driver vs raw node-opcua client (bench/opcua.ts)',
+      section,
+    );
   process.stdout.write(section);
 }

@@ -8,7 +8,7 @@
 // INT property each, read every 100 ms and handed to the sinks every 100 ms: 10 readings/s per device.
 
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PushMethod, ResolvedDevice } from '@edgetwin/api';
 import { startBroker } from '@edgetwin/eventbus';
@@ -25,7 +25,9 @@ import {
   startPrometheus,
   startRedis,
 } from '../packages/mappers/test/db-servers.js';
+import { loadAverage, loadLine } from './support.js';
 
+const LOAD_AT_START = loadAverage();
 const NODE = 'bench-node';
 const CYCLE_MS = 100;
 
@@ -187,7 +189,7 @@ try {
   }
   const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
   console.log(
-    `Machine: ${cpus().length} x ${cpus()[0]?.model}, Node ${process.version}. Date: ${new Date().toISOString().slice(0, 16)}Z. Load average (1 min) at the end: ${loadavg()[0]!.toFixed(2)}.`,
+    `Machine: ${cpus().length} x ${cpus()[0]?.model}, Node ${process.version}. Date: ${new Date().toISOString().slice(0, 16)}Z. ${loadLine(LOAD_AT_START)}`,
   );
   console.log(
     `${n} devices x 1 property, read and handed to the sink every ${CYCLE_MS} ms (ideal ${fmt((n * 1000) / CYCLE_MS)} readings/s), ${seconds} s per row.\n`,

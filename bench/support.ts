@@ -2,6 +2,7 @@
 // while leaving the other benches' sections as they are.
 
 import { readFile, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { API_VERSION, type Device, type DeviceModel } from '@edgetwin/api';
 
 /** Replaces (or appends) one `## ` section of a markdown file, leaving every other section as it is. */
@@ -17,6 +18,21 @@ export async function replaceSection(file: string, heading: string, section: str
   if (end < 0) end = lines.length;
   const next = [...lines.slice(0, start), ...section.replace(/\n$/, '').split('\n'), '', ...lines.slice(end)];
   await writeFile(file, next.join('\n').replace(/\n+$/, '\n'));
+}
+
+/** The load average now, 1/5/15 min, as "a / b / c". */
+export function loadAverage(): string {
+  return loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' / ');
+}
+
+/**
+ * The machine is shared (issue 15: every figure carries its load): the line a section states it in, from the
+ * load taken when the bench started and now.
+ */
+export function loadLine(atStart: string): string {
+  return `Load average (1/5/15 min) at start ${atStart}, at the end ${loadAverage()}.`;
 }
 
 /** The number after `--name` on the command line, or `dflt`. */
