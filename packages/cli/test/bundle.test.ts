@@ -2,8 +2,9 @@
 // files the sources find next to them (crds/, examples/), and a call of `get`, `twin` or `describe` loads none
 // of the heavy modules (broker, SQLite, OPC-UA, BLE, database clients) that only other commands need, nor the
 // manifest validators (ajv) or yaml as it starts (issue 15, target 4).
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,4 +100,78 @@ describe('the production bundle (npm run build)', () => {
     const edge = externalsOf(meta, chunkOf('edge'));
     expect(['aedes', 'better-sqlite3', 'node-opcua-client'].filter((h) => edge.has(h))).toHaveLength(3);
   });
+
+  it('an idle edge loads no validator, YAML parser or certificate maker, nor builds the packet-id cache', async () => {
+    // what an edge with no devices holds (issue 15, target 3): a preload lists, on a signal once the edge is up,
+    // the third-party packages in require.cache and the size of mqtt-packet's number cache (65,536 Buffers)
+    const probe = join(dir, 'probe.cjs');
+    const out = join(dir, 'loaded.json');
+    writeFileSync(
+      probe,
+      `process.on('SIGUSR2', () => {
+  const pkgs = new Set(Object.keys(require.cache).map((k) => /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\/[^/]*$|node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(k.slice(k.lastIndexOf('node_modules/')))?.slice(1).find(Boolean)).filter(Boolean));
+  const numbers = require(${JSON.stringify(join(ROOT, 'node_modules/mqtt-packet/numbers.js'))});
+  require('node:fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify({ pkgs: [...pkgs], cached: Object.keys(numbers.cache).length }));
+});`,
+    );
+    const port = await new Promise<number>((res) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => res(p));
+      });
+    });
+    const edge = spawn(
+      process.execPath,
+      [
+        '-r',
+        probe,
+        join(dir, 'edgetwin.js'),
+        'edge',
+        '--node',
+        'idle',
+        '--data-dir',
+        join(dir, 'edge-data'),
+        '--port',
+        String(port),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    try {
+      let text = '';
+      await new Promise<void>((res, rej) => {
+        const t = setTimeout(() => rej(new Error(`edge not up in 30 s: ${text}`)), 30_000);
+        const on = (d: Buffer) => {
+          text += d;
+          if (text.includes('is up')) {
+            clearTimeout(t);
+            res();
+          }
+        };
+        edge.stdout!.on('data', on);
+        edge.stderr!.on('data', on);
+        edge.once('exit', (code) => rej(new Error(`edge exited ${code}: ${text}`)));
+      });
+      edge.kill('SIGUSR2');
+      const loaded = await new Promise<{ pkgs: string[]; cached: number }>((res, rej) => {
+        const t0 = Date.now();
+        const poll = () => {
+          try {
+            return res(JSON.parse(readFileSync(out, 'utf8')));
+          } catch {
+            if (Date.now() - t0 > 10_000) return rej(new Error('the probe wrote nothing'));
+            setTimeout(poll, 50);
+          }
+        };
+        poll();
+      });
+      // the check sees what an edge does load
+      expect(loaded.pkgs).toEqual(expect.arrayContaining(['aedes', 'better-sqlite3', 'mqtt-packet']));
+      expect(['ajv', 'ajv-formats', 'yaml', 'node-forge'].filter((p) => loaded.pkgs.includes(p))).toEqual([]);
+      expect(loaded.cached).toBe(0);
+    } finally {
+      edge.removeAllListeners('exit');
+      edge.kill('SIGTERM');
+      await new Promise((r) => edge.once('exit', r));
+    }
+  }, 60_000);
 });

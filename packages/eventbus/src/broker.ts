@@ -8,6 +8,7 @@ import type { Registry } from 'prom-client';
 import type { BrokerAuth, BrokerListener, BrokerOptions, PeerCertificate, RunningBroker } from './contracts.js';
 import { brokerMetrics } from './metrics.js';
 import { DEFAULT_MAX_PACKET_BYTES, PacketSizeGuard } from './packet-guard.js';
+import { withoutPacketIdCache } from './packet-id-cache.js';
 import { openLevelPersistence } from './persistence.js';
 import { silentLogger } from './silent-logger.js';
 
@@ -206,6 +207,7 @@ export async function startBroker(opts: EmbeddedBrokerOptions = {}): Promise<Emb
     },
   };
 
+  withoutPacketIdCache();
   const aedes = await Aedes.createBroker(aedesOpts);
   const untrack = metrics.track(aedes);
   aedes.on('publish', (_packet, client) => {

@@ -166,6 +166,8 @@ export async function connectBus(opts: BusClientOptions & BusClientHooks): Promi
 
   const mqttOptions: IClientOptions = {
     protocolVersion: 4,
+    // no 6.5 MiB cache of packet-id Buffers (packet-id-cache.ts)
+    writeCache: false,
     clientId,
     clean,
     connectTimeout: connectTimeoutMs,

@@ -8,8 +8,12 @@
 //       password: $7$20000$...$...
 //       namespaces: [line-a]
 import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { createRequire } from 'node:module';
 import { type PasswordHash, parsePasswordHash } from './password-hash.js';
+
+// the yaml package (72 modules) loads only when an edge reads a users file: most edges have none (issue 15, target 3)
+const require = createRequire(import.meta.url);
+const parse = (text: string): unknown => (require('yaml') as typeof import('yaml')).parse(text);
 
 /** Reserved: the twin's and the mappers' user (edge-bus-acl.ts). */
 const RESERVED = 'edgetwin-service';

@@ -68,6 +68,8 @@ export function openLinkClient(opts: LinkClientOptions): LinkClient {
     clean: opts.clean,
     keepalive: opts.keepaliveSec ?? 5,
     protocolVersion: 4,
+    // no 6.5 MiB cache of packet-id Buffers (packet-id-cache.ts)
+    writeCache: false,
     // reconnects are ours (backoff); mqtt.js would retry at a fixed period
     reconnectPeriod: 0,
     resubscribe: false,

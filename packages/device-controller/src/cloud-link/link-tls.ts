@@ -6,11 +6,16 @@
 
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { readSecretFile, writeSecretFile } from '@edgetwin/api/secret-file';
-import forge from 'node-forge';
+
+// node-forge (42 modules, ~2 MiB of heap) loads only when a certificate is made, on a first start: every
+// other start, and every edge, reads the certificate with node:crypto (issue 15, target 3)
+const require = createRequire(import.meta.url);
+const loadForge = (): typeof import('node-forge') => require('node-forge') as typeof import('node-forge');
 
 export interface LinkTls {
   cert: string;
@@ -58,6 +63,7 @@ export function issueCertificate(opts: {
 }): KeyAndCert {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const forge = loadForge();
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
   cert.serialNumber = `01${forge.util.bytesToHex(forge.random.getBytesSync(15))}`;
