@@ -41,6 +41,12 @@ export function numberOption(name: string, dflt: number, args = process.argv.sli
   return i >= 0 ? Number(args[i + 1]) : dflt;
 }
 
+/** The text after `--name` on the command line, or `dflt`. */
+export function stringOption(name: string, dflt: string, args = process.argv.slice(2)): string {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? (args[i + 1] as string) : dflt;
+}
+
 /** A virtual `thermo` device on `node` with one property `temp` (a desired value when given). */
 export function thermoDevice(name: string, node: string, desired?: number): Device {
   return {

@@ -5,6 +5,7 @@ export * from './values.js';
 export * from './dictionary.js';
 export * from './resolve.js';
 export * from './mapper-contract.js';
+export * from './mapper-reports.js';
 export * from './cloud-link.js';
 export * from './cloud-link-codec.js';
 export * from './protocol-config.js';

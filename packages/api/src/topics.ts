@@ -121,6 +121,35 @@ export function pushStatusTopic(id: DeviceId): string {
   return `${MAPPER_ROOT}/devices/${namespace}/${name}/push/status`;
 }
 export const PUSH_STATUS_FILTER = `${MAPPER_ROOT}/devices/+/+/push/status`;
+/**
+ * Mapper -> twin: the report channel of our own mappers (issue 15, mapper-reports.ts): one message per
+ * flush with many devices' readings. Third-party mappers keep KubeEdge's twin/update.
+ */
+export function reportsTopic(node: string, protocol: string): string {
+  return `${MAPPER_ROOT}/nodes/${node}/mappers/${protocol}/reports`;
+}
+export function reportsFilter(node: string): string {
+  return `${MAPPER_ROOT}/nodes/${node}/mappers/+/reports`;
+}
+/** Twin -> mapper: what the twin refused of a report batch (and refusals that ended); nothing when all is taken. */
+export function reportAnswerTopic(node: string, protocol: string): string {
+  return `${MAPPER_ROOT}/nodes/${node}/mappers/${protocol}/reports/refused`;
+}
+/** The node and protocol of a reportsTopic, or undefined for any other topic. */
+export function parseReportsTopic(topic: string): { node: string; protocol: string } | undefined {
+  const p = topic.split('/');
+  if (
+    p.length !== 7 ||
+    p[0] !== 'edgetwin' ||
+    p[1] !== 'v1' ||
+    p[2] !== 'nodes' ||
+    p[4] !== 'mappers' ||
+    p[6] !== 'reports'
+  )
+    return undefined;
+  if (!p[3] || !p[5]) return undefined;
+  return { node: p[3] as string, protocol: p[5] as string };
+}
 /** Default topic for a property's data push when `pushMethod.mqtt.topic` is empty. */
 export function dataTopic(id: DeviceId): string {
   const { namespace, name } = splitId(id);

@@ -111,11 +111,23 @@ export interface MessageCollector {
 }
 
 /** Subscribe to `filter` and keep every message, in arrival order. */
-export async function collectMessages(client: BusClient, filter: string): Promise<MessageCollector> {
+export function collectMessages(client: BusClient, filter: string): Promise<MessageCollector> {
+  return collectMapped(client, filter, (topic, payload, retain) => [received(topic, payload, retain)]);
+}
+
+/**
+ * Subscribe to `filter` and keep what `map` makes of each message (none, one or several messages, e.g. the
+ * entries of a batch), in arrival order.
+ */
+export async function collectMapped(
+  client: BusClient,
+  filter: string,
+  map: (topic: string, payload: Buffer, retain: boolean) => ReceivedMessage[],
+): Promise<MessageCollector> {
   const messages: ReceivedMessage[] = [];
   const waiters = new Set<() => void>();
   const unsubscribe = await client.subscribe(filter, (topic, payload, packet) => {
-    messages.push(received(topic, payload, packet.retain));
+    messages.push(...map(topic, payload, packet.retain));
     for (const w of [...waiters]) w();
   });
   return {

@@ -1,7 +1,7 @@
 // Issue 10 §4: the edge broker keeps KubeEdge's `$hw` API open to anonymous apps, while the mapper-facing
 // contract (`edgetwin/v1/...`) is the twin's and the mappers': an anonymous client can neither overwrite
 // a retained device spec (which the next mapper would obey) nor read those topics, even through `#`.
-import { mapperDeviceTopic } from '@edgetwin/api';
+import { mapperDeviceTopic, reportAnswerTopic, reportsTopic } from '@edgetwin/api';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBroker } from '../src/broker.js';
@@ -82,6 +82,26 @@ describe('edge bus ACL', () => {
     const other = await connect();
     const seen = await receivedUntil(other, hw, () => app.publishAsync(hw, '{"twin":{}}', { qos: 1 }), hw);
     expect(seen).toHaveLength(1);
+  });
+
+  it('keeps the report channel (issue 15) between the mappers and the twin: a forged batch never reaches the twin', async () => {
+    const { connect, service } = await world();
+    const twin = await service();
+    const mapper = await service();
+    const batches = reportsTopic('n1', 'modbus');
+    const app = await connect();
+    const got = await receivedUntil(
+      twin,
+      batches,
+      async () => {
+        await app.publishAsync(batches, '[1,1,0,["default/valve-1","open","true"]]', { qos: 1 });
+        await mapper.publishAsync(batches, '[1,2,0,["default/valve-1","open","false"]]', { qos: 1 });
+      },
+      batches,
+    );
+    expect(got.map((m) => m.payload)).toEqual(['[1,2,0,["default/valve-1","open","false"]]']);
+    // nor can an app read what the twin refused
+    await expect(app.subscribeAsync(reportAnswerTopic('n1', 'modbus'), { qos: 1 })).rejects.toThrow();
   });
 
   it('refuses the service user with a wrong password', async () => {

@@ -17,6 +17,7 @@ import { parse } from 'yaml';
 import { SAMPLE_FILES, SAMPLES } from '../../api/test/support/samples.js';
 import { removeVirtualDevice, virtualDevice, virtualDriverFactory } from '../src/drivers/virtual/index.js';
 import { type Rig, startRig, type TwinUpdate } from './runtime-helpers.js';
+import { collectReports } from '../src/conformance/report-collector.js';
 
 let rig: Rig | undefined;
 afterEach(async () => {
@@ -31,7 +32,7 @@ it('runs the counter sample: ON counts, PAUSED holds, OFF resets', async () => {
   const resolved = { ...resolveDevice(device, model), nodeName: 'node-a' };
   expect(resolved.protocol).toBe('virtualProtocol');
   rig = await startRig(virtualDriverFactory);
-  const counts = await collectMessages(rig.app, deviceTopic(resolved.id, 'twin/update'));
+  const counts = await collectReports(rig.app, resolved.id);
   const countValues = () =>
     counts.messages.map((m) => (m.json() as TwinUpdate).twin.count?.actual.value).filter((v) => v !== undefined);
   await rig.publish(resolved);

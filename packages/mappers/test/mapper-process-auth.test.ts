@@ -16,6 +16,7 @@ import { EDGE_SERVICE_USER, edgeBusAuth, edgeServiceSecretFile } from '@edgetwin
 import { collectMessages } from '@edgetwin/eventbus/testing';
 import { afterEach, expect, it } from 'vitest';
 import { device, NODE, prop } from './runtime-helpers.js';
+import { collectReports } from '../src/conformance/report-collector.js';
 
 const CLI = fileURLToPath(new URL('../../cli/bin/edgetwin.js', import.meta.url));
 const PASSWORD = 'edge-service-secret';
@@ -56,7 +57,7 @@ it('logs in as the edge service user from --data-dir and serves a device the ano
   });
   closers.push(() => twin.close());
   const d = device('virtualProtocol', [prop('a', { visitor: { name: 'a', initial: 5 } })]);
-  const updates = await collectMessages(twin, deviceTopic(d.id, 'twin/update'));
+  const updates = await collectReports(twin, d.id);
   await twin.publish(mapperDeviceTopic(NODE, 'virtualProtocol', d.id), JSON.stringify(d), { qos: 1, retain: true });
 
   const m = spawnCli([

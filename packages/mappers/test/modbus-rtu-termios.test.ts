@@ -12,6 +12,7 @@ import { afterEach, expect, it } from 'vitest';
 import { createModbusDriverFactory } from '../src/drivers/modbus/index.js';
 import { modbusDevice, simulate } from './modbus-devices.js';
 import { startRig, type TwinUpdate } from './runtime-helpers.js';
+import { collectReports } from '../src/conformance/report-collector.js';
 
 const run = promisify(execFile);
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -36,7 +37,7 @@ it('keeps reading with low CPU after another program sets the shared serial sett
     worker: { connectBackoffMs: 20, maxConnectBackoffMs: 200 },
   });
   cleanups.push(() => rig.close());
-  const updates = await collectMessages(rig.app, deviceTopic(device.id, 'twin/update'));
+  const updates = await collectReports(rig.app, device.id);
   const reported = (v: string) => (m: ReceivedMessage) => (m.json() as TwinUpdate).twin.level?.actual.value === v;
   line.sim.poke(device.id, 'level', 7);
   await rig.publish(device);

@@ -24,6 +24,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { SAMPLE_FILES, SAMPLES } from '../../api/test/support/samples.js';
 import { createModbusDriverFactory } from '../src/drivers/modbus/index.js';
 import { type RunningMapper, startMapper } from '../src/framework/start-mapper.js';
+import { collectReports } from '../src/conformance/report-collector.js';
 
 let broker: Awaited<ReturnType<typeof startTestBroker>>;
 let sim: ModbusSimulator;
@@ -69,7 +70,7 @@ it('reports the temperature from the holding register (scaled by 0.1) and applie
   sim.poke(device.id, 'temperature', 23.4);
   sim.poke(device.id, 'temperature-switch', 0); // the sample desires "1": the mapper must switch it on
 
-  const updates = await collectMessages(app, deviceTopic(device.id, 'twin/update'));
+  const updates = await collectReports(app, device.id);
   const statuses = await collectMessages(app, writeStatusTopic(device.id));
   // play the twin: asked for the device's delta when the mapper starts serving it, it names the desired "1"
   await app.subscribe(deltaRequestTopic(device.id), () => {

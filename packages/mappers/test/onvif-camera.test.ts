@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceDriver, ReadResult } from '../src/framework/driver.js';
 import { onvifDriverFactory, readPasswordFile } from '../src/drivers/onvif/index.js';
 import { device, prop, startRig, type TwinUpdate } from './runtime-helpers.js';
+import { collectReports } from '../src/conformance/report-collector.js';
 
 const run = promisify(execFile);
 
@@ -297,7 +298,7 @@ describe('a KubeEdge v1.17 onvif sample, unchanged, in the whole mapper', () => 
     const d = { ...resolved, nodeName: 'edge-node-1' };
     const rig = await startRig(onvifDriverFactory);
     try {
-      const twin = await collectMessages(rig.app, deviceTopic(d.id, 'twin/update'));
+      const twin = await collectReports(rig.app, d.id);
       const state = await collectMessages(rig.app, deviceTopic(d.id, 'state/update'));
       await rig.publish(d);
       const uri = `rtsp://127.0.0.1:${cam.rtspPort}/video_main`;

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onvifDriverFactory } from '../src/drivers/onvif/index.js';
 import { applyRetention } from '../src/drivers/onvif/media.js';
 import { device, prop, startRig, type TwinUpdate } from './runtime-helpers.js';
+import { collectReports } from '../src/conformance/report-collector.js';
 
 const run = promisify(execFile);
 let cam: EmulatedCamera;
@@ -89,7 +90,7 @@ describe('saveVideo and saveFrame in the mapper', () => {
     );
     const rig = await startRig(onvifDriverFactory);
     try {
-      const twin = await collectMessages(rig.app, deviceTopic(d.id, 'twin/update'));
+      const twin = await collectReports(rig.app, d.id);
       await rig.publish(d);
       await twin.waitFor((m) => status(m, 'saveVideo')?.state === 'running', 20_000);
       const runningAt = twin.messages.length;
@@ -135,7 +136,7 @@ describe('saveVideo and saveFrame in the mapper', () => {
     );
     const rig = await startRig(onvifDriverFactory);
     try {
-      const twin = await collectMessages(rig.app, deviceTopic(d.id, 'twin/update'));
+      const twin = await collectReports(rig.app, d.id);
       await rig.publish(d);
       const msgs = await twin.waitFor((m) => status(m, 'saveFrame')?.state === 'failed', 20_000);
       expect(status(msgs.find((m) => status(m, 'saveFrame')?.state === 'failed')!, 'saveFrame')?.error).toBe(

@@ -13,6 +13,7 @@ import { TEST_PATTERN_JPEG } from '@edgetwin/simulators/onvif/test-pattern';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { onvifDriverFactory } from '../src/drivers/onvif/index.js';
 import { device, prop, type Rig, startRig, type TwinUpdate } from './runtime-helpers.js';
+import { collectReports } from '../src/conformance/report-collector.js';
 
 let dir: string;
 let passwordFile: string;
@@ -52,7 +53,7 @@ describe('ONVIF events, imaging and reboot (our ONVIF server)', () => {
       prop('motion', { type: 'BOOLEAN', accessMode: 'ReadOnly', visitor: {}, collectCycleMs: 60_000 }),
       prop('tamper', { type: 'BOOLEAN', accessMode: 'ReadOnly', visitor: {}, collectCycleMs: 60_000 }),
     ]);
-    const twin = await collectMessages(rig.app, deviceTopic(d.id, 'twin/update'));
+    const twin = await collectReports(rig.app, d.id);
     const subscribed = once(sim.events, 'subscribed');
     await rig.publish(d);
     await subscribed;
@@ -70,7 +71,7 @@ describe('ONVIF events, imaging and reboot (our ONVIF server)', () => {
       prop('brightness', { type: 'DOUBLE', visitor: {} }),
       prop('contrast', { type: 'DOUBLE', visitor: {} }),
     ]);
-    const twin = await collectMessages(rig.app, deviceTopic(d.id, 'twin/update'));
+    const twin = await collectReports(rig.app, d.id);
     const writes = await collectMessages(rig.app, writeStatusTopic(d.id));
     await rig.publish(d);
     await twin.waitFor(twinValue('brightness', '50'));
@@ -131,7 +132,7 @@ describe('ONVIF events, imaging and reboot (our ONVIF server)', () => {
       prop('snapshot', { type: 'STRING', accessMode: 'ReadOnly', visitor: {}, collectCycleMs: 60_000 }),
     ]);
     const media = await collectMessages(rig.app, mediaTopic(d.id, 'snapshot'));
-    const twin = await collectMessages(rig.app, deviceTopic(d.id, 'twin/update'));
+    const twin = await collectReports(rig.app, d.id);
     await rig.publish(d);
     const [jpeg] = await media.waitFor(1);
     expect(Buffer.compare(jpeg!.payload, TEST_PATTERN_JPEG)).toBe(0);

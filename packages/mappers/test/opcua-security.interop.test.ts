@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOpcuaDriverFactory } from '../src/drivers/opcua/index.js';
 import type { DeviceDriver, RawValue } from '../src/framework/driver.js';
 import { device, prop, startRig } from './runtime-helpers.js';
+import { collectReports } from '../src/conformance/report-collector.js';
 
 const NS = 'nsu=urn:edgetwin:asyncua;s=';
 /** the same namespace by index, for the plain node-opcua clients (asyncua registers it first: 2) */
@@ -239,7 +240,7 @@ describe('asyncua subscriptions, session timeout and restart', { timeout: 180_00
         [prop('counter', { type: 'INT', visitor: { nodeID: `${NS}Counter`, samplingInterval: 50 } })],
         { protocolConfig: { url: server.url, timeout: 3000 } },
       );
-      const updates = await collectMessages(rig.app, deviceTopic(dev.id, 'twin/update'));
+      const updates = await collectReports(rig.app, dev.id);
       const reported = (value: string) =>
         updates.waitFor(
           (m) =>

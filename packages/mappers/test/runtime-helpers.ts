@@ -88,4 +88,5 @@ export async function startRig(factory: DriverFactory, extra: Partial<StartMappe
   };
 }
 
-export type TwinUpdate = { twin: Record<string, { actual: { value: string }; metadata: { type: string } }> };
+/** What collectReports shows for one device's report entry. */
+export type TwinUpdate = { twin: Record<string, { actual: { value: string } }> };

@@ -1,6 +1,14 @@
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo, createServer as createTcpServer } from 'node:net';
-import { decodeWriteStatus, deltaRequestTopic, deviceTopic, type WriteStatus, writeStatusTopic } from '@edgetwin/api';
+import {
+  decodeMapperReports,
+  decodeWriteStatus,
+  deltaRequestTopic,
+  deviceTopic,
+  reportsTopic,
+  type WriteStatus,
+  writeStatusTopic,
+} from '@edgetwin/api';
 import { connectBus } from '@edgetwin/eventbus/client';
 import { armNextMessage, collectMessages, startTestBroker, waitUntil } from '@edgetwin/eventbus/testing';
 import pino from 'pino';
@@ -10,7 +18,8 @@ import { gpioDriverFactory, simulatedChip } from '../src/drivers/gpio/index.js';
 import { modbusDriverFactory } from '../src/drivers/modbus/index.js';
 import { removeVirtualDevice, virtualDevice, virtualDriverFactory } from '../src/drivers/virtual/index.js';
 import { uniqueName } from './fixtures.js';
-import { device, prop, type Rig, startRig, type TwinUpdate } from './runtime-helpers.js';
+import { device, NODE, prop, type Rig, startRig, type TwinUpdate } from './runtime-helpers.js';
+import { collectReports, armNextReport } from '../src/conformance/report-collector.js';
 
 const V = 'virtualProtocol';
 let rig: Rig | undefined;
@@ -34,17 +43,17 @@ const writeStatuses = (msgs: { payload: Buffer }[]): WriteStatus[] =>
   });
 
 describe('reports', () => {
-  it('batches the properties of one cycle into one twin/update and does not repeat unchanged values', async () => {
+  it('batches the properties of one cycle into one report entry and does not repeat unchanged values', async () => {
     rig = await startRig(virtualDriverFactory);
     const d = track(
       device(V, [prop('a', { visitor: { name: 'a', initial: 1 } }), prop('b', { visitor: { name: 'b', initial: 2 } })]),
     );
-    const updates = await collectMessages(rig.app, deviceTopic(d.id, 'twin/update'));
+    const updates = await collectReports(rig.app, d.id);
     await rig.publish(d);
     const [first] = await updates.waitFor(1);
     expect((first!.json() as TwinUpdate).twin).toEqual({
-      a: { actual: { value: '1', metadata: { timestamp: expect.any(Number) } }, metadata: { type: 'int' } },
-      b: { actual: { value: '2', metadata: { timestamp: expect.any(Number) } }, metadata: { type: 'int' } },
+      a: { actual: { value: '1' } },
+      b: { actual: { value: '2' } },
     });
     // ten more read cycles of unchanged values: no report (KubeEdge would send ten)
     await waitUntil(
@@ -59,30 +68,27 @@ describe('reports', () => {
     });
   });
 
-  it('publishes reports at QoS 0 only when every property in them is in report mode cycle', async () => {
+  it('publishes a report batch at QoS 0 only when every reading in it is in report mode cycle', async () => {
     rig = await startRig(virtualDriverFactory);
     const periodic = track(device(V, [prop('a', { report: { mode: 'cycle' } })]));
     const onChange = track(device(V, [prop('a')]));
-    const topics = [periodic, onChange].map((d) => deviceTopic(d.id, 'twin/update'));
-    const qos = new Map<string, number>();
-    let seenBoth: () => void = () => {};
-    const both = new Promise<void>((r) => {
-      seenBoth = r;
-    });
-    await rig.app.subscribe('$hw/events/device/+/+/twin/update', (topic, _payload, packet) => {
-      if (!qos.has(topic)) qos.set(topic, packet.qos);
-      if (topics.every((t) => qos.has(t))) seenBoth();
+    const qosOf = new Map<string, number>();
+    await rig.app.subscribe(reportsTopic(NODE, V), (_topic, payload, packet) => {
+      const d = decodeMapperReports(payload);
+      if (!d.ok) throw new Error(d.error);
+      for (const e of d.value.entries) if (!qosOf.has(e[0]!)) qosOf.set(e[0]!, packet.qos);
     });
     await rig.publish(periodic);
+    await waitUntil(() => qosOf.has(periodic.id), 'a report of the periodic device');
     await rig.publish(onChange);
-    await both;
-    expect(topics.map((t) => qos.get(t))).toEqual([0, 1]);
+    await waitUntil(() => qosOf.has(onChange.id), 'a report of the on-change device');
+    expect([qosOf.get(periodic.id), qosOf.get(onChange.id)]).toEqual([0, 1]);
   });
 
   it('does not report properties with reportToCloud false', async () => {
     rig = await startRig(virtualDriverFactory);
     const d = track(device(V, [prop('a'), prop('hidden', { reportToCloud: false })]));
-    const { message: first } = await armNextMessage(rig.app, deviceTopic(d.id, 'twin/update'));
+    const { message: first } = await armNextReport(rig.app, d.id);
     await rig.publish(d);
     expect(Object.keys(((await first).json() as TwinUpdate).twin)).toEqual(['a']);
   });
@@ -92,7 +98,7 @@ describe('device lifecycle', () => {
   it('applies a changed spec in place: no reconnect, the new property is read', async () => {
     rig = await startRig(virtualDriverFactory);
     const d = track(device(V, [prop('a', { visitor: { name: 'a', initial: 1 } })]));
-    const updates = await collectMessages(rig.app, deviceTopic(d.id, 'twin/update'));
+    const updates = await collectReports(rig.app, d.id);
     await rig.publish(d);
     await updates.waitFor(1);
     await rig.publish({
@@ -127,7 +133,7 @@ describe('device lifecycle', () => {
   it('stops serving a removed device', async () => {
     rig = await startRig(virtualDriverFactory);
     const d = track(device(V, [prop('a')]));
-    const { message: up } = await armNextMessage(rig.app, deviceTopic(d.id, 'twin/update'));
+    const { message: up } = await armNextReport(rig.app, d.id);
     await rig.publish(d);
     await up;
     await rig.remove(d.id);
@@ -139,7 +145,7 @@ describe('device lifecycle', () => {
     const good = track(device(V, [prop('a')]));
     const bad = track(device(V, [prop('a', { visitor: { name: 'a', generator: 'fractal' } })]));
     const { message: badState } = await armNextMessage(rig.app, deviceTopic(bad.id, 'state/update'));
-    const s = await collectMessages(rig.app, deviceTopic(good.id, 'twin/update'));
+    const s = await collectReports(rig.app, good.id);
     await rig.publish(bad);
     await rig.publish(good);
     expect((await badState).json()).toMatchObject({ state: 'unhealthy' });
@@ -157,7 +163,7 @@ describe('device lifecycle', () => {
     const fast = track(device(V, [prop('a')]));
     await rig.publish(slow);
     const t0 = Date.now();
-    const { message: up } = await armNextMessage(rig.app, deviceTopic(fast.id, 'twin/update'), { timeoutMs: 2000 });
+    const { message: up } = await armNextReport(rig.app, fast.id, { timeoutMs: 2000 });
     await rig.publish(fast);
     await up;
     expect(Date.now() - t0).toBeLessThan(2000);
@@ -190,7 +196,7 @@ describe('device lifecycle', () => {
     await st.waitFor((m) => (m.json() as { state: string }).state === 'online');
     virtualDevice(d.id).reachable = false;
     await st.waitFor((m) => (m.json() as { state: string }).state === 'offline');
-    const otherUp = await collectMessages(rig.app, deviceTopic(other.id, 'twin/update'));
+    const otherUp = await collectReports(rig.app, other.id);
     virtualDevice(other.id).set('a', 42);
     await otherUp.waitFor(1);
     virtualDevice(d.id).reachable = true;
@@ -377,7 +383,7 @@ describe('writes', () => {
       { protocolConfig: { backend: 'simulated', chip: chip.name } },
     );
     chip.drive(17, 1); // released (pull-up)
-    const updates = await collectMessages(rig.app, deviceTopic(d.id, 'twin/update'));
+    const updates = await collectReports(rig.app, d.id);
     await rig.publish(d);
     await updates.waitFor(1);
     chip.drive(17, 0); // pressed
@@ -464,7 +470,7 @@ describe('push and metrics', () => {
   it('serves Prometheus metrics per device', async () => {
     rig = await startRig(virtualDriverFactory, { metricsPort: 0 });
     const d = track(device(V, [prop('a')]));
-    const { message: up } = await armNextMessage(rig.app, deviceTopic(d.id, 'twin/update'));
+    const { message: up } = await armNextReport(rig.app, d.id);
     await rig.publish(d);
     await up;
     const text = await (await fetch(rig.mapper.metricsUrl!)).text();

@@ -14,6 +14,7 @@ import { virtualDriverFactory } from '../src/drivers/virtual/index.js';
 import { type DbServer, startMariadb, startRedis } from './db-servers.js';
 import { device, prop, type Rig, startRig } from './runtime-helpers.js';
 import { capturingLogger } from './sink-helpers.js';
+import { collectReports } from '../src/conformance/report-collector.js';
 
 const REDIS_PASSWORD = 'redis-secret-1';
 const MYSQL_PASSWORD = 'mysql-secret-2';
@@ -323,7 +324,7 @@ describe('redis and mysql sinks', () => {
         expect(st().connected).toBe(false);
         expect(String(st().error)).toContain('credentials refused');
         // reads and reports go on; readings pile up to the buffer's bound, the oldest dropped beyond it
-        const reports = await collectMessages(rig.app, deviceTopic(d.id, 'twin/update'));
+        const reports = await collectReports(rig.app, d.id);
         await reports.waitFor(() => reports.messages.length >= 2, 15_000);
         await waitUntil(() => st().dropped > 0, 'the buffer full', 15_000);
         expect(st().buffered).toBe(SINK_LIMITS.maxBuffered);

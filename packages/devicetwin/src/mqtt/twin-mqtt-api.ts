@@ -7,6 +7,12 @@ import {
   DELTA_REQUEST_FILTER,
   decodeGetRequest,
   decodePushStatus,
+  decodeMapperReports,
+  encodeMapperReportAnswer,
+  peekMapperReportSeq,
+  parseReportsTopic,
+  reportAnswerTopic,
+  reportsFilter,
   decodeReportStatus,
   decodeStateUpdate,
   decodeTwinUpdate,
@@ -33,8 +39,9 @@ import type { TwinStore } from '../store/twin-store.js';
 import { Effects } from '../twin/effects.js';
 import { TwinLimitError } from '../twin/limits.js';
 import type { TwinEngine } from '../twin/engine.js';
+import { ReadingAnswers } from '../twin/reading-answers.js';
 import { FairQueue } from './fair-queue.js';
-import { actionOf, type Job, replyTopic } from './jobs.js';
+import { actionOf, type Job, queueKeyOf, replyTopic } from './jobs.js';
 
 export interface TwinMqttApiOptions {
   /** QoS of everything the twin publishes (KubeEdge's external-broker mode publishes QoS 1). */
@@ -112,6 +119,8 @@ export class TwinMqttApi {
   private closed = false;
   /** set once close() gave up waiting: nothing may touch the store any more (it is about to be closed) */
   private stopped = false;
+  /** readings of the report channel refused and not taken since (device\0property), to tell the mapper when they are */
+  private readonly refusedReadings = new Set<string>();
 
   constructor(
     private readonly bus: BusClient,
@@ -132,6 +141,7 @@ export class TwinMqttApi {
     this.unsubscribes.push(await this.bus.subscribe(DELTA_REQUEST_FILTER, (t, p) => this.onDeltaRequest(t, p)));
     this.unsubscribes.push(await this.bus.subscribe(REPORT_STATUS_FILTER, (t, p) => this.onReportStatus(t, p)));
     this.unsubscribes.push(await this.bus.subscribe(PUSH_STATUS_FILTER, (t, p) => this.onPushStatus(t, p)));
+    this.unsubscribes.push(await this.bus.subscribe(reportsFilter(node), (t, p) => this.onReports(t, p)));
     for (const f of MISSHAPEN_FILTERS)
       this.unsubscribes.push(
         await this.bus.subscribe(f, (t) =>
@@ -222,10 +232,21 @@ export class TwinMqttApi {
     else this.drop('bad-topic', `dropped a push status on ${topic}`);
   }
 
+  private onReports(topic: string, payload: Buffer): void {
+    const t = parseReportsTopic(topic);
+    if (t && t.node === this.engine.node) this.enqueue({ kind: 'reports', protocol: t.protocol, payload });
+    else this.drop('bad-topic', `dropped a report batch on ${topic}`);
+  }
+
   private enqueue(job: Job): void {
     if (this.closed) return;
-    const key = job.kind === 'membership-get' ? '' : job.id;
-    const what = job.kind === 'membership-get' ? 'membership/get' : `${actionOf(job)} of ${job.id}`;
+    const key = queueKeyOf(job);
+    const what =
+      job.kind === 'membership-get'
+        ? 'membership/get'
+        : job.kind === 'reports'
+          ? `a report batch of the ${job.protocol} mapper`
+          : `${actionOf(job)} of ${job.id}`;
     if (this.queue.size >= this.opts.maxQueue) {
       this.refuse(
         job,
@@ -255,22 +276,21 @@ export class TwinMqttApi {
     this.metrics.limitRefusals.inc({ limit });
     this.metrics.rejected.inc({ action: actionOf(job), code: '429' });
     this.warn(`limit-${limit}`, reason);
-    const topic = replyTopic(job, membershipGetResultTopic(this.engine.node));
+    const topic = this.answerTopic(job);
     const second = Math.floor(Date.now() / 1000);
     if (second !== this.refusalsSecond) {
       this.refusalsSecond = second;
       this.refusalsSent.clear();
     }
-    const key = job.kind === 'membership-get' ? '' : job.id;
+    const key = queueKeyOf(job);
     const sent = this.refusalsSent.get(key) ?? 0;
     if (!topic || sent >= REFUSALS_PER_DEVICE_PER_SECOND) {
       this.metrics.dropped.inc({ reason: limit === 'queue' ? 'overload' : 'device-flood' });
       return;
     }
     this.refusalsSent.set(key, sent + 1);
-    const eventId = job.payload.length <= MAX_PAYLOAD_BYTES ? eventIdOf(job.payload) : '';
     this.bus
-      .publish(topic, JSON.stringify(errorResult(eventId, 429, reason)), { qos: 0 })
+      .publish(topic, this.errorPayload(job, 429, reason, Date.now()), { qos: 0 })
       .catch((e: Error) => this.log.error({ err: e, topic }, 'twin could not publish a refusal'));
   }
 
@@ -378,6 +398,23 @@ export class TwinMqttApi {
       e.deltaGet(job.id, fx, now);
       return;
     }
+    if (job.kind === 'reports') {
+      if (job.payload.length > MAX_PAYLOAD_BYTES)
+        throw new TwinError(413, `report batch of ${job.payload.length} bytes; the limit is ${MAX_PAYLOAD_BYTES}`);
+      const batch = decodeMapperReports(job.payload);
+      if (!batch.ok) throw new TwinError(400, batch.error);
+      const answer = new ReadingAnswers(batch.value.seq, this.refusedReadings);
+      for (const entry of batch.value.entries) e.applyReadings(entry, fx, now, answer);
+      const payload = answer.payload();
+      if (payload) {
+        for (const r of answer.refused) {
+          this.metrics.rejected.inc({ action: 'reports', code: String(r.code) });
+          this.warn(`reading-${r.code}`, `refused a reading of ${r.device} ${r.property}: ${r.reason}`);
+        }
+        fx.publish(reportAnswerTopic(e.node, job.protocol), payload);
+      }
+      return;
+    }
     switch (job.action) {
       case 'twin/update': {
         const msg = decodeTwinUpdate(job.payload);
@@ -408,14 +445,28 @@ export class TwinMqttApi {
       this.metrics.limitRefusals.inc({ limit: err.limit });
       this.warn(`limit-${err.limit}`, err.message);
     }
-    const topic = replyTopic(job, membershipGetResultTopic(this.engine.node));
+    const topic = this.answerTopic(job);
     if (!topic) {
       this.metrics.dropped.inc({ reason: `rejected-${job.kind}` });
       this.warn(`rejected-${job.kind}`, `ignored a ${actionOf(job)} request: ${err.message}`);
       return;
     }
+    if (job.kind === 'reports') this.warn(`reports-${err.code}`, `refused a report batch: ${err.message}`);
+    fx.publish(topic, this.errorPayload(job, err.code, err.message, now));
+  }
+
+  /** Where a refusal of the job goes: its /result topic, or the report answer topic of its mapper. */
+  private answerTopic(job: Job): string | undefined {
+    if (job.kind === 'reports') return reportAnswerTopic(this.engine.node, job.protocol);
+    return replyTopic(job, membershipGetResultTopic(this.engine.node));
+  }
+
+  /** A whole request refused: KubeEdge's error result, or for a report batch an answer refusing all of it. */
+  private errorPayload(job: Job, code: number, reason: string, now: number): string {
+    if (job.kind === 'reports')
+      return encodeMapperReportAnswer({ seq: peekMapperReportSeq(job.payload), all: { code, reason } });
     const eventId = job.payload.length <= MAX_PAYLOAD_BYTES ? eventIdOf(job.payload) : '';
-    fx.publish(topic, errorResult(eventId, err.code, err.message, now));
+    return JSON.stringify(errorResult(eventId, code as Parameters<typeof errorResult>[1], reason, now));
   }
 
   private send(topic: string, payload: string, retain: boolean): Promise<void> {

@@ -17,6 +17,7 @@ import {
   normaliseState,
   type PropertyType,
   type PushStatus,
+  type MapperReportEntry,
   type ReportStatus,
   sameValue,
   type TwinReportEntry,
@@ -29,6 +30,7 @@ import type { Logger } from 'pino';
 import { TwinError } from '../errors.js';
 import type { TwinStore } from '../store/twin-store.js';
 import type { Effects } from './effects.js';
+import type { ReadingAnswers } from './reading-answers.js';
 import { type TwinLimits, TwinLimitError, twinEntryBytes } from './limits.js';
 import { MapperSpecs } from './mapper-specs.js';
 import { OutboxWriter } from './outbox-writer.js';
@@ -128,6 +130,53 @@ export class TwinEngine {
       result[name] = t ? msgTwinOf(t, false) : null;
     }
     fx.publish(deviceTopic(id, 'twin/update/result'), { event_id: msg.event_id, timestamp: now, twin: result });
+  }
+
+  /**
+   * One device's readings from our mappers' report channel (issue 15): actual values only, each property
+   * applied or refused alone (a refusal never keeps a neighbour out), no /result. What changed is committed
+   * as a twin/update would be: stored, a document for apps, a report to the cloud. Refusals go to `answer`.
+   */
+  applyReadings(entry: MapperReportEntry, fx: Effects, now: number, answer: ReadingAnswers): void {
+    const id = entry[0] as string;
+    const dev = this.devices.get(id);
+    if (!dev) {
+      answer.refuse(id, '', 404, `device ${id} is not on node ${this.node}`);
+      return;
+    }
+    const props = this.propsOfDevice(dev);
+    const changes: TwinChange[] = [];
+    let growth = 0;
+    for (let i = 1; i < entry.length; i += 2) {
+      const name = entry[i] as string;
+      const value = entry[i + 1] as string;
+      const existing = dev.twins.get(name);
+      // the same string as stored: nothing to check or change (it passed the checks when it was stored)
+      if (existing !== undefined && existing.actual === value) {
+        if (answer.watching) answer.taken(id, name);
+        continue;
+      }
+      try {
+        if (!existing)
+          throw new TwinError(404, `device ${id} has no property ${name} (a mapper reports its model's properties)`);
+        const change = this.planEntry(dev, props, name, { actual: { value } }, now);
+        if (change) {
+          const more = bytesDelta(change);
+          if (more > 0 && this.sizeOf(dev) + growth + more > this.limits.maxTwinBytes)
+            throw new TwinLimitError(
+              'twin-bytes',
+              `device ${id} twin ${name}: the value would grow the twin to ${this.sizeOf(dev) + growth + more} bytes; the limit is ${this.limits.maxTwinBytes} bytes per device (maxTwinBytes)`,
+            );
+          growth += more;
+          changes.push(change);
+        }
+        if (answer.watching) answer.taken(id, name);
+      } catch (e) {
+        if (!(e instanceof TwinError)) throw e;
+        answer.refuse(id, name, e.code, e.message);
+      }
+    }
+    this.commitTwinChanges(dev, changes, '', fx, now);
   }
 
   twinGet(id: string, eventId: string, fx: Effects, now: number): void {
@@ -338,79 +387,91 @@ export class TwinEngine {
     this.checkExtraProperties(dev, msg);
     const changes: TwinChange[] = [];
     for (const [name, mt] of Object.entries(msg.twin)) {
-      const where = `device ${dev.id} twin ${name}`;
-      const existing = dev.twins.get(name);
-      if (mt === null) {
-        if (!existing) continue;
-        if (!existing.optional) throw new TwinError(400, `${where}: declared by the model, so it cannot be deleted`);
-        changes.push({ name, last: existing, next: undefined });
-        continue;
-      }
-      // Cloned only when a value changes: a mapper's report of unchanged values (the common case) is
-      // validated against the stored twin and costs no copy (issue 15, twin fast path).
-      let next: TwinRecord | undefined;
-      if (!existing) {
-        if (!TWIN_KEY_RE.test(name))
-          throw new TwinError(400, `${where}: a new twin's name must match ${TWIN_KEY_RE.source}`);
-        const type = typeFromTwinMetadata(mt.metadata?.type);
-        if (!type)
-          throw new TwinError(
-            400,
-            `${where}: metadata.type "${clip(String(mt.metadata?.type))}" is not allowed (string, int, float, double, boolean, bytes)`,
-          );
-        next = newTwin(name, type, mt.optional ?? true);
-      }
-      const view = (next ?? existing)!;
-      const prop = props.get(name);
-      const rule = prop ?? { type: view.type };
-      const report: TwinReportEntry = { property: name };
-      let changed = !existing;
-      for (const side of ['expected', 'actual'] as const) {
-        const value = mt[side]?.value;
-        if (value === undefined || value === null) continue;
-        const bytes = Buffer.byteLength(value);
-        if (bytes > this.limits.maxValueBytes)
-          throw new TwinLimitError(
-            'value-bytes',
-            `${where} ${side}: the value is ${bytes} bytes; the limit is ${this.limits.maxValueBytes} bytes per value (maxValueBytes)`,
-          );
-        const check = checkValue(rule, value);
-        if (!check.ok)
-          throw new TwinError(400, `${where} ${side}: ${check.reason} (type ${twinMetadataType(view.type)})`);
-        if (side === 'expected' && prop?.accessMode === 'ReadOnly')
-          throw new TwinError(400, `${where}: the model declares it ReadOnly, so it takes no desired (expected) value`);
-        const cur = next ?? view;
-        const stored = side === 'expected' ? cur.expectedVersion : cur.actualVersion;
-        const asked = mt[`${side}_version`];
-        if (asked && (stored.cloud > asked.cloud || stored.edge > asked.edge))
-          throw new TwinError(
-            409,
-            `${where}: ${side}_version {cloud:${asked.cloud},edge:${asked.edge}} is older than the stored {cloud:${stored.cloud},edge:${stored.edge}}`,
-          );
-        const current = side === 'expected' ? cur.expected : cur.actual;
-        if (sameValue(cur.type, current, value)) continue;
-        changed = true;
-        next ??= cloneTwin(view);
-        if (side === 'expected') {
-          next.expected = value;
-          next.expectedTs = now;
-          next.expectedVersion.edge++;
-          next.expectedSource = 'edge';
-          report.observedDesired = { value, timestamp: now, type: twinMetadataType(next.type), source: 'edge' };
-        } else {
-          next.actual = value;
-          next.actualTs = now;
-          next.actualVersion.edge++;
-          report.reported = { value, timestamp: now, type: twinMetadataType(next.type) };
-        }
-      }
-      if (!changed || !next) continue;
-      const change: TwinChange = { name, last: existing, next };
-      if (report.reported || report.observedDesired) change.report = report;
-      changes.push(change);
+      const change = this.planEntry(dev, props, name, mt, now);
+      if (change) changes.push(change);
     }
     this.checkTwinBytes(dev, changes);
     return changes;
+  }
+
+  /** One property of a twin/update: its change, undefined if nothing changes, or a TwinError. */
+  private planEntry(
+    dev: DeviceRecord,
+    props: Map<string, ModelProperty>,
+    name: string,
+    mt: MsgTwin | null,
+    now: number,
+  ): TwinChange | undefined {
+    // built only for an error: this runs for every reading
+    const where = () => `device ${dev.id} twin ${name}`;
+    const existing = dev.twins.get(name);
+    if (mt === null) {
+      if (!existing) return undefined;
+      if (!existing.optional) throw new TwinError(400, `${where()}: declared by the model, so it cannot be deleted`);
+      return { name, last: existing, next: undefined };
+    }
+    // Cloned only when a value changes: a mapper's report of unchanged values (the common case) is
+    // validated against the stored twin and costs no copy (issue 15, twin fast path).
+    let next: TwinRecord | undefined;
+    if (!existing) {
+      if (!TWIN_KEY_RE.test(name))
+        throw new TwinError(400, `${where()}: a new twin's name must match ${TWIN_KEY_RE.source}`);
+      const type = typeFromTwinMetadata(mt.metadata?.type);
+      if (!type)
+        throw new TwinError(
+          400,
+          `${where()}: metadata.type "${clip(String(mt.metadata?.type))}" is not allowed (string, int, float, double, boolean, bytes)`,
+        );
+      next = newTwin(name, type, mt.optional ?? true);
+    }
+    const view = (next ?? existing)!;
+    const prop = props.get(name);
+    const rule = prop ?? { type: view.type };
+    const report: TwinReportEntry = { property: name };
+    let changed = !existing;
+    for (const side of ['expected', 'actual'] as const) {
+      const value = mt[side]?.value;
+      if (value === undefined || value === null) continue;
+      const bytes = Buffer.byteLength(value);
+      if (bytes > this.limits.maxValueBytes)
+        throw new TwinLimitError(
+          'value-bytes',
+          `${where()} ${side}: the value is ${bytes} bytes; the limit is ${this.limits.maxValueBytes} bytes per value (maxValueBytes)`,
+        );
+      const check = checkValue(rule, value);
+      if (!check.ok)
+        throw new TwinError(400, `${where()} ${side}: ${check.reason} (type ${twinMetadataType(view.type)})`);
+      if (side === 'expected' && prop?.accessMode === 'ReadOnly')
+        throw new TwinError(400, `${where()}: the model declares it ReadOnly, so it takes no desired (expected) value`);
+      const cur = next ?? view;
+      const stored = side === 'expected' ? cur.expectedVersion : cur.actualVersion;
+      const asked = mt[`${side}_version`];
+      if (asked && (stored.cloud > asked.cloud || stored.edge > asked.edge))
+        throw new TwinError(
+          409,
+          `${where()}: ${side}_version {cloud:${asked.cloud},edge:${asked.edge}} is older than the stored {cloud:${stored.cloud},edge:${stored.edge}}`,
+        );
+      const current = side === 'expected' ? cur.expected : cur.actual;
+      if (sameValue(cur.type, current, value)) continue;
+      changed = true;
+      next ??= cloneTwin(view);
+      if (side === 'expected') {
+        next.expected = value;
+        next.expectedTs = now;
+        next.expectedVersion.edge++;
+        next.expectedSource = 'edge';
+        report.observedDesired = { value, timestamp: now, type: twinMetadataType(next.type), source: 'edge' };
+      } else {
+        next.actual = value;
+        next.actualTs = now;
+        next.actualVersion.edge++;
+        report.reported = { value, timestamp: now, type: twinMetadataType(next.type) };
+      }
+    }
+    if (!changed || !next) return undefined;
+    const change: TwinChange = { name, last: existing, next };
+    if (report.reported || report.observedDesired) change.report = report;
+    return change;
   }
 
   /** Counted before anything is validated, so an update naming 5,000 new properties costs little. */
@@ -450,6 +511,18 @@ export class TwinEngine {
       this.twinBytes.set(dev.id, size);
     }
     return size;
+  }
+
+  /** The model's properties by name, made once per stored model object (reports come many times a second). */
+  private propsOfDevice(dev: DeviceRecord): Map<string, ModelProperty> {
+    const model = this.models.get(dev.modelId)?.model;
+    if (!model) return propsOf(undefined);
+    let m = propsCache.get(model);
+    if (!m) {
+      m = propsOf(model);
+      propsCache.set(model, m);
+    }
+    return m;
   }
 
   private commitTwinChanges(
@@ -572,6 +645,8 @@ function desiredStamps(device: Device): Map<string, string> {
   }
   return out;
 }
+
+const propsCache = new WeakMap<DeviceModel, Map<string, ModelProperty>>();
 
 function propsOf(model: DeviceModel | undefined): Map<string, ModelProperty> {
   return new Map((model?.spec?.properties ?? []).map((p) => [p.name, p]));

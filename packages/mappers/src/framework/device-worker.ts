@@ -1,19 +1,19 @@
 // Serves one device: connects with backoff, reads each collectCycle group in one batch, reports what
-// the report policy lets through as one twin/update per batch, reconciles desired values, pushes data,
-// reports its state. A changed spec is applied in place: only a changed protocol config reconnects.
+// the report policy lets through on the mapper's report channel (report-channel.ts; resent on a transient
+// refusal of the twin, reported on a permanent one), reconciles desired values, pushes data, reports its
+// state. A changed spec is applied in place: only a changed protocol config reconnects.
 
 import {
   checkValue,
   deviceTopic,
   type DeviceState,
-  type MsgTwin,
   type ResolvedDevice,
   type PushStatus,
   pushStatusTopic,
   type ReportStatus,
   type ResolvedProperty,
   reportStatusTopic,
-  twinMetadataType,
+  TRANSIENT_REPORT_CODES,
   type WriteStatus,
   writeStatusTopic,
 } from '@edgetwin/api';
@@ -24,6 +24,7 @@ import { type DeviceDriver, DriverError, type DriverFactory, type RawValue, type
 import type { DeviceTally, MapperMetrics } from './metrics.js';
 import { DevicePusher, type PushConnections } from './push.js';
 import { type RetryPolicy, WriteReconciler } from './reconciler.js';
+import type { ReportChannel, ReportListener } from './report-channel.js';
 import { ReportGate, reportPolicy } from './report-policy.js';
 import type { SinkHub } from './sinks/hub.js';
 import { type Cycle, startCycle } from './scheduler.js';
@@ -44,6 +45,8 @@ export interface WorkerDeps {
   metrics: MapperMetrics;
   connections: PushConnections;
   sinks: SinkHub;
+  /** the mapper's one report channel to the twin */
+  reports: ReportChannel;
   options: WorkerOptions;
 }
 
@@ -55,7 +58,7 @@ function definition(p: ResolvedProperty): string {
   return JSON.stringify(rest);
 }
 
-export class DeviceWorker {
+export class DeviceWorker implements ReportListener {
   private driver: DeviceDriver | undefined;
   private connected = false;
   private generation: AbortController | undefined;
@@ -80,7 +83,10 @@ export class DeviceWorker {
   /** properties by collectCycle, rebuilt when the spec changes rather than filtered on every tick */
   private byCycle = new Map<number, ResolvedProperty[]>();
   private readonly tally: DeviceTally;
-  private readonly twinTopic: string;
+  /** properties whose last report the twin refused for good: code and reason, as published */
+  private readonly twinRefused = new Map<string, string>();
+  /** resends of a property the twin could not take for now (issue 9's leftover) */
+  private readonly resends = new Map<string, { attempt: number; last: number; timer?: NodeJS.Timeout }>();
   /** in-process observers of write states (the REST API waits on a method write with one) */
   private readonly writeListeners = new Set<(s: WriteStatus) => void>();
 
@@ -90,7 +96,6 @@ export class DeviceWorker {
   ) {
     this.log = deps.logger.child({ device: device.id });
     this.tally = deps.metrics.tally(device.id);
-    this.twinTopic = deviceTopic(device.id, 'twin/update');
     this.pusher = new DevicePusher(device, {
       connections: deps.connections,
       sinks: deps.sinks,
@@ -201,6 +206,8 @@ export class DeviceWorker {
     this.stateCycle?.stop();
     this.pusher.stop();
     for (const r of this.reconcilers.values()) r.stop();
+    for (const r of this.resends.values()) clearTimeout(r.timer);
+    this.resends.clear();
     await this.stopGeneration();
     if (opts.publishOffline) await this.publishState('offline').catch(() => undefined);
   }
@@ -223,6 +230,7 @@ export class DeviceWorker {
       this.gates.delete(name);
       this.latest.delete(name);
       this.refused.delete(name);
+      this.twinRefused.delete(name);
     }
     for (const p of this.device.properties) {
       const old = before.get(p.name);
@@ -242,7 +250,8 @@ export class DeviceWorker {
       publish: (s) => this.publishWriteStatus(s),
       onReadBack: (value, ts) => {
         const p = this.device.properties.find((x) => x.name === name);
-        if (p) this.report([[p, value, ts]]);
+        // the answer to a command leaves at once, not with the next flush (issue 15 target 5)
+        if (p) this.report([[p, value, ts]], true);
       },
       onFinal: (result) => this.deps.metrics.writes.inc({ device: this.device.id, result }),
       logger: this.log,
@@ -261,13 +270,13 @@ export class DeviceWorker {
   }
 
   /**
-   * Turn readings into one twin/update with the properties the report policy lets through. The message is
-   * joined from per-property JSON pieces (escaped by JSON.stringify as before) instead of building the whole
-   * message object first: one less object tree per device read on the hot path.
+   * Hands the readings the report policy lets through to the mapper's report channel, as one entry of this
+   * device (no per-property metadata: the twin knows the model). `urgent`: a write's read-back, sent now.
    */
-  private report(readings: Array<[ResolvedProperty, string, number]>): void {
+  private report(readings: Array<[ResolvedProperty, string, number]>, urgent = false): void {
     const now = Date.now();
-    let twin = '';
+    const names: string[] = [];
+    const values: string[] = [];
     let superseded = true;
     for (const [p, value, ts] of readings) {
       this.latest.set(p.name, { value, timestamp: ts });
@@ -279,19 +288,70 @@ export class DeviceWorker {
       const gate = this.gates.get(p.name);
       if (gate && !gate.offer(value, now)) continue;
       superseded &&= gate?.periodic === true;
-      const entry: MsgTwin = {
-        actual: { value, metadata: { timestamp: ts } },
-        metadata: { type: twinMetadataType(p.type) },
-      };
-      twin += `${twin ? ',' : ''}${JSON.stringify(p.name)}:${JSON.stringify(entry)}`;
+      names.push(p.name);
+      values.push(value);
     }
-    if (!twin) return;
+    if (names.length === 0) return;
     this.tally.reports++;
-    this.deps.bus
-      // QoS 0 only when every property in it is reported again next report cycle anyway (mode `cycle`);
-      // otherwise a lost report leaves the twin stale until the next change (docs/mappers.md, "Reporting: QoS")
-      .publish(this.twinTopic, `{"event_id":"","timestamp":${now},"twin":{${twin}}}`, { qos: superseded ? 0 : 1 })
-      .catch((e) => this.log.warn({ err: (e as Error).message }, 'could not publish twin update'));
+    // QoS 0 only when every property in it is reported again next report cycle anyway (mode `cycle`);
+    // otherwise a lost report leaves the twin stale until the next change (docs/mappers.md, "Reporting: QoS")
+    this.deps.reports.add(this.device.id, names, values, !superseded, urgent);
+  }
+
+  /**
+   * The twin refused a reported reading (report-channel.ts). For now (429 full queue, 500 store failure):
+   * the property's latest reading is sent again after the connect backoff. For good (a limit, an unknown
+   * property): logged, counted, and reported as a refused reading until the twin takes one again.
+   */
+  reportRefused(property: string, code: number, reason: string): void {
+    this.deps.metrics.reportRefusals.inc({ device: this.device.id, code: String(code) });
+    if (TRANSIENT_REPORT_CODES.has(code)) {
+      const { connectBackoffMs, maxConnectBackoffMs } = this.deps.options;
+      const r = this.resends.get(property) ?? { attempt: 0, last: 0 };
+      this.resends.set(property, r);
+      if (r.timer) return; // a resend is already on its way
+      const now = Date.now();
+      if (now - r.last > 2 * maxConnectBackoffMs) r.attempt = 0;
+      r.attempt++;
+      r.last = now;
+      const wait = backoff(r.attempt, connectBackoffMs, maxConnectBackoffMs);
+      this.log[r.attempt === 1 ? 'warn' : 'debug'](
+        { property, code, reason, attempt: r.attempt, retryInMs: wait },
+        'the twin could not take a reading now; resending the latest',
+      );
+      r.timer = setTimeout(() => {
+        r.timer = undefined;
+        this.resend(property);
+      }, wait);
+      return;
+    }
+    const key = `${code}\u0000${reason}`;
+    if (this.twinRefused.get(property) === key) return;
+    this.twinRefused.set(property, key);
+    const value = this.latest.get(property)?.value ?? '';
+    this.log.warn({ property, code, reason }, 'the twin refused a reading');
+    this.publishReportStatus({
+      property,
+      state: 'refused',
+      value,
+      reason: `the twin refused it (${code}): ${reason}`,
+      timestamp: Date.now(),
+    });
+  }
+
+  /** The twin took a reading of a property it had refused: the refusal ends. */
+  reportAccepted(property: string): void {
+    if (!this.twinRefused.delete(property)) return;
+    this.log.info({ property }, 'the twin takes readings of this property again');
+    this.publishReportStatus({ property, state: 'accepted', timestamp: Date.now() });
+  }
+
+  private resend(property: string): void {
+    if (this.stopped) return;
+    const p = this.device.properties.find((x) => x.name === property);
+    const last = this.latest.get(property);
+    if (!p?.reportToCloud || !last) return;
+    this.deps.reports.add(this.device.id, [property], [last.value], true);
   }
 
   /** Checks a reading as the twin will (type, minimum, maximum); publishes a refusal or its end on change. */

@@ -27,6 +27,7 @@ export class MapperMetrics {
   readonly lastSuccess: Gauge<'device'>;
   readonly overruns: Counter<'device'>;
   readonly reports: Counter<'device'>;
+  readonly reportRefusals: Counter<'device' | 'code'>;
   readonly writes: Counter<'device' | 'result'>;
   readonly pushes: Counter<'device' | 'method' | 'result'>;
   readonly connects: Counter<'device' | 'result'>;
@@ -78,13 +79,19 @@ export class MapperMetrics {
     });
     this.reports = new Counter({
       name: 'edgetwin_mapper_twin_reports_total',
-      help: 'twin/update messages published',
+      help: 'Device entries handed to the report channel (one per device read with something to report)',
       labelNames: ['device'],
       registers: r,
       collect() {
         this.reset();
         for (const [device, t] of tallies) if (t.reports > 0) this.inc({ device }, t.reports);
       },
+    });
+    this.reportRefusals = new Counter({
+      name: 'edgetwin_mapper_report_refusals_total',
+      help: 'Readings the twin refused, by code (429/500/503 are resent, others reported as refused readings)',
+      labelNames: ['device', 'code'],
+      registers: r,
     });
     this.writes = new Counter({
       name: 'edgetwin_mapper_writes_total',
@@ -141,5 +148,6 @@ export class MapperMetrics {
   forget(device: string): void {
     this.tallies.delete(device);
     for (const m of [this.reads, this.readLatency, this.lastSuccess, this.overruns, this.reports]) m.remove({ device });
+    this.reportRefusals.remove({ device });
   }
 }

@@ -1,5 +1,5 @@
 // A mapper: serves every device of one protocol on one node, through the MQTT contract only
-// (docs/mapper-contract.md): device specs in, twin/update + state/update + write status out, deltas in.
+// (docs/mapper-contract.md): device specs in, report batches + state/update + write status out, deltas in.
 
 import {
   decodeWriteStatus,
@@ -21,6 +21,7 @@ import { untilSettledOr } from './backoff.js';
 import { DeviceWorker, type WorkerOptions } from './device-worker.js';
 import type { DriverFactory } from './driver.js';
 import type { MapperMetrics } from './metrics.js';
+import { DEFAULT_REPORT_CHANNEL, ReportChannel, type ReportChannelOptions } from './report-channel.js';
 import { type Connect, PushConnections } from './push.js';
 import { DEFAULT_WRITE_RETRY } from './reconciler.js';
 import type { SinkLimits } from './sinks/batching-sink.js';
@@ -46,6 +47,8 @@ export interface MapperRuntimeOptions {
   worker?: Partial<WorkerOptions>;
   /** batching and buffering of the database/OTLP sinks (tests shrink them) */
   sinks?: Partial<SinkLimits>;
+  /** how the report channel to the twin batches readings */
+  reports?: Partial<ReportChannelOptions>;
 }
 
 export class MapperRuntime {
@@ -55,12 +58,21 @@ export class MapperRuntime {
   private readonly sinks: SinkHub;
   private readonly workerOptions: WorkerOptions;
   private readonly log: Logger;
+  private readonly reports: ReportChannel;
 
   constructor(private readonly opts: MapperRuntimeOptions) {
     this.connections = new PushConnections(opts.bus, opts.connect);
     this.sinks = new SinkHub(opts.logger.child({ mapper: opts.factory.protocol }), opts.metrics, opts.sinks);
     this.workerOptions = { ...DEFAULT_WORKER_OPTIONS, ...opts.worker };
     this.log = opts.logger.child({ mapper: opts.factory.protocol, node: opts.node });
+    this.reports = new ReportChannel(
+      opts.bus,
+      opts.node,
+      opts.factory.protocol,
+      (id) => this.workers.get(id),
+      this.log,
+      { ...DEFAULT_REPORT_CHANNEL, ...opts.reports },
+    );
   }
 
   get protocol(): string {
@@ -84,6 +96,7 @@ export class MapperRuntime {
 
   async start(): Promise<void> {
     const { bus, node } = this.opts;
+    await this.reports.start();
     this.unsubscribes.push(await bus.subscribe(DELTA_FILTER, (topic, payload) => this.onDelta(topic, payload)));
     this.unsubscribes.push(
       await bus.subscribe(mapperDevicesFilter(node, this.protocol), (topic, payload) =>
@@ -104,6 +117,7 @@ export class MapperRuntime {
     const workers = [...this.workers.values()];
     this.workers.clear();
     await untilSettledOr(Promise.all(workers.map((w) => w.stop({ publishOffline: true }))), deadline);
+    await untilSettledOr(this.reports.stop(), deadline);
     await untilSettledOr(this.publishPresence('offline'), deadline);
     await untilSettledOr(this.connections.closeAll(), deadline);
     await untilSettledOr(this.sinks.closeAll(), deadline);
@@ -162,6 +176,7 @@ export class MapperRuntime {
       metrics: this.opts.metrics,
       connections: this.connections,
       sinks: this.sinks,
+      reports: this.reports,
       options: this.workerOptions,
     });
     this.workers.set(id, w);

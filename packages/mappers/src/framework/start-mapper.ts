@@ -13,6 +13,7 @@ import type { WorkerOptions } from './device-worker.js';
 import type { DriverFactory } from './driver.js';
 import { MapperMetrics } from './metrics.js';
 import { type RestOptions, type RestServer, startRestServer } from './rest/server.js';
+import type { ReportChannelOptions } from './report-channel.js';
 import { MapperRuntime } from './runtime.js';
 import type { SinkLimits } from './sinks/batching-sink.js';
 
@@ -45,6 +46,8 @@ export interface StartMapperOptions {
   rest?: RestOptions;
   /** batching and buffering of the database/OTLP sinks (tests shrink them) */
   sinks?: Partial<SinkLimits>;
+  /** batching of the report channel to the twin (flushMs, maxBatchBytes) */
+  reports?: Partial<ReportChannelOptions>;
 }
 
 /** startMapper was asked to stop (its signal aborted) before it finished starting. */
@@ -117,6 +120,7 @@ export async function startMapper(opts: StartMapperOptions): Promise<RunningMapp
     connect: (url) => dial(url),
     worker: opts.worker,
     ...(opts.sinks ? { sinks: opts.sinks } : {}),
+    ...(opts.reports ? { reports: opts.reports } : {}),
   });
   let server: Server | undefined;
   let metricsUrl: string | undefined;

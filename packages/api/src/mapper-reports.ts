@@ -1,0 +1,150 @@
+// The report channel of our own mappers to the twin (issue 15, docs/mapper-contract.md "Report channel"):
+// one message per mapper per flush carrying many devices' readings, with no per-property metadata, and an
+// answer from the twin only when something was refused (issue 9's leftover: a refused report is resent or
+// reported, never silently lost). Encoder and decoder of both messages live here, side by side.
+//
+// Batch (mapper -> twin, reportsTopic):   [1,<seq>,<ms>,["ns/name","prop","value","prop","value",...],...]
+// Answer (twin -> mapper, reportAnswerTopic), only when something was refused or a refusal ended:
+//   {"seq":<seq>,"all":{"code":429,"reason":"..."}}                              the whole batch was refused
+//   {"seq":<seq>,"refused":[["ns/name","prop",413,"reason"],...],"accepted":[["ns/name","prop"],...]}
+// `prop` "" in a refusal means the whole device entry (an unknown device).
+
+/** Version tag, the first element of every batch. */
+export const REPORT_BATCH_VERSION = 1;
+
+/** One device's readings: its id, then property name and value strings, alternating. */
+export type MapperReportEntry = readonly string[];
+
+export interface MapperReportBatch {
+  seq: number;
+  /** when its first entry was made (ms): no reading in it is older than the read cycle before this */
+  timestamp: number;
+  entries: MapperReportEntry[];
+}
+
+/** Answer codes a mapper resends on (the twin could not take the report now); anything else is permanent. */
+export const TRANSIENT_REPORT_CODES: ReadonlySet<number> = new Set([429, 500, 503]);
+
+export interface MapperReportRefusal {
+  device: string;
+  /** '' = the whole device entry */
+  property: string;
+  code: number;
+  reason: string;
+}
+
+export interface MapperReportAnswer {
+  seq: number;
+  /** the whole batch was refused (queue full, store failure, malformed) */
+  all?: { code: number; reason: string };
+  refused?: MapperReportRefusal[];
+  /** readings accepted again after a refusal of the same property */
+  accepted?: Array<{ device: string; property: string }>;
+}
+
+/** Most refusals one answer lists; the rest are counted in `more` (a mapper reports the same properties again). */
+export const MAX_ANSWER_REFUSALS = 256;
+
+/** One device's entry, encoded. `names[i]` was read as `values[i]`. */
+export function encodeMapperReportEntry(id: string, names: readonly string[], values: readonly string[]): string {
+  let s = `[${JSON.stringify(id)}`;
+  for (let i = 0; i < names.length; i++) s += `,${JSON.stringify(names[i])},${JSON.stringify(values[i])}`;
+  return `${s}]`;
+}
+
+/** A batch from entries made by encodeMapperReportEntry. */
+export function encodeMapperReports(seq: number, timestamp: number, entries: readonly string[]): string {
+  return `[${REPORT_BATCH_VERSION},${seq},${timestamp},${entries.join(',')}]`;
+}
+
+type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
+
+export function decodeMapperReports(buf: Buffer | string): Decoded<MapperReportBatch> {
+  let a: unknown;
+  try {
+    a = JSON.parse(typeof buf === 'string' ? buf : buf.toString('utf8'));
+  } catch (e) {
+    return { ok: false, error: `report batch is not JSON: ${(e as Error).message}` };
+  }
+  if (!Array.isArray(a) || a[0] !== REPORT_BATCH_VERSION)
+    return { ok: false, error: `report batch must be an array starting with version ${REPORT_BATCH_VERSION}` };
+  const [, seq, timestamp] = a as unknown[];
+  if (!Number.isSafeInteger(seq)) return { ok: false, error: 'report batch: seq (element 2) must be an integer' };
+  if (typeof timestamp !== 'number')
+    return { ok: false, error: 'report batch: timestamp (element 3) must be a number' };
+  const entries: MapperReportEntry[] = [];
+  for (let i = 3; i < a.length; i++) {
+    const e = a[i] as unknown;
+    if (!Array.isArray(e) || e.length % 2 === 0 || typeof e[0] !== 'string' || !e[0])
+      return {
+        ok: false,
+        error: `report batch entry ${i - 3}: must be [device id, property, value, ...] with a value for each property`,
+      };
+    for (let j = 1; j < e.length; j++)
+      if (typeof e[j] !== 'string')
+        return { ok: false, error: `report batch entry ${i - 3} (${e[0]}): element ${j} must be a string` };
+    entries.push(e as string[]);
+  }
+  return { ok: true, value: { seq: seq as number, timestamp, entries } };
+}
+
+/** The seq of a batch without decoding it (to answer one refused before it is read); -1 if there is none. */
+export function peekMapperReportSeq(buf: Buffer): number {
+  const head = buf.subarray(0, 32).toString('latin1');
+  const m = /^\[\s*1\s*,\s*(\d{1,15})\s*,/.exec(head);
+  return m ? Number(m[1]) : -1;
+}
+
+export function encodeMapperReportAnswer(a: MapperReportAnswer): string {
+  const o: Record<string, unknown> = { seq: a.seq };
+  if (a.all) o.all = a.all;
+  if (a.refused?.length) {
+    o.refused = a.refused.slice(0, MAX_ANSWER_REFUSALS).map((r) => [r.device, r.property, r.code, r.reason]);
+    if (a.refused.length > MAX_ANSWER_REFUSALS) o.more = a.refused.length - MAX_ANSWER_REFUSALS;
+  }
+  if (a.accepted?.length) o.accepted = a.accepted.map((r) => [r.device, r.property]);
+  return JSON.stringify(o);
+}
+
+export function decodeMapperReportAnswer(buf: Buffer | string): Decoded<MapperReportAnswer> {
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(typeof buf === 'string' ? buf : buf.toString('utf8'));
+  } catch (e) {
+    return { ok: false, error: `report answer is not JSON: ${(e as Error).message}` };
+  }
+  if (!o || typeof o !== 'object' || !Number.isSafeInteger(o.seq))
+    return { ok: false, error: 'report answer must be an object with an integer seq' };
+  const out: MapperReportAnswer = { seq: o.seq as number };
+  const all = o.all as { code?: unknown; reason?: unknown } | undefined;
+  if (all !== undefined) {
+    if (typeof all !== 'object' || typeof all.code !== 'number' || typeof all.reason !== 'string')
+      return { ok: false, error: 'report answer: all must be {code, reason}' };
+    out.all = { code: all.code, reason: all.reason };
+  }
+  if (o.refused !== undefined) {
+    if (!Array.isArray(o.refused)) return { ok: false, error: 'report answer: refused must be an array' };
+    out.refused = [];
+    for (const r of o.refused as unknown[]) {
+      if (
+        !Array.isArray(r) ||
+        typeof r[0] !== 'string' ||
+        typeof r[1] !== 'string' ||
+        typeof r[2] !== 'number' ||
+        typeof r[3] !== 'string'
+      )
+        return { ok: false, error: 'report answer: each refusal must be [device, property, code, reason]' };
+      out.refused.push({ device: r[0], property: r[1], code: r[2], reason: r[3] });
+    }
+  }
+  if (o.accepted !== undefined) {
+    if (!Array.isArray(o.accepted)) return { ok: false, error: 'report answer: accepted must be an array' };
+    out.accepted = [];
+    for (const r of o.accepted as unknown[]) {
+      if (!Array.isArray(r) || typeof r[0] !== 'string' || typeof r[1] !== 'string')
+        return { ok: false, error: 'report answer: each acceptance must be [device, property]' };
+      out.accepted.push({ device: r[0], property: r[1] });
+    }
+  }
+  return { ok: true, value: out };
+}
