@@ -13,6 +13,7 @@ import { parseAllDocuments } from 'yaml';
 import { isLoopback } from '@edgetwin/mappers/framework/rest/server';
 import { addTwinLimitOptions, type TwinLimitFlags, twinLimitsFrom } from '../compose/twin-limit-options.js';
 import type { RegisterCommand } from './index.js';
+import { limitHeapGrowth } from '../compose/heap-growth.js';
 
 export const registerEdgeLocal: RegisterCommand = (program: Command) => {
   addTwinLimitOptions(program.command('edge-local'))
@@ -29,6 +30,7 @@ export const registerEdgeLocal: RegisterCommand = (program: Command) => {
     .option('--log-level <level>', 'pino log level (info, debug, warn, silent)', 'warn')
     .option('--insecure-allow-anonymous', 'development only: let --host be beyond loopback (no authentication here)')
     .action(async (o: Options) => {
+      limitHeapGrowth();
       // an open broker on the LAN lets anyone drive the devices (issue 10 §4): `edgetwin edge` has the safe way
       if (!o.broker && !isLoopback(o.host) && !o.insecureAllowAnonymous)
         program.error(

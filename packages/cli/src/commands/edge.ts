@@ -7,6 +7,7 @@ import { parseBytes, parseList, parseNodeName, parsePort, readSecrets } from '..
 import { DEFAULTS } from '../compose/ports.js';
 import { addRestOptions, restOptionsFrom } from '../compose/rest-options.js';
 import { addTwinLimitOptions, twinLimitsFrom } from '../compose/twin-limit-options.js';
+import { limitHeapGrowth } from '../compose/heap-growth.js';
 
 export const BUILTIN_MAPPERS: string[] = [...BUILT_IN_PROTOCOLS];
 
@@ -51,6 +52,7 @@ export function registerEdge(program: Command): void {
     .option('--data-dir <dir>', 'where the twin database and broker sessions live', DEFAULTS.dataDir)
     .option('--mappers <list>', `in-process mappers, comma-separated, or "none"`, parseList, BUILTIN_MAPPERS)
     .action(async (o) => {
+      limitHeapGrowth();
       // secrets on the command line show in `ps` and shell history (issue 10 §5)
       if (o.cloudPassword !== undefined)
         program.error(
