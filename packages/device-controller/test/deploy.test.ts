@@ -86,17 +86,20 @@ describe('deploy/', () => {
     const cloud = optionsOf('cloud');
     for (const a of args) expect(cloud.has(a.split('=')[0]), `edgetwin cloud has ${a}`).toBe(true);
 
-    // the data dir (nodes.db: the node registry; link-tls/: the pinned certificate) survives a pod restart
+    // two replicas with leader election; what edges need from either (node identities, the link certificate)
+    // is in Secrets the RBAC lets the controller keep in its own namespace, so the data dir is per pod
+    expect(deployment.spec.replicas).toBe(2);
+    expect(args).toContain('--leader-elect');
     const dataDir = args.find((a) => a.startsWith('--data-dir='))!.split('=')[1];
     const pod = deployment.spec.template.spec;
     const mount = pod.containers[0].volumeMounts.find((m: { mountPath: string }) => m.mountPath === dataDir);
-    const volume = pod.volumes.find((v: { name: string }) => v.name === mount.name);
-    const claim = objects.find(
-      (o) => o.kind === 'PersistentVolumeClaim' && o.metadata.name === volume.persistentVolumeClaim?.claimName,
-    );
-    expect(claim, `the volume at ${dataDir} is a PersistentVolumeClaim of controller.yaml`).toBeDefined();
-    expect(claim.metadata.namespace).toBe(deployment.metadata.namespace);
-    expect(deployment.spec.strategy.type).toBe('Recreate'); // ReadWriteOnce: the old pod lets go first
+    expect(pod.volumes.find((v: { name: string }) => v.name === mount.name).emptyDir).toBeDefined();
+    const rbac = docs('kubernetes/rbac.yaml');
+    const identities = rbac.find((d) => d.kind === 'Role' && d.metadata.name === 'edgetwin-controller-identities');
+    expect(identities.metadata.namespace).toBe(deployment.metadata.namespace);
+    expect(
+      rbac.find((d) => d.kind === 'RoleBinding' && d.roleRef.name === identities.metadata.name).subjects[0].name,
+    ).toBe(pod.serviceAccountName);
 
     for (const unit of ['edgetwin-edge.service', 'edgetwin-mapper@.service']) {
       const text = readFileSync(`${DEPLOY}systemd/${unit}`, 'utf8').replace(/\\\n\s*/g, '');

@@ -27,7 +27,7 @@ export const CONTROLLER_USER = 'system:serviceaccount:edgetwin:edgetwin-controll
 export interface KubeClusterOptions {
   /** also run kube-controller-manager (garbage collector + namespace controller); default false */
   controllerManager?: boolean;
-  /** write an audit log of every request to devices.kubeedge.io, coordination.k8s.io and core events (see requests()) */
+  /** write an audit log of every request to devices.kubeedge.io, coordination.k8s.io, core events and secrets (see requests()) */
   audit?: boolean;
   /** extra kube-apiserver flags */
   apiServerArgs?: string[];
@@ -179,7 +179,8 @@ export class KubeCluster {
             resources: [
               { group: 'devices.kubeedge.io' },
               { group: 'coordination.k8s.io' },
-              { group: '', resources: ['events'] },
+              // secrets: the replicas' shared node identities and link certificate (Metadata level: no data logged)
+              { group: '', resources: ['events', 'secrets'] },
             ],
           },
           { level: 'None' },
@@ -371,7 +372,14 @@ export class KubeCluster {
   async installEdgetwin(opts: { crds?: string[]; rbac?: string } = {}): Promise<void> {
     const crds = opts.crds ?? [join(repoRoot, 'crds')];
     await this.kubectlOk(['apply', ...crds.flatMap((f) => ['-f', f])]);
-    await this.kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+    // `kubectl wait` fails at once (not waits) on a CRD whose status has no conditions yet: ask again until it holds
+    await waitUntil(
+      async () =>
+        (await this.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all'])).code === 0,
+      'the CRDs established (kubectl wait)',
+      90_000,
+      200,
+    );
     await this.kubectlOk(['apply', '-f', join(repoRoot, 'deploy/kubernetes/namespace.yaml')]);
     await this.kubectlOk(['apply', '-f', opts.rbac ?? join(repoRoot, 'deploy/kubernetes/rbac.yaml')]);
     await this.waitForAccess('/apis/devices.kubeedge.io/v1beta1/devices');

@@ -10,25 +10,19 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { API_VERSION, type Device, deviceTopic, writeStatusTopic } from '@edgetwin/api';
-import { type BusClient, connectBus, type EmbeddedBroker } from '@edgetwin/eventbus';
-import {
-  collectMessages,
-  type MessageCollector,
-  startTcpProxy,
-  startTestBroker,
-  type TcpProxy,
-  waitUntil,
-} from '@edgetwin/eventbus/testing';
+import type { BusClient } from '@edgetwin/eventbus';
+import { type MessageCollector, startTcpProxy, type TcpProxy, waitUntil } from '@edgetwin/eventbus/testing';
 import { repoRoot } from '@edgetwin/simulators/peers';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { type CloudLinkEdge, startCloudLinkEdge } from '../../devicetwin/src/cloud-link/index.js';
-import { type DeviceTwin, openDeviceTwin } from '../../devicetwin/src/index.js';
+import type { CloudLinkEdge } from '../../devicetwin/src/cloud-link/index.js';
+import type { DeviceTwin } from '../../devicetwin/src/index.js';
 import { type CloudLink, startCloudLink } from '../src/cloud-link/index.js';
 import { ControllerClient } from '../src/http/client.js';
 import { type RunningController, startController } from '../src/index.js';
 import { CONTROLLER_USER, KubeCluster } from './kube-cluster.js';
+import { startTestEdge, type TestEdge } from './test-edge.js';
 import { device, model } from './support.js';
 
 const NODE = 'gateway-1';
@@ -47,11 +41,10 @@ let kube: KubeCluster;
 let dir: string;
 let controller: RunningController;
 let cloudLink: CloudLink;
-let edgeBroker: EmbeddedBroker;
-let twinBus: BusClient;
+let edge: TestEdge;
 let twin: DeviceTwin;
 let edgeApp: BusClient;
-let edgeLink: CloudLinkEdge;
+let _edgeLink: CloudLinkEdge;
 let results: MessageCollector;
 /** between the controller and the API server, to freeze the network */
 let proxy: TcpProxy;
@@ -135,26 +128,12 @@ beforeAll(async () => {
     stateDbPath: join(dir, 'cloud-link.db'),
     registry: controller.metrics.registry,
   });
-  edgeBroker = await startTestBroker();
-  twinBus = await connectBus({ url: edgeBroker.url, clientId: 'kube-twin' });
-  twin = await openDeviceTwin({ dbPath: join(dir, 'twin.db'), node: NODE, bus: twinBus });
-  edgeApp = await connectBus({ url: edgeBroker.url, clientId: 'kube-mapper' });
-  results = await collectMessages(edgeApp, deviceTopic('default/+', 'twin/update/result'));
-  edgeLink = startCloudLinkEdge({
-    twin,
-    cloudUrl: cloudLink.url,
-    backoffMs: 50,
-    maxBackoffMs: 500,
-    registry: twin.metrics,
-  });
+  edge = await startTestEdge({ dir, node: NODE, cloudUrl: cloudLink.url });
+  ({ twin, app: edgeApp, results, link: _edgeLink } = edge);
 }, 240_000);
 
 afterAll(async () => {
-  await edgeLink?.close();
-  await edgeApp?.close();
-  twin?.close();
-  await twinBus?.close();
-  await edgeBroker?.close();
+  await edge?.close();
   await cloudLink?.close();
   await controller?.stop();
   await proxy?.close();

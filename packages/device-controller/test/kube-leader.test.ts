@@ -3,15 +3,26 @@
 // one acts (its HTTP API and cloud-link broker are up) while the other stands by (nothing listens but its
 // /livez, /healthz is 503, so no edge can reach it and it dispatches nothing); when the leader is killed the
 // standby takes over within the lease's bound, and a leader stopped cleanly releases the Lease at once.
+// Then, with TLS and node identities on (as deployed): an edge that joined through one replica keeps working
+// through the next after a failover, without rejoining: the node identities and the generated link certificate
+// are in Secrets every replica reads, not in the leader's data dir.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { freePort, waitUntil } from '@edgetwin/eventbus/testing';
+import { deviceTopic } from '@edgetwin/api';
+import { newSecret } from '@edgetwin/api/secret-file';
+import { freePort, startTcpProxy, type TcpProxy, waitUntil } from '@edgetwin/eventbus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import YAML from 'yaml';
+import { identityFile, loadEdgeCredential } from '../../devicetwin/src/cloud-link/node-credential.js';
+import { fetchPinnedCert } from '../../devicetwin/src/cloud-link/pinned-cert.js';
 import { CONTROLLER_USER, KubeCluster } from './kube-cluster.js';
+import { device, model } from './support.js';
+import { startTestEdge, type TestEdge } from './test-edge.js';
 
 const BIN = resolve(import.meta.dirname, '../../cli/bin/edgetwin.js');
 /** the lease terms the replicas run with: 3 s lease, 2 s renew deadline, 0.5 s retry */
@@ -30,7 +41,8 @@ let kube: KubeCluster;
 let dir: string;
 const replicas: Replica[] = [];
 
-async function startReplica(name: string): Promise<Replica> {
+/** `secure`: TLS and node identities as deployed (a shared API token file), instead of --no-tls and any node */
+async function startReplica(name: string, secure?: { apiTokenFile: string }): Promise<Replica> {
   const httpPort = await freePort();
   const mqttPort = await freePort();
   const child = spawn(
@@ -44,8 +56,7 @@ async function startReplica(name: string): Promise<Replica> {
       `--data-dir=${join(dir, name)}`,
       `--http-port=${httpPort}`,
       `--mqtt-port=${mqttPort}`,
-      '--no-tls',
-      '--insecure-allow-any-node',
+      ...(secure ? [`--api-token-file=${secure.apiTokenFile}`] : ['--no-tls', '--insecure-allow-any-node']),
     ],
     {
       env: {
@@ -155,7 +166,8 @@ describe('leader election between controller replicas', () => {
 
   it('releases the lease when the leader stops cleanly, so the next one does not wait out the term', async () => {
     const next = await startReplica('c');
-    await waitUntil(() => isStandingBy(next), `replica c standing by\n${next.out()}`, 60_000, 100);
+    // the line naming its identity (pino's log line saying the same may come first)
+    await waitUntil(() => /identity (\S+)\)/.test(next.out()), `replica c standing by\n${next.out()}`, 60_000, 100);
     const identity = /identity (\S+)\)/.exec(next.out())?.[1];
     expect(identity).toBeDefined();
     standby.child.kill('SIGTERM');
@@ -166,4 +178,150 @@ describe('leader election between controller replicas', () => {
     expect(performance.now() - stoppedAt).toBeLessThan(LEASE_MS - 500);
     await waitUntil(() => isUp(next), `replica c up\n${next.out()}`, 30_000, 50);
   }, 120_000);
+});
+
+describe('controller replicas share what edges need', () => {
+  const NODE = 'gw-shared';
+  let first: Replica;
+  let second: Replica;
+  let apiTokenFile: string;
+  let linkProxy: TcpProxy;
+  let edge: TestEdge;
+  const edgeDir = () => join(dir, 'edge');
+  const edgeLog: string[] = [];
+  const edgeIds = () =>
+    edge.twin
+      .listDevices()
+      .map((d) => d.id)
+      .sort();
+  const thermo = (name: string) => device(name, NODE, 'thermo');
+  const apply = (...objects: object[]) =>
+    kube.kubectlOk(['apply', '-f', '-'], { input: objects.map((o) => YAML.stringify(o)).join('---\n') });
+
+  beforeAll(async () => {
+    // the replicas of the tests above step down (SIGTERM releases the Lease)
+    for (const r of replicas) if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGTERM');
+    await Promise.all(replicas.map((r) => r.exited));
+    apiTokenFile = join(dir, 'api-token');
+    writeFileSync(apiTokenFile, newSecret(), { mode: 0o600 });
+    await apply(model('thermo', { temp: { type: 'INT', accessMode: 'ReadWrite' } }), thermo('s1'));
+  }, 120_000);
+
+  afterAll(async () => {
+    await edge?.close();
+    await linkProxy?.close();
+  });
+
+  it('keeps the node identity and the link certificate in Secrets of the controller namespace', async () => {
+    first = await startReplica('shared-1', { apiTokenFile });
+    await waitUntil(() => isUp(first), `replica shared-1 up\n${first.out()}`, 60_000, 100);
+    second = await startReplica('shared-2', { apiTokenFile });
+    await waitUntil(() => isStandingBy(second), `replica shared-2 standing by\n${second.out()}`, 60_000, 100);
+    const identities = (method: string, node: string) =>
+      fetch(`http://127.0.0.1:${first.httpPort}/identities/${node}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${readFileSync(apiTokenFile, 'utf8')}`,
+          ...(method === 'POST' ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(method === 'POST' ? { body: '{}' } : {}),
+      });
+    const added = await identities('POST', NODE);
+    expect(added.status).toBe(200);
+    const { token } = (await added.json()) as { token: string };
+    // a node removed is gone from the Secrets too
+    expect((await identities('POST', 'gw-gone')).status).toBe(200);
+    expect((await identities('DELETE', 'gw-gone')).status).toBe(200);
+    const secrets = JSON.parse(await kube.kubectlOk(['get', 'secrets', '-n', 'edgetwin', '-o', 'json'])) as {
+      items: Array<{ metadata: { name: string }; type: string }>;
+    };
+    const names = secrets.items.map((s) => s.metadata.name);
+    expect(names).toContain(`edgetwin-node-${NODE}`);
+    expect(names).not.toContain('edgetwin-node-gw-gone');
+    expect(secrets.items.find((s) => s.metadata.name === 'edgetwin-cloud-link-tls')?.type).toBe('kubernetes.io/tls');
+
+    // the edge joins through the first replica (a proxy stands in for the Service in front of the ready pod)
+    linkProxy = await startTcpProxy(first.mqttPort);
+    const credential = loadEdgeCredential({ dataDir: edgeDir(), node: NODE, joinToken: token });
+    expect(credential?.joining).toBe(true);
+    const cloudUrl = `mqtts://127.0.0.1:${linkProxy.port}`;
+    // as `edgetwin edge` does on its first join: the certificate must be the one the token pins
+    credential?.pin(await fetchPinnedCert(cloudUrl, credential.fingerprint as string));
+    edge = await startTestEdge({
+      dir: edgeDir(),
+      node: NODE,
+      cloudUrl,
+      link: {
+        ...(credential ? { credential } : {}),
+        logger: pino({ level: 'debug' }, { write: (l: string) => edgeLog.push(l) }),
+      },
+    });
+    await waitUntil(() => edgeIds().includes('default/s1'), 's1 on the edge (joined)', 30_000).catch((e: Error) => {
+      throw new Error(`${e.message}\n--- edge ---\n${edgeLog.join('')}\n--- shared-1 ---\n${first.out()}`);
+    });
+    await waitUntil(() => readIdentity().credential !== undefined, 'the edge to save its credential', 10_000);
+    // the join (the node's credential hash) reached the Secret before the edge was let in
+    const stored = JSON.parse(
+      Buffer.from(
+        await kube.kubectlOk([
+          'get',
+          'secret',
+          '-n',
+          'edgetwin',
+          `edgetwin-node-${NODE}`,
+          '-o',
+          'jsonpath={.data.identity}',
+        ]),
+        'base64',
+      ).toString('utf8'),
+    ) as { credentialHash: string | null };
+    expect(stored.credentialHash).toMatch(/^[0-9a-f]{64}$/);
+  }, 180_000);
+
+  it('lets the edge in through the next leader after a failover, with its credential and the certificate it pinned', async () => {
+    const saved = readIdentity();
+    first.child.kill('SIGKILL');
+    linkProxy.retarget(second.mqttPort);
+    linkProxy.cutConnections();
+    await waitUntil(() => isUp(second), `replica shared-2 taking over\n${second.out()}`, 60_000, 100);
+    // a device applied now reaches the edge only through the new leader
+    await apply(thermo('s2'));
+    await waitUntil(() => edgeIds().includes('default/s2'), `s2 on the edge through shared-2\n${second.out()}`, 30_000);
+    // and a report the edge makes is acknowledged by it and stored
+    const eventId = 'shared-report';
+    await edge.app.publish(
+      deviceTopic('default/s2', 'twin/update'),
+      JSON.stringify({ event_id: eventId, timestamp: Date.now(), twin: { temp: { actual: { value: '33' } } } }),
+    );
+    await edge.results.waitFor((m) => (m.json() as { event_id?: string }).event_id === eventId);
+    const last = edge.twin.outbox.lastSeq();
+    await waitUntil(() => edge.twin.outbox.ackedSeq() >= last, 'the report acknowledged by shared-2', 30_000, 50);
+    const ds = JSON.parse(await kube.kubectlOk(['get', 'devicestatus', 's2', '-o', 'json'])) as {
+      status?: { twins?: Array<{ propertyName: string; reported?: { value?: string } }> };
+    };
+    expect(ds.status?.twins?.find((t) => t.propertyName === 'temp')?.reported?.value).toBe('33');
+    // no rejoin: the same credential and pinned certificate, and the new leader refused nobody
+    expect(readIdentity()).toEqual(saved);
+    expect(second.out()).not.toMatch(/refused a connection/);
+    expect(kube.refusals()).toEqual([]);
+    // and the Role for the Secrets grants nothing the replicas did not use
+    const used = new Set(
+      kube
+        .requests(CONTROLLER_USER)
+        .filter((r) => r.resource === 'secrets')
+        .map((r) => r.verb),
+    );
+    expect([...used].sort()).toEqual(['create', 'delete', 'get', 'list', 'update']);
+  }, 180_000);
+
+  function readIdentity(): { credential?: string; fingerprint?: string } {
+    try {
+      return JSON.parse(readFileSync(identityFile(edgeDir(), NODE), 'utf8')) as {
+        credential?: string;
+        fingerprint?: string;
+      };
+    } catch {
+      return {};
+    }
+  }
 });

@@ -66,6 +66,10 @@ export function registerCloud(program: Command): void {
       'with --source kubernetes: one of several replicas; only the holder of a Lease acts (docs/kubernetes.md)',
     )
     .option('--leader-elect-namespace <ns>', "the Lease's namespace (default: the pod's, else edgetwin)")
+    .option(
+      '--controller-namespace <ns>',
+      "with --source kubernetes: where the Secrets with node identities and the link certificate live (default: the pod's, else edgetwin)",
+    )
     .action(async (o) => {
       if (o.source !== 'embedded' && o.source !== 'kubernetes') {
         program.error(`--source must be embedded or kubernetes, not "${o.source}"`, { exitCode: 2 });
@@ -115,6 +119,10 @@ export function registerCloud(program: Command): void {
             life,
           );
         }
+        const sharedNamespace =
+          o.source === 'kubernetes'
+            ? (await import('../compose/leader.js')).leaseNamespace(o.controllerNamespace)
+            : undefined;
         const { startCloud } = await import('../compose/start-cloud.js');
         const cloud = await startCloud(
           {
@@ -140,6 +148,7 @@ export function registerCloud(program: Command): void {
                     ...(o.linkName ? { names: o.linkName } : {}),
                   },
             nodeCredentials,
+            ...(sharedNamespace ? { sharedNamespace } : {}),
             ...(clientCa !== undefined ? { clientCa } : {}),
             insecureAllowAnyNode: o.insecureAllowAnyNode === true,
             maxPacketBytes: o.maxPacketSize,

@@ -5,7 +5,12 @@ import { loadOrCreateSecret, readSecretFile } from '@edgetwin/api/secret-file';
 import { startController } from '@edgetwin/device-controller';
 import { writeClientConfig } from '@edgetwin/device-controller/cli/client-config';
 import { NodeRegistry, startCloudLink } from '@edgetwin/device-controller/cloud-link/index';
-import { type LinkTls, loadOrCreateLinkTls } from '@edgetwin/device-controller/cloud-link/link-tls';
+import {
+  fingerprintOf,
+  isSelfSigned,
+  type LinkTls,
+  loadOrCreateLinkTls,
+} from '@edgetwin/device-controller/cloud-link/link-tls';
 import type { NodeJoinOptions } from '@edgetwin/device-controller/http/node-routes';
 import { CONSOLE_DIST_DIR } from '@edgetwin/console/dist-dir';
 import { driverValidators } from '@edgetwin/mappers/drivers/validators';
@@ -35,6 +40,11 @@ export interface CloudOptions {
   /** TLS of the embedded broker: given files, or generated into <dataDir>/link-tls (default); false = plain MQTT */
   linkTls?: { certFile?: string; keyFile?: string; names?: string[] } | false;
   nodeCredentials?: Record<string, string>;
+  /**
+   * with source kubernetes and the embedded broker: the namespace whose Secrets hold the node identities and the
+   * generated link certificate, so every controller replica serves the same (docs/kubernetes.md, "Several replicas")
+   */
+  sharedNamespace?: string;
   /** mTLS: the CA (PEM) signing the nodes' client certificates; each node must present one named after it */
   clientCa?: string;
   /** development only: any node connects as any node name (said at start and in /healthz) */
@@ -73,23 +83,59 @@ function apiToken(opts: CloudOptions): { token: string; file: string; created: b
   return { token: secret, file, created };
 }
 
+/**
+ * The node identities from the Secrets of `namespace` (the previous leader's), mirrored there from now on. A
+ * controller that kept them in its data dir so far copies them there first, so joined edges keep working.
+ */
+async function sharedIdentities(opts: CloudOptions, nodes: NodeRegistry, namespace: string) {
+  const { KubeIdentitySecrets } = await import('@edgetwin/device-controller/sources/kubernetes/identity-secrets');
+  const { loadKubeConfig } = await import('@edgetwin/device-controller/sources/kubernetes/source');
+  const secrets = new KubeIdentitySecrets(loadKubeConfig(opts.kubeconfig), namespace);
+  let records = await secrets.loadNodes();
+  const local = nodes.records();
+  if (records.length === 0 && local.length > 0) {
+    for (const r of local) await secrets.save(r.name, r);
+    opts.logger.info({ nodes: local.length, namespace }, 'copied the node identities of the data dir into Secrets');
+    records = local;
+  }
+  nodes.attachMirror(secrets, records);
+  opts.logger.info({ nodes: records.length, namespace }, 'node identities are kept in Secrets');
+  return secrets;
+}
+
 export async function startCloud(opts: CloudOptions, life: Lifecycle): Promise<RunningCloud> {
   const token = apiToken(opts);
   // The node registry is the embedded broker's; an external broker has its own users (docs/acl.md).
   const nodes = opts.brokerUrl ? undefined : new NodeRegistry(join(opts.dataDir, 'nodes.db'));
   if (nodes) life.add('node registry', async () => nodes.close());
   const nodeJoin: NodeJoinOptions | undefined = nodes ? { registry: nodes } : undefined;
-  const tls =
-    opts.brokerUrl || opts.linkTls === false
-      ? undefined
-      : loadOrCreateLinkTls({
-          dataDir: opts.dataDir,
-          listenHost: opts.mqttHost,
-          ...(opts.linkTls?.certFile ? { certFile: opts.linkTls.certFile } : {}),
-          ...(opts.linkTls?.keyFile ? { keyFile: opts.linkTls.keyFile } : {}),
-          ...(opts.linkTls?.names ? { names: opts.linkTls.names } : {}),
-        });
-  if (tls?.created) opts.logger.info({ file: tls.certFile }, 'generated the cloud link TLS certificate');
+  const shared =
+    nodes && opts.source === 'kubernetes' && opts.sharedNamespace
+      ? await sharedIdentities(opts, nodes, opts.sharedNamespace)
+      : undefined;
+  const given = opts.linkTls || {};
+  const localTls = () =>
+    loadOrCreateLinkTls({
+      dataDir: opts.dataDir,
+      listenHost: opts.mqttHost,
+      ...(given.certFile ? { certFile: given.certFile } : {}),
+      ...(given.keyFile ? { keyFile: given.keyFile } : {}),
+      ...(given.names ? { names: given.names } : {}),
+    });
+  let tls: LinkTls | undefined;
+  if (opts.brokerUrl || opts.linkTls === false) tls = undefined;
+  else if (shared && !given.certFile && !given.keyFile) {
+    // generated (not given): the certificate edges pin must be the same on every replica
+    const t = await shared.linkTls(localTls);
+    tls = {
+      cert: t.cert,
+      key: t.key,
+      fingerprint: fingerprintOf(t.cert),
+      pinnable: isSelfSigned(t.cert),
+      created: t.stored,
+      certFile: t.where,
+    };
+  } else tls = localTls();
   if (nodes && tls?.pinnable) nodes.linkFingerprint = tls.fingerprint;
   const insecure = [
     ...(opts.insecureAllowAnyNode ? [INSECURE_ANY_NODE] : []),

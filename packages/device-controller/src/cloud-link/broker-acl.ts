@@ -42,6 +42,8 @@ export type RefusalReason =
   | 'client-id'
   | 'node-name'
   | 'node-credentials'
+  /** the node's identity could not be written where every controller replica reads it */
+  | 'node-mirror'
   | 'client-certificate';
 
 export function cloudLinkAuth(opts: CloudLinkAclOptions, onRefused?: (reason: RefusalReason) => void): BrokerAuth {
@@ -70,7 +72,15 @@ export function cloudLinkAuth(opts: CloudLinkAclOptions, onRefused?: (reason: Re
       }
       if (clientId !== edgeClientId(username)) return refuse('client-id');
       if (!opts.nodes || password === undefined) return refuse('node-credentials');
-      return opts.nodes.verify(username, password.toString()) ? true : refuse('node-credentials');
+      if (!opts.nodes.verify(username, password.toString())) return refuse('node-credentials');
+      // a join is accepted once every replica would know it: else the edge, holding only its new credential, is
+      // refused after a failover (refused now, it retries the same join, which verify() accepts again)
+      return opts.nodes.saved
+        ? opts.nodes.saved(username).then(
+            () => true,
+            () => refuse('node-mirror'),
+          )
+        : true;
     },
     authorizePublish(client, topic) {
       if (client.username === CONTROLLER_USERNAME) return true;

@@ -3,6 +3,8 @@
 // credential it generated for itself, and from then on logs in with that credential. Only SHA-256 hashes
 // of secrets are stored (they are 256-bit random values, so a slow hash adds nothing). Removing a node
 // (or re-adding it with `rejoin`) revokes its credential and tells listeners, which close its session.
+// With a mirror (issue 14: controller replicas, identities in Kubernetes Secrets) every change is also written
+// there, and `saved(node)` says when it is: a join is accepted only once the next leader would know it.
 
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -46,11 +48,38 @@ interface Row {
   joined_at: number | null;
 }
 
+/** One node's identity as a mirror stores it (hashes only, never a secret). */
+export interface IdentityRecord {
+  name: string;
+  credentialHash: string | null;
+  joinHash: string | null;
+  /** epoch ms */
+  joinExpires: number | null;
+  createdAt: number;
+  joinedAt: number | null;
+}
+
+/** Where a registry's identities are kept besides its own database (the record, or undefined once removed). */
+export interface NodeRegistryMirror {
+  save(name: string, record: IdentityRecord | undefined): Promise<void>;
+}
+
+const toRecord = (r: Row): IdentityRecord => ({
+  name: r.name,
+  credentialHash: r.credential_hash,
+  joinHash: r.join_hash,
+  joinExpires: r.join_expires,
+  createdAt: r.created_at,
+  joinedAt: r.joined_at,
+});
+
 const hash = (s: string) => createHash('sha256').update(s).digest('hex');
 
 export interface NodeAuthenticator {
   /** true when `password` is this node's credential, or its unused join token with a new credential */
   verify(node: string, password: string): boolean;
+  /** resolves once what verify() changed for this node is kept where every replica finds it (see NodeRegistryMirror) */
+  saved?(node: string): Promise<void>;
 }
 
 export class NodeRegistry implements NodeAuthenticator {
@@ -59,6 +88,9 @@ export class NodeRegistry implements NodeAuthenticator {
   private readonly now: () => number;
   /** SHA-256 fingerprint of the cloud link's self-signed certificate, pinned in every join token */
   linkFingerprint: string | undefined;
+  private mirror?: NodeRegistryMirror;
+  /** per node, the mirror write of its latest change (chained, so writes of one node never overtake) */
+  private readonly pending = new Map<string, Promise<void>>();
 
   constructor(
     readonly path = ':memory:',
@@ -112,6 +144,7 @@ export class NodeRegistry implements NodeAuthenticator {
       )
       .run(name, hash(secret), expires, this.now());
     if (existing?.credential_hash) this.revoked(name);
+    this.changed(name);
     const fingerprint = opts.fingerprint ?? this.linkFingerprint;
     return encodeJoinToken({ node: name, secret, ...(fingerprint ? { fingerprint } : {}) });
   }
@@ -121,6 +154,7 @@ export class NodeRegistry implements NodeAuthenticator {
     const r = this.db.prepare('DELETE FROM node_identity WHERE name = ?').run(name);
     if (r.changes === 0) throw new NodeRegistryError('NODE_NOT_FOUND', `node ${name} is not registered`);
     this.revoked(name);
+    this.changed(name);
   }
 
   has(name: string): boolean {
@@ -162,6 +196,7 @@ export class NodeRegistry implements NodeAuthenticator {
     this.db
       .prepare('UPDATE node_identity SET credential_hash = ?, joined_at = ? WHERE name = ? AND credential_hash IS NULL')
       .run(credential, this.now(), node);
+    this.changed(node);
     return true;
   }
 
@@ -173,6 +208,62 @@ export class NodeRegistry implements NodeAuthenticator {
 
   close(): void {
     this.db.close();
+  }
+
+  /** Every identity (hashes only), for a mirror to take over. */
+  records(): IdentityRecord[] {
+    return (this.db.prepare('SELECT * FROM node_identity ORDER BY name').all() as Row[]).map(toRecord);
+  }
+
+  /**
+   * Replaces every identity with `records` (what the mirror holds: a replica that just became the leader takes
+   * what the previous one wrote) and writes each change to `mirror` from now on. Call before the broker starts.
+   */
+  attachMirror(mirror: NodeRegistryMirror, records: IdentityRecord[]): void {
+    const insert = this.db.prepare(
+      `INSERT INTO node_identity (name, credential_hash, join_hash, join_expires, created_at, joined_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+    );
+    this.db.transaction(() => {
+      this.db.exec('DELETE FROM node_identity');
+      for (const r of records) insert.run(r.name, r.credentialHash, r.joinHash, r.joinExpires, r.createdAt, r.joinedAt);
+    })();
+    this.mirror = mirror;
+  }
+
+  /**
+   * Resolves once the node's latest change is in the mirror (at once without one). A write that failed is tried
+   * again once here; if that fails too, the error is the caller's (the join is refused, the edge retries it).
+   */
+  async saved(node: string): Promise<void> {
+    const p = this.pending.get(node);
+    if (!p) return;
+    try {
+      await p;
+    } catch {
+      this.changed(node);
+      await this.pending.get(node);
+    }
+  }
+
+  private changed(name: string): void {
+    const mirror = this.mirror;
+    if (!mirror) return;
+    const before = this.pending.get(name) ?? Promise.resolve();
+    // the record as it is when the write starts: changes made meanwhile are carried by the latest write
+    const write = before.catch(() => {}).then(() => mirror.save(name, this.record(name)));
+    this.pending.set(name, write);
+    write.then(
+      () => {
+        if (this.pending.get(name) === write) this.pending.delete(name);
+      },
+      () => {}, // kept: saved() retries it
+    );
+  }
+
+  private record(name: string): IdentityRecord | undefined {
+    const r = this.row(name);
+    return r ? toRecord(r) : undefined;
   }
 
   private revoked(name: string): void {

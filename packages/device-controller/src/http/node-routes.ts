@@ -36,6 +36,13 @@ export function registerNodeRoutes(app: FastifyInstance, join: NodeJoinOptions |
       return { code: STATUS[e.code], body: { findings: [`Node/${name}: -: ${e.message}`] } };
     throw e;
   };
+  /** the change is kept where every controller replica reads it (Secrets with --source kubernetes), or 503 */
+  const notSaved = (e: unknown, name: string) => ({
+    findings: [
+      `Node/${name}: -: not saved where every controller replica reads it (${(e as Error).message}); ` +
+        'this replica has it until it restarts: run the command again (with --rejoin for node add)',
+    ],
+  });
 
   app.get('/identities', async (_req, reply) => {
     if (!join) return reply.code(501).send(unavailable);
@@ -56,6 +63,11 @@ export function registerNodeRoutes(app: FastifyInstance, join: NodeJoinOptions |
           rejoin: req.body?.rejoin === true,
           ...(ttlMs !== undefined ? { ttlMs } : {}),
         });
+        try {
+          await join.registry.saved(name);
+        } catch (e) {
+          return reply.code(503).send(notSaved(e, name));
+        }
         const rec = join.registry.list().find((r) => r.name === name);
         const out: NodeAdded = { node: name, token, expiresAt: rec?.joinExpiresAt ?? '' };
         if (join.linkUrl) out.linkUrl = join.linkUrl;
@@ -71,10 +83,15 @@ export function registerNodeRoutes(app: FastifyInstance, join: NodeJoinOptions |
     if (!join) return reply.code(501).send(unavailable);
     try {
       join.registry.remove(req.params.name);
-      return { node: req.params.name, removed: true };
     } catch (e) {
       const f = fail(e, req.params.name);
       return reply.code(f.code).send(f.body);
+    }
+    try {
+      await join.registry.saved(req.params.name);
+      return { node: req.params.name, removed: true };
+    } catch (e) {
+      return reply.code(503).send(notSaved(e, req.params.name));
     }
   });
 }

@@ -503,7 +503,7 @@ function describe(e: unknown): string {
   return (e as Error)?.message ?? String(e);
 }
 
-function loadKubeConfig(path: string | undefined): KubeConfig {
+export function loadKubeConfig(path: string | undefined): KubeConfig {
   const kc = new KubeConfig();
   if (path) kc.loadFromFile(path);
   else kc.loadFromDefault();
@@ -527,7 +527,7 @@ function isCode(e: unknown, code: number): boolean {
   return e instanceof ApiException && e.code === code;
 }
 
-function withContext(e: unknown, what: string): Error {
+export function withContext(e: unknown, what: string): Error {
   if (e instanceof ApiException) {
     const body = e.body as { message?: string } | string | undefined;
     const msg = typeof body === 'object' && body?.message ? body.message : String(body ?? e.message);
