@@ -25,9 +25,11 @@ import { appendFileSync, mkdtempSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { cloudTopics } from '@edgetwin/api';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { cloudTopics, decodeMapperReports, reportsTopic } from '@edgetwin/api';
 import { ControllerClient, EmbeddedStore, StatusCoalescer } from '@edgetwin/device-controller';
+import { edgeClientId } from '@edgetwin/device-controller/cloud-link/index';
+import { loadEdgeCredential } from '@edgetwin/devicetwin/cloud-link/node-credential';
 import { connectBus, startBroker } from '@edgetwin/eventbus';
 import { EDGE_SERVICE_USER, readEdgeServicePassword } from '@edgetwin/eventbus/edge-bus-acl';
 import { VirtualDevice } from '@edgetwin/mappers';
@@ -90,6 +92,8 @@ interface Result {
   cloud: Stats;
   lost: number;
   lostDetail?: string[];
+  /** the three slowest round trips, stage by stage (ms after setDesired) */
+  slowest?: string[];
   apiMismatch: number;
   warnings: Record<string, number>;
   wallMs: number;
@@ -308,19 +312,23 @@ async function runScenario(sc: Scenario): Promise<Result> {
       }
     } catch {}
   });
-  await obs.subscribe('$hw/events/device/+/+/twin/update', (topic, payload) => {
-    const id = topic.split('/').slice(3, 5).join('/');
-    reported.add(id);
+  // the mapper's readings: its report batches to the twin (issue 15's report channel)
+  await obs.subscribe(reportsTopic(NODE, PROTOCOL), (_topic, payload) => {
+    const now = performance.now();
+    const d = decodeMapperReports(payload);
+    if (!d.ok) return;
+    for (const e of d.value.entries) {
+      const id = e[0] as string;
+      reported.add(id);
+      const w = reportWaiters.get(id);
+      if (!w) continue;
+      for (let i = 1; i < e.length; i += 2)
+        if (e[i] === 'value' && Number(e[i + 1]) === w.value) {
+          reportWaiters.delete(id);
+          w.resolve(now);
+        }
+    }
     setupCheck();
-    const w = reportWaiters.get(id);
-    if (!w) return;
-    try {
-      const msg = JSON.parse(payload.toString()) as { twin?: Record<string, { actual?: { value?: string } }> };
-      if (Number(msg.twin?.value?.actual?.value) === w.value) {
-        reportWaiters.delete(id);
-        w.resolve(performance.now());
-      }
-    } catch {}
   });
 
   // -- the cloud's view: the store's watch
@@ -431,46 +439,75 @@ async function runScenario(sc: Scenario): Promise<Result> {
   await sleep(Math.max(1000, (sc.statusIntervalMs ?? 1000) + 200));
   const rssAfterSetupMiB = process.memoryUsage().rss / 2 ** 20;
 
-  // -- baseline: one MQTT hop (QoS 1 publish -> subscriber receives) on each broker, same process, same load
-  async function hop(url: string, tag: string, topic: string, payload: string, username?: string): Promise<Stats> {
-    // the cloud link's broker speaks TLS with the certificate startCloud generated (trusted here as its own CA)
-    const auth = username ? { username, ...(cloud.tls ? { ca: cloud.tls.cert } : {}) } : {};
-    const sub = await connectBus({ url, clientId: `e2e-hop-sub-${tag}`, logger, ...auth });
-    const pub = await connectBus({ url, clientId: `e2e-hop-pub-${tag}`, logger, ...auth });
-    let waiting: ((t: number) => void) | undefined;
-    await sub.subscribe(topic, () => waiting?.(performance.now()), { qos: 1 });
+  // -- baseline: one MQTT hop on each broker, same process, same load. Edge: QoS 1 publish -> a subscriber
+  // receives it. Cloud link: a node may only publish its own reports and read its own acks (broker ACL), so its
+  // hop is a QoS 1 publish of an empty ReportBatch on its reports topic until the broker's PUBACK (the same two
+  // legs through the broker), by a second node registered for it and logged in as an edge does.
+  async function roundTrips(send: () => Promise<number>): Promise<Stats> {
     const xs: number[] = [];
     for (let i = 0; i < 200; i++) {
-      const got = new Promise<number>((r) => {
-        waiting = r;
-      });
-      const t0 = performance.now();
-      await pub.publish(topic, payload, { qos: 1 });
-      xs.push((await got) - t0);
+      xs.push(await send());
       await sleep(2);
     }
-    await pub.close();
-    await sub.close();
     return stats(xs);
   }
-  const baselineEdge = await hop(edge.brokerUrl, 'edge', 'bench/e2e/hop', '{"x":1}');
-  // On the cloud-link broker a client may only use its own node's topics (broker ACL): a second node name
-  // publishes an empty ReportBatch on its reports topic, as an edge would (the controller acks it too).
-  const HOP_NODE = 'e2e-hop';
-  // Since the node registry (issue 10) an unknown node name is refused a login: the cloud hop is then not
-  // measured (its column shows –) rather than failing the scenario.
-  const baselineCloud = await hop(
-    cloud.linkUrl,
-    'cloud',
-    cloudTopics.reports(HOP_NODE),
-    JSON.stringify({ node: HOP_NODE, entries: [] }),
-    HOP_NODE,
-  ).catch((err: Error) => {
+  async function edgeHop(): Promise<Stats> {
+    const topic = 'bench/e2e/hop';
+    const sub = await connectBus({ url: edge.brokerUrl, clientId: 'e2e-hop-sub-edge', logger });
+    const pub = await connectBus({ url: edge.brokerUrl, clientId: 'e2e-hop-pub-edge', logger });
+    let waiting: ((t: number) => void) | undefined;
+    await sub.subscribe(topic, () => waiting?.(performance.now()), { qos: 1 });
+    const r = await roundTrips(async () => {
+      const got = new Promise<number>((res) => {
+        waiting = res;
+      });
+      const t0 = performance.now();
+      await pub.publish(topic, '{"x":1}', { qos: 1 });
+      return (await got) - t0;
+    });
+    await pub.close();
+    await sub.close();
+    return r;
+  }
+  async function cloudHop(): Promise<Stats> {
+    const HOP_NODE = 'e2e-hop';
+    if (!cloud.nodes) throw new Error('the cloud runs no node registry (an external broker)');
+    const hopDir = mkdtempSync(join(os.tmpdir(), 'edgetwin-e2e-hop-'));
+    const cred = loadEdgeCredential({
+      dataDir: hopDir,
+      node: HOP_NODE,
+      joinToken: cloud.nodes.add(HOP_NODE, { rejoin: true }),
+    });
+    if (!cred) throw new Error('no credential for the hop node');
+    const pub = await connectBus({
+      url: cloud.linkUrl,
+      clientId: edgeClientId(HOP_NODE),
+      username: HOP_NODE,
+      password: cred.password,
+      ...(cloud.tls ? { ca: cloud.tls.cert } : {}),
+      logger,
+    });
+    cred.accepted();
+    const topic = cloudTopics.reports(HOP_NODE);
+    const body = JSON.stringify({ node: HOP_NODE, entries: [] });
+    const r = await roundTrips(async () => {
+      const t0 = performance.now();
+      await pub.publish(topic, body, { qos: 1 });
+      return performance.now() - t0;
+    });
+    await pub.close();
+    await rm(hopDir, { recursive: true, force: true });
+    return r;
+  }
+  const baselineEdge = await edgeHop();
+  const baselineCloud = await cloudHop().catch((err: Error) => {
     process.stderr.write(`cloud hop baseline not measured: ${err.message}\n`);
     return stats([]);
   });
 
-  // -- samples
+  // -- samples; the event loop's delays meanwhile (everything runs on this one loop: a stall delays every stage)
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  loopDelay.enable();
   const http: number[] = [];
   const toDelta: number[] = [];
   const toDevice: number[] = [];
@@ -535,6 +572,20 @@ async function runScenario(sc: Scenario): Promise<Result> {
     if (sc.gapMs > 0) await sleep(sc.gapMs);
   }
   const rssEndMiB = process.memoryUsage().rss / 2 ** 20;
+  loopDelay.disable();
+  const stall = `event loop delay while sampling: p50 ${f(loopDelay.percentile(50) / 1e6)} p99 ${f(loopDelay.percentile(99) / 1e6)} max ${f(loopDelay.max / 1e6)} ms`;
+  process.stderr.write(`  ${stall}\n`);
+  // where the slowest round trips spent their time: each stage's arrival, ms after setDesired
+  const slowest = toCloud
+    .map((c, i) => ({ c, i }))
+    .sort((a, b) => b.c - a.c)
+    .slice(0, 3)
+    .map(
+      ({ i }) =>
+        `http ${f(http[i]!)} delta ${f(toDelta[i]!)} device ${f(toDevice[i]!)} mapper report ${f(toReport[i]!)} at controller ${f(toSink[i]!)} cloud ${f(toCloud[i]!)}`,
+    );
+  slowest.push(stall);
+  for (const line of slowest) process.stderr.write(`  slow sample: ${line}\n`);
 
   const stoppingAt = Date.now();
   await life.stopAll();
@@ -561,6 +612,7 @@ async function runScenario(sc: Scenario): Promise<Result> {
     cloud: stats(toCloud),
     lost,
     lostDetail,
+    slowest,
     apiMismatch,
     warnings,
     wallMs: performance.now() - wall0,
@@ -732,6 +784,7 @@ async function main(): Promise<void> {
       `  device p50 ${f(r.device.p50)} p99 ${f(r.device.p99)} | report p50 ${f(r.mapperReport.p50)} | cloud p50 ${f(r.cloud.p50)} p99 ${f(r.cloud.p99)} | hop ${f(r.baselineEdge.p50)}/${f(r.baselineCloud.p50)} | setup ${JSON.stringify(r.setupMs)} | rss ${r.rssEndMiB.toFixed(0)} | lost ${r.lost} mismatch ${r.apiMismatch} | ${(r.wallMs / 1000).toFixed(1)} s\n`,
     );
     if (Object.keys(r.warnings).length) process.stderr.write(`  logged: ${JSON.stringify(r.warnings)}\n`);
+    for (const line of r.slowest ?? []) process.stderr.write(`  slow sample: ${line}\n`);
   }
   const seconds = (performance.now() - t0) / 1000;
   const command = `node packages/cli/bin/run-ts.js bench/e2e.ts${args.filter((a) => a !== '--no-write').length ? ` ${args.filter((a) => a !== '--no-write').join(' ')}` : ''}`;

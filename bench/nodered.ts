@@ -373,8 +373,11 @@ async function startEdgetwin(job: Job, slavePort: number, mqttPort: number, dir:
   await writeFile(join(work, 'manifests/bench.yaml'), [model, ...devices].map((o) => stringify(o)).join('---\n'));
   await writeFile(join(work, 'mqtt-password'), 'bench\n', { mode: 0o600 });
   const cli = join(ROOT, 'packages/cli/bin/edgetwin.js');
+  // BENCH_CPU_PROF=DIR: a V8 CPU profile of each edgetwin process, written to DIR when it stops
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
   const broker = `mqtt://127.0.0.1:${mqttPort}`;
   const twin = spawnProc('edgetwin edge-local (twin)', process.execPath, [
+    ...prof,
     cli,
     'edge-local',
     '--broker',
@@ -392,6 +395,7 @@ async function startEdgetwin(job: Job, slavePort: number, mqttPort: number, dir:
     'edgetwin mapper modbus',
     process.execPath,
     [
+      ...prof,
       cli,
       'mapper',
       'modbus',
@@ -546,6 +550,8 @@ async function main(): Promise<void> {
       if (!job) throw new Error(`--jobs: unknown job ${j} (heavy, light)`);
       return job;
     });
+  // --stacks edgetwin: one side only (for profiling)
+  const stacks = stringOption('stacks', 'Node-RED,edgetwin').split(',');
   ensureNodeRed();
   const dir = await mkdtemp(join(tmpdir(), 'edgetwin-nodered-'));
   const results: RunResult[] = [];
@@ -557,7 +563,7 @@ async function main(): Promise<void> {
         for (let round = 0; round < rounds; round++) {
           // interleaved, and the order alternates so neither stack always runs first
           const order: RunResult['stack'][] = round % 2 === 0 ? ['Node-RED', 'edgetwin'] : ['edgetwin', 'Node-RED'];
-          for (const stack of order) {
+          for (const stack of order.filter((x) => stacks.includes(x))) {
             const r = await run(stack, job, slave, seconds, dir);
             results.push(r);
             console.log(

@@ -13,6 +13,7 @@ import type { Device, DeviceModel, DeviceState, OutboxEntry, PropertyType, Repor
 import Database from 'better-sqlite3';
 import { TwinError } from '../errors.js';
 import type { DesiredSource, DeviceRecord, ModelRecord, TwinRecord } from '../twin/records.js';
+import { BackgroundCheckpointer } from './checkpointer.js';
 import { SCHEMA, SCHEMA_VERSION } from './schema.js';
 import { DiskReserve, isDiskFull, StorageHealth } from './storage-health.js';
 
@@ -65,6 +66,8 @@ export class TwinStore {
   private readonly runInTransaction: (fn: () => unknown) => unknown;
   private writesSinceCheckpoint = 0;
   private readonly checkpointTimer: NodeJS.Timeout;
+  /** checkpoints off the event loop (a file database); undefined for ':memory:' */
+  private readonly checkpointer: BackgroundCheckpointer | undefined;
 
   constructor(
     path: string,
@@ -100,6 +103,13 @@ export class TwinStore {
     if (version !== SCHEMA_VERSION) this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     this.runInTransaction = this.db.transaction((fn: () => unknown) => fn());
     this.db.pragma('wal_autocheckpoint = 0');
+    this.checkpointer =
+      path === ':memory:'
+        ? undefined
+        : new BackgroundCheckpointer(path, (e) => {
+            if (isDiskFull(e)) this.health.full(e);
+            else this.onError(e);
+          });
     this.checkpointTimer = setInterval(() => this.checkpoint(), CHECKPOINT_INTERVAL_MS);
     this.checkpointTimer.unref();
     this.stmts = {
@@ -158,9 +168,10 @@ export class TwinStore {
   }
 
   /**
-   * Copies the WAL into the database file (PASSIVE: never waits for readers). Runs on a timer, so it never
-   * throws: a full disk becomes the `full` state (the WAL stays valid and is copied on a later tick). While
-   * full, each tick also tries a small write, so the state clears by itself once space returns.
+   * Copies the WAL into the database file (PASSIVE: never waits for readers), on the checkpointer's worker
+   * thread: its fsyncs never stall the event loop (issue 15 target 5). Runs on a timer, so it never throws: a
+   * full disk becomes the `full` state (the WAL stays valid and is copied on a later tick). While full, each
+   * tick also tries a small write, so the state clears by itself once space returns.
    */
   checkpoint(): void {
     if (!this.db.open || this.db.inTransaction) return;
@@ -172,7 +183,8 @@ export class TwinStore {
       }
       if (this.writesSinceCheckpoint === 0) return;
       this.writesSinceCheckpoint = 0;
-      this.db.pragma('wal_checkpoint(PASSIVE)');
+      if (this.checkpointer) this.checkpointer.run();
+      else this.db.pragma('wal_checkpoint(PASSIVE)');
     } catch (e) {
       if (isDiskFull(e) || (e instanceof TwinError && this.health.state === 'full')) this.health.full(e);
       else this.onError(e);
@@ -358,6 +370,8 @@ export class TwinStore {
 
   close(): void {
     clearInterval(this.checkpointTimer);
+    // its connection closes with the thread; the main connection, closing last, checkpoints what is left
+    void this.checkpointer?.close();
     if (this.db.open) this.db.close();
   }
 }
