@@ -128,6 +128,9 @@ describe('config problems', () => {
       port: '/dev/ttyUSB0',
       baudRate: 115200,
     });
+    expect(parseAdapter('dbus')).toEqual({ kind: 'dbus', adapterId: 'hci0', key: 'dbus:hci0' });
+    expect(parseAdapter('dbus:hci1')).toEqual({ kind: 'dbus', adapterId: 'hci1', key: 'dbus:hci1' });
+    expect(parseAdapter('dbus:1')).toMatch(/must be hciN/);
     expect(parseAdapter('bluez')).toMatch(/must be hciN/);
     expect(problems(describedDevice('bluetooth', 'd', { adapter: 'hci0' }, []))).toEqual([
       'protocol needs macAddress, or localName / serviceUUID to find the device by its advertisement',
@@ -137,7 +140,7 @@ describe('config problems', () => {
     ]);
     expect(
       problems(describedDevice('bluetooth', 'd', { macAddress: 'aa-bb-cc-dd-ee-ff', adapter: 'bluez' }, [])),
-    ).toEqual(['protocol adapter "bluez" must be hciN (e.g. hci0) or uart:/dev/ttyXXX[@baud]']);
+    ).toEqual(['protocol adapter "bluez" must be hciN (e.g. hci0), uart:/dev/ttyXXX[@baud], or dbus[:hciN] (BlueZ)']);
   });
 
   it('EDGETWIN_BLE_ADAPTER overrides the manifest adapter (a Raspberry Pi manifest on the emulator)', () => {

@@ -12,7 +12,7 @@ export const probeBle: ProbeCommand = (probe: Command, program: Command): void =
     .description('list BLE devices advertising nearby; with ADDRESS, connect and print its GATT table')
     .option(
       '--adapter <adapter>',
-      'hciN or uart:/dev/ttyXXX[@baud] (default: $EDGETWIN_BLE_ADAPTER, else hci0)',
+      'hciN, uart:/dev/ttyXXX[@baud] or dbus[:hciN] (BlueZ) (default: $EDGETWIN_BLE_ADAPTER, else hci0)',
       process.env.EDGETWIN_BLE_ADAPTER || 'hci0',
     )
     .option('--duration <ms>', 'how long to scan', (v) => Number.parseInt(v, 10), 5000)

@@ -30,40 +30,64 @@ export interface Seen {
   lastSeen: number;
 }
 
+/** What the adapter reads of noble's bindings (HCI: the SIGINT hook; BlueZ: the adapter it chose, its warnings). */
+interface DbusBindingsLike {
+  _sigIntHandler?: () => void;
+  _adapterPath?: string | null;
+  _objects?: Map<string, Record<string, unknown>>;
+  on(event: 'warning', fn: (m: string) => void): unknown;
+}
+
 /** The part of @serialport/stream's SerialPort the adapter waits on. */
 interface SerialLike {
   closing?: boolean;
   once(event: 'close', fn: () => void): unknown;
 }
 
-type WithBindings = (type: 'hci', options: Record<string, unknown>) => Noble;
+type WithBindings = (type: 'hci' | 'dbus', options: Record<string, unknown>) => Noble;
 let withBindings: WithBindings | undefined;
+const DBUS_NEXT = 'dbus-next';
+
+function missing(pkg: string, version: string, e: unknown, extra = ''): DriverError {
+  return new DriverError(
+    `the bluetooth driver needs the optional dependency ${pkg} (npm install ${pkg}@${version}${extra}): ${(e as Error).message}`,
+    'config',
+    false,
+    { cause: e },
+  );
+}
 
 /** Loads noble on first use only (an optional dependency: a mapper without BLE devices never needs it). */
-function loadNoble(): WithBindings {
-  if (withBindings) return withBindings;
-  try {
-    // the package's main module builds a default instance on import; resolve-bindings builds none
-    withBindings = require(`${NOBLE}/lib/resolve-bindings.js`) as WithBindings;
-    fixNoble(require, NOBLE);
-  } catch (e) {
-    throw new DriverError(
-      `the bluetooth driver needs the optional dependency ${NOBLE} (npm install ${NOBLE}@2.8.0; native build: set npm_config_nodedir=/usr): ${(e as Error).message}`,
-      'config',
-      false,
-      { cause: e },
-    );
+function loadNoble(spec: AdapterSpec): WithBindings {
+  if (!withBindings) {
+    try {
+      // the package's main module builds a default instance on import; resolve-bindings builds none
+      withBindings = require(`${NOBLE}/lib/resolve-bindings.js`) as WithBindings;
+      fixNoble(require, NOBLE);
+    } catch (e) {
+      throw missing(NOBLE, '2.8.0', e, '; native build: set npm_config_nodedir=/usr');
+    }
   }
+  // noble's BlueZ binding requires dbus-next only when it starts, inside a promise: check it here
+  if (spec.kind === 'dbus')
+    try {
+      require(DBUS_NEXT);
+    } catch (e) {
+      throw missing(DBUS_NEXT, '0.10.2', e);
+    }
   return withBindings;
 }
 
 function describe(spec: AdapterSpec): string {
-  return spec.kind === 'hci' ? `adapter hci${spec.deviceId}` : `adapter ${spec.key} (HCI over UART)`;
+  if (spec.kind === 'hci') return `adapter hci${spec.deviceId}`;
+  if (spec.kind === 'dbus') return `adapter ${spec.adapterId} (BlueZ D-Bus)`;
+  return `adapter ${spec.key} (HCI over UART)`;
 }
 
 /** What an adapter state other than poweredOn means, and the fix. */
-function stateError(spec: AdapterSpec, state: string): DriverError {
+function stateError(spec: AdapterSpec, state: string, detail?: string): DriverError {
   const name = describe(spec);
+  if (spec.kind === 'dbus') return dbusError(spec, state, detail);
   if (state === 'unauthorized')
     return new DriverError(
       `${name}: no permission for raw HCI: give node CAP_NET_RAW (sudo setcap cap_net_raw+eip "$(readlink -f "$(command -v node)")") or run as root (docs/ble.md)`,
@@ -83,6 +107,43 @@ function stateError(spec: AdapterSpec, state: string): DriverError {
     'connection',
     true,
   );
+}
+
+/**
+ * The BlueZ D-Bus adapter's failures, by what noble's binding reported (its `warning` while starting) or
+ * the adapter's Powered property, each with the fix.
+ */
+function dbusError(spec: AdapterSpec & { kind: 'dbus' }, state: string, detail = ''): DriverError {
+  const name = describe(spec);
+  const fail = (m: string, retryable = false) =>
+    new DriverError(`${name}: ${m} (docs/ble.md, "BlueZ D-Bus")`, 'connection', retryable);
+  if (/ENOENT|ECONNREFUSED|system_bus_socket/.test(detail))
+    return fail(
+      `the D-Bus system bus is not running (${detail.replace(/^dbus init failed: /, '')}): start it (sudo systemctl start dbus), or use an hciN adapter`,
+      true,
+    );
+  if (/ServiceUnknown|NameHasNoOwner|was not provided by any \.service/.test(detail))
+    return fail(
+      'bluetoothd is not running (org.bluez is not on the system bus): sudo systemctl enable --now bluetooth',
+      true,
+    );
+  if (/AccessDenied|not allowed|Rejected send/i.test(detail))
+    return fail(
+      `no permission on the system bus to talk to bluetoothd (org.bluez): add the mapper's user to the bluetooth group (sudo usermod -aG bluetooth USER; Debian's /etc/dbus-1/system.d/bluetooth.conf allows that group), or run as root`,
+    );
+  if (/No BlueZ adapter/.test(detail))
+    return fail(
+      'bluetoothd knows no Bluetooth adapter (bluetoothctl list; hciconfig -a; on a Raspberry Pi check dtoverlay=disable-bt)',
+      true,
+    );
+  if (detail.startsWith('unknown adapter'))
+    return fail(`${detail}: name one of those (dbus:hciN), or check \`bluetoothctl list\``);
+  if (state === 'poweredOff')
+    return fail(
+      'powered off in BlueZ: bluetoothctl power on (AutoEnable=true in /etc/bluetooth/main.conf keeps it on); rfkill unblock bluetooth if it is blocked',
+      true,
+    );
+  return fail(`${state}${detail ? ` (${detail})` : ''}`, true);
 }
 
 export class BleAdapter extends EventEmitter {
@@ -118,20 +179,32 @@ export class BleAdapter extends EventEmitter {
   }
 
   private async start(timeoutMs: number): Promise<Noble> {
-    const make = loadNoble();
+    const make = loadNoble(this.spec);
     await this.dropping;
+    const spec = this.spec;
     const options: Record<string, unknown> =
-      this.spec.kind === 'hci'
-        ? { deviceId: this.spec.deviceId }
-        : { hciDriver: 'uart', bindParams: { uart: { port: this.spec.port, baudRate: this.spec.baudRate } } };
+      spec.kind === 'hci'
+        ? { deviceId: spec.deviceId }
+        : spec.kind === 'dbus'
+          ? { adapterId: spec.adapterId }
+          : { hciDriver: 'uart', bindParams: { uart: { port: spec.port, baudRate: spec.baudRate } } };
     let noble: Noble;
     try {
-      noble = make('hci', options);
+      noble = make(spec.kind === 'dbus' ? 'dbus' : 'hci', options);
     } catch (e) {
-      throw new DriverError(`${describe(this.spec)}: ${(e as Error).message}`, 'connection', true, { cause: e });
+      throw new DriverError(`${describe(spec)}: ${(e as Error).message}`, 'connection', true, { cause: e });
     }
     this.noble = noble;
-    const state = await new Promise<string>((resolve) => {
+    // noble's BlueZ binding says why it could not start only in a warning (then goes `unsupported`)
+    let detail: string | undefined;
+    let starting = true;
+    const bindings = (noble as unknown as { _bindings: DbusBindingsLike })._bindings;
+    if (spec.kind === 'dbus')
+      bindings.on('warning', (m: string) => {
+        if (starting) detail ??= String(m);
+        this.logger.debug({ adapter: spec.key, warning: m }, 'BLE binding warning');
+      });
+    let state = await new Promise<string>((resolve) => {
       const timer = setTimeout(() => done(noble.state === 'unknown' ? 'poweredOff' : noble.state), timeoutMs);
       const onState = (s: string) => {
         if (s === 'poweredOn' || s === 'unauthorized' || s === 'unsupported') done(s);
@@ -145,12 +218,23 @@ export class BleAdapter extends EventEmitter {
       if (noble.state === 'poweredOn') done('poweredOn');
     }).catch((e: Error) => e.message);
     // noble's own SIGINT hook would exit the process before the mapper says offline
-    const bindings = (noble as unknown as { _bindings?: { _sigIntHandler?: () => void } })._bindings;
-    if (bindings?._sigIntHandler) process.removeListener('SIGINT', bindings._sigIntHandler);
+    if (bindings._sigIntHandler) process.removeListener('SIGINT', bindings._sigIntHandler);
+    // noble's BlueZ binding takes the first adapter when the one asked for is unknown: refuse that
+    if (state === 'poweredOn' && spec.kind === 'dbus') {
+      const path = bindings._adapterPath ?? '';
+      if (!path.endsWith(`/${spec.adapterId}`)) {
+        const known = [...(bindings._objects?.entries() ?? [])]
+          .filter(([, ifaces]) => ifaces['org.bluez.Adapter1'])
+          .map(([p]) => p.split('/').pop());
+        detail = `unknown adapter: BlueZ has ${known.join(', ') || 'none'}`;
+        state = 'unknown';
+      }
+    }
     if (state !== 'poweredOn') {
       await this.drop(noble);
-      throw stateError(this.spec, state);
+      throw stateError(spec, state, detail);
     }
+    starting = false;
     this.poweredOn = true;
     noble.on('stateChange', (s: string) => {
       if (s === 'poweredOn' || noble !== this.noble) return;

@@ -13,10 +13,14 @@ import {
 } from '@edgetwin/api';
 import { type Codec, DATA_TYPES, type DataConverter, type DataType, type Operation } from './converter.js';
 
-/** Where the HCI controller is: the Linux HCI socket `hciN`, or HCI over a serial line (H4 UART). */
+/**
+ * Where the controller is: the Linux HCI socket `hciN`, HCI over a serial line (H4 UART), or BlueZ's
+ * adapter `hciN` through bluetoothd on the D-Bus system bus (`dbus`, `dbus:hciN`).
+ */
 export type AdapterSpec =
   | { kind: 'hci'; deviceId: number; key: string }
-  | { kind: 'uart'; port: string; baudRate: number; key: string };
+  | { kind: 'uart'; port: string; baudRate: number; key: string }
+  | { kind: 'dbus'; adapterId: string; key: string };
 
 export interface BleDeviceConfig {
   adapter: AdapterSpec;
@@ -68,7 +72,7 @@ function int(v: unknown): number | undefined {
   return typeof n === 'number' && Number.isInteger(n) ? n : undefined;
 }
 
-/** `hci0`, `hci1`, `uart:/dev/ttyUSB0`, `uart:/dev/ttyAMA0@115200`; a string is the problem. */
+/** `hci0`, `hci1`, `uart:/dev/ttyUSB0`, `uart:/dev/ttyAMA0@115200`, `dbus`, `dbus:hci1`; a string is the problem. */
 export function parseAdapter(text: string, baud?: unknown): AdapterSpec | string {
   const hci = /^hci(\d+)$/.exec(text);
   if (hci) return { kind: 'hci', deviceId: Number(hci[1]), key: text };
@@ -78,9 +82,12 @@ export function parseAdapter(text: string, baud?: unknown): AdapterSpec | string
     if (!Number.isInteger(baudRate) || baudRate <= 0) return 'baud rate must be a positive integer';
     return { kind: 'uart', port: uart[1] as string, baudRate, key: `uart:${uart[1]}` };
   }
-  if (text === 'dbus')
-    return '"dbus" (BlueZ D-Bus) is not supported yet: use hciN with cap_net_raw, or a UART dongle (docs/ble.md)';
-  return `"${text}" must be hciN (e.g. hci0) or uart:/dev/ttyXXX[@baud]`;
+  const dbus = /^dbus(?::(hci\d+))?$/.exec(text);
+  if (dbus) {
+    const adapterId = dbus[1] ?? 'hci0';
+    return { kind: 'dbus', adapterId, key: `dbus:${adapterId}` };
+  }
+  return `"${text}" must be hciN (e.g. hci0), uart:/dev/ttyXXX[@baud], or dbus[:hciN] (BlueZ)`;
 }
 
 /** Properties whose values come from advertisements never need a connection. */

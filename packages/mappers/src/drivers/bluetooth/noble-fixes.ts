@@ -5,6 +5,11 @@
 //    driver's call times out instead).
 // 2. Write with response: an ATT Error Response is ignored, so the write never settles. It now fails
 //    with the ATT error code and name (noble's Characteristic.writeAsync already rejects on an error).
+// And one of its BlueZ D-Bus binding (the `dbus` adapter):
+// 3. The system bus connection's `error` event has no listener: a missing bus (no dbus-daemon, a wrong
+//    DBUS_SYSTEM_BUS_ADDRESS) or a bus that goes away is an uncaught exception that ends the process. It
+//    is now the binding's warning and state: `unsupported` while starting, `poweredOff` once running (the
+//    driver then drops the instance and builds a new one, as for a lost HCI adapter).
 
 const READ_RSSI = 0x1405;
 const ATT_OP_ERROR = 0x01;
@@ -25,6 +30,12 @@ const ATT_ERRORS: Record<number, string> = {
 
 type Proto = Record<string, unknown> & { __edgetwinFixed?: boolean };
 type Require = (id: string) => unknown;
+
+interface DbusBindingsLike {
+  _bus?: { on(event: 'error', fn: (e: Error) => void): unknown } | null;
+  _state: string;
+  emit(event: string, ...args: unknown[]): boolean;
+}
 
 interface GattLike {
   _mtu: number;
@@ -67,6 +78,19 @@ export function fixNoble(require: Require, root: string): void {
       if (resp[0] === ATT_OP_WRITE_RESP) this.emit('write', this._address, serviceUuid, characteristicUuid);
       else if (resp[0] === ATT_OP_ERROR)
         this.emit('write', this._address, serviceUuid, characteristicUuid, new Error(attErrorText(resp[4] ?? 0)));
+    });
+  };
+
+  const dbus = (require(`${root}/lib/dbus/bindings.js`) as { prototype: Proto }).prototype;
+  const start = dbus.start as (this: DbusBindingsLike) => void;
+  dbus.start = function (this: DbusBindingsLike) {
+    start.call(this);
+    this._bus?.on('error', (e: Error) => {
+      this.emit('warning', `dbus init failed: ${e.message}`);
+      const state = this._state === 'poweredOn' ? 'poweredOff' : 'unsupported';
+      if (this._state === state) return;
+      this._state = state;
+      this.emit('stateChange', state);
     });
   };
 
