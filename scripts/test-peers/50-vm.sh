@@ -1,8 +1,9 @@
 # The real-kernel test tier (issue 18): QEMU, Debian's 6.1 kernel with gpio-sim built out of tree, and a
 # busybox initramfs (scripts/vm/build.sh, cached in $EDGETWIN_PEER_CACHE/vm-*). The guest runs on the
 # host's root read-only, so the tools the tier uses inside the VM are installed here: libgpiod's gpiod
-# tools and headers (node-libgpiod is built against them), BlueZ with btvirt (bluez-test-tools).
-apt_need qemu-system-x86 kmod cpio xz-utils gcc-12 make gpiod libgpiod-dev bluez bluez-test-tools
+# tools and headers (node-libgpiod is built against them), BlueZ with btvirt (bluez-test-tools), and
+# bluetoothd with the system dbus-daemon (the BLE `dbus` adapter's run, scripts/vm/bluez.sh).
+apt_need qemu-system-x86 kmod cpio xz-utils gcc-12 make gpiod libgpiod-dev bluez bluez-test-tools dbus
 bash scripts/vm/build.sh
 # npm drops the optional node-libgpiod build when libgpiod-dev was missing at install time: install the
 # lockfile's tree again now that the headers are here

@@ -7,10 +7,12 @@
 #     enable it; IO service for its LEDs/buzzer), public address;
 #   - "lamp": a BLE lamp/relay (power: write with response; brightness: write without response), random static address;
 #   - "beacon": an advertising-only beacon (manufacturer data + BTHome-style service data), never connectable.
-# With --hci-socket N instead of --pty (issue 18, the real-kernel VM tier): the sensor alone, as the host of
-# the kernel's Bluetooth controller hciN (HCI user channel; a btvirt controller under hci_vhci), so that
-# noble's default HCI-socket binding on another controller reaches it through Linux. Its address is the
-# controller's own public address (in the ready line); link faults need --pty.
+# With --hci-socket N[,L,B] instead of --pty (issue 18, the real-kernel VM tier): the sensor as the host of
+# the kernel's Bluetooth controller hciN (HCI user channel; a btvirt controller under hci_vhci), and the lamp
+# and the beacon on hciL and hciB when given, so that noble's HCI-socket binding or bluetoothd on another
+# controller reaches them through Linux. The sensor's address is its controller's public address (in the
+# ready line). Faults there: out-of-range stops advertising and ends the links at once (a real disconnect
+# over the controllers, not a supervision timeout), in-range advertises again; drop-link needs --pty.
 #
 # Control: JSON lines on stdin ({"id":1,"cmd":"get","device":"lamp","key":"power"}), answers and events as
 # JSON lines on stdout. The first line is {"event":"ready",...}. Logs go to stderr.
@@ -107,6 +109,9 @@ class Peripheral:
         self.name = name
         self.controller = controller
         self.refuse_writes = 0  # ATT error code to answer writes with (0 = accept)
+        self.silent = False  # out of range (--hci-socket): no advertising, no links
+        self.public = False  # advertises with its controller's public address (else its random static one)
+        self.advertise_again = None  # starts its advertising again (set by start_peripheral)
 
     def check_write(self) -> None:
         if self.refuse_writes:
@@ -235,9 +240,13 @@ class Beacon(Peripheral):
     def advertising_data(self) -> bytes:
         t = round(self.temperature * 100)
         h = round(self.humidity * 100)
-        manufacturer = struct.pack('<HhHB', BEACON_COMPANY, t, h, self.counter & 0xFF)
+        # manufacturer data: the temperature in 0.01 C
+        manufacturer = struct.pack('<Hh', BEACON_COMPANY, t)
         # BTHome v2 style: device info byte, then (object id, value) pairs: 0x02 temperature 0.01 C, 0x03 humidity 0.01 %
         bthome = struct.pack('<HBBhBH', BTHOME_UUID16, 0x40, 0x02, t, 0x03, h)
+        # 31 bytes, a legacy advertisement's limit. It was 34 (humidity and a counter in the manufacturer
+        # data too), which Bumble's own controller sent but BlueZ's btvirt dies of (a buffer overflow) when a
+        # controller of it scans the beacon. The Flags stay: BlueZ lists no device that is not discoverable
         return bytes(
             AdvertisingData(
                 [
@@ -260,12 +269,13 @@ class Beacon(Peripheral):
             raise KeyError(key)
         setattr(self, key, float(value))
         self.counter += 1
-        await self.advertise()
+        if not self.silent:
+            await self.advertise()
 
     async def advertise(self) -> None:
         await self.device.start_advertising(
             advertising_type=AdvertisingType.UNDIRECTED,
-            own_address_type=hci.OwnAddressType.RANDOM,
+            own_address_type=hci.OwnAddressType.PUBLIC if self.public else hci.OwnAddressType.RANDOM,
             advertising_data=self.advertising_data(),
             advertising_interval_min=100,
             advertising_interval_max=100,
@@ -274,7 +284,11 @@ class Beacon(Peripheral):
 
 async def start_peripheral(p: Peripheral, address: str, public: bool, local_name: str, service_uuid: str | None, interval_ms: int,
                            host: Host | None = None):
+    # on a kernel controller (host given) the peripheral restarts advertising itself after a link ends, so
+    # that going out of range can stop it (Bumble's auto-restart would advertise again after the disconnect)
+    own_restart = host is not None
     host = host or Host(p.controller, AsyncPipeSink(p.controller))
+    p.public = public
     p.device = Device(name=local_name, address=hci.Address(address, hci.Address.RANDOM_DEVICE_ADDRESS), host=host)
     p.device.add_services(p.build())
     await p.device.power_on()
@@ -286,39 +300,77 @@ async def start_peripheral(p: Peripheral, address: str, public: bool, local_name
     scan_response = []
     if service_uuid:
         scan_response.append((AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS, UUID(service_uuid).to_bytes()))
-    await p.device.start_advertising(
-        advertising_type=AdvertisingType.UNDIRECTED_CONNECTABLE_SCANNABLE,
-        own_address_type=hci.OwnAddressType.PUBLIC if public else hci.OwnAddressType.RANDOM,
-        auto_restart=True,
-        advertising_data=bytes(AdvertisingData(ads)),
-        scan_response_data=bytes(AdvertisingData(scan_response)),
-        advertising_interval_min=interval_ms,
-        advertising_interval_max=interval_ms,
-    )
+
+    async def advertise() -> None:
+        await p.device.start_advertising(
+            advertising_type=AdvertisingType.UNDIRECTED_CONNECTABLE_SCANNABLE,
+            own_address_type=hci.OwnAddressType.PUBLIC if public else hci.OwnAddressType.RANDOM,
+            auto_restart=not own_restart,
+            advertising_data=bytes(AdvertisingData(ads)),
+            scan_response_data=bytes(AdvertisingData(scan_response)),
+            advertising_interval_min=interval_ms,
+            advertising_interval_max=interval_ms,
+        )
+
+    p.advertise_again = advertise
+    if own_restart:
+        def on_connection(connection) -> None:
+            connection.on('disconnection', lambda _reason: None if p.silent else asyncio.create_task(advertise()))
+
+        p.device.on('connection', on_connection)
+    await advertise()
+
+
+async def go_silent(p: Peripheral) -> None:
+    """Out of range on a kernel controller: no more advertising, every link ended now."""
+    p.silent = True
+    if isinstance(p, Beacon):
+        await p.device.stop_advertising()
+        return
+    await p.device.stop_advertising()
+    for connection in list(p.device.connections.values()):
+        await connection.disconnect()
+
+
+async def come_back(p: Peripheral) -> None:
+    p.silent = False
+    await (p.advertise() if isinstance(p, Beacon) else p.advertise_again())
 
 
 async def main() -> None:
     ap = argparse.ArgumentParser(description='edgetwin emulated BLE peripherals (Bumble)')
     where = ap.add_mutually_exclusive_group(required=True)
     where.add_argument('--pty', help='path of the symlink to the adapter PTY (noble opens it)')
-    where.add_argument('--hci-socket', type=int, help='the sensor alone on the kernel controller hciN')
+    where.add_argument('--hci-socket', help='N[,L,B]: the sensor on the kernel controller hciN (lamp on hciL, beacon on hciB)')
     ap.add_argument('--interval-ms', type=int, default=50, help='advertising interval')
     args = ap.parse_args()
     logging.basicConfig(level=os.environ.get('EDGETWIN_BUMBLE_LOG', 'WARNING'), stream=sys.stderr)
 
     link: FixedLink | None = None
     if args.hci_socket is not None:
-        transport = await open_transport(f'hci-socket:{args.hci_socket}')
-        sensor = Sensor('sensor', None)
-        await start_peripheral(sensor, SENSOR_ADDRESS, True, 'CC2650 SensorTag', IR_SERVICE, args.interval_ms,
-                               host=Host(transport.source, transport.sink))
-        peripherals = {'sensor': sensor}
-        ready = {
-            'event': 'ready',
-            'hciSocket': args.hci_socket,
-            'devices': {'sensor': {'address': sensor.device.public_address.to_string(False), 'addressType': 'public',
-                                   'name': 'CC2650 SensorTag'}},
-        }
+        indexes = [int(i) for i in args.hci_socket.split(',')]
+        if not 1 <= len(indexes) <= 3:
+            ap.error('--hci-socket takes 1 to 3 controller numbers: sensor[,lamp[,beacon]]')
+        made = [Sensor('sensor', None), Lamp('lamp', None), Beacon('beacon', None)][: len(indexes)]
+        transports = []
+        ready_devices = {}
+        for p, index, (address, public, name, service) in zip(made, indexes, [
+            (SENSOR_ADDRESS, True, 'CC2650 SensorTag', IR_SERVICE),
+            (LAMP_ADDRESS, False, 'ET-Lamp', LAMP_SERVICE),
+            (BEACON_ADDRESS, False, 'ET-Beacon', None),
+        ]):
+            t = await open_transport(f'hci-socket:{index}')
+            transports.append(t)
+            await start_peripheral(p, address, public, name, service, args.interval_ms, host=Host(t.source, t.sink))
+            ready_devices[p.name] = {
+                # the sensor has its controller's public address, the others their random static one
+                'address': p.device.public_address.to_string(False) if public else address,
+                'addressType': 'public' if public else 'random',
+                'name': name,
+                'hciSocket': index,
+            }
+        peripherals = {p.name: p for p in made}
+        ready = {'event': 'ready', 'hciSocket': indexes[0], 'devices': ready_devices}
     else:
         # a stale symlink (Bumble's survives SIGTERM) would make open_transport fail
         if os.path.islink(args.pty):
@@ -373,7 +425,10 @@ async def main() -> None:
         if cmd == 'refuse-writes':  # answer writes with this ATT error code (0 = accept again)
             p.refuse_writes = int(msg.get('code', att.ATT_WRITE_NOT_PERMITTED_ERROR))
             return None
-        if cmd in ('out-of-range', 'in-range', 'drop-link') and link is None:
+        if cmd in ('out-of-range', 'in-range') and link is None:
+            await (go_silent(p) if cmd == 'out-of-range' else come_back(p))
+            return None
+        if cmd == 'drop-link' and link is None:
             raise KeyError(f'{cmd} needs the emulated link (--pty)')
         if cmd == 'out-of-range':  # the radio goes silent: no data, no advertising; after the supervision
             # timeout (default 1 s, a real link's is 0.1-32 s) both ends declare the links lost
@@ -415,7 +470,11 @@ async def main() -> None:
     reader_task = asyncio.create_task(read_stdin())
     await stop.wait()
     reader_task.cancel()
-    await transport.close()  # removes the PTY symlink
+    if link is None:
+        for t in transports:
+            await t.close()
+    else:
+        await transport.close()  # removes the PTY symlink
 
 
 if __name__ == '__main__':

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Inside the test VM (issue 12, the BLE driver's `dbus` adapter): a system D-Bus (Debian's dbus-daemon with
+# its own system.conf and BlueZ's policy in /etc/dbus-1/system.d/bluetooth.conf) and bluetoothd owning hciN,
+# as on a Raspberry Pi where bluetoothd keeps the controller. Waits until BlueZ has the adapter powered on,
+# then prints "bluez: hciN powered (dbus-daemon PID, bluetoothd PID)". Stop them with: kill PID PID.
+#   sh scripts/vm/bluez.sh [N]     (default 0)
+set -eu
+n=${1:-0}
+mkdir -p /run/dbus
+rm -f /run/dbus/pid
+dbus-daemon --system --fork --print-pid >/tmp/dbus-daemon.pid
+# -n: stay in the foreground (its log in /tmp/bluetoothd.log); AutoEnable (Debian's default) powers hciN on
+/usr/sbin/bluetoothd -n >/tmp/bluetoothd.log 2>&1 &
+bt=$!
+powered() {
+  dbus-send --system --print-reply --dest=org.bluez "/org/bluez/hci$n" org.freedesktop.DBus.Properties.Get \
+    string:org.bluez.Adapter1 string:Powered 2>/dev/null | grep -q 'boolean true'
+}
+i=0
+until powered; do
+  i=$((i + 1))
+  if [ "$i" -gt 120 ] || ! kill -0 "$bt" 2>/dev/null; then
+    echo "bluez: hci$n not powered on in BlueZ after 60 s; bluetoothd's log:" >&2
+    tail -20 /tmp/bluetoothd.log >&2
+    exit 1
+  fi
+  sleep 0.5
+done
+echo "bluez: hci$n powered ($(cat /tmp/dbus-daemon.pid) $bt)"
