@@ -6,7 +6,7 @@
 // `import()` in the sources (the OPC-UA simulator, protocol drivers...). Our workspace packages are bundled;
 // third-party packages stay in node_modules (native addons, files they read at run time). Source maps are
 // written beside the chunks, used when Node runs with --enable-source-maps (off by default: ~20 MiB of memory).
-import { rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -45,13 +45,28 @@ const externals = {
   },
 };
 
+/**
+ * The TypeScript files `up` imports beside the commands (each example's app.ts, the terminal view's renderer):
+ * built into dist/examples/ too, so the bundle's `up` loads them as JavaScript instead of registering tsx's
+ * loader (a worker thread compiling them and our sources again: ~0.6 s of `up`'s start, issue 15 target 4).
+ * compose/import-ts.ts looks for them there.
+ */
+function exampleEntries() {
+  const dir = resolve(root, 'examples');
+  const entries = { 'examples/shared/terminal-render': 'examples/shared/terminal-render.ts' };
+  for (const e of readdirSync(dir, { withFileTypes: true }))
+    if (e.isDirectory() && readdirSync(resolve(dir, e.name)).includes('app.ts'))
+      entries[`examples/${e.name}/app`] = `examples/${e.name}/app.ts`;
+  return entries;
+}
+
 /** Builds the bundle into outdir (default packages/cli/dist); returns esbuild's metafile. */
 export async function buildBundle(outdir = defaultOutdir) {
   rmSync(outdir, { recursive: true, force: true });
   const t0 = performance.now();
   const result = await build({
     absWorkingDir: root,
-    entryPoints: { edgetwin: 'packages/cli/src/main.ts' },
+    entryPoints: { edgetwin: 'packages/cli/src/main.ts', ...exampleEntries() },
     outdir,
     bundle: true,
     splitting: true,
@@ -62,7 +77,9 @@ export async function buildBundle(outdir = defaultOutdir) {
     // every chunk beside the entry (the import.meta.url rewrite above is relative to outdir); named after
     // what it holds, for profiles and for `ls dist`
     chunkNames: '[name]-[hash]',
-    entryNames: '[name]',
+    // import-ts.ts takes the prebuilt examples only when it runs from the bundle
+    define: { 'process.env.EDGETWIN_BUNDLED': '"1"' },
+    entryNames: '[dir]/[name]',
     metafile: true,
     logLevel: 'warning',
     plugins: [externals, sourceUrls(outdir)],

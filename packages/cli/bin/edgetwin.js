@@ -26,7 +26,9 @@ function bundleIsCurrent() {
     const src = `${packages}${p}/src`;
     if (existsSync(src) && newestSource(src) > built) return false;
   }
-  return true;
+  // the examples' apps are in the bundle too (dist/examples/)
+  const examples = fileURLToPath(new URL('../../../examples', import.meta.url));
+  return !existsSync(examples) || newestSource(examples) <= built;
 }
 
 if (process.env.EDGETWIN_FROM_SOURCE !== '1' && existsSync(dist) && bundleIsCurrent()) {

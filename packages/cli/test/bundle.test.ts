@@ -6,6 +6,7 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -57,6 +58,13 @@ describe('the production bundle (npm run build)', () => {
     expect(stderr).toMatch(/valid: 0 error\(s\)/);
     const help = await run(process.execPath, [join(dir, 'edgetwin.js'), '--help']);
     for (const cmd of ['apply', 'edge', 'get', 'twin', 'up', 'validate']) expect(help.stdout).toContain(cmd);
+    // the examples' apps `up` starts are prebuilt JavaScript beside the bundle: no TypeScript loader needed
+    const app = await run(process.execPath, [
+      '--input-type=module',
+      '-e',
+      `const m = await import(${JSON.stringify(pathToFileURL(join(dir, 'examples/led-raspberrypi/app.js')).href)}); console.log(typeof m.startApp)`,
+    ]);
+    expect(app.stdout.trim()).toBe('function');
   });
 
   it('get, twin and describe can load no broker, SQLite, OPC-UA, BLE, Modbus or database client', () => {
