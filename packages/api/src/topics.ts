@@ -228,6 +228,12 @@ export const cloudTopics = {
   root: CLOUD_ROOT,
 };
 
+/**
+ * The one MQTT client id of node `node` on the cloud link. A `.` (Kubernetes node names may hold one) becomes
+ * `~`, which no node name holds: nats-server refuses a client id with a `.` (docs/decisions.md, issue 14).
+ */
+export const edgeClientId = (node: string) => `edgetwin-edge-${node.replaceAll('.', '~')}`;
+
 export function parseCloudTopic(
   topic: string,
 ):

@@ -2,7 +2,9 @@
 // general bus client does not promise: it starts even when the broker is unreachable (and keeps trying,
 // with backoff), it re-sends every SUBSCRIBE on every connect (so retained desired state is delivered again
 // even when the broker kept the session), a refused subscription is an error, and the keepalive is short
-// so that the broker notices a dead peer within seconds.
+// so that the broker notices a dead peer within seconds. Given several URLs (the members of a broker cluster,
+// issue 14), it dials them in turn: every (re)connect attempt goes to the next one, starting at the member its
+// client id picks, so clients given the same list spread over the members; the one backoff paces them.
 //
 // Both ends of the cloud link use it (the controller in device-controller, the edge in devicetwin), so it
 // lives here, in the one package both may import.
@@ -13,7 +15,8 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 
 export interface LinkClientOptions {
-  url: string;
+  /** the broker, or the members of a broker cluster (tried in turn, see firstMember) */
+  url: string | readonly string[];
   clientId: string;
   username?: string;
   password?: string;
@@ -45,6 +48,8 @@ export class SubscriptionRefused extends Error {
 
 export interface LinkClient {
   readonly connected: boolean;
+  /** the broker (cluster member) of the current or last connection */
+  readonly url: string;
   publish(topic: string, payload: string | Buffer, opts: { qos: 0 | 1; retain: boolean }): Promise<void>;
   /**
    * Subscribes now (if connected) and again after every reconnect — or, with `whenSessionLost`, on the first
@@ -61,8 +66,34 @@ export interface LinkClient {
   close(): Promise<void>;
 }
 
+/** Which of `count` members a client dials first: a hash of its client id, so that a fleet spreads. */
+export function firstMember(clientId: string, count: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < clientId.length; i++) h = Math.imul(h ^ clientId.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % count;
+}
+
+/** The URLs in the order this client dials them; a bad URL is an error naming it. */
+export function memberOrder(url: string | readonly string[], clientId: string): string[] {
+  const urls = typeof url === 'string' ? [url] : [...url];
+  if (urls.length === 0) throw new Error('cloud link: no broker URL given');
+  for (const u of urls) {
+    let parsed: URL;
+    try {
+      parsed = new URL(u);
+    } catch {
+      throw new Error(`cloud link: "${u}" is not a broker URL (mqtt://HOST:PORT or mqtts://HOST:PORT)`);
+    }
+    if (parsed.protocol !== 'mqtt:' && parsed.protocol !== 'mqtts:')
+      throw new Error(`cloud link: "${u}" is not a broker URL (mqtt://HOST:PORT or mqtts://HOST:PORT)`);
+  }
+  const first = firstMember(clientId, urls.length);
+  return [...urls.slice(first), ...urls.slice(0, first)];
+}
+
 export function openLinkClient(opts: LinkClientOptions): LinkClient {
   const log = opts.logger;
+  const members = memberOrder(opts.url, opts.clientId);
   const mqttOpts: IClientOptions = {
     clientId: opts.clientId,
     clean: opts.clean,
@@ -101,7 +132,22 @@ export function openLinkClient(opts: LinkClientOptions): LinkClient {
       retain: opts.will.retain,
     };
 
-  const client: MqttClient = mqtt.connect(opts.url, mqttOpts);
+  // mqtt.js builds every connection from the next entry of `servers`, round the list
+  if (members.length > 1)
+    mqttOpts.servers = members.map((u) => {
+      const p = new URL(u);
+      const protocol = p.protocol === 'mqtts:' ? 'mqtts' : 'mqtt';
+      return { host: p.hostname, port: p.port ? Number(p.port) : protocol === 'mqtts' ? 8883 : 1883, protocol };
+    });
+  const client: MqttClient = mqtt.connect(members[0]!, mqttOpts);
+  /** the member of the current (or last) connection: the socket's peer (mqtt.js picks it from `servers`) */
+  let lastPeer = members[0]!;
+  const current = () => {
+    const s = client.stream;
+    if (members.length > 1 && s instanceof Socket && s.remotePort !== undefined)
+      lastPeer = `${members[0]!.startsWith('mqtts:') ? 'mqtts' : 'mqtt'}://${s.remoteAddress}:${s.remotePort}`;
+    return lastPeer;
+  };
   // mqtt.js dials without TCP_NODELAY, so a small packet written while the previous one is unacknowledged
   // waits for the peer's delayed ACK (~40 ms on Linux; bench/e2e.ts). It builds a new socket on every
   // (re)connect and sends CONNECT first: set the option as that packet goes out (a TLSSocket is a net.Socket),
@@ -143,7 +189,7 @@ export function openLinkClient(opts: LinkClientOptions): LinkClient {
     backoff = baseBackoff;
     wasConnected = true;
     log.info(
-      { url: opts.url, clientId: opts.clientId, sessionPresent: connack.sessionPresent },
+      { url: current(), clientId: opts.clientId, sessionPresent: connack.sessionPresent },
       'cloud link connected',
     );
     const keptSession = connectedBefore && connack.sessionPresent;
@@ -157,7 +203,7 @@ export function openLinkClient(opts: LinkClientOptions): LinkClient {
   client.on('close', () => {
     if (wasConnected) {
       wasConnected = false;
-      log.warn({ url: opts.url, clientId: opts.clientId }, 'cloud link disconnected');
+      log.warn({ url: current(), clientId: opts.clientId }, 'cloud link disconnected');
       for (const l of disconnectListeners) l();
     }
     if (closing || reconnectTimer) return;
@@ -171,7 +217,7 @@ export function openLinkClient(opts: LinkClientOptions): LinkClient {
     reconnectTimer.unref();
   });
   client.on('error', (err) =>
-    log.warn({ err: err.message, url: opts.url, clientId: opts.clientId }, 'cloud link error'),
+    log.warn({ err: err.message, url: current(), clientId: opts.clientId }, 'cloud link error'),
   );
   client.on('message', (topic, payload, packet) => {
     for (const [filter, { handler }] of handlers) {
@@ -187,6 +233,9 @@ export function openLinkClient(opts: LinkClientOptions): LinkClient {
   return {
     get connected() {
       return client.connected;
+    },
+    get url() {
+      return current();
     },
     async publish(topic, payload, o) {
       await client.publishAsync(topic, payload, { qos: o.qos, retain: o.retain });

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { Lifecycle } from '../compose/lifecycle.js';
 import { cliLogger } from '../compose/logger.js';
-import { parseBytes, parseList, parsePort, readSecrets } from '../compose/options.js';
+import { parseBytes, parseList, parsePort, parseSeconds, parseUrlList, readSecrets } from '../compose/options.js';
 import { DEFAULTS } from '../compose/ports.js';
 
 export function registerCloud(program: Command): void {
@@ -33,7 +33,16 @@ export function registerCloud(program: Command): void {
     )
     .option('--mqtt-port <port>', 'cloud-link broker port', parsePort, DEFAULTS.cloudMqttPort)
     .addOption(new Option('--host <addr>').hideHelp())
-    .option('--broker <url>', 'use an external MQTT broker for the cloud link instead of the embedded one')
+    .option(
+      '--broker <url>',
+      'use an external MQTT broker for the cloud link instead of the embedded one; a cluster: its members, URL,URL,...',
+      parseUrlList,
+    )
+    .option(
+      '--presence-timeout <seconds>',
+      'mark a node offline when nothing was heard from it for this long (default 20; edges say they are there every 5)',
+      parseSeconds,
+    )
     .option('--broker-username <name>', "the controller's user on the external broker", 'edgetwin-controller')
     .option(
       '--broker-password-file <file>',
@@ -139,6 +148,7 @@ export function registerCloud(program: Command): void {
             ...(o.broker ? { brokerUsername: o.brokerUsername } : {}),
             ...(brokerPassword !== undefined ? { brokerPassword } : {}),
             ...(brokerCa !== undefined ? { brokerCa } : {}),
+            ...(o.presenceTimeout !== undefined ? { presenceTimeoutMs: o.presenceTimeout } : {}),
             linkTls:
               o.tls === false
                 ? false

@@ -3,7 +3,15 @@ import { BUILT_IN_PROTOCOLS } from '@edgetwin/mappers/drivers/registry';
 import { type Command, Option } from 'commander';
 import { Lifecycle } from '../compose/lifecycle.js';
 import { cliLogger } from '../compose/logger.js';
-import { parseBytes, parseList, parseNodeName, parsePort, readSecrets } from '../compose/options.js';
+import {
+  parseBytes,
+  parseList,
+  parseNodeName,
+  parsePort,
+  parseSeconds,
+  parseUrlList,
+  readSecrets,
+} from '../compose/options.js';
 import { DEFAULTS } from '../compose/ports.js';
 import { addRestOptions, restOptionsFrom } from '../compose/rest-options.js';
 import { addTwinLimitOptions, twinLimitsFrom } from '../compose/twin-limit-options.js';
@@ -15,7 +23,16 @@ export function registerEdge(program: Command): void {
   addRestOptions(addTwinLimitOptions(program.command('edge')))
     .description('run an edge node: MQTT broker, DeviceTwin (SQLite), cloud link and in-process mappers')
     .requiredOption('--node <name>', 'this node (Device spec.nodeName)', parseNodeName)
-    .option('--cloud <url>', 'the cloud-link broker, e.g. mqtt://cloud:1884 (absent: run without a cloud)')
+    .option(
+      '--cloud <url>',
+      'the cloud-link broker, e.g. mqtt://cloud:1884, or the members of a broker cluster, URL,URL,... (absent: run without a cloud)',
+      parseUrlList,
+    )
+    .option(
+      '--heartbeat <seconds>',
+      'how often the node tells the cloud it is there (the controller marks it offline after --presence-timeout without)',
+      parseSeconds,
+    )
     .option(
       '--token-file <file>',
       'the one-time join token from `edgetwin node add` (or EDGETWIN_JOIN_TOKEN); needed on the first start only',
@@ -103,7 +120,8 @@ export function registerEdge(program: Command): void {
           {
             node: o.node,
             dataDir: o.dataDir,
-            cloudUrl: o.cloud,
+            ...(o.cloud ? { cloudUrl: o.cloud } : {}),
+            ...(o.heartbeat !== undefined ? { heartbeatMs: o.heartbeat } : {}),
             ...(cloudPassword !== undefined ? { cloudPassword } : {}),
             ...(joinToken !== undefined ? { joinToken } : {}),
             ...(cloudCa !== undefined ? { cloudCa } : {}),
@@ -138,7 +156,7 @@ export function registerEdge(program: Command): void {
             (edge.lan
               ? `  edge LAN   ${edge.lan.url}  (TLS, logins from ${o.auth}; certificate ${edge.lan.certFile}, SHA-256 ${edge.lan.fingerprint})\n`
               : '') +
-            `  twin db    ${edge.dbPath}\n  cloud      ${o.cloud ?? 'none (standalone)'}\n` +
+            `  twin db    ${edge.dbPath}\n  cloud      ${o.cloud?.join(',') ?? 'none (standalone)'}\n` +
             `  mappers    ${mappers.join(', ') || 'none in-process'}\n` +
             (edge.restUrl ? `  REST API   ${edge.restUrl}/api/v1\n` : ''),
         );

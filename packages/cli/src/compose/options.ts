@@ -22,6 +22,27 @@ export function parseList(value: string): string[] {
     .filter(Boolean);
 }
 
+/**
+ * The members of a broker cluster: `URL[,URL...]`, and the option may be repeated (each adds its URLs).
+ * Each must be mqtt:// or mqtts://.
+ */
+export function parseUrlList(value: string, previous: string[] | undefined): string[] {
+  const urls = parseList(value);
+  if (urls.length === 0) throw new InvalidArgumentError('no broker URL given');
+  for (const u of urls)
+    if (!/^mqtts?:\/\/[^/\s]+/.test(u))
+      throw new InvalidArgumentError(`"${u}" is not a broker URL (mqtt://HOST:PORT or mqtts://HOST:PORT)`);
+  return [...(previous ?? []), ...urls];
+}
+
+/** A duration in seconds (decimals allowed), above 0; returned in ms. */
+export function parseSeconds(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !(n > 0))
+    throw new InvalidArgumentError(`"${value}" is not a number of seconds above 0`);
+  return Math.round(n * 1000);
+}
+
 const BYTE_UNITS: Record<string, number> = {
   '': 1,
   b: 1,

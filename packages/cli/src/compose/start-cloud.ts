@@ -31,12 +31,14 @@ export interface CloudOptions {
   /** where the cloud-link broker listens */
   mqttHost: string;
   mqttPort: number;
-  /** an external broker for the cloud link instead of the embedded one */
-  brokerUrl?: string;
+  /** an external broker for the cloud link instead of the embedded one (or the members of a broker cluster) */
+  brokerUrl?: string | readonly string[];
   /** the controller's login on the external broker, and the CA its certificate is signed by */
   brokerUsername?: string;
   brokerPassword?: string;
   brokerCa?: string;
+  /** a node heard nothing from for this long is marked offline (default: the cloud link's, 20 s) */
+  presenceTimeoutMs?: number;
   /** TLS of the embedded broker: given files, or generated into <dataDir>/link-tls (default); false = plain MQTT */
   linkTls?: { certFile?: string; keyFile?: string; names?: string[] } | false;
   nodeCredentials?: Record<string, string>;
@@ -182,6 +184,7 @@ export async function startCloud(opts: CloudOptions, life: Lifecycle): Promise<R
           },
         },
     stateDbPath: join(opts.dataDir, 'cloud-link.db'),
+    ...(opts.presenceTimeoutMs !== undefined ? { presenceTimeoutMs: opts.presenceTimeoutMs } : {}),
     logger: opts.logger,
     ...(opts.nodeCredentials ? { nodeCredentials: opts.nodeCredentials } : {}),
     ...(nodes ? { nodeRegistry: nodes } : {}),

@@ -23,7 +23,9 @@ export interface EdgeOptions {
   node: string;
   dataDir: string;
   /** where the cloud's link broker is; absent = the edge runs alone (no cloud) */
-  cloudUrl?: string;
+  cloudUrl?: string | readonly string[];
+  /** how often the edge link says the node is there (default: the link's, 5 s) */
+  heartbeatMs?: number;
   /** a password provisioned by hand (an external broker's user); otherwise the node's joined identity */
   cloudPassword?: string;
   /** the one-time join token from `edgetwin node add` (used on the first start only) */
@@ -142,6 +144,7 @@ export async function startEdge(opts: EdgeOptions, life: Lifecycle): Promise<Run
         node: opts.node,
         logger: opts.logger,
         ...(opts.cloudPassword !== undefined ? { password: opts.cloudPassword } : {}),
+        ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}),
         ...(credential ? { credential } : {}),
         ...(opts.cloudCa !== undefined ? { ca: opts.cloudCa } : {}),
         ...(opts.cloudClientCert ? { clientCert: opts.cloudClientCert } : {}),
@@ -219,7 +222,7 @@ function edgeBusExposure(
 
 /** Fetches and checks the pinned certificate (retrying while the cloud is unreachable), then starts the link. */
 function pinThenStart(
-  url: string,
+  url: string | readonly string[],
   credential: EdgeCredential,
   start: () => CloudLinkEdge,
   logger: Logger,
@@ -229,7 +232,9 @@ function pinThenStart(
   let timer: NodeJS.Timeout | undefined;
   let attempts = 0;
   const attempt = () => {
-    fetchPinnedCert(url, credential.fingerprint as string).then(
+    // the members of a cluster in turn
+    const urls = typeof url === 'string' ? [url] : url;
+    fetchPinnedCert(urls[attempts % urls.length]!, credential.fingerprint as string).then(
       (pem) => {
         if (closed) return;
         credential.pin(pem);

@@ -1,10 +1,10 @@
 // Who may do what on the cloud link broker (docs/cloud-link.md, docs/security.md). A node's MQTT username
-// is its node name and its client id is `edgetwin-edge-<node>`: the broker refuses any other id for that
+// is its node name and its client id is `edgetwin-edge-<node>` (`.` as `~`): the broker refuses any other id for that
 // user, so no one can take over another node's session (or the controller's) by reusing its id. A node may
 // read only its own subtree and write only its own reports and presence. The controller's client,
 // authenticated by a password only this process knows, is the only one with id `edgetwin-controller`.
 
-import { cloudTopics } from '@edgetwin/api';
+import { cloudTopics, edgeClientId } from '@edgetwin/api';
 import { sameSecret } from '@edgetwin/api/secret-file';
 import type { BrokerAuth } from '@edgetwin/eventbus/contracts';
 import type { NodeAuthenticator } from './node-registry.js';
@@ -12,8 +12,8 @@ import type { NodeAuthenticator } from './node-registry.js';
 export const CONTROLLER_USERNAME = 'edgetwin-controller';
 export const CONTROLLER_CLIENT_ID = 'edgetwin-controller';
 
-/** The one client id a node may use. */
-export const edgeClientId = (node: string) => `edgetwin-edge-${node}`;
+/** The one client id a node may use (defined beside the link's topics, which both ends share). */
+export { edgeClientId };
 
 // Kubernetes node names are DNS subdomains; anything else could smuggle topic wildcards or levels.
 const NODE_NAME = /^[a-z0-9A-Z]([a-z0-9A-Z._-]{0,251}[a-z0-9A-Z])?$/;

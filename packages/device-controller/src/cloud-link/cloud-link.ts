@@ -1,10 +1,10 @@
 // The cloud end of the link (docs/cloud-link.md): desired state down as retained messages, reports up
-// applied once each, node presence from the edge's last will. By default it runs its own aedes broker
+// applied once each, node presence from the edge's announce, last will and heartbeat (presence-watch.ts). By default it runs its own aedes broker
 // inside the controller process with per-node credentials and ACL; it can instead use an external
 // broker (Mosquitto, EMQX...) that enforces the same ACL (docs/acl.md).
 
 import { randomBytes } from 'node:crypto';
-import { cloudTopics } from '@edgetwin/api';
+import { cloudTopics, parseCloudTopic } from '@edgetwin/api';
 import { startBroker } from '@edgetwin/eventbus';
 import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -16,10 +16,12 @@ import { type LinkClient, openLinkClient } from '@edgetwin/eventbus/link-client'
 import { CloudLinkMetrics } from './link-metrics.js';
 import { fingerprintOf, isSelfSigned } from './link-tls.js';
 import { LinkState } from './link-state.js';
+import { DEFAULT_PRESENCE_TIMEOUT_MS, PresenceWatch } from './presence-watch.js';
 import { ReportConsumer } from './report-consumer.js';
 
 export interface ExternalBrokerOptions {
-  url: string;
+  /** the broker, or the members of a broker cluster (tried in turn) */
+  url: string | readonly string[];
   username?: string;
   password?: string;
   ca?: string | Buffer;
@@ -61,13 +63,18 @@ export interface CloudLinkOptions {
   /** MQTT client id of the controller (default edgetwin-controller) */
   clientId?: string;
   keepaliveSec?: number;
+  /**
+   * a node heard from neither by presence (its heartbeat) nor by reports for this long is marked offline
+   * (default 20 s; the edges' heartbeat is 5 s): wills are lost when a broker cluster member dies
+   */
+  presenceTimeoutMs?: number;
   /** Prometheus registry for the link's metrics (e.g. the controller's `metrics.registry`) */
   registry?: Registry;
   logger?: Logger;
 }
 
 export interface CloudLink {
-  /** where edge nodes dial (the embedded broker's URL, or the external one) */
+  /** where edge nodes dial (the embedded broker's URL, or the external one: its members joined by commas, as `--cloud` takes them) */
   readonly url: string;
   /** the DesiredIndex generation last published for a node (0 = none yet) */
   generation(node: string): number;
@@ -100,7 +107,7 @@ export async function startCloudLink(opts: CloudLinkOptions): Promise<CloudLink>
 
   try {
     const external = opts.broker && 'url' in opts.broker ? opts.broker : undefined;
-    let url: string;
+    let url: string | readonly string[];
     let username: string | undefined;
     let password: string | undefined;
     let ca: string | Buffer | undefined;
@@ -181,8 +188,23 @@ export async function startCloudLink(opts: CloudLinkOptions): Promise<CloudLink>
     const metrics = new CloudLinkMetrics(opts.registry);
     const publisher = new DesiredPublisher(opts.desired, client, state, log, metrics);
     const consumer = new ReportConsumer(opts.status, client, state, log, metrics);
-    await client.subscribe(cloudTopics.allReports, (topic, payload) => consumer.onReports(topic, payload));
-    await client.subscribe(cloudTopics.allPresence, (topic, payload) => consumer.onPresence(topic, payload));
+    const presence = new PresenceWatch(
+      opts.status,
+      opts.presenceTimeoutMs ?? DEFAULT_PRESENCE_TIMEOUT_MS,
+      log,
+      metrics,
+    );
+    cleanups.push(() => presence.stop());
+    client.onConnect(() => presence.setConnected(true));
+    client.onDisconnect(() => presence.setConnected(false));
+    await client.subscribe(cloudTopics.allReports, (topic, payload) => {
+      const parsed = parseCloudTopic(topic);
+      if (parsed) presence.heard(parsed.node);
+      consumer.onReports(topic, payload);
+    });
+    await client.subscribe(cloudTopics.allPresence, (topic, payload, retained) =>
+      presence.onMessage(topic, payload, retained),
+    );
     // listen before the snapshot, so no change falls between the two (a change seen twice is harmless)
     const unlisten = opts.desired.onChange((node, change) => publisher.onChange(node, change));
     // closed in reverse: stop listening, let queued publications finish, then stop taking reports
@@ -201,7 +223,7 @@ export async function startCloudLink(opts: CloudLinkOptions): Promise<CloudLink>
     log.info({ url, external: Boolean(external) }, 'cloud link started');
 
     return {
-      url,
+      url: typeof url === 'string' ? url : url.join(','),
       generation: (node) => publisher.generation(node),
       async idle() {
         await publisher.idle();
@@ -233,11 +255,11 @@ function nodeAuthenticator(opts: CloudLinkOptions): NodeAuthenticator | undefine
   return { verify: (node, password) => all.some((a) => a.verify(node, password)) };
 }
 
-function firstConnect(client: LinkClient, url: string, timeoutMs = 10_000): Promise<void> {
+function firstConnect(client: LinkClient, url: string | readonly string[], timeoutMs = 10_000): Promise<void> {
   if (client.connected) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`cloud link: no connection to the broker at ${url} within ${timeoutMs} ms`)),
+      () => reject(new Error(`cloud link: no connection to the broker at ${String(url)} within ${timeoutMs} ms`)),
       timeoutMs,
     );
     client.onConnect(() => {

@@ -9,6 +9,7 @@ export class CloudLinkMetrics {
   readonly epochSwitches: Counter;
   readonly desiredPublished: Counter<'kind' | 'op'>;
   readonly indexGeneration: Gauge<'node'>;
+  readonly presenceTimeouts: Counter;
 
   constructor(readonly registry: Registry = new Registry()) {
     const registers = [registry];
@@ -43,6 +44,11 @@ export class CloudLinkMetrics {
       name: 'edgetwin_cloudlink_index_generation',
       help: 'Generation of the last DesiredIndex published to a node',
       labelNames: ['node'],
+      registers,
+    });
+    this.presenceTimeouts = new Counter({
+      name: 'edgetwin_cloudlink_presence_timeouts_total',
+      help: 'Nodes marked offline because nothing (presence heartbeat, report) was heard from them within the presence timeout: their will was lost (a broker cluster member died) or never sent',
       registers,
     });
   }

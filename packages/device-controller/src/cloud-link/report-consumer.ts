@@ -14,8 +14,6 @@ import {
   decodeReportBatch,
   encodeReportAck,
   type OutboxEntry,
-  PRESENCES,
-  type Presence,
   parseCloudTopic,
   type ReportAck,
   type ReportBatch,
@@ -82,20 +80,6 @@ export class ReportConsumer {
       const loop = this.drain(node).finally(() => this.draining.delete(node));
       this.draining.set(node, loop);
     }
-  }
-
-  onPresence(topic: string, payload: Buffer): void {
-    const parsed = parseCloudTopic(topic);
-    if (parsed?.kind !== 'presence' || payload.length === 0) return;
-    const text = payload.toString('utf8');
-    if (!(PRESENCES as readonly string[]).includes(text)) {
-      this.log.warn(
-        { node: parsed.node, payload: text.slice(0, 40) },
-        `cloud link: presence is none of ${PRESENCES.join(', ')}`,
-      );
-      return;
-    }
-    this.status.setNodePresence(parsed.node, text as Presence, new Date());
   }
 
   /** What is known of a node's report stream (undefined: no batch from it since the controller started). */

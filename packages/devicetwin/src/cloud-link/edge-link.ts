@@ -1,9 +1,10 @@
 // The edge end of the cloud link (docs/cloud-link.md). It dials out to the cloud's broker with a
-// persistent session, announces itself online (with "offline" as its last will), applies the retained
-// desired state to the twin and sends the twin's outbox up. The twin keeps working while the link is
-// down; the link catches up when it returns.
+// persistent session, announces itself online (with "offline" as its last will) and says so again every few
+// seconds (a heartbeat: a broker cluster loses the wills of the clients of a member that dies, issue 14), applies
+// the retained desired state to the twin and sends the twin's outbox up. The twin keeps working while the link
+// is down; the link catches up when it returns.
 
-import { cloudTopics, decodeReportAck, type Presence, parseCloudTopic } from '@edgetwin/api';
+import { cloudTopics, decodeReportAck, edgeClientId, type Presence, parseCloudTopic } from '@edgetwin/api';
 import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { EdgeTwinApi } from '../contracts.js';
@@ -15,8 +16,8 @@ import { ReportPump, type ReportPumpOptions } from './report-pump.js';
 
 export interface CloudLinkEdgeOptions extends ReportPumpOptions {
   twin: EdgeTwinApi;
-  /** the cloud's broker, e.g. mqtts://cloud.example:8883 */
-  cloudUrl: string;
+  /** the cloud's broker, e.g. mqtts://cloud.example:8883, or the members of a broker cluster (tried in turn) */
+  cloudUrl: string | readonly string[];
   /** default twin.node */
   node?: string;
   /** default the node name (the cloud's ACL identifies a node by its username) */
@@ -30,6 +31,11 @@ export interface CloudLinkEdgeOptions extends ReportPumpOptions {
   clientCert?: { cert: string | Buffer; key: string | Buffer };
   /** MQTT keepalive in seconds (default 5): the cloud sees this node offline about 1.5 x this after the network dies */
   keepaliveSec?: number;
+  /**
+   * how often the node says it is still there (default 5000 ms, 0 = never): its presence again, not retained.
+   * The controller marks a node offline when it has heard nothing from it for its presence timeout.
+   */
+  heartbeatMs?: number;
   backoffMs?: number;
   maxBackoffMs?: number;
   /** first delay before asking again for objects the index lists but that did not arrive (default 2 s) */
@@ -52,6 +58,8 @@ export interface CloudLinkEdge {
   close(): Promise<void>;
 }
 
+export const DEFAULT_HEARTBEAT_MS = 5000;
+
 /** Starts the link; it does not wait for the cloud, which may be unreachable (the edge works on). */
 export function startCloudLinkEdge(opts: CloudLinkEdgeOptions): CloudLinkEdge {
   const node = opts.node ?? opts.twin.node;
@@ -59,7 +67,7 @@ export function startCloudLinkEdge(opts: CloudLinkEdgeOptions): CloudLinkEdge {
   const presence = cloudTopics.presence(node);
   const client = openLinkClient({
     url: opts.cloudUrl,
-    clientId: `edgetwin-edge-${node}`,
+    clientId: edgeClientId(node),
     username: opts.username ?? node,
     clean: false,
     will: { topic: presence, payload: 'offline', retain: true },
@@ -117,7 +125,21 @@ export function startCloudLinkEdge(opts: CloudLinkEdgeOptions): CloudLinkEdge {
   const stopStorageWatch = opts.twin.onStorageChange?.(() => {
     if (client.connected) void announce();
   });
+  const heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  let heartbeat: NodeJS.Timeout | undefined;
+  const stopHeartbeat = () => {
+    if (heartbeat) clearInterval(heartbeat);
+    heartbeat = undefined;
+  };
   client.onConnect(() => {
+    stopHeartbeat();
+    if (heartbeatMs > 0) {
+      // QoS 0: a beat lost with a connection is replaced by the next; nothing queues for a controller away
+      heartbeat = setInterval(() => {
+        if (client.connected) client.publish(presence, presenceNow(), { qos: 0, retain: false }).catch(() => undefined);
+      }, heartbeatMs);
+      heartbeat.unref();
+    }
     if (opts.credential?.joining) {
       opts.credential.accepted();
       client.setPassword(opts.credential.password);
@@ -129,6 +151,7 @@ export function startCloudLinkEdge(opts: CloudLinkEdgeOptions): CloudLinkEdge {
     for (const l of connectionListeners) l(true);
   });
   client.onDisconnect(() => {
+    stopHeartbeat();
     pump.onDisconnect();
     metrics.connected.set(0);
     for (const l of connectionListeners) l(false);
@@ -188,6 +211,7 @@ export function startCloudLinkEdge(opts: CloudLinkEdgeOptions): CloudLinkEdge {
       },
     },
     async close() {
+      stopHeartbeat();
       stopStorageWatch?.();
       pump.close();
       applier.close();
