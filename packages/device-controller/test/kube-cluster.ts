@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { freePort, selfSignedCert, waitUntil } from '@edgetwin/eventbus/testing';
 import { peerBinary, repoRoot } from '@edgetwin/simulators/peers';
 import YAML from 'yaml';
+import { bootOrStop } from './support.js';
 
 export const KUBE_VERSION = 'v1.37.2';
 export const ETCD_VERSION = 'v3.7.0';
@@ -141,14 +142,7 @@ export class KubeCluster {
   /** Starts etcd and kube-apiserver (and the controller-manager if asked) and waits until they serve. */
   static async start(opts: KubeClusterOptions = {}): Promise<KubeCluster> {
     const c = new KubeCluster(opts);
-    try {
-      await c.boot();
-    } catch (e) {
-      const out = c.output();
-      await c.stop();
-      throw new Error(`${(e as Error).message}\n--- cluster output (last lines) ---\n${out}`, { cause: e });
-    }
-    return c;
+    return bootOrStop(c, () => c.boot());
   }
 
   private async boot(): Promise<void> {

@@ -7,11 +7,11 @@
 // through the next after a failover, without rejoining: the node identities and the generated link certificate
 // are in Secrets every replica reads, not in the leader's data dir.
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { deviceTopic } from '@edgetwin/api';
 import { newSecret } from '@edgetwin/api/secret-file';
 import { freePort, startTcpProxy, type TcpProxy, waitUntil } from '@edgetwin/eventbus/testing';
@@ -21,10 +21,9 @@ import YAML from 'yaml';
 import { identityFile, loadEdgeCredential } from '../../devicetwin/src/cloud-link/node-credential.js';
 import { fetchPinnedCert } from '../../devicetwin/src/cloud-link/pinned-cert.js';
 import { CONTROLLER_USER, KubeCluster } from './kube-cluster.js';
-import { device, model } from './support.js';
+import { device, model, spawnCli } from './support.js';
 import { startTestEdge, type TestEdge } from './test-edge.js';
 
-const BIN = resolve(import.meta.dirname, '../../cli/bin/edgetwin.js');
 /** the lease terms the replicas run with: 3 s lease, 2 s renew deadline, 0.5 s retry */
 const LEASE_MS = 3000;
 
@@ -45,10 +44,8 @@ const replicas: Replica[] = [];
 async function startReplica(name: string, secure?: { apiTokenFile: string }): Promise<Replica> {
   const httpPort = await freePort();
   const mqttPort = await freePort();
-  const child = spawn(
-    process.execPath,
+  const { child, out, exited } = spawnCli(
     [
-      BIN,
       'cloud',
       '--source=kubernetes',
       `--kubeconfig=${kube.controllerKubeconfig}`,
@@ -59,25 +56,12 @@ async function startReplica(name: string, secure?: { apiTokenFile: string }): Pr
       ...(secure ? [`--api-token-file=${secure.apiTokenFile}`] : ['--no-tls', '--insecure-allow-any-node']),
     ],
     {
-      env: {
-        ...process.env,
-        EDGETWIN_LEASE_DURATION_MS: String(LEASE_MS),
-        EDGETWIN_LEASE_RENEW_DEADLINE_MS: '2000',
-        EDGETWIN_LEASE_RETRY_PERIOD_MS: '500',
-        EDGETWIN_LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      EDGETWIN_LEASE_DURATION_MS: String(LEASE_MS),
+      EDGETWIN_LEASE_RENEW_DEADLINE_MS: '2000',
+      EDGETWIN_LEASE_RETRY_PERIOD_MS: '500',
     },
   );
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString('utf8');
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    out += d.toString('utf8');
-  });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const r: Replica = { name, child, httpPort, mqttPort, out: () => out, exited };
+  const r: Replica = { name, child, httpPort, mqttPort, out, exited };
   replicas.push(r);
   return r;
 }

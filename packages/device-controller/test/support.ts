@@ -1,7 +1,8 @@
 // Small builders and waiting helpers shared by the controller tests.
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { API_VERSION, type Device, type DeviceModel, type OutboxEntry } from '@edgetwin/api';
 import { ControllerError } from '../src/http/client.js';
 import { SAMPLE_FILES, SAMPLES } from '../../api/test/support/samples.js';
@@ -104,4 +105,46 @@ export async function waitForAsync<T>(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 2));
   }
+}
+
+export interface CliProcess {
+  child: ChildProcess;
+  /** stdout and stderr so far, interleaved */
+  out: () => string;
+  /** resolves with the exit code (null when killed by a signal) */
+  exited: Promise<number | null>;
+}
+
+const CLI = resolve(import.meta.dirname, '../../cli/bin/edgetwin.js');
+
+/** `edgetwin ARGS` as a process of its own (logs at info unless env says otherwise). */
+export function spawnCli(args: string[], env: Record<string, string> = {}): CliProcess {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, EDGETWIN_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString('utf8');
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString('utf8');
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, out: () => out, exited };
+}
+
+/** Boots a test cluster of real processes; if that fails, stops what started and says why, with its last output. */
+export async function bootOrStop<T extends { output(): string; stop(): Promise<void> }>(
+  cluster: T,
+  boot: () => Promise<void>,
+): Promise<T> {
+  try {
+    await boot();
+  } catch (e) {
+    const out = cluster.output();
+    await cluster.stop();
+    throw new Error(`${(e as Error).message}\n--- cluster output (last lines) ---\n${out}`, { cause: e });
+  }
+  return cluster;
 }
