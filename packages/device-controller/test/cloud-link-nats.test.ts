@@ -197,7 +197,7 @@ beforeAll(async () => {
   };
   await apply(MODEL, ...Object.entries(DEVICES).flatMap(([node, names]) => names.map((n) => device(n, node))));
   await Promise.all([startEdge(A), startEdge(B)]);
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   if (process.env.EDGETWIN_NATS_TEST_LOGS)
