@@ -15,8 +15,9 @@
 // sources, and `node -e 0` (Node's own start, the floor), interleaved, --rounds times each; wall and CPU time
 // (user + sys) of each process from /proc (wait4 rusage through GNU time). `up` ready: from spawn to its
 // "edgetwin is up" line, bundle and sources, alternating; wall time and the process's CPU time until then
-// (/proc/PID/stat). `--only-up` measures just that; `--baseline DIR` (another checkout with its node_modules,
-// e.g. main before a change) alternates its `up` with this tree's, in the same run.
+// (/proc/PID/stat). `--only-up` measures just that; `--baseline DIR` (another checkout with its node_modules and
+// its bundle built, e.g. main before a change) alternates its `up` with this tree's, and adds its edge (as
+// deploy/ ran it) to the memory table and its bundle's calls to the CLI rows, in the same run.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -283,7 +284,17 @@ async function main(): Promise<void> {
   const cliRows: string[] = [];
   try {
     // ---- edge memory, one variant after another
-    const variants: { label: string; mode: Mode; env: Record<string, string> }[] = [
+    const variants: { label: string; mode: Mode; env: Record<string, string>; root?: string }[] = [
+      ...(BASELINE
+        ? [
+            {
+              label: `baseline (--baseline checkout): bundle, as deploy/ runs it (${TUNING.NODE_OPTIONS} MALLOC_ARENA_MAX=2)`,
+              mode: 'bundle' as Mode,
+              env: TUNING,
+              root: BASELINE,
+            },
+          ]
+        : []),
       { label: `bundle, as deploy/ runs it (${TUNING.NODE_OPTIONS} MALLOC_ARENA_MAX=2)`, mode: 'bundle', env: TUNING },
       { label: 'bundle, Node defaults', mode: 'bundle', env: {} },
       {
@@ -320,6 +331,8 @@ async function main(): Promise<void> {
         ],
         /is up/,
         v.env,
+        120_000,
+        v.root ?? ROOT,
       );
       try {
         await sleep(5000);
@@ -352,13 +365,16 @@ async function main(): Promise<void> {
 
     // ---- CLI calls, interleaved
     const target = `ship-0-0000`;
-    const calls: { label: string; argv: (m: Mode) => string[] }[] = [
-      { label: 'get devices', argv: (m) => [...cli(m), 'get', 'devices', '--data-dir', cloudDir] },
+    const calls: { label: string; argv: (m: Mode, root?: string) => string[] }[] = [
+      { label: 'get devices', argv: (m, root) => [...cli(m, root), 'get', 'devices', '--data-dir', cloudDir] },
       {
         label: 'twin set',
-        argv: (m) => [...cli(m), 'twin', 'set', target, 'value=7', '--data-dir', cloudDir],
+        argv: (m, root) => [...cli(m, root), 'twin', 'set', target, 'value=7', '--data-dir', cloudDir],
       },
-      { label: 'describe device', argv: (m) => [...cli(m), 'describe', 'device', target, '--data-dir', cloudDir] },
+      {
+        label: 'describe device',
+        argv: (m, root) => [...cli(m, root), 'describe', 'device', target, '--data-dir', cloudDir],
+      },
     ];
     const samples = new Map<string, { wall: number[]; cpu: number[] }>();
     const add = (key: string, s: { wall: number; cpu: number }) => {
@@ -369,20 +385,29 @@ async function main(): Promise<void> {
     };
     for (let r = 0; r < ROUNDS; r++) {
       add('node -e 0', await timeCall(['-e', '0'], process.env));
-      for (const c of calls)
+      for (const c of calls) {
+        if (BASELINE) add(`${c.label}|baseline`, await timeCall(c.argv('bundle', BASELINE), envOf('bundle')));
         for (const m of ['bundle', 'source'] as Mode[]) add(`${c.label}|${m}`, await timeCall(c.argv(m), envOf(m)));
+      }
     }
     const floor = samples.get('node -e 0')!;
     cliRows.push(
       `| \`node -e 0\` (Node's own start) | – | ${median(floor.wall).toFixed(0)} | ${median(floor.cpu).toFixed(0)} |`,
     );
-    for (const c of calls)
+    for (const c of calls) {
+      if (BASELINE) {
+        const s = samples.get(`${c.label}|baseline`)!;
+        cliRows.push(
+          `| \`${c.label}\` (baseline) | bundle | ${median(s.wall).toFixed(0)} | ${median(s.cpu).toFixed(0)} |`,
+        );
+      }
       for (const m of ['bundle', 'source'] as Mode[]) {
         const s = samples.get(`${c.label}|${m}`)!;
         cliRows.push(
           `| \`${c.label}\` | ${m === 'bundle' ? 'bundle' : 'sources (tsx)'} | ${median(s.wall).toFixed(0)} | ${median(s.cpu).toFixed(0)} |`,
         );
       }
+    }
   } finally {
     await cloud.stop();
   }
