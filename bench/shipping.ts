@@ -326,6 +326,9 @@ async function main(): Promise<void> {
           edgeDir,
           '--port',
           String(port),
+          // its own mapper REST port: the default 7777 may be taken on a shared machine (or by the edge before)
+          '--rest-port',
+          String(await freePort()),
           '--mappers',
           'virtualProtocol',
         ],

@@ -6,7 +6,7 @@
 // `import()` in the sources (the OPC-UA simulator, protocol drivers...). Our workspace packages are bundled;
 // third-party packages stay in node_modules (native addons, files they read at run time). Source maps are
 // written beside the chunks, used when Node runs with --enable-source-maps (off by default: ~20 MiB of memory).
-import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -53,6 +53,8 @@ const externals = {
  */
 function exampleEntries() {
   const dir = resolve(root, 'examples');
+  // an image that copies no examples (deploy/docker/Dockerfile) builds without them: `up` is not run there
+  if (!existsSync(resolve(dir, 'shared/terminal-render.ts'))) return {};
   const entries = { 'examples/shared/terminal-render': 'examples/shared/terminal-render.ts' };
   for (const e of readdirSync(dir, { withFileTypes: true }))
     if (e.isDirectory() && readdirSync(resolve(dir, e.name)).includes('app.ts'))

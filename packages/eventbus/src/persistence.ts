@@ -90,7 +90,10 @@ export function keepForwardOrder(
 
 export async function openLevelPersistence(dir: string, logger: Logger = silentLogger): Promise<LevelPersistence> {
   await mkdir(dir, { recursive: true });
-  const db = new Level<string, Buffer>(dir, { valueEncoding: 'buffer' });
+  // LevelDB's defaults (an 8 MiB block cache, a 4 MiB memtable before a flush) are sized for databases, not
+  // for a broker's sessions and retained messages, which aedes also keeps in memory: 1 MiB each (issue 15,
+  // target 3: edge RSS)
+  const db = new Level<string, Buffer>(dir, { valueEncoding: 'buffer', cacheSize: 1 << 20, writeBufferSize: 1 << 20 });
   try {
     await db.open();
   } catch (err) {
