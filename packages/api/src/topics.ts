@@ -228,6 +228,13 @@ export const cloudTopics = {
   root: CLOUD_ROOT,
 };
 
+// Kubernetes node names are DNS subdomains; anything else could smuggle topic levels or wildcards, or a space
+// (which makes nats-server drop the publisher).
+const NODE_NAME = /^[a-z0-9A-Z]([a-z0-9A-Z._-]{0,251}[a-z0-9A-Z])?$/;
+
+/** A name the cloud link can use as a node's topic level and username. */
+export const isNodeName = (name: string): boolean => NODE_NAME.test(name);
+
 /**
  * The one MQTT client id of node `node` on the cloud link. A `.` (Kubernetes node names may hold one) becomes
  * `~`, which no node name holds: nats-server refuses a client id with a `.` (docs/decisions.md, issue 14).

@@ -227,3 +227,22 @@ describe('validating a set', () => {
 function parseOne(text: string): Record<string, unknown> {
   return parse(text) as Record<string, unknown>;
 }
+
+describe('spec.nodeName (issue 14: a topic level of the cloud link)', () => {
+  it('refuses a node name that could not be a topic level (a space disconnects the publisher on NATS)', () => {
+    for (const bad of ['pi 1', 'pi/1', 'pi+', '#']) {
+      const r = validateManifests([
+        { file: 'm.yaml', text: MODEL },
+        { file: 'd.yaml', text: DEVICE.replace('nodeName: pi-1', `nodeName: "${bad}"`) },
+      ]);
+      expect(errorsOf(r).join('\n'), bad).toMatch(
+        /d\.yaml:\d+:\d+: Device\/default\/lamp: spec\.nodeName: .* is not a node name/,
+      );
+    }
+    const ok = validateManifests([
+      { file: 'm.yaml', text: MODEL },
+      { file: 'd.yaml', text: DEVICE.replace('nodeName: pi-1', 'nodeName: ip-10-0-0-1.ec2.internal') },
+    ]);
+    expect(errorsOf(ok)).toEqual([]);
+  });
+});

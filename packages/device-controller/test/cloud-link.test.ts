@@ -548,3 +548,16 @@ describe('cloud link, cloud end: ACL and presence', () => {
     );
   });
 });
+
+it('publishes nothing to a spec.nodeName that is not a node name (a topic level with a space or a wildcard), and serves the others', async () => {
+  const { desired, status } = await setup();
+  desired.setModel('a', model('thermo'));
+  desired.setDevice('a', device('ta', 'a'));
+  desired.setModel('bad node', model('thermo'));
+  desired.setDevice('bad node', device('tb', 'bad node'));
+  desired.setDevice('x/+', device('tc', 'x/+'));
+  const link = await start(desired, status);
+  expect(link.generation('a')).toBeGreaterThan(0);
+  expect(link.generation('bad node')).toBe(0);
+  expect(link.generation('x/+')).toBe(0);
+});

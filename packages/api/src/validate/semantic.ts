@@ -6,6 +6,7 @@
 
 import { parsePushMethod } from '../push-config.js';
 import type { Device, DeviceModel, ModelProperty } from '../types.js';
+import { isNodeName } from '../topics.js';
 import { bound, checkValue } from '../values.js';
 import type { FieldPath, Severity } from './finding.js';
 import { quoteValue } from './finding.js';
@@ -176,6 +177,14 @@ export function checkDevice(device: Device, models: ModelIndex): SemanticProblem
     );
   if (!spec.nodeName)
     out.push(notice(['spec', 'nodeName'], 'no nodeName: the device is not dispatched to any edge node'));
+  else if (!isNodeName(spec.nodeName))
+    out.push(
+      err(
+        ['spec', 'nodeName'],
+        `${quoteValue(spec.nodeName)} is not a node name`,
+        'a Kubernetes node name: letters, digits, ".", "-"',
+      ),
+    );
 
   const props = spec.properties ?? [];
   if (props.length === 0)

@@ -4,7 +4,7 @@
 // read only its own subtree and write only its own reports and presence. The controller's client,
 // authenticated by a password only this process knows, is the only one with id `edgetwin-controller`.
 
-import { cloudTopics, edgeClientId } from '@edgetwin/api';
+import { cloudTopics, edgeClientId, isNodeName } from '@edgetwin/api';
 import { sameSecret } from '@edgetwin/api/secret-file';
 import type { BrokerAuth } from '@edgetwin/eventbus/contracts';
 import type { NodeAuthenticator } from './node-registry.js';
@@ -15,11 +15,8 @@ export const CONTROLLER_CLIENT_ID = 'edgetwin-controller';
 /** The one client id a node may use (defined beside the link's topics, which both ends share). */
 export { edgeClientId };
 
-// Kubernetes node names are DNS subdomains; anything else could smuggle topic wildcards or levels.
-const NODE_NAME = /^[a-z0-9A-Z]([a-z0-9A-Z._-]{0,251}[a-z0-9A-Z])?$/;
-
 export function isValidNodeName(name: string): boolean {
-  return NODE_NAME.test(name) && name !== CONTROLLER_USERNAME;
+  return isNodeName(name) && name !== CONTROLLER_USERNAME;
 }
 
 export interface CloudLinkAclOptions {

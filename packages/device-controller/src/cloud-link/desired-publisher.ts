@@ -9,6 +9,7 @@ import {
   type DeviceModel,
   cloudTopics,
   desiredVersion,
+  isNodeName,
   deviceId,
   stampGeneration,
 } from '@edgetwin/api';
@@ -37,6 +38,8 @@ export function desiredDevice(device: Device): Device {
 export class DesiredPublisher {
   private readonly nodes = new Map<string, NodeQueue>();
   private idleWaiters: Array<() => void> = [];
+
+  private readonly refusedNodes = new Set<string>();
 
   constructor(
     private readonly desired: NodeDesiredState,
@@ -67,6 +70,19 @@ export class DesiredPublisher {
   }
 
   private enqueue(node: string, item: QueueItem): void {
+    // a node name is a topic level: one holding a space, a `/` or a wildcard (a Device's free-form
+    // spec.nodeName) would publish elsewhere, or make a broker drop the controller (NATS disconnects a publisher
+    // for a space), so such a node gets nothing, once said
+    if (!isNodeName(node)) {
+      if (!this.refusedNodes.has(node)) {
+        this.refusedNodes.add(node);
+        this.log.error(
+          { node },
+          'cloud link: spec.nodeName of some device is not a node name (letters, digits, ".", "_", "-"); nothing is published to it',
+        );
+      }
+      return;
+    }
     let q = this.nodes.get(node);
     if (!q) {
       // a node first seen through a change still gets a full publication first: an index built from the
