@@ -9,9 +9,15 @@ n=${1:-0}
 mkdir -p /run/dbus
 rm -f /run/dbus/pid
 dbus-daemon --system --fork --print-pid >/tmp/dbus-daemon.pid
-# -n: stay in the foreground (its log in /tmp/bluetoothd.log); AutoEnable (Debian's default) powers hciN on
-/usr/sbin/bluetoothd -n >/tmp/bluetoothd.log 2>&1 &
-bt=$!
+# -n: stay in the foreground; AutoEnable (Debian's default) powers hciN on. Its log (and how it ended) goes
+# to the results share when there is one, so a failed run can be read afterwards
+log=${EDGETWIN_VM_OUT:-/tmp}/bluetoothd.log
+sh -c '/usr/sbin/bluetoothd -n -d; echo "bluetoothd exited with status $?"' >"$log" 2>&1 &
+i=0
+until bt=$(pgrep -x bluetoothd); do
+  i=$((i + 1)); [ "$i" -lt 20 ] || { echo "bluez: bluetoothd did not start" >&2; cat "$log" >&2; exit 1; }
+  sleep 0.5
+done
 powered() {
   dbus-send --system --print-reply --dest=org.bluez "/org/bluez/hci$n" org.freedesktop.DBus.Properties.Get \
     string:org.bluez.Adapter1 string:Powered 2>/dev/null | grep -q 'boolean true'
@@ -21,7 +27,7 @@ until powered; do
   i=$((i + 1))
   if [ "$i" -gt 120 ] || ! kill -0 "$bt" 2>/dev/null; then
     echo "bluez: hci$n not powered on in BlueZ after 60 s; bluetoothd's log:" >&2
-    tail -20 /tmp/bluetoothd.log >&2
+    tail -20 "$log" >&2
     exit 1
   fi
   sleep 0.5

@@ -14,7 +14,7 @@ echo "hardware-tier: gpio-sim chip $chip (sysfs base $(cat /sys/class/gpio/gpioc
 # btvirt controller often times out under TCG (its Reset goes unanswered while btvirt still makes the others),
 # and a controller whose set-up failed is never announced to bluetoothd (raw HCI can still bring it up)
 modprobe hci_vhci
-btvirt -l5 >/tmp/btvirt.log 2>&1 &
+sh -c 'btvirt -l5; echo "btvirt exited with status $?"' >"${EDGETWIN_VM_OUT:-/tmp}/btvirt.log" 2>&1 &
 wait_for() { # wait_for WHAT SECONDS COMMAND...: until the command succeeds
   what=$1 n=$(($2 * 2)); shift 2
   until "$@" 2>/dev/null; do
@@ -32,8 +32,8 @@ for i in 1 2 3; do hciconfig "hci$i" down; done
 site=$(echo .venv/lib/python3*/site-packages)
 mkfifo /tmp/ble-control
 (exec 3<>/tmp/ble-control; PYTHONPATH="$site" exec /usr/bin/python3 packages/simulators/python/ble_peripherals.py \
-  --hci-socket 1,2,3 <&3 >/tmp/ble-peripherals.out 2>/tmp/ble-peripherals.err) &
-wait_for "the emulated peripherals on hci1-3" 300 grep -q '"ready"' /tmp/ble-peripherals.out || { cat /tmp/ble-peripherals.err /tmp/btvirt.log >&2; exit 1; }
+  --hci-socket 1,2,3 <&3 >/tmp/ble-peripherals.out 2>"${EDGETWIN_VM_OUT:-/tmp}/ble-peripherals.err") &
+wait_for "the emulated peripherals on hci1-3" 300 grep -q '"ready"' /tmp/ble-peripherals.out || { cat "${EDGETWIN_VM_OUT:-/tmp}/ble-peripherals.err" "${EDGETWIN_VM_OUT:-/tmp}/btvirt.log" >&2; exit 1; }
 EDGETWIN_HW_BLE_SENSOR=$(sed -n 's/.*"sensor": {"address": "\([0-9A-F:]*\)".*/\1/p' /tmp/ble-peripherals.out)
 export EDGETWIN_HW_BLE_SENSOR EDGETWIN_HW_BLE_ADAPTER=hci0 EDGETWIN_HW_BLE_DBUS=hci4
 export EDGETWIN_HW_BLE_CONTROL=/tmp/ble-control EDGETWIN_HW_BLE_EVENTS=/tmp/ble-peripherals.out
