@@ -1,6 +1,7 @@
-// CPU per twin/update, unchanged and changed values (issue 15, the twin's fast path for unchanged values).
+// CPU per twin/update, unchanged and changed values (issue 15, the twin's fast path for unchanged values),
+// and CPU per reading on our mappers' report channel (issue 15: batches of --batch devices, no /result).
 //
-//   node packages/cli/bin/run-ts.js bench/twin-unchanged.ts [--devices 1000] [--rounds 20]
+//   node packages/cli/bin/run-ts.js bench/twin-unchanged.ts [--devices 1000] [--rounds 20] [--batch 100]
 //
 // One process: the embedded broker, the DeviceTwin on SQLite with --devices devices, and one MQTT client
 // playing a mapper that sends each device a twin/update (one property, `actual`) and waits for every /result
@@ -10,7 +11,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { deviceTopic } from '@edgetwin/api';
+import { deviceTopic, encodeMapperReportEntry, encodeMapperReports, reportsTopic } from '@edgetwin/api';
 import { openDeviceTwin } from '@edgetwin/devicetwin';
 import { connectBus, startBroker } from '@edgetwin/eventbus';
 import { numberOption, thermoFleet } from './support.js';
@@ -18,6 +19,7 @@ import { numberOption, thermoFleet } from './support.js';
 const NODE = 'bench-node';
 const DEVICES = numberOption('devices', 1000);
 const ROUNDS = numberOption('rounds', 20);
+const BATCH = numberOption('batch', 100);
 
 const dir = mkdtempSync(join(os.tmpdir(), 'edgetwin-twin-unchanged-'));
 const broker = await startBroker({ host: '127.0.0.1', port: 0 });
@@ -44,19 +46,47 @@ async function round(value: string): Promise<void> {
   await done;
 }
 
-async function measure(kind: 'unchanged' | 'changed'): Promise<number> {
+/**
+ * The same readings as report batches of BATCH devices each, as a mapper's flush sends them (QoS 0, no
+ * answer). The round ends when a twin/get sent after the batches is answered (the twin has taken every
+ * batch off the bus by then) and the twin has handled what it queued.
+ */
+let seq = 0;
+const marker = ids[0] as string;
+let getDone: () => void = () => {};
+await mapper.subscribe(deviceTopic(marker, 'twin/get/result'), () => getDone());
+async function channelRound(value: string): Promise<void> {
+  for (let i = 0; i < ids.length; i += BATCH) {
+    const entries = ids.slice(i, i + BATCH).map((id) => encodeMapperReportEntry(id, ['temperature'], [value]));
+    void mapper.publish(reportsTopic(NODE, 'virtualProtocol'), encodeMapperReports(seq++, Date.now(), entries), {
+      qos: 0,
+    });
+  }
+  const got = new Promise<void>((r) => {
+    getDone = r;
+  });
+  await mapper.publish(deviceTopic(marker, 'twin/get'), '{"event_id":"m"}', { qos: 0 });
+  await got;
+  await twin.settled();
+}
+
+async function measure(kind: 'unchanged' | 'changed', via: typeof round): Promise<number> {
   const t0 = process.cpuUsage();
-  for (let r = 0; r < ROUNDS; r++) await round(kind === 'unchanged' ? '21.5' : String(22 + r / 10));
+  for (let r = 0; r < ROUNDS; r++) await via(kind === 'unchanged' ? '21.5' : String(22 + r / 10));
   const d = process.cpuUsage(t0);
   return (d.user + d.system) / (ROUNDS * DEVICES);
 }
 
 await round('21.5'); // first value: every twin changes once
 await round('21.5'); // warm-up
-const unchanged = await measure('unchanged');
-const changed = await measure('changed');
+const unchanged = await measure('unchanged', round);
+const changed = await measure('changed', round);
+await channelRound('21.5'); // warm-up of the channel path (the value is the one stored)
+const chUnchanged = await measure('unchanged', channelRound);
+const chChanged = await measure('changed', channelRound);
+const us = (x: number) => Number(x.toFixed(1));
 process.stdout.write(
-  `${JSON.stringify({ devices: DEVICES, rounds: ROUNDS, cpuUsPerUpdate: { unchanged: Number(unchanged.toFixed(1)), changed: Number(changed.toFixed(1)) }, load: os.loadavg()[0] })}\n`,
+  `${JSON.stringify({ devices: DEVICES, rounds: ROUNDS, batch: BATCH, cpuUsPerUpdate: { unchanged: us(unchanged), changed: us(changed) }, cpuUsPerReadingOnChannel: { unchanged: us(chUnchanged), changed: us(chChanged) }, load: os.loadavg()[0] })}\n`,
 );
 await mapper.close();
 await twin.close();
