@@ -69,6 +69,8 @@ export class DeviceWorker implements ReportListener {
   private readonly lastError = new Map<string, string>();
   /** properties whose last reading the model refused: value and reason, as published */
   private readonly refused = new Map<string, string>();
+  /** per property, the last reading the model accepted: the same reading again is not checked again */
+  private readonly checked = new Map<string, string>();
   private unsubscribePush: (() => Promise<void>) | undefined;
   private pushKey = '';
   private stateCycle: Cycle | undefined;
@@ -216,6 +218,7 @@ export class DeviceWorker implements ReportListener {
 
   private syncProperties(prev: ResolvedDevice | undefined): void {
     this.byCycle = new Map();
+    this.checked.clear(); // a changed model may take or refuse them differently
     for (const p of this.device.properties) {
       const list = this.byCycle.get(p.collectCycleMs);
       if (list) list.push(p);
@@ -279,7 +282,12 @@ export class DeviceWorker implements ReportListener {
     const values: string[] = [];
     let superseded = true;
     for (const [p, value, ts] of readings) {
-      this.latest.set(p.name, { value, timestamp: ts });
+      const last = this.latest.get(p.name);
+      // updated in place: one object less per reading (readers take value and timestamp at once)
+      if (last) {
+        last.value = value;
+        last.timestamp = ts;
+      } else this.latest.set(p.name, { value, timestamp: ts });
       if (!p.reportToCloud) continue;
       // The twin refuses a whole twin/update for one bad value: check each against the model first, so a
       // reading the model refuses never keeps its neighbours out (issue 9 §5). Not offered to the gate, so
@@ -356,15 +364,19 @@ export class DeviceWorker implements ReportListener {
 
   /** Checks a reading as the twin will (type, minimum, maximum); publishes a refusal or its end on change. */
   private acceptable(p: ResolvedProperty, value: string, ts: number): boolean {
+    // a steady value is the common case: its check passed when it was first read
+    if (this.checked.get(p.name) === value) return true;
     const check = checkValue({ type: p.type, minimum: p.minimum?.toString(), maximum: p.maximum?.toString() }, value);
     const prev = this.refused.get(p.name);
     if (check.ok) {
+      this.checked.set(p.name, value);
       if (prev === undefined) return true;
       this.refused.delete(p.name);
       this.log.info({ property: p.name }, 'reading accepted by the model again');
       this.publishReportStatus({ property: p.name, state: 'accepted', timestamp: ts });
       return true;
     }
+    this.checked.delete(p.name);
     const key = `${value}\u0000${check.reason}`;
     if (prev === key) return false;
     this.refused.set(p.name, key);
