@@ -443,15 +443,8 @@ async function writeDoc(table: string, seconds: number, results: RunResult[]): P
     '',
     ...findings(results),
     '',
-    'Where the time goes (CPU profile of the 100-device row, `node --cpu-prof`): the framework itself',
-    '(scheduling, transforms, report policy, message building) is about a tenth of this process; socket',
-    'writes are a third (one Modbus request and two MQTT hops, mapper to broker and broker to subscriber, per',
-    'device read), the MQTT client, broker and subscriber most of the rest. Every device read pays the whole',
-    'MQTT path on the same event loop as the serialised Modbus line, so however little the framework costs',
-    'the mapper gets about 1 / (1 / driver alone + 1 / MQTT alone) (the "sum-of-halves estimate" above; an',
-    'estimate, as MQTT work can overlap a request waiting at the simulator). The raw loop pays only the',
-    'first half. The ceiling itself moved by up to 4x between runs on this shared machine with the load,',
-    'and its ratio with it.',
+    'Where the time goes: see the notes under this table in docs/benchmarks.md (a CPU profile of the',
+    '100-device row, `node --cpu-prof`), written by hand for the run they describe.',
     '',
     '', // a blank line before the next section
   ].join('\n');
