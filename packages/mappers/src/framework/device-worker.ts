@@ -282,12 +282,7 @@ export class DeviceWorker implements ReportListener {
     const values: string[] = [];
     let superseded = true;
     for (const [p, value, ts] of readings) {
-      const last = this.latest.get(p.name);
-      // updated in place: one object less per reading (readers take value and timestamp at once)
-      if (last) {
-        last.value = value;
-        last.timestamp = ts;
-      } else this.latest.set(p.name, { value, timestamp: ts });
+      this.latest.set(p.name, { value, timestamp: ts });
       if (!p.reportToCloud) continue;
       // The twin refuses a whole twin/update for one bad value: check each against the model first, so a
       // reading the model refuses never keeps its neighbours out (issue 9 §5). Not offered to the gate, so
