@@ -164,6 +164,12 @@ async function startControllerProcess(kube: KubeCluster, dir: string): Promise<C
   return c;
 }
 
+/** CPU seconds (user + system) the process has used so far. */
+function cpuSecondsOf(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
 function memoryOf(pid: number): { rssMiB: number; hwmMiB: number } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0);
@@ -452,11 +458,13 @@ async function main(): Promise<void> {
     const ackedBefore = edges.reduce((s, e) => s + e.ackedReports, 0);
     const sentBefore = edges.reduce((s, e) => s + e.seq, 0);
     const steadyFrom = Date.now();
+    const cpuFrom = cpuSecondsOf(pid);
     for (let s = 0; s < STEADY_S; s += 5) {
       await new Promise((r) => setTimeout(r, 5000));
       rssSamples.push(memoryOf(pid).rssMiB);
     }
     const steadyTo = Date.now();
+    const cpuPct = ((cpuSecondsOf(pid) - cpuFrom) / ((steadyTo - steadyFrom) / 1000)) * 100;
     const steady = controllerRequests(kube, { from: steadyFrom, to: steadyTo });
     const statuses = kube
       .requests(CONTROLLER_USER)
@@ -468,7 +476,7 @@ async function main(): Promise<void> {
     const refusals = edges.reduce((s, e) => s + e.refusals, 0);
     log(
       `steady: ${steady.perSecond.toFixed(1)} req/s (${steady.breakdown}; codes ${steady.codes}); reports sent ${sentPerS.toFixed(0)}/s acked ${ackedPerS.toFixed(0)}/s; ` +
-        `RSS ${Math.min(...rssSamples).toFixed(0)}-${Math.max(...rssSamples).toFixed(0)} MiB, peak ${steadyMem.hwmMiB.toFixed(0)} MiB; worst unacked ${lag}`,
+        `CPU ${cpuPct.toFixed(0)} %; RSS ${Math.min(...rssSamples).toFixed(0)}-${Math.max(...rssSamples).toFixed(0)} MiB, peak ${steadyMem.hwmMiB.toFixed(0)} MiB; worst unacked ${lag}`,
     );
 
     let restart: { relistMs: number; writeMs: number; downMs: number; readyMs: number } | undefined;
@@ -499,7 +507,7 @@ async function main(): Promise<void> {
     const load1 = loadavg();
 
     const cpu = cpus()[0]?.model ?? 'CPU';
-    const section = `### ${DEVICES.toLocaleString('en')} devices on ${NODES} edges
+    const section = `### ${DEVICES.toLocaleString('en')} devices on ${NODES} edges, each reporting every ${REPORT_EVERY_MS / 1000} s
 
 \`node packages/cli/bin/run-ts.js bench/kube-scale.ts --devices ${DEVICES} --nodes ${NODES} --models ${MODELS} --report-every-ms ${REPORT_EVERY_MS} --warmup-s ${WARMUP_S} --steady-s ${STEADY_S}\`
 (${new Date().toISOString().slice(0, 16)}Z). Machine: ${cpus().length} x ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, shared with other
@@ -513,6 +521,7 @@ ${DEVICES.toLocaleString('en')} Devices (${DEVICES / NODES} per edge) of ${MODEL
 | controller RSS: started, no objects / all synced / idle 20 s later | ${emptyMem.rssMiB.toFixed(0)} / ${syncedMem.rssMiB.toFixed(0)} / ${idleMem.rssMiB.toFixed(0)} MiB |
 | baseline, synced and nobody reporting: API requests/s by the controller | ${idle.perSecond.toFixed(2)} (${idle.breakdown || 'none'}) |
 | every device reporting every ${REPORT_EVERY_MS / 1000} s (${sentPerS.toFixed(0)} reports/s sent): API requests/s by the controller over ${STEADY_S} s, from ${warmedS.toFixed(0)} s after the reports began (DeviceStatus objects created by the end: ${statuses.toLocaleString('en')} of ${DEVICES.toLocaleString('en')}) | **${steady.perSecond.toFixed(1)}** (${steady.breakdown}) |
+| controller CPU over that window (100 % = one core) | ${cpuPct.toFixed(0)} % |
 | reports acknowledged to the edges at steady state | ${ackedPerS.toFixed(0)}/s (worst edge's unacknowledged at the end: ${lag}; refusals: ${refusals}) |
 | controller RSS at steady state (5 s samples) / peak over the run (VmHWM) | ${Math.min(...rssSamples).toFixed(0)}-${Math.max(...rssSamples).toFixed(0)} / ${finalMem.hwmMiB.toFixed(0)} MiB |
 ${
