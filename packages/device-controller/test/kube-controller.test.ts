@@ -287,14 +287,25 @@ describe('the controller on a real API server', () => {
         await new Promise((r) => setTimeout(r, 100));
       }
     })();
+    const downAt = Date.now();
     await waitUntil(async () => (await resends()) > before, 'the edge to resend after its ack timeout', 30_000, 200);
+    // the outage the issue saw stall reports for minutes lasted ~45 s: EDGETWIN_KUBE_OUTAGE_MS=45000 holds it that
+    // long (for repeated trials by hand; the default keeps the tier short: down until the edge has resent)
+    const holdMs = Number(process.env.EDGETWIN_KUBE_OUTAGE_MS) || 0;
+    if (holdMs > 0)
+      await waitUntil(() => Date.now() - downAt >= holdMs, `an outage of ${holdMs} ms`, holdMs + 5000, 250);
     await kube.startApiServer();
+    const upAt = Date.now();
     flowing = false;
     await flow;
     const last = String(100 + n);
     // everything reported during the outage is written within a bound once the server is back
     await allReportsAcked(30_000);
     expect(await reportedInDeviceStatus('a')).toBe(last);
+    if (holdMs > 0)
+      process.stdout.write(
+        `outage trial: down ${((upAt - downAt) / 1000).toFixed(1)} s, ${n} reports, all acknowledged ${((Date.now() - upAt) / 1000).toFixed(1)} s after /readyz\n`,
+      );
   }, 120_000);
 
   it('gets over a network to the API server that freezes (no reset, no answer): reports and desired values flow again', async () => {
