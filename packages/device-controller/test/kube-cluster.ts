@@ -377,6 +377,8 @@ export class KubeCluster {
     await this.kubectlOk(['apply', '-f', join(repoRoot, 'deploy/kubernetes/namespace.yaml')]);
     await this.kubectlOk(['apply', '-f', opts.rbac ?? join(repoRoot, 'deploy/kubernetes/rbac.yaml')]);
     await this.waitForAccess('/apis/devices.kubeedge.io/v1beta1/devices');
+    // the namespaced Role for the replicas' shared Secrets reaches the RBAC cache on its own time too
+    if (!opts.rbac) await this.waitForAccess('/api/v1/namespaces/edgetwin/secrets');
     this.edgetwinInstalled = true;
   }
 
