@@ -3,14 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  type Device,
-  type DeviceModel,
-  deviceTopic,
-  resolveDevice,
-  type WriteStatus,
-  writeStatusTopic,
-} from '@edgetwin/api';
+import { type Device, type DeviceModel, resolveDevice, type WriteStatus, writeStatusTopic } from '@edgetwin/api';
 import { collectMessages } from '@edgetwin/eventbus/testing';
 import { afterEach, expect, it } from 'vitest';
 import { parse } from 'yaml';

@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { deviceTopic, mapperDeviceTopic, mapperPresenceTopic } from '@edgetwin/api';
+import { mapperDeviceTopic, mapperPresenceTopic } from '@edgetwin/api';
 import { connectBus } from '@edgetwin/eventbus/client';
 import type { BusClient } from '@edgetwin/eventbus/contracts';
 import { collectMessages, startTcpProxy, startTestBroker } from '@edgetwin/eventbus/testing';

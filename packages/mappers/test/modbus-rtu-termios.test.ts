@@ -6,8 +6,7 @@
 
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { deviceTopic } from '@edgetwin/api';
-import { collectMessages, type ReceivedMessage, waitUntil } from '@edgetwin/eventbus/testing';
+import { type ReceivedMessage, waitUntil } from '@edgetwin/eventbus/testing';
 import { afterEach, expect, it } from 'vitest';
 import { createModbusDriverFactory } from '../src/drivers/modbus/index.js';
 import { modbusDevice, simulate } from './modbus-devices.js';

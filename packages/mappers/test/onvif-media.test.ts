@@ -6,8 +6,6 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { deviceTopic } from '@edgetwin/api';
-import { collectMessages } from '@edgetwin/eventbus/testing';
 import { type EmulatedCamera, startEmulatedCamera } from '@edgetwin/simulators/onvif/ipycam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onvifDriverFactory } from '../src/drivers/onvif/index.js';

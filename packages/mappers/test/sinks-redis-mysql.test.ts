@@ -5,8 +5,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deviceTopic, type ResolvedProperty } from '@edgetwin/api';
-import { collectMessages, waitUntil } from '@edgetwin/eventbus/testing';
+import type { ResolvedProperty } from '@edgetwin/api';
+import { waitUntil } from '@edgetwin/eventbus/testing';
 import { createClient } from '@redis/client';
 import mysql from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
