@@ -344,7 +344,7 @@ describe('the controller on a real API server', () => {
     const reqs = kube.requests(CONTROLLER_USER);
     expect(kube.refusals()).toEqual([]);
     const used = new Set(reqs.map((r) => `${r.resource}${r.subresource ? `/${r.subresource}` : ''}:${r.verb}`));
-    const granted = new Set(clusterRoleGrants());
+    const granted = new Set(roleGrants('ClusterRole'));
     // Secrets (node identities, the link certificate) are the namespaced Role's; kube-leader.test.ts checks
     // that every verb of it is used
     const grantedAny = new Set([...granted, ...roleGrants('Role')]);
@@ -381,11 +381,6 @@ describe('the controller on a real API server', () => {
     expect(await reportedInDeviceStatus('g')).toBe('7');
   }, 120_000);
 });
-
-/** `resource[/sub]:verb` for every rule of the ClusterRole in deploy/kubernetes/rbac.yaml. */
-function clusterRoleGrants(): string[] {
-  return roleGrants('ClusterRole');
-}
 
 /** `resource[/sub]:verb` for every rule of the rbac.yaml roles of this kind. */
 function roleGrants(kind: 'ClusterRole' | 'Role'): string[] {
