@@ -300,6 +300,8 @@ class ReconnectingBusClient implements BusClient {
   private wasConnected = true;
   private held: HeldMessage[] = [];
   private readonly pendingPublishes = new Set<(err: Error) => void>();
+  /** QoS 0 publishes waiting for their socket to drain, behind one listener per socket */
+  private readonly drainWaiters = new Map<Socket, Array<() => void>>();
   /** per filter: settles once every SUBSCRIBE/UNSUBSCRIBE of it sent so far has been answered */
   private readonly filterOps = new Map<string, Promise<void>>();
   /** filters dropped while the UNSUBSCRIBE could not reach the broker; a kept session still holds them */
@@ -335,11 +337,20 @@ class ReconnectingBusClient implements BusClient {
     if (this.closing) {
       return Promise.reject(new BusError(`cannot publish on '${topic}': client is closed`, this.s.url, 'closed'));
     }
+    const qos = opts?.qos ?? 1;
+    const stream = this.raw.stream as Socket | undefined;
+    if (
+      qos === 0 &&
+      this.raw.connected &&
+      stream &&
+      !(this.raw as unknown as { _storeProcessing: boolean })._storeProcessing
+    )
+      return this.publishQos0(topic, payload, opts?.retain ?? false, stream);
     // One promise per publish (this is the hot path). close() rejects what still waits for a PUBACK,
     // which mqtt.js would otherwise leave pending forever.
     return new Promise<void>((resolve, reject) => {
       this.pendingPublishes.add(reject);
-      this.raw.publish(topic, payload, { qos: opts?.qos ?? 1, retain: opts?.retain ?? false }, (err) => {
+      this.raw.publish(topic, payload, { qos, retain: opts?.retain ?? false }, (err) => {
         this.pendingPublishes.delete(reject);
         if (!err) return resolve();
         reject(
@@ -347,6 +358,40 @@ class ReconnectingBusClient implements BusClient {
             cause: err,
           }),
         );
+      });
+    });
+  }
+
+  /**
+   * A QoS 0 publish on a live connection resolves once the socket took it. mqtt.js, given a callback, adds
+   * one 'drain' listener per publish while the socket is full, so a burst of QoS 0 publishes (a mapper's
+   * report batches, a flood) piled up one listener each (Node's MaxListenersExceededWarning past 1,000). Here
+   * every publish waiting for the same drain shares one listener.
+   */
+  private publishQos0(topic: string, payload: string | Buffer, retain: boolean, stream: Socket): Promise<void> {
+    // Without a callback mqtt.js writes at once and adds no listener.
+    this.raw.publish(topic, payload, { qos: 0, retain });
+    if (!stream.writableNeedDrain) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.pendingPublishes.add(reject);
+      let waiters = this.drainWaiters.get(stream);
+      if (!waiters) {
+        const list: Array<() => void> = [];
+        waiters = list;
+        this.drainWaiters.set(stream, list);
+        // A socket that closes full never drains: what it took is as sent as QoS 0 gets.
+        const release = () => {
+          stream.off('drain', release);
+          stream.off('close', release);
+          this.drainWaiters.delete(stream);
+          for (const done of list) done();
+        };
+        stream.on('drain', release);
+        stream.on('close', release);
+      }
+      waiters.push(() => {
+        this.pendingPublishes.delete(reject);
+        resolve();
       });
     });
   }

@@ -66,8 +66,8 @@ export interface TwinMqttApiOptions {
   maxInflightPerDevice: number;
 }
 
-// A batch publishes up to 3 messages per request (result, document, delta); batchMax * 3 + maxInflight stays
-// under the 1000 'drain' listeners Node warns about on the bus client's socket.
+// A batch publishes up to 3 messages per request (result, document, delta). (The bus client waits for a full
+// socket's drain with one listener however many publishes wait, so these bound memory, not listeners.)
 export const DEFAULT_API_OPTIONS: TwinMqttApiOptions = {
   publishQos: 1,
   maxQueue: 50_000,
