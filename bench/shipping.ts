@@ -1,7 +1,8 @@
 // What users run, as they run it (issue 15, targets 3 and 4): the edge process's memory and the CLI's speed,
 // from the production bundle (`npm run build`) and from the sources (tsx), in one run.
 //
-//   node packages/cli/bin/run-ts.js bench/shipping.ts [--rounds 5] [--devices 1000] [--write]
+//   node packages/cli/bin/run-ts.js bench/shipping.ts [--rounds 5] [--devices 1000] [--baseline DIR] [--write]
+//     [--only-up | --only-edge] [--v8-flags "--no-opt;--max-lazy --optimize-for-size"]
 //
 // Edge memory: `edgetwin cloud` runs as its own process; for each variant a node is registered
 // (`edgetwin node add`) and `edgetwin edge --node N --cloud URL --token-file F --data-dir D --mappers
@@ -39,6 +40,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** what deploy/ sets (systemd units, Dockerfile) */
 const TUNING = { NODE_OPTIONS: '--max-semi-space-size=1', MALLOC_ARENA_MAX: '2' };
 const ONLY_UP = args.includes('--only-up');
+const ONLY_EDGE = args.includes('--only-edge');
+/** --v8-flags "--no-opt;--lite-mode --max-lazy": extra edge variants, each with these node flags */
+const V8_FLAGS = args.includes('--v8-flags')
+  ? (args[args.indexOf('--v8-flags') + 1] ?? '')
+      .split(';')
+      .map((f) => f.trim().split(/\s+/).filter(Boolean))
+      .filter((f) => f.length > 0)
+  : [];
 const BASELINE = args.includes('--baseline') ? resolve(args[args.indexOf('--baseline') + 1] ?? '') : undefined;
 
 type Mode = 'bundle' | 'source';
@@ -68,14 +77,17 @@ function rssMiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
-/** The median of 5 VmRSS samples 2 s apart (one sample moves with the garbage collector's timing). */
-async function settledRss(pid: number): Promise<number> {
+/** The median of 5 VmRSS samples 2 s apart (one sample moves with the garbage collector's timing), and the
+ * process's CPU time over those 8 s in ms per second (the cost of a V8 flag that saves memory). */
+async function settledRss(pid: number): Promise<{ rss: number; cpuPerS: number }> {
   const xs: number[] = [];
+  const cpu0 = cpuOf(pid);
+  const t0 = performance.now();
   for (let i = 0; i < 5; i++) {
     if (i > 0) await sleep(2000);
     xs.push(rssMiB(pid));
   }
-  return median(xs);
+  return { rss: median(xs), cpuPerS: ((cpuOf(pid) - cpu0) * 1000) / (performance.now() - t0) };
 }
 
 /** Spawns a long-running CLI command; resolves once `ready` appears in its stdout. */
@@ -86,9 +98,10 @@ async function startCli(
   env: Record<string, string> = {},
   timeoutMs = 120_000,
   root = ROOT,
+  nodeArgs: string[] = [],
 ): Promise<{ proc: ChildProcess; ms: number; cpuMs: number; stop: () => Promise<void> }> {
   const t0 = performance.now();
-  const proc = spawn(process.execPath, [...cli(mode, root), ...argv], {
+  const proc = spawn(process.execPath, [...nodeArgs, ...cli(mode, root), ...argv], {
     env: envOf(mode, env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -284,25 +297,38 @@ async function main(): Promise<void> {
   const cliRows: string[] = [];
   try {
     // ---- edge memory, one variant after another
-    const variants: { label: string; mode: Mode; env: Record<string, string>; root?: string }[] = [
+    const deployed = `bundle, as deploy/ runs it (${TUNING.NODE_OPTIONS} MALLOC_ARENA_MAX=2)`;
+    const variants: { label: string; mode: Mode; env: Record<string, string>; root?: string; nodeArgs?: string[] }[] = [
       ...(BASELINE
         ? [
             {
-              label: `baseline (--baseline checkout): bundle, as deploy/ runs it (${TUNING.NODE_OPTIONS} MALLOC_ARENA_MAX=2)`,
+              label: `baseline (--baseline checkout): bundle, as deploy/ ran it (${TUNING.NODE_OPTIONS} MALLOC_ARENA_MAX=2)`,
               mode: 'bundle' as Mode,
               env: TUNING,
               root: BASELINE,
             },
           ]
         : []),
-      { label: `bundle, as deploy/ runs it (${TUNING.NODE_OPTIONS} MALLOC_ARENA_MAX=2)`, mode: 'bundle', env: TUNING },
-      { label: 'bundle, Node defaults', mode: 'bundle', env: {} },
-      {
-        label: 'bundle, Node defaults, --enable-source-maps',
-        mode: 'bundle',
-        env: { NODE_OPTIONS: '--enable-source-maps' },
-      },
-      { label: 'sources through tsx, Node defaults (deploy/ before issue 15)', mode: 'source', env: {} },
+      { label: deployed, mode: 'bundle', env: TUNING },
+      // V8 flags that trade speed for memory, on top of what deploy/ sets (--v8-flags): their CPU cost with
+      // the devices is the last column
+      ...V8_FLAGS.map((f) => ({
+        label: `${deployed}, node ${f.join(' ')}`,
+        mode: 'bundle' as Mode,
+        env: TUNING,
+        nodeArgs: f,
+      })),
+      ...(ONLY_EDGE
+        ? []
+        : [
+            { label: 'bundle, Node defaults', mode: 'bundle' as Mode, env: {} },
+            {
+              label: 'bundle, Node defaults, --enable-source-maps',
+              mode: 'bundle' as Mode,
+              env: { NODE_OPTIONS: '--enable-source-maps' },
+            },
+            { label: 'sources through tsx, Node defaults (deploy/ before issue 15)', mode: 'source' as Mode, env: {} },
+          ]),
     ];
     let k = 0;
     for (const v of variants) {
@@ -336,6 +362,7 @@ async function main(): Promise<void> {
         v.env,
         120_000,
         v.root ?? ROOT,
+        v.nodeArgs,
       );
       try {
         await sleep(5000);
@@ -354,9 +381,9 @@ async function main(): Promise<void> {
         }
         await sleep(5000);
         const full = await settledRss(edge.proc.pid!);
-        memory.push(`| ${v.label} | ${idle.toFixed(1)} | ${full.toFixed(1)} |`);
+        memory.push(`| ${v.label} | ${idle.rss.toFixed(1)} | ${full.rss.toFixed(1)} | ${full.cpuPerS.toFixed(0)} |`);
         process.stderr.write(
-          `edge ${v.label}: idle ${idle.toFixed(1)} MiB, ${DEVICES} devices ${full.toFixed(1)} MiB\n`,
+          `edge ${v.label}: idle ${idle.rss.toFixed(1)} MiB, ${DEVICES} devices ${full.rss.toFixed(1)} MiB, ${full.cpuPerS.toFixed(0)} ms CPU/s (load ${load()})\n`,
         );
       } finally {
         await edge.stop();
@@ -366,6 +393,7 @@ async function main(): Promise<void> {
       }
     }
 
+    if (ONLY_EDGE) return;
     // ---- CLI calls, interleaved
     const target = `ship-0-0000`;
     const calls: { label: string; argv: (m: Mode, root?: string) => string[] }[] = [
@@ -413,7 +441,21 @@ async function main(): Promise<void> {
     }
   } finally {
     await cloud.stop();
+    if (ONLY_EDGE) {
+      rmSync(dir, { recursive: true, force: true });
+      process.stdout.write(
+        [
+          `Load average (1/5/15 min) at start ${loadStart}, at the end ${load()}.`,
+          '',
+          `| edge process | idle MiB | ${DEVICES.toLocaleString('en')} devices MiB | CPU ms/s with ${DEVICES.toLocaleString('en')} devices |`,
+          '| --- | --- | --- | --- |',
+          ...memory,
+          '',
+        ].join('\n'),
+      );
+    }
   }
+  if (ONLY_EDGE) return;
 
   cliRows.push(...(await upRows(dir)));
   rmSync(dir, { recursive: true, force: true });
@@ -426,8 +468,8 @@ async function main(): Promise<void> {
     '',
     `Edge process (\`edgetwin edge --node N --cloud URL --token-file F --data-dir D --mappers virtualProtocol\`, as the systemd unit runs it: embedded broker, twin, cloud link, the virtual mapper in process), VmRSS in MiB, median of 5 samples over 8 s: idle with no devices (from 5 s after start), then with ${DEVICES.toLocaleString('en')} virtual devices (one INT property read every second) from 5 s after each reported. \`edgetwin cloud\` runs as its own process.`,
     '',
-    `| edge process | idle MiB | ${DEVICES.toLocaleString('en')} devices MiB |`,
-    '| --- | --- | --- |',
+    `| edge process | idle MiB | ${DEVICES.toLocaleString('en')} devices MiB | CPU ms/s with ${DEVICES.toLocaleString('en')} devices |`,
+    '| --- | --- | --- | --- |',
     ...memory,
     '',
     `CLI calls against that cloud, median of ${ROUNDS} interleaved rounds; CPU = user + sys of the process. \`up\`: median of ${Math.min(ROUNDS, 3)} alternating starts with one example.`,
