@@ -22,32 +22,57 @@ describe('startCycle', () => {
     expect(c.overruns).toBe(0);
   });
 
-  it('counts a run that overruns its cycle and skips the tick instead of stacking', async () => {
+  it('runs a late read once more at once (catching up the latest tick it missed), never stacked', async () => {
     let concurrent = 0;
     let maxConcurrent = 0;
+    const starts: number[] = [];
     const c = startCycle(100, async () => {
+      starts.push(Date.now() - 1_000_000);
       concurrent++;
       maxConcurrent = Math.max(maxConcurrent, concurrent);
-      await new Promise((r) => setTimeout(r, 250));
+      await new Promise((r) => setTimeout(r, 230));
       concurrent--;
     });
     await vi.advanceTimersByTimeAsync(1000);
     c.stop();
     expect(maxConcurrent).toBe(1);
-    expect(c.runs).toBe(4); // at 0, 300, 600, 900
-    expect(c.overruns).toBe(7);
+    // 0 ends at 230 after ticks 100 and 200: 200 runs at once, 100 is skipped; ... 690 ends at 920 after 700, 800, 900
+    expect(starts).toEqual([0, 230, 460, 690, 920]);
+    expect(c.overruns).toBe(5); // 100, 300, 500, 700, 800
   });
 
-  it('skips a tick that came while the task ran, even when the task ends just after it', async () => {
+  it('back on the grid after a catch-up: the next tick is the next multiple of the period', async () => {
     const starts: number[] = [];
+    let slow = true;
     const c = startCycle(100, async () => {
       starts.push(Date.now() - 1_000_000);
-      await new Promise((r) => setTimeout(r, 205));
+      if (slow) {
+        slow = false;
+        await new Promise((r) => setTimeout(r, 150));
+      }
     });
-    await vi.advanceTimersByTimeAsync(1000);
+    await vi.advanceTimersByTimeAsync(450);
     c.stop();
-    expect(starts).toEqual([0, 300, 600, 900]);
-    expect(c.overruns).toBe(7);
+    expect(starts).toEqual([0, 150, 200, 300, 400]);
+    expect(c.overruns).toBe(0);
+  });
+
+  it('ticks on the clock grid, so cycles of one period started apart tick together', async () => {
+    vi.setSystemTime(1_000_037);
+    const a: number[] = [];
+    const b: number[] = [];
+    const ca = startCycle(100, async () => {
+      a.push(Date.now() - 1_000_000);
+    });
+    await vi.advanceTimersByTimeAsync(21);
+    const cb = startCycle(100, async () => {
+      b.push(Date.now() - 1_000_000);
+    });
+    await vi.advanceTimersByTimeAsync(300);
+    ca.stop();
+    cb.stop();
+    expect(a).toEqual([37, 100, 200, 300]);
+    expect(b).toEqual([58, 100, 200, 300]);
   });
 
   it('stops', async () => {
