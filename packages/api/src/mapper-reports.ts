@@ -47,9 +47,22 @@ export const MAX_ANSWER_REFUSALS = 256;
 
 /** One device's entry, encoded. `names[i]` was read as `values[i]`. */
 export function encodeMapperReportEntry(id: string, names: readonly string[], values: readonly string[]): string {
-  let s = `[${JSON.stringify(id)}`;
-  for (let i = 0; i < names.length; i++) s += `,${JSON.stringify(names[i])},${JSON.stringify(values[i])}`;
-  return `${s}]`;
+  let s = '';
+  for (let i = 0; i < names.length; i++) s += encodeMapperReportField(names[i]!, values[i]!);
+  return encodeMapperReportEntryOf(id, s);
+}
+
+/**
+ * One property's part of an entry. A mapper may keep it while the value stays the same and join the parts
+ * with encodeMapperReportEntryOf (issue 15: a steady reading is not encoded again).
+ */
+export function encodeMapperReportField(name: string, value: string): string {
+  return `,${JSON.stringify(name)},${JSON.stringify(value)}`;
+}
+
+/** An entry from its device id and the concatenated encodeMapperReportField parts. */
+export function encodeMapperReportEntryOf(id: string, fields: string): string {
+  return `[${JSON.stringify(id)}${fields}]`;
 }
 
 /** A batch from entries made by encodeMapperReportEntry. */

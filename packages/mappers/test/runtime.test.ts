@@ -68,6 +68,20 @@ describe('reports', () => {
     });
   });
 
+  it('report mode cycle: a steady value is reported at every reading; a changed scale applies to it at once', async () => {
+    rig = await startRig(virtualDriverFactory);
+    const a = prop('a', { visitor: { name: 'a', initial: 4 }, report: { mode: 'cycle' } });
+    const d = track(device(V, [a]));
+    const updates = await collectReports(rig.app, d.id);
+    await rig.publish(d);
+    const value = (m: { json(): unknown }) => (m.json() as TwinUpdate).twin.a?.actual.value;
+    const steady = await updates.waitFor(4);
+    expect(steady.map(value)).toEqual(['4', '4', '4', '4']);
+    // the device still holds raw 4: the new transform must not be skipped as "the same raw value"
+    await rig.publish({ ...d, version: '2/1', properties: [{ ...a, visitor: { ...a.visitor, scale: 2 } }] });
+    await updates.waitFor((m) => value(m) === '8');
+  });
+
   it('publishes a report batch at QoS 0 only when every reading in it is in report mode cycle', async () => {
     rig = await startRig(virtualDriverFactory);
     const periodic = track(device(V, [prop('a', { report: { mode: 'cycle' } })]));

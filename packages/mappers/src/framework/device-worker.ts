@@ -6,6 +6,8 @@
 import {
   checkValue,
   deviceTopic,
+  encodeMapperReportEntryOf,
+  encodeMapperReportField,
   type DeviceState,
   type ResolvedDevice,
   type PushStatus,
@@ -52,6 +54,26 @@ export interface WorkerDeps {
 
 const OFFLINE_CODES = new Set(['connection', 'not-connected']);
 
+/**
+ * The read path's state of one property, one object per property updated in place (issue 15: no
+ * allocation per reading). Made at its first reading; dropped with the property.
+ */
+interface Slot {
+  /** the latest reading (engineering value) and when it was read */
+  value: string;
+  timestamp: number;
+  /** the last raw value and the property definition it was converted with: the same raw value of the
+   *  same property converts to the same engineering value, so a steady reading skips the transform */
+  raw: RawValue | undefined;
+  rawOf: ResolvedProperty | undefined;
+  eng: string;
+  /** the last value the model accepted (a steady value is not checked again); reset on a spec change */
+  checked: string | undefined;
+  /** the report channel's encoding of `value` (encodeMapperReportField), made once per changed value */
+  field: string;
+  fieldOf: string | undefined;
+}
+
 /** Properties compared without their desired value: a new desired value comes as a delta, not a redefinition. */
 function definition(p: ResolvedProperty): string {
   const { desired: _d, ...rest } = p;
@@ -65,12 +87,10 @@ export class DeviceWorker implements ReportListener {
   private readonly groups = new Map<number, Cycle>();
   private readonly gates = new Map<string, ReportGate>();
   private readonly reconcilers = new Map<string, WriteReconciler>();
-  private readonly latest = new Map<string, { value: string; timestamp: number }>();
+  private readonly slots = new Map<string, Slot>();
   private readonly lastError = new Map<string, string>();
   /** properties whose last reading the model refused: value and reason, as published */
   private readonly refused = new Map<string, string>();
-  /** per property, the last reading the model accepted: the same reading again is not checked again */
-  private readonly checked = new Map<string, string>();
   private unsubscribePush: (() => Promise<void>) | undefined;
   private pushKey = '';
   private stateCycle: Cycle | undefined;
@@ -101,7 +121,7 @@ export class DeviceWorker implements ReportListener {
     this.pusher = new DevicePusher(device, {
       connections: deps.connections,
       sinks: deps.sinks,
-      latest: (p) => this.latest.get(p),
+      latest: (p) => this.latestReading(p),
       onSinkState: (s) => this.publishPushStatus(s),
       logger: this.log,
       metrics: deps.metrics,
@@ -158,7 +178,8 @@ export class DeviceWorker implements ReportListener {
 
   /** The latest reading of a property (engineering value), if any. */
   latestReading(property: string): { value: string; timestamp: number } | undefined {
-    return this.latest.get(property);
+    const s = this.slots.get(property);
+    return s && { value: s.value, timestamp: s.timestamp };
   }
 
   /** The reconciler's current desired value and write state of a property. */
@@ -218,7 +239,7 @@ export class DeviceWorker implements ReportListener {
 
   private syncProperties(prev: ResolvedDevice | undefined): void {
     this.byCycle = new Map();
-    this.checked.clear(); // a changed model may take or refuse them differently
+    for (const s of this.slots.values()) s.checked = undefined; // a changed model may take or refuse them differently
     for (const p of this.device.properties) {
       const list = this.byCycle.get(p.collectCycleMs);
       if (list) list.push(p);
@@ -231,7 +252,7 @@ export class DeviceWorker implements ReportListener {
       this.reconcilers.get(name)?.stop();
       this.reconcilers.delete(name);
       this.gates.delete(name);
-      this.latest.delete(name);
+      this.slots.delete(name);
       this.refused.delete(name);
       this.twinRefused.delete(name);
     }
@@ -254,7 +275,7 @@ export class DeviceWorker implements ReportListener {
       onReadBack: (value, ts) => {
         const p = this.device.properties.find((x) => x.name === name);
         // the answer to a command leaves at once, not with the next flush (issue 15 target 5)
-        if (p) this.report([[p, value, ts]], true);
+        if (p) this.report([p], [value], [ts], true);
       },
       onFinal: (result) => this.deps.metrics.writes.inc({ device: this.device.id, result }),
       logger: this.log,
@@ -274,31 +295,72 @@ export class DeviceWorker implements ReportListener {
 
   /**
    * Hands the readings the report policy lets through to the mapper's report channel, as one entry of this
-   * device (no per-property metadata: the twin knows the model). `urgent`: a write's read-back, sent now.
+   * device (no per-property metadata: the twin knows the model). `props[i]` was read as `values[i]` at
+   * `stamps[i]`. `urgent`: a write's read-back, sent now.
    */
-  private report(readings: Array<[ResolvedProperty, string, number]>, urgent = false): void {
+  private report(
+    props: readonly ResolvedProperty[],
+    values: readonly string[],
+    stamps: readonly number[],
+    urgent = false,
+  ): void {
     const now = Date.now();
     const names: string[] = [];
-    const values: string[] = [];
+    let fields = '';
     let superseded = true;
-    for (const [p, value, ts] of readings) {
-      this.latest.set(p.name, { value, timestamp: ts });
+    for (let i = 0; i < props.length; i++) {
+      const p = props[i]!;
+      const value = values[i]!;
+      const slot = this.slotOf(p.name, value, stamps[i]!);
       if (!p.reportToCloud) continue;
       // The twin refuses a whole twin/update for one bad value: check each against the model first, so a
       // reading the model refuses never keeps its neighbours out (issue 9 §5). Not offered to the gate, so
       // the property is sent as soon as a reading passes, or the model (a new gate) accepts it.
-      if (!this.acceptable(p, value, ts)) continue;
+      if (!this.acceptable(p, slot, value, stamps[i]!)) continue;
       const gate = this.gates.get(p.name);
       if (gate && !gate.offer(value, now)) continue;
       superseded &&= gate?.periodic === true;
       names.push(p.name);
-      values.push(value);
+      // a steady value reuses its encoding (most readings of a polled device are steady)
+      if (slot.fieldOf !== value) {
+        slot.field = encodeMapperReportField(p.name, value);
+        slot.fieldOf = value;
+      }
+      fields += slot.field;
     }
     if (names.length === 0) return;
     this.tally.reports++;
     // QoS 0 only when every property in it is reported again next report cycle anyway (mode `cycle`);
     // otherwise a lost report leaves the twin stale until the next change (docs/mappers.md, "Reporting: QoS")
-    this.deps.reports.add(this.device.id, names, values, !superseded, urgent);
+    this.deps.reports.addEntry(
+      this.device.id,
+      names,
+      encodeMapperReportEntryOf(this.device.id, fields),
+      !superseded,
+      urgent,
+    );
+  }
+
+  /** The property's slot, holding `value` read at `ts` as its latest reading. */
+  private slotOf(name: string, value: string, ts: number): Slot {
+    let slot = this.slots.get(name);
+    if (!slot) {
+      slot = {
+        value,
+        timestamp: ts,
+        raw: undefined,
+        rawOf: undefined,
+        eng: '',
+        checked: undefined,
+        field: '',
+        fieldOf: undefined,
+      };
+      this.slots.set(name, slot);
+    } else {
+      slot.value = value;
+      slot.timestamp = ts;
+    }
+    return slot;
   }
 
   /**
@@ -331,7 +393,7 @@ export class DeviceWorker implements ReportListener {
     const key = `${code}\u0000${reason}`;
     if (this.twinRefused.get(property) === key) return;
     this.twinRefused.set(property, key);
-    const value = this.latest.get(property)?.value ?? '';
+    const value = this.slots.get(property)?.value ?? '';
     this.log.warn({ property, code, reason }, 'the twin refused a reading');
     this.publishReportStatus({
       property,
@@ -352,26 +414,26 @@ export class DeviceWorker implements ReportListener {
   private resend(property: string): void {
     if (this.stopped) return;
     const p = this.device.properties.find((x) => x.name === property);
-    const last = this.latest.get(property);
+    const last = this.slots.get(property);
     if (!p?.reportToCloud || !last) return;
     this.deps.reports.add(this.device.id, [property], [last.value], true);
   }
 
   /** Checks a reading as the twin will (type, minimum, maximum); publishes a refusal or its end on change. */
-  private acceptable(p: ResolvedProperty, value: string, ts: number): boolean {
+  private acceptable(p: ResolvedProperty, slot: Slot, value: string, ts: number): boolean {
     // a steady value is the common case: its check passed when it was first read
-    if (this.checked.get(p.name) === value) return true;
+    if (slot.checked === value) return true;
     const check = checkValue({ type: p.type, minimum: p.minimum?.toString(), maximum: p.maximum?.toString() }, value);
     const prev = this.refused.get(p.name);
     if (check.ok) {
-      this.checked.set(p.name, value);
+      slot.checked = value;
       if (prev === undefined) return true;
       this.refused.delete(p.name);
       this.log.info({ property: p.name }, 'reading accepted by the model again');
       this.publishReportStatus({ property: p.name, state: 'accepted', timestamp: ts });
       return true;
     }
-    this.checked.delete(p.name);
+    slot.checked = undefined;
     const key = `${value}\u0000${check.reason}`;
     if (prev === key) return false;
     this.refused.set(p.name, key);
@@ -395,7 +457,9 @@ export class DeviceWorker implements ReportListener {
   }
 
   private handleReadings(props: ResolvedProperty[], results: Map<string, ReadResult>): void {
-    const ok: Array<[ResolvedProperty, string, number]> = [];
+    const okProps: ResolvedProperty[] = [];
+    const values: string[] = [];
+    const stamps: number[] = [];
     let offline = 0;
     let failed = 0;
     for (const p of props) {
@@ -404,27 +468,42 @@ export class DeviceWorker implements ReportListener {
         error: new DriverError(`driver returned no result for property ${p.name}`, 'io', true),
       };
       if (r.ok) {
-        const spec = transformSpecOf(p);
-        const eng = spec.ok ? toEngineering(r.value, p, spec.value) : spec;
-        if (eng.ok) {
-          if (this.lastError.delete(p.name)) this.log.info({ property: p.name }, 'property readable again');
-          ok.push([p, eng.value, r.timestamp]);
-          this.reconcilers.get(p.name)?.onReading(eng.value);
-          continue;
+        let value: string;
+        const slot = this.slots.get(p.name);
+        if (slot?.rawOf === p && slot.raw === r.value) {
+          // the same raw value of the same property definition: the same engineering value (transforms are pure)
+          value = slot.eng;
+        } else {
+          const spec = transformSpecOf(p);
+          const eng = spec.ok ? toEngineering(r.value, p, spec.value) : spec;
+          if (!eng.ok) {
+            this.noteError(p.name, eng.reason, 'config');
+            failed++;
+            continue;
+          }
+          value = eng.value;
+          const s = slot ?? this.slotOf(p.name, value, r.timestamp);
+          s.raw = r.value;
+          s.rawOf = p;
+          s.eng = value;
         }
-        this.noteError(p.name, eng.reason, 'config');
-        failed++;
+        if (this.lastError.size > 0 && this.lastError.delete(p.name))
+          this.log.info({ property: p.name }, 'property readable again');
+        okProps.push(p);
+        values.push(value);
+        stamps.push(r.timestamp);
+        this.reconcilers.get(p.name)?.onReading(value);
         continue;
       }
       failed++;
       if (OFFLINE_CODES.has(r.error.code)) offline++;
       this.noteError(p.name, r.error.message, r.error.code);
     }
-    this.report(ok);
-    if (ok.length) this.tally.lastSuccess = Date.now() / 1000;
+    this.report(okProps, values, stamps);
+    if (okProps.length) this.tally.lastSuccess = Date.now() / 1000;
     if (offline > 0 && offline === props.length) this.lostConnection('every read says the device is unreachable');
     else {
-      const state = failed > 0 && ok.length === 0 ? 'unhealthy' : 'online';
+      const state = failed > 0 && okProps.length === 0 ? 'unhealthy' : 'online';
       // the same state again publishes nothing: skip the call (and its promise) on every reading
       if (state !== this.state) void this.publishState(state);
     }

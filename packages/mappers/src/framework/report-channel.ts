@@ -79,7 +79,11 @@ export class ReportChannel {
    * must not be lost on the way; `urgent`: it answers a command (a write's read-back), so it leaves now.
    */
   add(device: string, names: readonly string[], values: readonly string[], qos1: boolean, urgent = false): void {
-    const entry = encodeMapperReportEntry(device, names, values);
+    this.addEntry(device, names, encodeMapperReportEntry(device, names, values), qos1, urgent);
+  }
+
+  /** As add, with the entry already encoded (encodeMapperReportEntryOf) for the properties `names`. */
+  addEntry(device: string, names: readonly string[], entry: string, qos1: boolean, urgent = false): void {
     if (this.entries.length === 0) this.firstAt = Date.now();
     this.entries.push(entry);
     this.contents.push([device, names]);

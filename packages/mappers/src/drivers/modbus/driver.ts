@@ -61,6 +61,12 @@ export class ModbusDeviceDriver implements DeviceDriver {
   private readonly points = new Map<string, PointEntry>();
   /** recent read plans; the framework may pass a new array for the same properties on every cycle */
   private plans: Plan[] = [];
+  /** the property array of the last readBatch and its plan: the framework passes the same array every cycle
+   *  until the spec changes (it never changes one in place), so a cycle plans nothing (issue 15) */
+  private lastProps: readonly ResolvedProperty[] | undefined;
+  private lastPlan: Plan | undefined;
+  /** per read group, the words last read and the values decoded from them: steady registers are not decoded again */
+  private readonly lastWords = new WeakMap<ReadGroup, { words: number[]; values: RawValue[] }>();
   private lastOk: boolean | undefined;
   private writes: Promise<unknown> = Promise.resolve();
   /** set once the device refused a merged read over a gap (a hole in its register map) */
@@ -101,6 +107,19 @@ export class ModbusDeviceDriver implements DeviceDriver {
 
   /** The read plan of a property list, reused while the framework passes the same properties. */
   private planFor(properties: ResolvedProperty[], results: Map<string, ReadResult>): ReadGroup[] {
+    const last = this.lastPlan;
+    if (last && properties === this.lastProps && last.gapsRefused === this.gapsRefused) {
+      for (const [name, error] of last.errors) results.set(name, { ok: false, error });
+      return last.groups;
+    }
+    const plan = this.planOf(properties);
+    this.lastProps = properties;
+    this.lastPlan = plan;
+    for (const [name, error] of plan.errors) results.set(name, { ok: false, error });
+    return plan.groups;
+  }
+
+  private planOf(properties: ResolvedProperty[]): Plan {
     const entries = properties.map((p) => this.pointOf(p));
     const cached = this.plans.find(
       (pl) =>
@@ -108,10 +127,7 @@ export class ModbusDeviceDriver implements DeviceDriver {
         pl.entries.length === entries.length &&
         pl.entries.every((e, i) => e === entries[i]),
     );
-    if (cached) {
-      for (const [name, error] of cached.errors) results.set(name, { ok: false, error });
-      return cached.groups;
-    }
+    if (cached) return cached;
     const errors: Array<[string, DriverError]> = [];
     const points: ModbusPoint[] = [];
     entries.forEach((e, i) => {
@@ -120,9 +136,9 @@ export class ModbusDeviceDriver implements DeviceDriver {
     });
     const groups = planReads(points, this.gapsRefused ? 0 : this.cfg.maxGap, this.cfg.maxReadRegisters);
     // a device is read in a few property sets (one per collect cycle); keep the last few plans
-    this.plans = [{ entries, groups, errors, gapsRefused: this.gapsRefused }, ...this.plans.slice(0, 7)];
-    for (const [name, error] of errors) results.set(name, { ok: false, error });
-    return groups;
+    const plan = { entries, groups, errors, gapsRefused: this.gapsRefused };
+    this.plans = [plan, ...this.plans.slice(0, 7)];
+    return plan;
   }
 
   /**
@@ -225,8 +241,9 @@ export class ModbusDeviceDriver implements DeviceDriver {
     try {
       const block = await this.readBlock(g);
       const ts = Date.now();
-      for (const p of g.members)
-        results.set(p.property, { ok: true, value: decodeFrom(block, g.start, p), timestamp: ts });
+      const values = this.decodeGroup(g, block);
+      for (let i = 0; i < values.length; i++)
+        results.set(g.members[i]!.property, { ok: true, value: values[i]!, timestamp: ts });
       this.lastOk = true;
     } catch (e) {
       const modbusCode = (e as { modbusCode?: number }).modbusCode;
@@ -253,6 +270,17 @@ export class ModbusDeviceDriver implements DeviceDriver {
           error: new DriverError(`${err.message} (property ${p.property})`, err.code, err.retryable, { cause: e }),
         });
     }
+  }
+
+  /** The raw values of a group's members, decoded again only when a register word changed. */
+  private decodeGroup(g: ReadGroup, block: ReadBlock): RawValue[] {
+    const words = block.words;
+    if (!words) return g.members.map((p) => decodeFrom(block, g.start, p));
+    const last = this.lastWords.get(g);
+    if (last && sameWords(last.words, words)) return last.values;
+    const values = g.members.map((p) => decodeFrom(block, g.start, p));
+    this.lastWords.set(g, { words, values });
+    return values;
   }
 
   private readBlock(g: ReadGroup): Promise<ReadBlock> {
@@ -283,6 +311,12 @@ export class ModbusDeviceDriver implements DeviceDriver {
     this.lastOk = false;
     this.ctx.logger.debug({ device: this.device.id, code: err.code, err: err.message }, 'modbus request failed');
   }
+}
+
+function sameWords(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Equal visitor configData (flat scalars; anything nested compares by identity). */
