@@ -79,7 +79,9 @@ function manifests(job: Job, port: number): { model: DeviceModel; devices: Devic
         nodeName: NODE,
         protocol: {
           protocolName: 'modbus',
-          configData: { communicateMode: 'TCP', ip: '127.0.0.1', port: String(port), slaveID: u + 1 },
+          // the gateway takes concurrent transactions (our simulator does; Node-RED's client is given
+          // parallelUnitIdsAllowed): the blocks' requests leave together (docs/modbus.md, maxInFlight)
+          configData: { communicateMode: 'TCP', ip: '127.0.0.1', port: String(port), slaveID: u + 1, maxInFlight: 4 },
         },
         properties: names.map((name, i) => ({
           name,

@@ -344,6 +344,22 @@ describe('modbus codec: protocol config', () => {
     expect(rtu.ok ? '' : rtu.issues.map(formatConfigIssue).join()).toMatch(/serialName is required/);
   });
 
+  it('maxInFlight: 1 by default (one request at a time, as KubeEdge), up to 16 on TCP, never above 1 on RTU', () => {
+    const tcp = parseModbusProtocol({ ip: '10.0.0.5' });
+    expect(tcp.ok && tcp.value.maxInFlight).toBe(1);
+    const four = parseModbusProtocol({ ip: '10.0.0.5', maxInFlight: '4' });
+    expect(four.ok && four.value.maxInFlight).toBe(4);
+    const text = (c: Record<string, unknown>) => {
+      const r = parseModbusProtocol(c);
+      return r.ok ? '' : r.issues.map(formatConfigIssue).join('\n');
+    };
+    expect(text({ ip: '10.0.0.5', maxInFlight: 17 })).toMatch(/protocol maxInFlight 17 is not within 1..16/);
+    expect(text({ ip: '10.0.0.5', maxInFlight: 0 })).toMatch(/protocol maxInFlight 0 is not within 1..16/);
+    expect(text({ serialName: '/dev/ttyS1', maxInFlight: 2 })).toMatch(
+      /protocol maxInFlight 2: an RTU line carries one request at a time/,
+    );
+  });
+
   it('computes CRC-16/MODBUS (known frame 01 03 00 00 00 01 -> 84 0A)', () => {
     const frame = Buffer.from([0x01, 0x03, 0x00, 0x00, 0x00, 0x01]);
     const crc = modbusCrc16(frame);

@@ -1,6 +1,7 @@
 // What the Modbus driver does beyond the conformance suite: batching, shared lines, every type and order,
 // and a clear error for each fault while other devices keep being served.
 import { formatConfigIssue, type ResolvedDevice, type ResolvedProperty } from '@edgetwin/api';
+import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
 import { openPtyPair, startModbusSimulator, withModbusEndpoint } from '@edgetwin/simulators';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -282,6 +283,116 @@ describe('modbus driver: shared lines', () => {
     expect(reads.map((r) => [ok(r.get('v')), ok(r.get('w'))])).toEqual(
       [0, 0, 1, 1, 2, 2, 3, 3].map((i) => [i, 10 * i]),
     );
+  });
+});
+
+/**
+ * A gateway that records how requests arrive (TCP chunks) and answers the frames of each chunk in reverse
+ * order, so only transaction ids can match answers to requests. Register i of unit u holds u * 100 + i.
+ */
+async function recordingGateway(): Promise<{ port: number; chunks: number[]; close(): Promise<void> }> {
+  const chunks: number[] = [];
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((sock) => {
+    sockets.add(sock);
+    sock.setNoDelay(true);
+    let buf = Buffer.alloc(0);
+    sock.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      const replies: Buffer[] = [];
+      while (buf.length >= 12 && buf.length >= 6 + buf.readUInt16BE(4)) {
+        const frame = buf.subarray(0, 6 + buf.readUInt16BE(4));
+        buf = buf.subarray(frame.length);
+        const unit = frame[6]!;
+        const start = frame.readUInt16BE(8);
+        const count = frame.readUInt16BE(10);
+        const out = Buffer.alloc(9 + 2 * count);
+        frame.copy(out, 0, 0, 2); // transaction id
+        out.writeUInt16BE(3 + 2 * count, 4);
+        out[6] = unit;
+        out[7] = 3;
+        out[8] = 2 * count;
+        for (let i = 0; i < count; i++) out.writeUInt16BE(unit * 100 + start + i, 9 + 2 * i);
+        replies.push(out);
+      }
+      chunks.push(replies.length);
+      sock.write(Buffer.concat(replies.reverse()));
+    });
+    sock.on('error', () => sock.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    chunks,
+    close: () => {
+      for (const sock of sockets) sock.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('modbus driver: concurrent requests to a TCP gateway (maxInFlight)', () => {
+  async function readAll(maxInFlight: number | undefined) {
+    const gw = await recordingGateway();
+    cleanups.push(() => gw.close());
+    const devs = [1, 2, 3, 4].map((id) =>
+      withModbusEndpoint(
+        modbusDevice(`unit-${id}`, { slaveID: id, ...(maxInFlight ? { maxInFlight } : {}) }, [
+          h('v', { offset: 7, type: 'uint16' }),
+        ]),
+        { port: gw.port },
+      ),
+    );
+    const f = factory();
+    const drivers = devs.map((d) => driverFor(f, d));
+    await Promise.all(drivers.map((d) => d.connect()));
+    const reads = await Promise.all(drivers.map((d, i) => d.readBatch(devs[i]!.properties)));
+    return { values: reads.map((r) => ok(r.get('v'))), chunks: gw.chunks };
+  }
+
+  it('sends the requests of every device due at once in one write, and matches answers by transaction id', async () => {
+    const { values, chunks } = await readAll(4);
+    // answered in reverse order, each still reaches its own device
+    expect(values).toEqual([107, 207, 307, 407]);
+    expect(chunks).toEqual([4]);
+  });
+
+  it('by default sends one request at a time (a gateway that takes one transaction at a time)', async () => {
+    const { values, chunks } = await readAll(undefined);
+    expect(values).toEqual([107, 207, 307, 407]);
+    expect(chunks).toEqual([1, 1, 1, 1]);
+  });
+
+  it('never has more than maxInFlight requests outstanding; the rest follow as answers come', async () => {
+    const { values, chunks } = await readAll(2);
+    expect(values).toEqual([107, 207, 307, 407]);
+    expect(chunks.reduce((a, b) => a + b, 0)).toBe(4);
+    expect(Math.max(...chunks)).toBe(2);
+  });
+});
+
+describe('modbus driver: steady registers', () => {
+  it('a register that changes after many steady reads is read as its new value', async () => {
+    const dev = modbusDevice('steady', { slaveID: 1 }, [
+      h('a', { offset: 0, type: 'uint16' }),
+      h('b', { offset: 1, type: 'float32' }),
+    ]);
+    const l = await line([dev]);
+    l.sim.poke(dev.id, 'a', 5);
+    l.sim.poke(dev.id, 'b', 2.5);
+    const d = driverFor(factory(), l.devices[0]!);
+    await d.connect();
+    const props = l.devices[0]!.properties;
+    for (let i = 0; i < 3; i++) {
+      const r = await d.readBatch(props);
+      expect([ok(r.get('a')), ok(r.get('b'))]).toEqual([5, 2.5]);
+    }
+    l.sim.poke(dev.id, 'b', -1.25);
+    const r = await d.readBatch(props);
+    expect([ok(r.get('a')), ok(r.get('b'))]).toEqual([5, -1.25]);
+    // a new property array (a changed spec) is planned again and read right
+    const again = await d.readBatch([...props].reverse());
+    expect([ok(again.get('a')), ok(again.get('b'))]).toEqual([5, -1.25]);
   });
 });
 

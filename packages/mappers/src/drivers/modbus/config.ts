@@ -304,6 +304,12 @@ export interface ModbusProtocolConfig {
   maxGap: number;
   /** largest register count per read (some devices accept fewer than 125) */
   maxReadRegisters: number;
+  /**
+   * TCP: requests the gateway may have outstanding at once (MBAP transaction ids tell the answers apart).
+   * 1 (the default, as KubeEdge's mappers: one request at a time per connection) is safe for every gateway;
+   * more only for gateways known to take concurrent transactions (issue 15). RTU: always 1.
+   */
+  maxInFlight: number;
   /** the connection several devices share: tcp://host:port or rtu:/dev/tty... */
   lineKey: string;
 }
@@ -311,8 +317,10 @@ export interface ModbusProtocolConfig {
 export const MODBUS_DEFAULT_PORT = 502;
 export const MODBUS_DEFAULT_TIMEOUT_MS = 1000;
 export const MODBUS_DEFAULT_MAX_GAP = 8;
+/** Most requests outstanding on one TCP connection that `maxInFlight` may ask for. */
+export const MODBUS_MAX_IN_FLIGHT = 16;
 
-/** Reads a device's protocol configData (KubeEdge keys, plus timeout, maxGap, maxReadRegisters). */
+/** Reads a device's protocol configData (KubeEdge keys, plus timeout, maxGap, maxReadRegisters, maxInFlight). */
 export function parseModbusProtocol(config: ConfigData): ConfigParse<ModbusProtocolConfig> {
   const r = new ConfigReader(config);
   const serialPath = String(config.serialName ?? config.serialPort ?? '');
@@ -342,6 +350,12 @@ export function parseModbusProtocol(config: ConfigData): ConfigParse<ModbusProto
   if (maxReadRegisters < 1 || maxReadRegisters > MODBUS_MAX_READ_REGISTERS)
     r.problem('maxReadRegisters', `${maxReadRegisters} is not 1..${MODBUS_MAX_READ_REGISTERS}`);
   if (mode === 'rtu' && !serialPath) r.problem('serialName', 'is required for communicateMode RTU (e.g. /dev/ttyUSB0)');
+  const maxInFlight = r.int('maxInFlight', 1, 1, MODBUS_MAX_IN_FLIGHT);
+  if (mode === 'rtu' && maxInFlight > 1)
+    r.problem(
+      'maxInFlight',
+      `${maxInFlight}: an RTU line carries one request at a time (only a TCP gateway can take more)`,
+    );
   return r.result(() => ({
     mode,
     host,
@@ -355,6 +369,7 @@ export function parseModbusProtocol(config: ConfigData): ConfigParse<ModbusProto
     timeoutMs,
     maxGap,
     maxReadRegisters,
+    maxInFlight,
     lineKey: mode === 'tcp' ? `tcp://${host}:${port}` : `rtu:${serialPath}`,
   }));
 }

@@ -1,6 +1,9 @@
 // One Modbus connection shared by every device behind it: a TCP gateway (tcp://ip:port) or an RS-485 line
-// (rtu:/dev/tty...). Requests run one at a time in arrival order, each with its own unit ID and timeout, so
-// several slaves never interleave frames on one bus.
+// (rtu:/dev/tty...). Requests run in arrival order, each with its own unit ID and timeout. By default one at a
+// time, so several slaves never interleave frames on one bus. A TCP gateway that takes concurrent
+// transactions (protocol config `maxInFlight`, opt-in: many gateways take one at a time) gets up to that many
+// requests outstanding, told apart by their MBAP transaction ids, and the requests sent in one turn of the
+// event loop leave in one write (issue 15: the socket write of each request was the mapper's largest cost).
 
 import type { ModbusProtocolConfig } from './config.js';
 import M from 'modbus-serial';
@@ -31,17 +34,32 @@ export class ModbusLine {
   private client: Client | undefined;
   private readonly queue: Job[] = [];
   private readonly pumpNext = () => this.pump();
-  private busy = false;
+  /** requests sent and not answered */
+  private inflight = 0;
+  /** most requests outstanding at once: 1, or the gateway's maxInFlight (the least its devices give) */
+  maxInFlight: number;
+  /** the socket is corked until the check phase: the requests of this turn leave in one write */
+  private corked: { uncork(): void } | undefined;
+  private readonly uncork = () => {
+    const sock = this.corked;
+    this.corked = undefined;
+    sock?.uncork();
+  };
+  /** socket writes that carried requests, and the requests they carried (metrics, tests) */
+  writes = 0;
+  sent = 0;
   private opening: Promise<void> | undefined;
   private lastFailure: { at: number; error: DriverError } | undefined;
-  private failInflight: ((e: Error) => void) | undefined;
+  private readonly failInflight = new Set<(e: Error) => void>();
   private closed = false;
 
   constructor(
     readonly key: string,
     private readonly cfg: ModbusProtocolConfig,
     private readonly opts: LineOptions,
-  ) {}
+  ) {
+    this.maxInFlight = cfg.mode === 'tcp' ? cfg.maxInFlight : 1;
+  }
 
   get connected(): boolean {
     return this.client?.isOpen === true;
@@ -60,46 +78,48 @@ export class ModbusLine {
   }
 
   /**
-   * Runs one request alone on the line, after every request queued before it. The request's callback
-   * API gets the client; a connection lost mid-request fails it at once instead of at its timeout.
+   * Runs one request on the line after every request queued before it is sent: alone, or with at most
+   * maxInFlight - 1 others outstanding. The request's callback API gets the client; a connection lost
+   * mid-request fails it at once instead of at its timeout.
    */
   request<T>(timeoutMs: number, call: (client: Client, done: Callback<T>) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ timeoutMs, call: call as Job['call'], resolve: resolve as Job['resolve'], reject });
-      if (!this.busy) this.pump();
+      if (this.inflight < this.maxInFlight) this.pump();
     });
   }
 
-  /** Sends the next queued request, if any. */
+  /** Sends queued requests while fewer than maxInFlight are outstanding. */
   private pump(): void {
-    const job = this.queue.shift();
-    if (!job) {
-      this.busy = false;
-      return;
+    while (this.inflight < this.maxInFlight) {
+      const job = this.queue.shift();
+      if (!job) return;
+      this.inflight++;
+      if (this.closed) {
+        this.inflight--;
+        job.reject(new DriverError(`${this.key}: line is closed`, 'not-connected', false));
+        continue;
+      }
+      if (this.connected) {
+        this.send(job);
+        continue;
+      }
+      this.open().then(
+        () => this.send(job),
+        (e: unknown) => {
+          this.inflight--;
+          job.reject(e as Error);
+          this.pump();
+        },
+      );
     }
-    this.busy = true;
-    if (this.closed) {
-      job.reject(new DriverError(`${this.key}: line is closed`, 'not-connected', false));
-      this.pump();
-      return;
-    }
-    if (this.connected) {
-      this.send(job);
-      return;
-    }
-    this.open().then(
-      () => this.send(job),
-      (e: unknown) => {
-        job.reject(e as Error);
-        this.pump();
-      },
-    );
   }
 
   private send(job: Job): void {
     const client = this.client;
     if (!client) {
       // closed while this request waited for the connection
+      this.inflight--;
       job.reject(new DriverError(`${this.key}: line is closed`, 'not-connected', false));
       this.pump();
       return;
@@ -109,7 +129,8 @@ export class ModbusLine {
     const settle = (e: Error | null, v?: unknown) => {
       if (settled) return;
       settled = true;
-      this.failInflight = undefined;
+      this.inflight--;
+      this.failInflight.delete(settle);
       // the next request goes out before the caller processes this answer, so the line never waits
       // for the mapper's own work (decoding, reporting) between two requests
       // (a resolved promise, not queueMicrotask: that one builds an AsyncResource per call)
@@ -117,12 +138,32 @@ export class ModbusLine {
       if (e) job.reject(e);
       else job.resolve(v);
     };
-    this.failInflight = settle;
+    this.failInflight.add(settle);
+    this.sent++;
+    if (this.maxInFlight > 1) this.corkTurn(client);
+    else this.writes++;
     try {
       job.call(client, settle);
     } catch (e) {
       settle(e as Error);
     }
+  }
+
+  /**
+   * Holds this turn's requests in the socket until the check phase, so the requests of every device due
+   * now leave in one write (modbus-serial writes each request in a promise job of its own).
+   */
+  private corkTurn(client: Client): void {
+    if (this.corked) return;
+    const sock = socketOf(client);
+    if (!sock) {
+      this.writes++;
+      return;
+    }
+    sock.cork();
+    this.corked = sock;
+    this.writes++;
+    setImmediate(this.uncork);
   }
 
   async close(): Promise<void> {
@@ -182,10 +223,20 @@ export class ModbusLine {
     client.on('close', () => {
       if (this.client !== client) return;
       this.opts.logger.warn({ line: this.key }, 'modbus connection lost');
-      this.failInflight?.(new DriverError(`${this.key}: connection lost`, 'connection', true));
+      const lost = new DriverError(`${this.key}: connection lost`, 'connection', true);
+      for (const fail of [...this.failInflight]) fail(lost);
     });
     this.opts.logger.info({ line: this.key }, 'modbus connected');
   }
+}
+
+/** The TCP socket under a modbus-serial client (its TcpPort's `_client`, modbus-serial 8.0), if it has one. */
+function socketOf(client: Client): { cork(): void; uncork(): void } | undefined {
+  const port = (client as unknown as { _port?: { _client?: { cork?: unknown; uncork?: unknown } } })._port;
+  const sock = port?._client;
+  return sock && typeof sock.cork === 'function' && typeof sock.uncork === 'function'
+    ? (sock as { cork(): void; uncork(): void })
+    : undefined;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
@@ -219,6 +270,9 @@ export class LineRegistry {
     if (!line) {
       line = new ModbusLine(cfg.lineKey, cfg, this.opts);
       this.lines.set(cfg.lineKey, line);
+    } else if (cfg.mode === 'tcp') {
+      // concurrency is the gateway's: the least any of its devices allows
+      line.maxInFlight = Math.min(line.maxInFlight, cfg.maxInFlight);
     }
     line.refs++;
     return line;
