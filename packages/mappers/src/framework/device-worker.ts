@@ -88,9 +88,11 @@ export class DeviceWorker implements ReportListener {
   private readonly gates = new Map<string, ReportGate>();
   private readonly reconcilers = new Map<string, WriteReconciler>();
   private readonly slots = new Map<string, Slot>();
-  private readonly lastError = new Map<string, string>();
+  // The maps and sets below stay empty on a healthy device: made on first use, ~180 bytes each saved per
+  // device otherwise (issue 15, target 3: 1,000 devices in one edge).
+  private lastError: Map<string, string> | undefined;
   /** properties whose last reading the model refused: value and reason, as published */
-  private readonly refused = new Map<string, string>();
+  private refused: Map<string, string> | undefined;
   private unsubscribePush: (() => Promise<void>) | undefined;
   private pushKey = '';
   private stateCycle: Cycle | undefined;
@@ -106,11 +108,11 @@ export class DeviceWorker implements ReportListener {
   private byCycle = new Map<number, ResolvedProperty[]>();
   private readonly tally: DeviceTally;
   /** properties whose last report the twin refused for good: code and reason, as published */
-  private readonly twinRefused = new Map<string, string>();
+  private twinRefused: Map<string, string> | undefined;
   /** resends of a property the twin could not take for now (issue 9's leftover) */
-  private readonly resends = new Map<string, { attempt: number; last: number; timer?: NodeJS.Timeout }>();
+  private resends: Map<string, { attempt: number; last: number; timer?: NodeJS.Timeout }> | undefined;
   /** in-process observers of write states (the REST API waits on a method write with one) */
-  private readonly writeListeners = new Set<(s: WriteStatus) => void>();
+  private writeListeners: Set<(s: WriteStatus) => void> | undefined;
 
   constructor(
     private device: ResolvedDevice,
@@ -194,8 +196,10 @@ export class DeviceWorker implements ReportListener {
 
   /** Calls back on every write status of this device until the returned function is called. */
   onWriteStatus(listener: (s: WriteStatus) => void): () => void {
-    this.writeListeners.add(listener);
-    return () => this.writeListeners.delete(listener);
+    this.writeListeners ??= new Set();
+    const listeners = this.writeListeners;
+    listeners.add(listener);
+    return () => listeners.delete(listener);
   }
 
   /**
@@ -229,8 +233,8 @@ export class DeviceWorker implements ReportListener {
     this.stateCycle?.stop();
     this.pusher.stop();
     for (const r of this.reconcilers.values()) r.stop();
-    for (const r of this.resends.values()) clearTimeout(r.timer);
-    this.resends.clear();
+    for (const r of this.resends?.values() ?? []) clearTimeout(r.timer);
+    this.resends = undefined;
     await this.stopGeneration();
     if (opts.publishOffline) await this.publishState('offline').catch(() => undefined);
   }
@@ -253,8 +257,8 @@ export class DeviceWorker implements ReportListener {
       this.reconcilers.delete(name);
       this.gates.delete(name);
       this.slots.delete(name);
-      this.refused.delete(name);
-      this.twinRefused.delete(name);
+      this.refused?.delete(name);
+      this.twinRefused?.delete(name);
     }
     for (const p of this.device.properties) {
       const old = before.get(p.name);
@@ -287,7 +291,7 @@ export class DeviceWorker implements ReportListener {
   }
 
   private publishWriteStatus(s: WriteStatus): void {
-    for (const l of this.writeListeners) l(s);
+    if (this.writeListeners) for (const l of this.writeListeners) l(s);
     this.deps.bus
       .publish(writeStatusTopic(this.device.id), JSON.stringify(s), { qos: 1 })
       .catch((e) => this.log.warn({ err: (e as Error).message }, 'could not publish write status'));
@@ -372,6 +376,7 @@ export class DeviceWorker implements ReportListener {
     this.deps.metrics.reportRefusals.inc({ device: this.device.id, code: String(code) });
     if (TRANSIENT_REPORT_CODES.has(code)) {
       const { connectBackoffMs, maxConnectBackoffMs } = this.deps.options;
+      this.resends ??= new Map();
       const r = this.resends.get(property) ?? { attempt: 0, last: 0 };
       this.resends.set(property, r);
       if (r.timer) return; // a resend is already on its way
@@ -391,6 +396,7 @@ export class DeviceWorker implements ReportListener {
       return;
     }
     const key = `${code}\u0000${reason}`;
+    this.twinRefused ??= new Map();
     if (this.twinRefused.get(property) === key) return;
     this.twinRefused.set(property, key);
     const value = this.slots.get(property)?.value ?? '';
@@ -406,7 +412,7 @@ export class DeviceWorker implements ReportListener {
 
   /** The twin took a reading of a property it had refused: the refusal ends. */
   reportAccepted(property: string): void {
-    if (!this.twinRefused.delete(property)) return;
+    if (!this.twinRefused?.delete(property)) return;
     this.log.info({ property }, 'the twin takes readings of this property again');
     this.publishReportStatus({ property, state: 'accepted', timestamp: Date.now() });
   }
@@ -424,11 +430,11 @@ export class DeviceWorker implements ReportListener {
     // a steady value is the common case: its check passed when it was first read
     if (slot.checked === value) return true;
     const check = checkValue({ type: p.type, minimum: p.minimum?.toString(), maximum: p.maximum?.toString() }, value);
-    const prev = this.refused.get(p.name);
+    const prev = this.refused?.get(p.name);
     if (check.ok) {
       slot.checked = value;
       if (prev === undefined) return true;
-      this.refused.delete(p.name);
+      this.refused?.delete(p.name);
       this.log.info({ property: p.name }, 'reading accepted by the model again');
       this.publishReportStatus({ property: p.name, state: 'accepted', timestamp: ts });
       return true;
@@ -436,6 +442,7 @@ export class DeviceWorker implements ReportListener {
     slot.checked = undefined;
     const key = `${value}\u0000${check.reason}`;
     if (prev === key) return false;
+    this.refused ??= new Map();
     this.refused.set(p.name, key);
     this.log.warn({ property: p.name, value, reason: check.reason }, 'reading refused by the model; not reported');
     this.publishReportStatus({ property: p.name, state: 'refused', value, reason: check.reason, timestamp: ts });
@@ -487,7 +494,7 @@ export class DeviceWorker implements ReportListener {
           s.rawOf = p;
           s.eng = value;
         }
-        if (this.lastError.size > 0 && this.lastError.delete(p.name))
+        if (this.lastError !== undefined && this.lastError.size > 0 && this.lastError.delete(p.name))
           this.log.info({ property: p.name }, 'property readable again');
         okProps.push(p);
         values.push(value);
@@ -512,6 +519,7 @@ export class DeviceWorker implements ReportListener {
   /** Logs a read error when it first appears or changes, not on every cycle. */
   private noteError(property: string, message: string, code: string): void {
     this.deps.metrics.readErrors.inc({ device: this.device.id, code });
+    this.lastError ??= new Map();
     if (this.lastError.get(property) === message) return;
     this.lastError.set(property, message);
     this.log.warn({ property, code, err: message }, 'read failed');

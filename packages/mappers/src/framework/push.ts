@@ -60,13 +60,15 @@ export class PushConnections {
 }
 
 export class DevicePusher {
-  private readonly cycles = new Map<string, { key: string; cycle: Cycle }>();
+  // Most devices push nothing: each map and set below is made on first use (issue 15, target 3: ~180 bytes
+  // each per device otherwise, with 1,000 devices in one edge).
+  private cycles: Map<string, { key: string; cycle: Cycle }> | undefined;
   /** timestamp of the last reading handed to the sinks, per property: a reading is written once */
-  private readonly sunk = new Map<string, number>();
-  private readonly refused = new Set<string>();
+  private sunk: Map<string, number> | undefined;
+  private refused: Set<string> | undefined;
   /** the sinks each property writes to (to stop listening when it no longer does), and which of them fail */
-  private readonly sinkConfigs = new Map<string, PushConfig>();
-  private readonly failing = new Set<string>();
+  private sinkConfigs: Map<string, PushConfig> | undefined;
+  private failing: Set<string> | undefined;
 
   constructor(
     private device: ResolvedDevice,
@@ -88,7 +90,7 @@ export class DevicePusher {
     for (const p of device.properties) {
       const { config, problems } = parsePushMethod(p.pushMethod, this.owner(p));
       const key = JSON.stringify([p.pushMethod, p.reportCycleMs, p.type]);
-      if (problems.length && this.cycles.get(p.name)?.key !== key)
+      if (problems.length && this.cycles?.get(p.name)?.key !== key)
         for (const pr of problems)
           this.deps.logger[pr.severity === 'error' ? 'error' : 'info'](
             { property: p.name, field: `pushMethod.${pr.path.join('.')}` },
@@ -96,18 +98,20 @@ export class DevicePusher {
           );
       if (Object.keys(config).length) wanted.set(p.name, { p, config });
     }
-    for (const [name, c] of this.cycles) {
+    for (const [name, c] of this.cycles ?? []) {
       const w = wanted.get(name);
       if (!w || c.key !== JSON.stringify([w.p.pushMethod, w.p.reportCycleMs, w.p.type])) {
         c.cycle.stop();
-        this.cycles.delete(name);
+        this.cycles!.delete(name);
         this.leaveSinks(name);
       }
     }
     for (const [name, { p, config }] of wanted) {
-      if (this.cycles.has(name)) continue;
+      this.cycles ??= new Map();
+      const cycles = this.cycles;
+      if (cycles.has(name)) continue;
       const cycle = startCycle(p.reportCycleMs, () => this.push(p, config), { immediate: false });
-      this.cycles.set(name, { key: JSON.stringify([p.pushMethod, p.reportCycleMs, p.type]), cycle });
+      cycles.set(name, { key: JSON.stringify([p.pushMethod, p.reportCycleMs, p.type]), cycle });
     }
   }
 
@@ -126,9 +130,9 @@ export class DevicePusher {
   }
 
   stop(): void {
-    for (const c of this.cycles.values()) c.cycle.stop();
-    this.cycles.clear();
-    for (const name of [...this.sinkConfigs.keys()]) this.leaveSinks(name, false);
+    for (const c of this.cycles?.values() ?? []) c.cycle.stop();
+    this.cycles = undefined;
+    for (const name of [...(this.sinkConfigs?.keys() ?? [])]) this.leaveSinks(name, false);
   }
 
   private async push(p: ResolvedProperty, config: PushConfig): Promise<void> {
@@ -178,8 +182,10 @@ export class DevicePusher {
 
   /** Hands a new reading to each sink the property names; never waits (the sinks batch and buffer). */
   private sink(p: ResolvedProperty, config: PushConfig, latest: { value: string; timestamp: number }): void {
-    if (this.sunk.get(p.name) === latest.timestamp) return; // already handed over: a reading is written once
-    this.sunk.set(p.name, latest.timestamp);
+    this.sunk ??= new Map();
+    const sunk = this.sunk;
+    if (sunk.get(p.name) === latest.timestamp) return; // already handed over: a reading is written once
+    sunk.set(p.name, latest.timestamp);
     const d = this.device;
     const base: SinkPoint = {
       namespace: d.namespace,
@@ -205,6 +211,7 @@ export class DevicePusher {
           : method === 'otel'
             ? (p.unit ?? '')
             : undefined;
+      this.sinkConfigs ??= new Map();
       this.sinkConfigs.set(p.name, config);
       const sink = sinkLabel(method, config);
       const listener = {
@@ -221,16 +228,18 @@ export class DevicePusher {
 
   private sinkState(property: string, sink: string, state: 'failing' | 'ok', reason?: string): void {
     const key = `${property}\u0000${sink}`;
-    if (state === 'failing') this.failing.add(key);
-    else if (!this.failing.delete(key)) return;
+    if (state === 'failing') {
+      this.failing ??= new Set();
+      this.failing.add(key);
+    } else if (!this.failing?.delete(key)) return;
     this.deps.onSinkState?.({ property, sink, state, ...(reason !== undefined ? { reason } : {}) });
   }
 
   /** A property no longer writes to its sinks: stop listening; a failure shown for it is cleared (`tell`). */
   private leaveSinks(property: string, tell = true): void {
-    const config = this.sinkConfigs.get(property);
+    const config = this.sinkConfigs?.get(property);
     if (!config) return;
-    this.sinkConfigs.delete(property);
+    this.sinkConfigs!.delete(property);
     for (const method of SINK_METHODS) {
       if (!config[method]) continue;
       this.deps.sinks.unuse(method, config, `${this.device.id}\u0000${property}`);
@@ -240,8 +249,10 @@ export class DevicePusher {
 
   private refuseOnce(method: string, p: ResolvedProperty, reason: string): void {
     const key = `${p.name}\u0000${method}\u0000${reason}`;
-    if (this.refused.has(key)) return;
-    this.refused.add(key);
+    this.refused ??= new Set();
+    const refused = this.refused;
+    if (refused.has(key)) return;
+    refused.add(key);
     this.deps.metrics.pushes.inc({ device: this.device.id, method, result: 'error' });
     this.deps.logger.error(
       { device: this.device.id, property: p.name, method, err: reason },
