@@ -104,6 +104,9 @@ describe('the production bundle (npm run build)', () => {
       ).toEqual([]);
     }
     expect(externalsOf(meta, chunkOf('validate'), true).has('ajv')).toBe(true);
+    // the embedded controller (`cloud`, `up`) starts without the Kubernetes client: only its source loads it
+    expect(externalsOf(meta, chunkOf('start-cloud'), true).has('@kubernetes/client-node')).toBe(false);
+    expect(externalsOf(meta, chunkOf('start-cloud')).has('@kubernetes/client-node')).toBe(true);
     // the check sees what a heavy command does load
     const edge = externalsOf(meta, chunkOf('edge'));
     expect(['aedes', 'better-sqlite3', 'node-opcua-client'].filter((h) => edge.has(h))).toHaveLength(3);

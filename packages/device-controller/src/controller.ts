@@ -15,7 +15,8 @@ import { ControllerMetrics } from './metrics.js';
 import type { Source } from './source.js';
 import { ManifestFolder } from './sources/embedded/manifest-folder.js';
 import { EmbeddedStore } from './sources/embedded/store.js';
-import { KubernetesSource, type KubernetesSourceOptions } from './sources/kubernetes/source.js';
+import type { KubeEventRecorder } from './sources/kubernetes/event-recorder.js';
+import type { KubernetesSourceOptions } from './sources/kubernetes/source.js';
 import { StatusCoalescer } from './status/coalescer.js';
 
 export interface ControllerOptions {
@@ -108,6 +109,8 @@ export async function startController(given: ControllerOptions): Promise<Running
   const metrics = new ControllerMetrics({ defaultMetrics: true });
   let store: EmbeddedStore | undefined;
   let source: Source;
+  // with Kubernetes, the events `edgetwin describe` shows are Kubernetes Events too (`kubectl describe device`)
+  let kubeEvents: KubeEventRecorder | undefined;
   if (opts.source === 'embedded') {
     store = new EmbeddedStore({ path: opts.dbPath ?? '.edgetwin/controller.db', logger });
     source = store;
@@ -115,7 +118,12 @@ export async function startController(given: ControllerOptions): Promise<Running
     const k8sOpts: KubernetesSourceOptions = { ...opts.kubernetes, logger };
     if (opts.kubeconfig !== undefined) k8sOpts.kubeconfigPath = opts.kubeconfig;
     if (opts.legacyDeviceStatus !== undefined) k8sOpts.legacyDeviceStatus = opts.legacyDeviceStatus;
-    source = new KubernetesSource(k8sOpts);
+    // loaded only with this source: @kubernetes/client-node and its HTTP stack are ~0.1 s of every embedded
+    // `cloud`/`up` start otherwise (issue 15, target 4)
+    const { KubernetesSource } = await import('./sources/kubernetes/source.js');
+    const k8s = new KubernetesSource(k8sOpts);
+    source = k8s;
+    kubeEvents = k8s.eventRecorder({ logger, counter: metrics.kubeEvents });
   } else {
     throw new Error(`unknown controller source "${String(opts.source)}" (expected embedded or kubernetes)`);
   }
@@ -125,9 +133,6 @@ export async function startController(given: ControllerOptions): Promise<Running
     onEmit: (c) => metrics.dispatched.inc({ kind: c.kind, op: c.object ? 'upsert' : 'remove' }),
   });
   const live = new LiveState(source, { ...(opts.history ? { history: opts.history } : {}), metrics });
-  // with Kubernetes, the events `edgetwin describe` shows are Kubernetes Events too (`kubectl describe device`)
-  const kubeEvents =
-    source instanceof KubernetesSource ? source.eventRecorder({ logger, counter: metrics.kubeEvents }) : undefined;
   if (kubeEvents) live.events.onEvent((e) => kubeEvents.record(e));
   const statusOpts: ConstructorParameters<typeof StatusCoalescer>[1] = { logger, metrics, observer: live };
   if (opts.statusIntervalMs !== undefined) statusOpts.statusIntervalMs = opts.statusIntervalMs;
