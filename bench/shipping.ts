@@ -2,7 +2,7 @@
 // from the production bundle (`npm run build`) and from the sources (tsx), in one run.
 //
 //   node packages/cli/bin/run-ts.js bench/shipping.ts [--rounds 5] [--devices 1000] [--baseline DIR] [--write]
-//     [--only-up | --only-edge] [--v8-flags "--no-opt;--max-lazy --optimize-for-size"]
+//     [--only-up | --only-edge] [--variants "--no-opt;--optimize-for-size MALLOC_ARENA_MAX=1"]
 //
 // Edge memory: `edgetwin cloud` runs as its own process; for each variant a node is registered
 // (`edgetwin node add`) and `edgetwin edge --node N --cloud URL --token-file F --data-dir D --mappers
@@ -41,12 +41,22 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TUNING = { NODE_OPTIONS: '--max-semi-space-size=1', MALLOC_ARENA_MAX: '2' };
 const ONLY_UP = args.includes('--only-up');
 const ONLY_EDGE = args.includes('--only-edge');
-/** --v8-flags "--no-opt;--lite-mode --max-lazy": extra edge variants, each with these node flags */
-const V8_FLAGS = args.includes('--v8-flags')
-  ? (args[args.indexOf('--v8-flags') + 1] ?? '')
+/** --variants "--no-opt;--max-lazy --optimize-for-size;MALLOC_ARENA_MAX=1": extra edge variants on top of what
+ * deploy/ sets, each with these node flags (--...) and environment variables (NAME=value) */
+const VARIANTS = args.includes('--variants')
+  ? (args[args.indexOf('--variants') + 1] ?? '')
       .split(';')
-      .map((f) => f.trim().split(/\s+/).filter(Boolean))
-      .filter((f) => f.length > 0)
+      .map((v) => v.trim().split(/\s+/).filter(Boolean))
+      .filter((v) => v.length > 0)
+      .map((tokens) => ({
+        label: tokens.join(' '),
+        nodeArgs: tokens.filter((t) => t.startsWith('--')),
+        env: Object.fromEntries(
+          tokens
+            .filter((t) => !t.startsWith('--'))
+            .map((t) => [t.slice(0, t.indexOf('=')), t.slice(t.indexOf('=') + 1)]),
+        ),
+      }))
   : [];
 const BASELINE = args.includes('--baseline') ? resolve(args[args.indexOf('--baseline') + 1] ?? '') : undefined;
 
@@ -310,13 +320,13 @@ async function main(): Promise<void> {
           ]
         : []),
       { label: deployed, mode: 'bundle', env: TUNING },
-      // V8 flags that trade speed for memory, on top of what deploy/ sets (--v8-flags): their CPU cost with
+      // settings that trade speed for memory, on top of what deploy/ sets (--variants): their CPU cost with
       // the devices is the last column
-      ...V8_FLAGS.map((f) => ({
-        label: `${deployed}, node ${f.join(' ')}`,
+      ...VARIANTS.map((v) => ({
+        label: `${deployed}, ${v.label}`,
         mode: 'bundle' as Mode,
-        env: TUNING,
-        nodeArgs: f,
+        env: { ...TUNING, ...v.env },
+        nodeArgs: v.nodeArgs,
       })),
       ...(ONLY_EDGE
         ? []

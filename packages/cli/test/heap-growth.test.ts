@@ -51,3 +51,32 @@ describe('limitHeapGrowth', () => {
     );
   });
 });
+
+describe('deferOptimizer', () => {
+  // a child with V8's natives syntax reads whether a hot function got optimized: not while the edge starts,
+  // yes once it is up (the returned function called); EDGETWIN_OPTIMIZE_AT_START=1 keeps the optimizer on
+  const child = `const { deferOptimizer } = await import(${JSON.stringify(new URL('../src/compose/heap-growth.ts', import.meta.url).href)});
+const up = deferOptimizer(process.argv[2] === 'keep' ? { EDGETWIN_OPTIMIZE_AT_START: '1' } : {});
+const optimized = (f) => (eval('%GetOptimizationStatus(f)') & 16) !== 0;
+function hot(n) { let s = 0; for (let i = 0; i < n; i++) s = (s + i * 7) % 1000003; return s; }
+function warm(f) { for (let k = 0; k < 2000 && !optimized(f); k++) f(20_000); return optimized(f); }
+const atStart = warm(hot);
+up();
+const hot2 = new Function('n', 'let s = 0; for (let i = 0; i < n; i++) s = (s + i * 7) % 1000003; return s;');
+console.log(JSON.stringify({ atStart, afterUp: warm(hot) || warm(hot2) }));
+`;
+  const run = async (mode: string) => {
+    writeFileSync(join(dir, 'opt.mjs'), child);
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', '--allow-natives-syntax', join(dir, 'opt.mjs'), mode],
+      { timeout: 60_000 },
+    );
+    return JSON.parse(stdout) as { atStart: boolean; afterUp: boolean };
+  };
+
+  it('optimizes nothing while the edge starts and what is hot once it is up', async () => {
+    expect(await run('defer')).toEqual({ atStart: false, afterUp: true });
+    expect(await run('keep')).toEqual({ atStart: true, afterUp: true });
+  }, 90_000);
+});

@@ -15,7 +15,7 @@ import {
 import { DEFAULTS } from '../compose/ports.js';
 import { addRestOptions, restOptionsFrom } from '../compose/rest-options.js';
 import { addTwinLimitOptions, twinLimitsFrom } from '../compose/twin-limit-options.js';
-import { limitHeapGrowth } from '../compose/heap-growth.js';
+import { deferOptimizer, limitHeapGrowth } from '../compose/heap-growth.js';
 
 export const BUILTIN_MAPPERS: string[] = [...BUILT_IN_PROTOCOLS];
 
@@ -70,6 +70,7 @@ export function registerEdge(program: Command): void {
     .option('--mappers <list>', `in-process mappers, comma-separated, or "none"`, parseList, BUILTIN_MAPPERS)
     .action(async (o) => {
       limitHeapGrowth();
+      const optimizeFromNowOn = deferOptimizer();
       // secrets on the command line show in `ps` and shell history (issue 10 §5)
       if (o.cloudPassword !== undefined)
         program.error(
@@ -160,6 +161,7 @@ export function registerEdge(program: Command): void {
             `  mappers    ${mappers.join(', ') || 'none in-process'}\n` +
             (edge.restUrl ? `  REST API   ${edge.restUrl}/api/v1\n` : ''),
         );
+        optimizeFromNowOn();
       } catch (e) {
         await life.stopAll();
         throw e;
