@@ -68,7 +68,7 @@ describe('reports', () => {
     });
   });
 
-  it('report mode cycle: a steady value is reported at every reading; a changed scale applies to it at once', async () => {
+  it('report mode cycle: a steady value is reported at every reading; a changed scale or reading applies at once', async () => {
     rig = await startRig(virtualDriverFactory);
     const a = prop('a', { visitor: { name: 'a', initial: 4 }, report: { mode: 'cycle' } });
     const d = track(device(V, [a]));
@@ -80,6 +80,9 @@ describe('reports', () => {
     // the device still holds raw 4: the new transform must not be skipped as "the same raw value"
     await rig.publish({ ...d, version: '2/1', properties: [{ ...a, visitor: { ...a.visitor, scale: 2 } }] });
     await updates.waitFor((m) => value(m) === '8');
+    // a steady device's entry is reused: a changed reading must still make a new one
+    virtualDevice(d.id).set('a', 5);
+    await updates.waitFor((m) => value(m) === '10');
   });
 
   it('publishes a report batch at QoS 0 only when every reading in it is in report mode cycle', async () => {

@@ -59,6 +59,7 @@ const OFFLINE_CODES = new Set(['connection', 'not-connected']);
  * allocation per reading). Made at its first reading; dropped with the property.
  */
 interface Slot {
+  name: string;
   /** the latest reading (engineering value) and when it was read */
   value: string;
   timestamp: number;
@@ -80,6 +81,16 @@ function definition(p: ResolvedProperty): string {
   return JSON.stringify(rest);
 }
 
+/**
+ * Scratch lists of one read's readings (handleReadings) and of the slots one report carries, shared by every
+ * worker: both run synchronously to the end and neither runs inside the other, so no allocation per read
+ * and no memory per device (issue 15).
+ */
+const OK_PROPS: ResolvedProperty[] = [];
+const OK_VALUES: string[] = [];
+const OK_STAMPS: number[] = [];
+const INCLUDED: Slot[] = [];
+
 export class DeviceWorker implements ReportListener {
   private driver: DeviceDriver | undefined;
   private connected = false;
@@ -91,6 +102,8 @@ export class DeviceWorker implements ReportListener {
   // The maps and sets below stay empty on a healthy device: made on first use, ~180 bytes each saved per
   // device otherwise (issue 15, target 3: 1,000 devices in one edge).
   private lastError: Map<string, string> | undefined;
+  /** the last report entry: its properties' slots, their names and its encoding (reused while steady) */
+  private lastEntry: { slots: Slot[]; names: readonly string[]; text: string } | undefined;
   /** properties whose last reading the model refused: value and reason, as published */
   private refused: Map<string, string> | undefined;
   private unsubscribePush: (() => Promise<void>) | undefined;
@@ -309,8 +322,11 @@ export class DeviceWorker implements ReportListener {
     urgent = false,
   ): void {
     const now = Date.now();
-    const names: string[] = [];
-    let fields = '';
+    const included = INCLUDED;
+    included.length = 0;
+    const last = this.lastEntry;
+    /** the entry differs from the last one: another property set, or a value encoded anew */
+    let differs = last === undefined;
     let superseded = true;
     for (let i = 0; i < props.length; i++) {
       const p = props[i]!;
@@ -324,25 +340,31 @@ export class DeviceWorker implements ReportListener {
       const gate = this.gates.get(p.name);
       if (gate && !gate.offer(value, now)) continue;
       superseded &&= gate?.periodic === true;
-      names.push(p.name);
       // a steady value reuses its encoding (most readings of a polled device are steady)
       if (slot.fieldOf !== value) {
         slot.field = encodeMapperReportField(p.name, value);
         slot.fieldOf = value;
-      }
-      fields += slot.field;
+        differs = true;
+      } else if (!differs && last!.slots[included.length] !== slot) differs = true;
+      included.push(slot);
     }
-    if (names.length === 0) return;
+    if (included.length === 0) return;
     this.tally.reports++;
+    let entry = last;
+    if (differs || entry === undefined || entry.slots.length !== included.length) {
+      // a steady device sends the very entry it sent last time: built only when something differs
+      const names: string[] = [];
+      let fields = '';
+      for (const slot of included) {
+        names.push(slot.name);
+        fields += slot.field;
+      }
+      entry = { slots: included.slice(), names, text: encodeMapperReportEntryOf(this.device.id, fields) };
+      this.lastEntry = entry;
+    }
     // QoS 0 only when every property in it is reported again next report cycle anyway (mode `cycle`);
     // otherwise a lost report leaves the twin stale until the next change (docs/mappers.md, "Reporting: QoS")
-    this.deps.reports.addEntry(
-      this.device.id,
-      names,
-      encodeMapperReportEntryOf(this.device.id, fields),
-      !superseded,
-      urgent,
-    );
+    this.deps.reports.addEntry(this.device.id, entry.names, entry.text, !superseded, urgent);
   }
 
   /** The property's slot, holding `value` read at `ts` as its latest reading. */
@@ -350,6 +372,7 @@ export class DeviceWorker implements ReportListener {
     let slot = this.slots.get(name);
     if (!slot) {
       slot = {
+        name,
         value,
         timestamp: ts,
         raw: undefined,
@@ -464,9 +487,13 @@ export class DeviceWorker implements ReportListener {
   }
 
   private handleReadings(props: ResolvedProperty[], results: Map<string, ReadResult>): void {
-    const okProps: ResolvedProperty[] = [];
-    const values: string[] = [];
-    const stamps: number[] = [];
+    // scratch lists, reused: report() takes what it needs before this runs again
+    const okProps = OK_PROPS;
+    const values = OK_VALUES;
+    const stamps = OK_STAMPS;
+    okProps.length = 0;
+    values.length = 0;
+    stamps.length = 0;
     let offline = 0;
     let failed = 0;
     for (const p of props) {

@@ -284,7 +284,8 @@ export class ModbusDeviceDriver implements DeviceDriver {
   }
 
   private readBlock(g: ReadGroup): Promise<ReadBlock> {
-    const line = this.requireLine(`reading ${describeRange(g.table, g.start, g.count)}`);
+    // the action string is built only when it is needed (not connected), not on every read
+    const line = this.line ?? this.requireLine(`reading ${describeRange(g.table, g.start, g.count)}`);
     const unit = this.cfg.slaveId;
     const t = this.cfg.timeoutMs;
     switch (g.table) {
