@@ -83,6 +83,23 @@ describe('report batches of our mappers', () => {
     expect(answers.messages).toHaveLength(0);
   });
 
+  it('a batch repeating the one before (not parsed again) is still applied: a value changed meanwhile is set back', async () => {
+    await start();
+    const docs = await collectMessages(h.app, deviceTopic(A, 'twin/update/document'));
+    await send([[A, 'temp', '21']]);
+    await docs.waitFor(1);
+    await h.app.publish(
+      deviceTopic(A, 'twin/update'),
+      JSON.stringify({ event_id: 'app', timestamp: Date.now(), twin: { temp: { actual: { value: '30' } } } }),
+      { qos: 1 },
+    );
+    await docs.waitFor(2);
+    expect(actual(A)).toBe('30');
+    await send([[A, 'temp', '21']]);
+    await docs.waitFor(3);
+    expect(actual(A)).toBe('21');
+  });
+
   it('refuses an unknown device or property, or a value past a limit, alone, and says when a refusal ends', async () => {
     await start({ limits: { maxValueBytes: 4 } });
     const s = await send([

@@ -7,7 +7,7 @@ import {
   DELTA_REQUEST_FILTER,
   decodeGetRequest,
   decodePushStatus,
-  decodeMapperReports,
+  MapperReportDecoder,
   encodeMapperReportAnswer,
   peekMapperReportSeq,
   parseReportsTopic,
@@ -101,6 +101,8 @@ const MISSHAPEN_FILTERS = [
  * flood answered message for message would double the broker's work for every other device.
  */
 const REFUSALS_PER_DEVICE_PER_SECOND = 20;
+/** Most mappers (protocols) whose last report batch the twin remembers for decoding (MapperReportDecoder). */
+const MAX_REPORT_DECODERS = 64;
 
 export class TwinMqttApi {
   /** waiting requests per device ('' for membership/get), served round-robin */
@@ -121,6 +123,8 @@ export class TwinMqttApi {
   private stopped = false;
   /** readings of the report channel refused and not taken since (device\0property), to tell the mapper when they are */
   private readonly refusedReadings = new Set<string>();
+  /** per mapper (protocol) of this node, its batch decoder: a steady mapper's batches are not parsed again */
+  private readonly reportDecoders = new Map<string, MapperReportDecoder>();
 
   constructor(
     private readonly bus: BusClient,
@@ -401,7 +405,7 @@ export class TwinMqttApi {
     if (job.kind === 'reports') {
       if (job.payload.length > MAX_PAYLOAD_BYTES)
         throw new TwinError(413, `report batch of ${job.payload.length} bytes; the limit is ${MAX_PAYLOAD_BYTES}`);
-      const batch = decodeMapperReports(job.payload);
+      const batch = this.reportDecoder(job.protocol).decode(job.payload);
       if (!batch.ok) throw new TwinError(400, batch.error);
       const answer = new ReadingAnswers(batch.value.seq, this.refusedReadings);
       for (const entry of batch.value.entries) e.applyReadings(entry, fx, now, answer);
@@ -453,6 +457,18 @@ export class TwinMqttApi {
     }
     if (job.kind === 'reports') this.warn(`reports-${err.code}`, `refused a report batch: ${err.message}`);
     fx.publish(topic, this.errorPayload(job, err.code, err.message, now));
+  }
+
+  private reportDecoder(protocol: string): MapperReportDecoder {
+    let d = this.reportDecoders.get(protocol);
+    if (!d) {
+      // bounded: a node runs a few mappers; a client inventing protocol names only evicts the oldest
+      if (this.reportDecoders.size >= MAX_REPORT_DECODERS)
+        this.reportDecoders.delete(this.reportDecoders.keys().next().value as string);
+      d = new MapperReportDecoder();
+      this.reportDecoders.set(protocol, d);
+    }
+    return d;
   }
 
   /** Where a refusal of the job goes: its /result topic, or the report answer topic of its mapper. */
