@@ -35,6 +35,7 @@ import { EDGE_SERVICE_USER, readEdgeServicePassword } from '@edgetwin/eventbus/e
 import { VirtualDevice } from '@edgetwin/mappers';
 import pino from 'pino';
 import { Lifecycle } from '../packages/cli/src/compose/lifecycle.js';
+import { hopEnd, hopMark, hopReport, hopSlowest, hopStart, installHopTrace } from './hop-trace.js';
 import { localNodeJoinToken } from '../packages/cli/src/compose/local-node.js';
 import { startCloud } from '../packages/cli/src/compose/start-cloud.js';
 import { startEdge } from '../packages/cli/src/compose/start-edge.js';
@@ -196,6 +197,8 @@ async function readWarnings(logFile: string, stoppingAt: number): Promise<Record
 // ---------------------------------------------------------------- child: one scenario in one process
 async function runScenario(sc: Scenario): Promise<Result> {
   const wall0 = performance.now();
+  const hops = process.env.EDGETWIN_E2E_HOPS === '1';
+  if (hops) installHopTrace();
   if (sc.statusIntervalMs !== undefined) process.env.EDGETWIN_STATUS_INTERVAL_MS = String(sc.statusIntervalMs);
   const dataDir = mkdtempSync(join(os.tmpdir(), 'edgetwin-e2e-'));
   const logFile = join(dataDir, 'warn.log');
@@ -214,6 +217,7 @@ async function runScenario(sc: Scenario): Promise<Result> {
   const origSet = VirtualDevice.prototype.set;
   VirtualDevice.prototype.set = function (this: VirtualDevice, name, value, now) {
     origSet.call(this, name, value, now);
+    if (hops) hopMark('device set');
     const w = deviceWaiters.get(this.id);
     if (w && name === 'value' && Number(value) === w.value) {
       deviceWaiters.delete(this.id);
@@ -227,6 +231,7 @@ async function runScenario(sc: Scenario): Promise<Result> {
   const origStage = StatusCoalescer.prototype.stageReports;
   StatusCoalescer.prototype.stageReports = function (this: StatusCoalescer, node, entries) {
     const now = performance.now();
+    if (hops) hopMark('coalescer staged a batch');
     for (const e of entries) {
       if (e.kind !== 'twin') continue;
       const w = sinkWaiters.get(e.deviceId);
@@ -338,6 +343,10 @@ async function runScenario(sc: Scenario): Promise<Result> {
     const id = `${ev.object.metadata.namespace}/${ev.object.metadata.name}`;
     const w = cloudWaiters.get(id);
     if (!w) return;
+    if (hops)
+      hopMark(
+        `store event (${ev.object.status?.twins?.some((t) => t.reported?.value === String(w.value)) ? 'reported' : 'desired'})`,
+      );
     const twin = (ev.object.status?.twins ?? []).find((t) => t.propertyName === 'value');
     if (Number(twin?.reported?.value) === w.value && twin?.reported?.value !== undefined) {
       cloudWaiters.delete(id);
@@ -436,7 +445,12 @@ async function runScenario(sc: Scenario): Promise<Result> {
       break;
     }
   }
+  const idleCpu0 = process.cpuUsage();
+  const idle0 = performance.now();
   await sleep(Math.max(1000, (sc.statusIntervalMs ?? 1000) + 200));
+  const idleCpu = process.cpuUsage(idleCpu0);
+  // the stack's own CPU with nothing set (the devices polling, heartbeats): per ms of wall time
+  const backgroundCpuPerMs = (idleCpu.user + idleCpu.system) / 1000 / (performance.now() - idle0);
   const rssAfterSetupMiB = process.memoryUsage().rss / 2 ** 20;
 
   // -- baseline: one MQTT hop on each broker, same process, same load. Edge: QoS 1 publish -> a subscriber
@@ -508,6 +522,16 @@ async function runScenario(sc: Scenario): Promise<Result> {
   // -- samples; the event loop's delays meanwhile (everything runs on this one loop: a stall delays every stage)
   const loopDelay = monitorEventLoopDelay({ resolution: 5 });
   loopDelay.enable();
+  // EDGETWIN_E2E_PROFILE=file.cpuprofile: a V8 CPU profile of the sampling only (diagnostic)
+  const profilePath = process.env.EDGETWIN_E2E_PROFILE;
+  const inspector = profilePath ? new (await import('node:inspector/promises')).Session() : undefined;
+  if (inspector) {
+    inspector.connect();
+    await inspector.post('Profiler.enable');
+    await inspector.post('Profiler.start');
+  }
+  const cpu0 = process.cpuUsage();
+  const sampling0 = performance.now();
   const http: number[] = [];
   const toDelta: number[] = [];
   const toDevice: number[] = [];
@@ -546,9 +570,12 @@ async function runScenario(sc: Scenario): Promise<Result> {
     const pReport = wait(reportWaiters);
     const pCloud = wait(cloudWaiters);
     const t0 = performance.now();
+    if (hops) hopStart(name, String(v), t0);
     await client.setDesired(NS, name, 'value', String(v));
     const th = performance.now();
+    if (hops) hopMark('setDesired answered');
     const [t1, t1r, t2, td, ts] = await Promise.all([pDevice, pReport, pCloud, pDelta, pSink]);
+    if (hops) hopEnd();
     if (Number.isNaN(t1) || Number.isNaN(t2) || Number.isNaN(t1r)) {
       lost++;
       process.stderr.write(
@@ -572,6 +599,15 @@ async function runScenario(sc: Scenario): Promise<Result> {
     if (sc.gapMs > 0) await sleep(sc.gapMs);
   }
   const rssEndMiB = process.memoryUsage().rss / 2 ** 20;
+  const cpu = process.cpuUsage(cpu0);
+  process.stderr.write(
+    `  process CPU while sampling: ${f(((cpu.user + cpu.system) / 1000 / (performance.now() - sampling0)) * 100)} % of one core, ${f((cpu.user + cpu.system) / 1000 / sc.samples)} ms per sample, ${f(((cpu.user + cpu.system) / 1000 - backgroundCpuPerMs * (performance.now() - sampling0)) / sc.samples)} ms above the background's ${f(backgroundCpuPerMs * 100)} %\n`,
+  );
+  if (inspector && profilePath) {
+    const { profile } = await inspector.post('Profiler.stop');
+    await writeFile(profilePath, JSON.stringify(profile));
+    inspector.disconnect();
+  }
   loopDelay.disable();
   const stall = `event loop delay while sampling: p50 ${f(loopDelay.percentile(50) / 1e6)} p99 ${f(loopDelay.percentile(99) / 1e6)} max ${f(loopDelay.max / 1e6)} ms`;
   process.stderr.write(`  ${stall}\n`);
@@ -586,6 +622,11 @@ async function runScenario(sc: Scenario): Promise<Result> {
     );
   slowest.push(stall);
   for (const line of slowest) process.stderr.write(`  slow sample: ${line}\n`);
+  if (hops) {
+    process.stderr.write('  hops (ms after setDesired: p50 p99 count stage):\n');
+    for (const line of hopReport()) process.stderr.write(`    ${line}\n`);
+    for (const line of hopSlowest(3)) process.stderr.write(`  slow sample hops: ${line}\n`);
+  }
 
   const stoppingAt = Date.now();
   await life.stopAll();

@@ -219,6 +219,37 @@ describe('cloud link, cloud end: desired state', () => {
     ).toBe('25');
   });
 
+  it('publishes each change at once and its index once the changes pause: a stream of twin sets gets few indexes, not one each (issue 15)', async () => {
+    const { desired, status } = await setup();
+    desired.setModel('n1', model('thermo'));
+    for (let i = 0; i < 20; i++) desired.setDevice('n1', device(`t${i}`, 'n1'));
+    const link = await start(desired, status);
+    const c = await edge(link.url, 'n1');
+    const sub = await collect(c, cloudTopics.desiredFilter('n1'));
+    const g0 = link.generation('n1');
+    await sub.until(() => lastIndex(sub.seen, 'n1')?.generation === g0, 'the first index');
+    const indexes = () => sub.seen.filter((s) => s.topic === cloudTopics.index('n1')).length;
+    const before = indexes();
+    // 30 changes, each made as soon as the previous one's object reached the edge
+    for (let i = 0; i < 30; i++) {
+      const id = `t${i % 20}`;
+      desired.setDevice('n1', device(id, 'n1', { rv: String(100 + i), desired: String(i) }));
+      await sub.until(
+        () =>
+          sub.seen.some(
+            (s) => s.topic === cloudTopics.device('n1', `default/${id}`) && s.payload.includes(`"${100 + i}"`),
+          ),
+        `change ${i} on the edge`,
+      );
+    }
+    await sub.until(() => lastIndex(sub.seen, 'n1')!.devices['default/t9'] === '129', 'the index after the stream');
+    const idx = lastIndex(sub.seen, 'n1')!;
+    expect(Object.keys(idx.devices)).toHaveLength(20);
+    expect(idx.generation).toBe(link.generation('n1'));
+    // one index per change would be 30; a pause of 100 ms (a loaded machine) adds one
+    expect(indexes() - before).toBeLessThanOrEqual(5);
+  });
+
   it('keeps generations increasing across a restart and clears objects deleted while it was down', async () => {
     const { desired, status, dir } = await setup();
     const stateDbPath = join(dir, 'cloud-link.db');
