@@ -445,10 +445,23 @@ async function runScenario(sc: Scenario): Promise<Result> {
       break;
     }
   }
+  // EDGETWIN_E2E_PROFILE_IDLE=file.cpuprofile: a V8 CPU profile of 5 s of this settle, nothing set (diagnostic)
+  const idleProfile = process.env.EDGETWIN_E2E_PROFILE_IDLE;
+  const idleInspector = idleProfile ? new (await import('node:inspector/promises')).Session() : undefined;
+  if (idleInspector) {
+    idleInspector.connect();
+    await idleInspector.post('Profiler.enable');
+    await idleInspector.post('Profiler.start');
+  }
   const idleCpu0 = process.cpuUsage();
   const idle0 = performance.now();
-  await sleep(Math.max(1000, (sc.statusIntervalMs ?? 1000) + 200));
+  await sleep(idleInspector ? 5000 : Math.max(1000, (sc.statusIntervalMs ?? 1000) + 200));
   const idleCpu = process.cpuUsage(idleCpu0);
+  if (idleInspector && idleProfile) {
+    const { profile } = await idleInspector.post('Profiler.stop');
+    await writeFile(idleProfile, JSON.stringify(profile));
+    idleInspector.disconnect();
+  }
   // the stack's own CPU with nothing set (the devices polling, heartbeats): per ms of wall time
   const backgroundCpuPerMs = (idleCpu.user + idleCpu.system) / 1000 / (performance.now() - idle0);
   const rssAfterSetupMiB = process.memoryUsage().rss / 2 ** 20;

@@ -9,6 +9,7 @@ import { silentLogger } from './silent-logger.js';
 /** The part of aedes' persistence interface that runs before aedes forwards a PUBLISH. */
 interface ForwardPathStore {
   storeRetained(packet: { topic: string; payload: Buffer }): Promise<void>;
+  outgoingUpdate(client: { id: string }, packet: unknown): Promise<unknown>;
   outgoingEnqueueCombi(subs: unknown[], packet: unknown): Promise<unknown>;
   createRetainedStream(pattern: string): Readable;
   createRetainedStreamCombi(patterns: string[]): Readable;
@@ -39,6 +40,8 @@ export interface LevelPersistence {
  *   subscriber) wait for the writes queued before them, so a subscriber arriving after the PUBACK gets it.
  * - `outgoingEnqueueCombi` still writes before answering (aedes reads the queued copy back when it
  *   delivers), but answers in call order: a write never lets its message overtake an earlier one.
+ * - `outgoingUpdate` (a delivery to a persistent session, stored before it is written) answers in call
+ *   order per client, for the same reason.
  * Returns: wait for the queued retained writes.
  */
 export function keepForwardOrder(
@@ -76,6 +79,23 @@ export function keepForwardOrder(
   };
   store.createRetainedStream = (pattern) => afterWrites(() => stream(pattern));
   store.createRetainedStreamCombi = (patterns) => afterWrites(() => streamCombi(patterns));
+
+  // Each delivery to a persistent session is stored (`outgoingUpdate`) before aedes writes it to the socket;
+  // those writes, too, finished out of order and reordered one publisher's messages to a subscriber (the
+  // cloud link's report batches, refused as a gap and sent again): they answer in call order per client.
+  const updateTails = new Map<string, Promise<unknown>>();
+  const update = store.outgoingUpdate.bind(store);
+  store.outgoingUpdate = (client, packet) => {
+    const written = update(client, packet);
+    const before = updateTails.get(client.id);
+    const inOrder = before ? before.then(() => written) : written;
+    const tail = inOrder.catch(() => {});
+    updateTails.set(client.id, tail);
+    void tail.then(() => {
+      if (updateTails.get(client.id) === tail) updateTails.delete(client.id);
+    });
+    return inOrder;
+  };
 
   let enqueuedTail: Promise<unknown> = Promise.resolve();
   const enqueueCombi = store.outgoingEnqueueCombi.bind(store);

@@ -37,6 +37,22 @@ describe('durable broker, retained messages', () => {
     expect(new Set(seen.messages.map((m) => m.payload.toString())).size).toBe(count);
   });
 
+  // Delivering to a persistent session is a LevelDB write per message (outgoingUpdate) before aedes writes it
+  // to the socket; those finished out of order, so a subscriber saw one publisher's messages reordered (the
+  // cloud link's report batches: "report batch not applied (gap)", then a resend; issue 15 target 5).
+  it('delivers one publisher burst to a persistent-session subscriber in publish order', async () => {
+    const b = await broker({ persistenceDir: await tempDir('session-order') });
+    const pub = await client(b.url, { clientId: 'pub' });
+    const sub = await client(b.url, { clientId: 'controller-like', clean: false });
+    const seen = await collectMessages(sub, 'ordered/#');
+    const count = 2000;
+    await Promise.all(Array.from({ length: count }, (_, i) => pub.publish('ordered/reports', String(i))));
+    await seen.waitFor(count, 10_000);
+    const got = seen.messages.map((m) => Number(m.payload.toString()));
+    const firstOutOfOrder = got.findIndex((v, i) => i > 0 && v < got[i - 1]!);
+    expect(firstOutOfOrder, `message ${got[firstOutOfOrder]} after ${got[firstOutOfOrder - 1]}`).toBe(-1);
+  });
+
   it('keeps the last of a burst of retained values for one topic, across a restart', async () => {
     const dir = await tempDir('retained-order');
     let b = await startTestBroker({ persistenceDir: dir });
