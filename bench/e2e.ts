@@ -35,7 +35,7 @@ import { EDGE_SERVICE_USER, readEdgeServicePassword } from '@edgetwin/eventbus/e
 import { VirtualDevice } from '@edgetwin/mappers';
 import pino from 'pino';
 import { Lifecycle } from '../packages/cli/src/compose/lifecycle.js';
-import { hopEnd, hopMark, hopReport, hopSlowest, hopStart, installHopTrace } from './hop-trace.js';
+import { hopEnd, hopMark, hopReport, hopSlowest, hopStart, installHopTrace, startProfile } from './hop-trace.js';
 import { localNodeJoinToken } from '../packages/cli/src/compose/local-node.js';
 import { startCloud } from '../packages/cli/src/compose/start-cloud.js';
 import { startEdge } from '../packages/cli/src/compose/start-edge.js';
@@ -446,22 +446,12 @@ async function runScenario(sc: Scenario): Promise<Result> {
     }
   }
   // EDGETWIN_E2E_PROFILE_IDLE=file.cpuprofile: a V8 CPU profile of 5 s of this settle, nothing set (diagnostic)
-  const idleProfile = process.env.EDGETWIN_E2E_PROFILE_IDLE;
-  const idleInspector = idleProfile ? new (await import('node:inspector/promises')).Session() : undefined;
-  if (idleInspector) {
-    idleInspector.connect();
-    await idleInspector.post('Profiler.enable');
-    await idleInspector.post('Profiler.start');
-  }
+  const idleProfile = await startProfile(process.env.EDGETWIN_E2E_PROFILE_IDLE);
   const idleCpu0 = process.cpuUsage();
   const idle0 = performance.now();
-  await sleep(idleInspector ? 5000 : Math.max(1000, (sc.statusIntervalMs ?? 1000) + 200));
+  await sleep(idleProfile ? 5000 : Math.max(1000, (sc.statusIntervalMs ?? 1000) + 200));
   const idleCpu = process.cpuUsage(idleCpu0);
-  if (idleInspector && idleProfile) {
-    const { profile } = await idleInspector.post('Profiler.stop');
-    await writeFile(idleProfile, JSON.stringify(profile));
-    idleInspector.disconnect();
-  }
+  await idleProfile?.();
   // the stack's own CPU with nothing set (the devices polling, heartbeats): per ms of wall time
   const backgroundCpuPerMs = (idleCpu.user + idleCpu.system) / 1000 / (performance.now() - idle0);
   const rssAfterSetupMiB = process.memoryUsage().rss / 2 ** 20;
@@ -536,13 +526,7 @@ async function runScenario(sc: Scenario): Promise<Result> {
   const loopDelay = monitorEventLoopDelay({ resolution: 5 });
   loopDelay.enable();
   // EDGETWIN_E2E_PROFILE=file.cpuprofile: a V8 CPU profile of the sampling only (diagnostic)
-  const profilePath = process.env.EDGETWIN_E2E_PROFILE;
-  const inspector = profilePath ? new (await import('node:inspector/promises')).Session() : undefined;
-  if (inspector) {
-    inspector.connect();
-    await inspector.post('Profiler.enable');
-    await inspector.post('Profiler.start');
-  }
+  const stopProfile = await startProfile(process.env.EDGETWIN_E2E_PROFILE);
   const cpu0 = process.cpuUsage();
   const sampling0 = performance.now();
   const http: number[] = [];
@@ -616,11 +600,7 @@ async function runScenario(sc: Scenario): Promise<Result> {
   process.stderr.write(
     `  process CPU while sampling: ${f(((cpu.user + cpu.system) / 1000 / (performance.now() - sampling0)) * 100)} % of one core, ${f((cpu.user + cpu.system) / 1000 / sc.samples)} ms per sample, ${f(((cpu.user + cpu.system) / 1000 - backgroundCpuPerMs * (performance.now() - sampling0)) / sc.samples)} ms above the background's ${f(backgroundCpuPerMs * 100)} %\n`,
   );
-  if (inspector && profilePath) {
-    const { profile } = await inspector.post('Profiler.stop');
-    await writeFile(profilePath, JSON.stringify(profile));
-    inspector.disconnect();
-  }
+  await stopProfile?.();
   loopDelay.disable();
   const stall = `event loop delay while sampling: p50 ${f(loopDelay.percentile(50) / 1e6)} p99 ${f(loopDelay.percentile(99) / 1e6)} max ${f(loopDelay.max / 1e6)} ms`;
   process.stderr.write(`  ${stall}\n`);

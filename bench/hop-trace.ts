@@ -1,9 +1,11 @@
-// Per-hop timing for bench/e2e.ts (issue 15 target 5), on with EDGETWIN_E2E_HOPS=1: every MQTT client in
+// Diagnostics for bench/e2e.ts (issue 15 target 5): a CPU profile of a phase, and per-hop timing, on with EDGETWIN_E2E_HOPS=1: every MQTT client in
 // the process (cloud link, edge link, twin, mapper, observers) is hooked where mqtt.js publishes and where
 // it emits a received message; while a sample is in flight, each publish or delivery whose payload names the
 // sample's device and value is stamped with (direction, client id, topic shape). Diagnostic only: it costs
 // a payload scan per message while sampling, so the figures of a traced run are not the bench's figures.
 
+import { writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import mqtt from 'mqtt';
 
@@ -95,4 +97,18 @@ export function hopSlowest(n: number): string[] {
         .map(([k, t]) => `${t.toFixed(1)} ${k}`)
         .join(' | '),
     );
+}
+
+/** Starts a V8 CPU profile of this process when `path` is set; the returned stop writes it there. */
+export async function startProfile(path: string | undefined): Promise<(() => Promise<void>) | undefined> {
+  if (!path) return undefined;
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    await writeFile(path, JSON.stringify(profile));
+    session.disconnect();
+  };
 }
