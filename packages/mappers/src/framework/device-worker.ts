@@ -70,6 +70,9 @@ interface Slot {
   eng: string;
   /** the last value the model accepted (a steady value is not checked again); reset on a spec change */
   checked: string | undefined;
+  /** the property's report gate and write reconciler (the maps' entries, kept here for the read path) */
+  gate: ReportGate | undefined;
+  reconciler: WriteReconciler | undefined;
   /** the report channel's encoding of `value` (encodeMapperReportField), made once per changed value */
   field: string;
   fieldOf: string | undefined;
@@ -87,6 +90,7 @@ function definition(p: ResolvedProperty): string {
  * and no memory per device (issue 15).
  */
 const OK_PROPS: ResolvedProperty[] = [];
+const OK_SLOTS: Slot[] = [];
 const OK_VALUES: string[] = [];
 const OK_STAMPS: number[] = [];
 const INCLUDED: Slot[] = [];
@@ -281,6 +285,10 @@ export class DeviceWorker implements ReportListener {
       const r = this.reconcilers.get(p.name) ?? this.reconcilerFor(p.name);
       if (old && redefined) r.refresh();
     }
+    for (const [name, slot] of this.slots) {
+      slot.gate = this.gates.get(name);
+      slot.reconciler = this.reconcilers.get(name);
+    }
   }
 
   private reconcilerFor(name: string): WriteReconciler {
@@ -292,14 +300,18 @@ export class DeviceWorker implements ReportListener {
       onReadBack: (value, ts) => {
         const p = this.device.properties.find((x) => x.name === name);
         // the answer to a command leaves at once, not with the next flush (issue 15 target 5)
-        if (p) this.report([p], [value], [ts], true);
+        if (p) this.report([p], [this.slotOf(p.name, value, ts)], [value], [ts], true);
       },
       onFinal: (result) => this.deps.metrics.writes.inc({ device: this.device.id, result }),
       logger: this.log,
       retry: this.deps.options.writeRetry,
       callTimeoutMs: this.deps.options.callTimeoutMs,
     });
-    if (this.device.properties.some((p) => p.name === name)) this.reconcilers.set(name, r);
+    if (this.device.properties.some((p) => p.name === name)) {
+      this.reconcilers.set(name, r);
+      const slot = this.slots.get(name);
+      if (slot) slot.reconciler = r;
+    }
     return r;
   }
 
@@ -317,6 +329,7 @@ export class DeviceWorker implements ReportListener {
    */
   private report(
     props: readonly ResolvedProperty[],
+    slots: readonly Slot[],
     values: readonly string[],
     stamps: readonly number[],
     urgent = false,
@@ -331,13 +344,15 @@ export class DeviceWorker implements ReportListener {
     for (let i = 0; i < props.length; i++) {
       const p = props[i]!;
       const value = values[i]!;
-      const slot = this.slotOf(p.name, value, stamps[i]!);
+      const slot = slots[i]!;
+      slot.value = value;
+      slot.timestamp = stamps[i]!;
       if (!p.reportToCloud) continue;
       // The twin refuses a whole twin/update for one bad value: check each against the model first, so a
       // reading the model refuses never keeps its neighbours out (issue 9 §5). Not offered to the gate, so
       // the property is sent as soon as a reading passes, or the model (a new gate) accepts it.
       if (!this.acceptable(p, slot, value, stamps[i]!)) continue;
-      const gate = this.gates.get(p.name);
+      const gate = slot.gate;
       if (gate && !gate.offer(value, now)) continue;
       superseded &&= gate?.periodic === true;
       // a steady value reuses its encoding (most readings of a polled device are steady)
@@ -378,6 +393,8 @@ export class DeviceWorker implements ReportListener {
         raw: undefined,
         rawOf: undefined,
         eng: '',
+        gate: this.gates.get(name),
+        reconciler: this.reconcilers.get(name),
         checked: undefined,
         field: '',
         fieldOf: undefined,
@@ -489,9 +506,11 @@ export class DeviceWorker implements ReportListener {
   private handleReadings(props: ResolvedProperty[], results: Map<string, ReadResult>): void {
     // scratch lists, reused: report() takes what it needs before this runs again
     const okProps = OK_PROPS;
+    const okSlots = OK_SLOTS;
     const values = OK_VALUES;
     const stamps = OK_STAMPS;
     okProps.length = 0;
+    okSlots.length = 0;
     values.length = 0;
     stamps.length = 0;
     let offline = 0;
@@ -503,7 +522,7 @@ export class DeviceWorker implements ReportListener {
       };
       if (r.ok) {
         let value: string;
-        const slot = this.slots.get(p.name);
+        let slot = this.slots.get(p.name);
         if (slot?.rawOf === p && slot.raw === r.value) {
           // the same raw value of the same property definition: the same engineering value (transforms are pure)
           value = slot.eng;
@@ -516,24 +535,25 @@ export class DeviceWorker implements ReportListener {
             continue;
           }
           value = eng.value;
-          const s = slot ?? this.slotOf(p.name, value, r.timestamp);
-          s.raw = r.value;
-          s.rawOf = p;
-          s.eng = value;
+          slot ??= this.slotOf(p.name, value, r.timestamp);
+          slot.raw = r.value;
+          slot.rawOf = p;
+          slot.eng = value;
         }
         if (this.lastError !== undefined && this.lastError.size > 0 && this.lastError.delete(p.name))
           this.log.info({ property: p.name }, 'property readable again');
         okProps.push(p);
+        okSlots.push(slot);
         values.push(value);
         stamps.push(r.timestamp);
-        this.reconcilers.get(p.name)?.onReading(value);
+        slot.reconciler?.onReading(value);
         continue;
       }
       failed++;
       if (OFFLINE_CODES.has(r.error.code)) offline++;
       this.noteError(p.name, r.error.message, r.error.code);
     }
-    this.report(okProps, values, stamps);
+    this.report(okProps, okSlots, values, stamps);
     if (okProps.length) this.tally.lastSuccess = Date.now() / 1000;
     if (offline > 0 && offline === props.length) this.lostConnection('every read says the device is unreachable');
     else {
