@@ -7,12 +7,15 @@
 set -eu
 n=${1:-0}
 mkdir -p /run/dbus
-rm -f /run/dbus/pid
+rm -f /run/dbus/pid /run/dbus/system_bus_socket
+# a fresh bluetoothd each time, as on a new VM: no devices remembered from an earlier start
+rm -rf /var/lib/bluetooth/*
 dbus-daemon --system --fork --print-pid >/tmp/dbus-daemon.pid
 # -n: stay in the foreground; AutoEnable (Debian's default) powers hciN on. Its log (and how it ended) goes
 # to the results share when there is one, so a failed run can be read afterwards
 log=${EDGETWIN_VM_OUT:-/tmp}/bluetoothd.log
-sh -c '/usr/sbin/bluetoothd -n -d; echo "bluetoothd exited with status $?"' >"$log" 2>&1 &
+echo "--- bluetoothd started at $(cut -d' ' -f1 /proc/uptime) s (VM uptime)" >>"$log"
+sh -c '/usr/sbin/bluetoothd -n -d; echo "bluetoothd exited with status $?"' >>"$log" 2>&1 &
 i=0
 until bt=$(pgrep -x bluetoothd); do
   i=$((i + 1)); [ "$i" -lt 20 ] || { echo "bluez: bluetoothd did not start" >&2; cat "$log" >&2; exit 1; }

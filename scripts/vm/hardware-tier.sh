@@ -14,6 +14,9 @@ echo "hardware-tier: gpio-sim chip $chip (sysfs base $(cat /sys/class/gpio/gpioc
 # btvirt controller often times out under TCG (its Reset goes unanswered while btvirt still makes the others),
 # and a controller whose set-up failed is never announced to bluetoothd (raw HCI can still bring it up)
 modprobe hci_vhci
+# EDGETWIN_VM_BTMON=1: every controller's HCI traffic, the kernel's mgmt and bluetoothd's log, timestamped,
+# into btmon.snoop in the results share (read it with btmon -t -r FILE)
+if [ "${EDGETWIN_VM_BTMON:-}" = 1 ]; then btmon -w "${EDGETWIN_VM_OUT:-/tmp}/btmon.snoop" >/dev/null 2>&1 & fi
 sh -c 'btvirt -l5; echo "btvirt exited with status $?"' >"${EDGETWIN_VM_OUT:-/tmp}/btvirt.log" 2>&1 &
 wait_for() { # wait_for WHAT SECONDS COMMAND...: until the command succeeds
   what=$1 n=$(($2 * 2)); shift 2

@@ -12,7 +12,9 @@
 # and the beacon on hciL and hciB when given, so that noble's HCI-socket binding or bluetoothd on another
 # controller reaches them through Linux. The sensor's address is its controller's public address (in the
 # ready line). Faults there: out-of-range stops advertising and ends the links at once (a real disconnect
-# over the controllers, not a supervision timeout), in-range advertises again; drop-link needs --pty.
+# over the controllers, not a supervision timeout), in-range advertises again; drop-link needs --pty. The
+# beacon there advertises again every second (btvirt reports an advertiser only when its advertising is
+# enabled, not on every advertising event: Beacon.repeat_advertising).
 #
 # Control: JSON lines on stdin ({"id":1,"cmd":"get","device":"lamp","key":"power"}), answers and events as
 # JSON lines on stdout. The first line is {"event":"ready",...}. Logs go to stderr.
@@ -236,6 +238,7 @@ class Beacon(Peripheral):
         self.temperature = 21.5
         self.humidity = 40.0
         self.counter = 0
+        self.lock = asyncio.Lock()  # one change of its advertising at a time (set, repeat, out of range)
 
     def advertising_data(self) -> bytes:
         t = round(self.temperature * 100)
@@ -273,13 +276,34 @@ class Beacon(Peripheral):
             await self.advertise()
 
     async def advertise(self) -> None:
-        await self.device.start_advertising(
-            advertising_type=AdvertisingType.UNDIRECTED,
-            own_address_type=hci.OwnAddressType.PUBLIC if self.public else hci.OwnAddressType.RANDOM,
-            advertising_data=self.advertising_data(),
-            advertising_interval_min=100,
-            advertising_interval_max=100,
-        )
+        async with self.lock:
+            await self.device.start_advertising(
+                advertising_type=AdvertisingType.UNDIRECTED,
+                own_address_type=hci.OwnAddressType.PUBLIC if self.public else hci.OwnAddressType.RANDOM,
+                advertising_data=self.advertising_data(),
+                advertising_interval_min=100,
+                advertising_interval_max=100,
+            )
+
+    async def repeat_advertising(self, period_s: float) -> None:
+        """On a kernel controller of BlueZ's btvirt: advertise again every period, as a radio does.
+
+        btvirt (emulator/btdev.c) reports an advertiser to scanning controllers only at the moment its
+        advertising is enabled, or a scanner enables scanning; over the air every advertising event is
+        heard. Without this, a scanner that was not scanning at the moment the beacon's data changed
+        (bluetoothd restarts its LE discovery every 10.24 s) hears the change only at its next restart.
+        Only the beacon: it is never connectable, so re-enabling cannot race a connection request."""
+        while True:
+            await asyncio.sleep(period_s)
+            async with self.lock:
+                adv = self.device.legacy_advertising_set or self.device.legacy_advertiser
+                if self.silent or adv is None:
+                    continue
+                try:
+                    await adv.stop()
+                    await adv.start()
+                except Exception as e:  # noqa: BLE001 - said, and tried again next period
+                    logging.warning('beacon: advertising again failed: %s', e)
 
 
 async def start_peripheral(p: Peripheral, address: str, public: bool, local_name: str, service_uuid: str | None, interval_ms: int,
@@ -325,7 +349,8 @@ async def go_silent(p: Peripheral) -> None:
     """Out of range on a kernel controller: no more advertising, every link ended now."""
     p.silent = True
     if isinstance(p, Beacon):
-        await p.device.stop_advertising()
+        async with p.lock:
+            await p.device.stop_advertising()
         return
     await p.device.stop_advertising()
     for connection in list(p.device.connections.values()):
@@ -333,6 +358,8 @@ async def go_silent(p: Peripheral) -> None:
 
 
 async def come_back(p: Peripheral) -> None:
+    if not p.silent:
+        return  # in range already: advertising, or connected (then it advertises again when the link ends)
     p.silent = False
     await (p.advertise() if isinstance(p, Beacon) else p.advertise_again())
 
@@ -347,6 +374,7 @@ async def main() -> None:
     logging.basicConfig(level=os.environ.get('EDGETWIN_BUMBLE_LOG', 'WARNING'), stream=sys.stderr)
 
     link: FixedLink | None = None
+    repeaters: list[asyncio.Task] = []
     if args.hci_socket is not None:
         indexes = [int(i) for i in args.hci_socket.split(',')]
         if not 1 <= len(indexes) <= 3:
@@ -371,6 +399,7 @@ async def main() -> None:
             }
         peripherals = {p.name: p for p in made}
         ready = {'event': 'ready', 'hciSocket': indexes[0], 'devices': ready_devices}
+        repeaters = [asyncio.create_task(p.repeat_advertising(1.0)) for p in made if isinstance(p, Beacon)]
     else:
         # a stale symlink (Bumble's survives SIGTERM) would make open_transport fail
         if os.path.islink(args.pty):
@@ -470,6 +499,8 @@ async def main() -> None:
     reader_task = asyncio.create_task(read_stdin())
     await stop.wait()
     reader_task.cancel()
+    for r in repeaters:
+        r.cancel()
     if link is None:
         for t in transports:
             await t.close()

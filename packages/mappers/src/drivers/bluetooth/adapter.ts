@@ -361,9 +361,31 @@ export class BleAdapter extends EventEmitter {
 
   /** Runs fn with the adapter's connect slot: one connection being set up at a time, scanning resumed after. */
   serialised<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.connectChain.then(fn, fn);
+    const step = () => this.pauseDiscovery().then(fn);
+    const run = this.connectChain.then(step, step);
     this.connectChain = run.catch(() => undefined).then(() => this.scan());
     return run;
+  }
+
+  /**
+   * BlueZ only: stop discovery before a connect (scanning resumes after it, as for noble's HCI binding, which
+   * stops scanning to connect itself). Device1.Connect makes the kernel wait for the device's next
+   * advertising report; while bluetoothd's discovery runs the kernel does not rescan for it, and an emulated
+   * controller (btvirt) reports advertisers only when scanning starts: in the VM every connect waited for
+   * discovery's next 10.24 s round (issue 12, docs/ble.md). Without discovery the kernel scans for the
+   * device itself at once.
+   */
+  private async pauseDiscovery(): Promise<void> {
+    const noble = this.noble;
+    if (this.spec.kind !== 'dbus' || !noble || !this.poweredOn) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      noble.stopScanningAsync().catch((e: Error) => this.logger.debug({ err: e.message }, 'BLE scan stop failed')),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, 5000);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   /** Remember a peripheral connected through this adapter until it disconnects. */
