@@ -5,7 +5,7 @@
 // loaded only when that command runs (commands/index.ts imports them on demand), and so is every other
 // `import()` in the sources (the OPC-UA simulator, protocol drivers...). Our workspace packages are bundled;
 // third-party packages stay in node_modules (native addons, files they read at run time). Source maps are
-// written beside the chunks, used when Node runs with --enable-source-maps (off by default: ~20 MiB of memory).
+// written beside the chunks, used when Node runs with --enable-source-maps (off by default: a few MiB of memory).
 import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

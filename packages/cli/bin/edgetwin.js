@@ -32,7 +32,7 @@ function bundleIsCurrent() {
 }
 
 if (process.env.EDGETWIN_FROM_SOURCE !== '1' && existsSync(dist) && bundleIsCurrent()) {
-  // source maps stay off (about 20 MiB of memory): NODE_OPTIONS=--enable-source-maps turns them on
+  // source maps stay off (a few MiB of memory): NODE_OPTIONS=--enable-source-maps turns them on
   await import(dist.href);
 } else {
   const { register } = await import('tsx/esm/api');
