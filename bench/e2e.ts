@@ -36,6 +36,7 @@ import { VirtualDevice } from '@edgetwin/mappers';
 import pino from 'pino';
 import { Lifecycle } from '../packages/cli/src/compose/lifecycle.js';
 import { hopEnd, hopMark, hopReport, hopSlowest, hopStart, installHopTrace, startProfile } from './hop-trace.js';
+import { loadAverage, loadLine } from './support.js';
 import { localNodeJoinToken } from '../packages/cli/src/compose/local-node.js';
 import { startCloud } from '../packages/cli/src/compose/start-cloud.js';
 import { startEdge } from '../packages/cli/src/compose/start-edge.js';
@@ -47,6 +48,7 @@ const NODE = 'bench-node';
 const NS = 'default';
 const PROTOCOL = 'virtualProtocol';
 
+const LOAD_AT_START = loadAverage();
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: number) => {
   const i = args.indexOf(`--${name}`);
@@ -691,7 +693,7 @@ function section(results: Result[], command: string, seconds: number): string {
   lines.push('## end to end', '');
   lines.push(
     `Machine: ${os.cpus().length} x ${cpu} (nproc ${os.availableParallelism()}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}. ` +
-      `Date: ${date} UTC. Command: \`${command}\` (${seconds.toFixed(0)} s wall, every scenario in its own process).`,
+      `Date: ${date} UTC. ${loadLine(LOAD_AT_START)} Command: \`${command}\` (${seconds.toFixed(0)} s wall, every scenario in its own process).`,
     '',
   );
   lines.push(
@@ -701,18 +703,18 @@ function section(results: Result[], command: string, seconds: number): string {
     '(one INT ReadWrite property, visitor `generator: echo`), `collectCycle` = `reportCycle` as in the table, default report',
     'strategy (`change`, heartbeat every 60 cycles), applied through the controller HTTP API. One sample at a time, a',
     'fresh value each time, through `ControllerClient.setDesired` (what `edgetwin twin set` calls); 1 x 10 goes round',
-    'the devices, 1 x 1,000 picks random devices while all 1,000 poll in the background. Latencies in ms from the',
+    'the devices, 1 x 1,000 strides through the devices (no device set twice in the run) while all 1,000 poll in the background. Latencies in ms from the',
     '`setDesired` call, p50 / p99:',
     '',
     "- **delta on the edge**: the twin's `$hw/events/device/{ns}/{name}/twin/update/delta` with the value, seen on the edge broker;",
     "- **device holds it**: the simulated device stores the value (in-process hook on `VirtualDevice.set`, the mapper's write);",
-    "- **mapper reports it**: the mapper's `$hw/events/device/{ns}/{name}/twin/update` with `actual` = the value, seen on the edge broker;",
+    "- **mapper reports it**: the mapper's report batch (its report channel to the twin) carrying the value, seen on the edge broker;",
     "- **report reaches the controller**: the edge's report with the value enters the controller's status sink",
     '  (in-process hook on `StatusCoalescer.stageReports`), before the coalescer writes it;',
     "- **cloud shows it reported**: the embedded store's own watch (`Source.onEvent`) emits the Device with",
     '  `status.twins[].reported` = the value (committed to SQLite); a `GET /devices/{ns}/{name}` right after each sample',
     '  confirmed the HTTP API shows it (mismatches counted below);',
-    '- **baseline**: one MQTT hop on the same brokers in the same process, QoS 1 publish -> subscriber receives.',
+    "- **baseline**: one MQTT hop on the same brokers in the same process: on the edge broker a QoS 1 publish until a subscriber receives it; on the cloud-link broker a registered second node's QoS 1 publish on its reports topic until the PUBACK.",
     '',
   );
   const pp = (x: Stats) => `${f(x.p50)} / ${f(x.p99)}`;
