@@ -373,15 +373,16 @@ describe('the cloud link on a 3-member NATS cluster', () => {
     await waitUntil(
       async () => (await presence(B)) === 'offline',
       `B offline at the controller\n${cloud.out().slice(-3000)}`,
-      (PRESENCE_TIMEOUT_S + 20) * 1000,
+      (PRESENCE_TIMEOUT_S + 30) * 1000,
       100,
     );
     const took = Date.now() - killedAt;
     // the bound: the timeout, one check period, and the time the controller itself may need to reach the
-    // cluster again (its own connection can be closed during the election; a reconnect restarts the timeout)
-    expect(took).toBeLessThan((PRESENCE_TIMEOUT_S + 15) * 1000);
+    // cluster again (its own connection can be closed during the 4-9 s election; a reconnect restarts the
+    // timeout): 36.4 s once at 20 + 15 in a fresh-clone CI run
+    expect(took).toBeLessThan((PRESENCE_TIMEOUT_S + 25) * 1000);
     expect(cloud.out()).toContain('nothing heard from the node within the presence timeout');
     // A, on a live member, stays online
     expect(await presence(A)).toBe('online');
-  }, 60_000);
+  }, 75_000);
 });

@@ -503,7 +503,8 @@ export class DeviceWorker implements ReportListener {
       .catch((e) => this.log.warn({ err: (e as Error).message }, 'could not publish report status'));
   }
 
-  private handleReadings(props: ResolvedProperty[], results: Map<string, ReadResult>): void {
+  /** `readStartedAt`: performance.now() when the read was sent (a pushed value: undefined, it is new) */
+  private handleReadings(props: ResolvedProperty[], results: Map<string, ReadResult>, readStartedAt?: number): void {
     // scratch lists, reused: report() takes what it needs before this runs again
     const okProps = OK_PROPS;
     const okSlots = OK_SLOTS;
@@ -546,7 +547,7 @@ export class DeviceWorker implements ReportListener {
         okSlots.push(slot);
         values.push(value);
         stamps.push(r.timestamp);
-        slot.reconciler?.onReading(value);
+        slot.reconciler?.onReading(value, readStartedAt);
         continue;
       }
       failed++;
@@ -694,6 +695,7 @@ export class DeviceWorker implements ReportListener {
     if (!props) return;
     const { callTimeoutMs } = this.deps.options;
     const end = this.deps.metrics.readLatency.startTimer({ device: this.device.id });
+    const startedAt = performance.now();
     let results: Map<string, ReadResult>;
     try {
       results = await withTimeout(
@@ -708,7 +710,7 @@ export class DeviceWorker implements ReportListener {
     end();
     this.tally.reads++;
     if (driver !== this.driver) return; // reconnected meanwhile
-    this.handleReadings(props, results);
+    this.handleReadings(props, results, startedAt);
   }
 
   private async syncPush(): Promise<void> {

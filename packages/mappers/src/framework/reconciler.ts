@@ -53,6 +53,12 @@ export class WriteReconciler {
   private again = false;
   private waitingForConnection = false;
   private stopped = false;
+  /**
+   * When the last write began (performance.now()). A reading that began before it may hold the value from
+   * before the write and is no sign of drift: a read cycle's batch that was under way while a camera's reboot
+   * was written came back after the verification with the old `false`, and the reboot was sent again.
+   */
+  private writeStartedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly propertyName: string,
@@ -123,11 +129,14 @@ export class WriteReconciler {
     void this.attempt();
   }
 
-  /** A periodic reading: re-apply a verified value the device no longer holds. */
-  onReading(engineering: string): void {
+  /**
+   * A periodic reading: re-apply a verified value the device no longer holds. `readStartedAt`
+   * (performance.now() when the read was sent) lets a reading older than the last write be ignored.
+   */
+  onReading(engineering: string, readStartedAt = Number.POSITIVE_INFINITY): void {
     const t = this.target;
     // checked on every reading: the cheap state test first, the property lookup only when it may drift
-    if (this.state !== 'verified' || !t?.expect || this.busy) return;
+    if (this.state !== 'verified' || !t?.expect || this.busy || readStartedAt < this.writeStartedAt) return;
     const prop = this.deps.property();
     if (!prop) return;
     if (prop.visitor.reapplyOnDrift === false || prop.visitor.reapplyOnDrift === 'false') return;
@@ -163,6 +172,7 @@ export class WriteReconciler {
     }
     this.busy = true;
     this.attempts++;
+    this.writeStartedAt = performance.now();
     const timeout = (what: string) => () =>
       new DriverError(`device ${this.deps.deviceId} property ${prop.name}: ${what} timed out`, 'timeout', true);
     try {
