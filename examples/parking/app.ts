@@ -83,8 +83,8 @@ export async function startApp(opts: ParkingAppOptions): Promise<{ stop(): Promi
   const readFirst = async (watch: DeviceWatch) => {
     if (stopped) return;
     try {
-      const snapshot = await watch.refresh(Math.max(retryMs, 500));
-      if (!stopped) update(watch.id, snapshot);
+      await watch.refresh(Math.max(retryMs, 500));
+      if (!stopped) update(watch.id, watch.snapshot());
     } catch (e) {
       if (stopped) return;
       log.warn({ sensor: watch.id, err: (e as Error).message }, `twin not ready; asking again in ${retryMs} ms`);

@@ -118,6 +118,22 @@ describe('parking app against a real broker', () => {
     expect(await freeCount((s) => s.unknown === 0)).toMatchObject({ free: 4, total: 4 });
   });
 
+  it('keeps a reading that arrives right after the answer to its first twin/get', async () => {
+    // The twin answered the get before the sensor's first reading and sent that reading's document at
+    // once: the app got both in one read of its socket. It once counted the space from the get's older
+    // answer after the document, and the space stayed unknown until the sensor changed.
+    twins = [
+      await startFakeTwin(client, sensors[0]!, { occupied: { actual: 'false' } }),
+      await startFakeTwin(client, sensors[1]!, { occupied: { actual: 'false' } }),
+      await startFakeTwin(client, sensors[2]!, { occupied: { actual: 'false' } }),
+      await startFakeTwin(client, sensors[3]!, {}, { reportAfterGet: { occupied: 'false' } }),
+    ];
+    app = await startApp({ brokerUrl: broker.url, node: 'edge-node-1', logger: captureLogs().logger, sensors });
+    await freeCount((s) => s.free === 4);
+    await twins[0]!.report({ occupied: 'true' });
+    expect(await freeCount((s) => s.occupied === 1)).toMatchObject({ free: 3, occupied: 1, unknown: 0 });
+  });
+
   it('takes a sensor that reports nonsense out of the free count', async () => {
     twins = sensors.map(() => undefined as unknown as FakeTwin);
     for (const [i, s] of sensors.entries())

@@ -26,11 +26,12 @@ describe('watchDevice: the KubeEdge twin topics for apps', () => {
     twin = undefined;
   });
 
-  it('refresh returns the full twin; report and setExpected publish twin/update', async () => {
+  it('refresh loads the full twin; report and setExpected publish twin/update', async () => {
     twin = await startFakeTwin(client, ID, { temperature: { expected: '20', actual: '19.5' } });
     const watch = await watchDevice(client, ID);
     try {
-      expect(await watch.refresh()).toEqual({ temperature: { expected: '20', actual: '19.5' } });
+      await watch.refresh();
+      expect(watch.snapshot()).toEqual({ temperature: { expected: '20', actual: '19.5' } });
       const sent = nextMessage(client, deviceTopic(ID, 'twin/update'));
       await watch.report({ temperature: '20.1' });
       const msg = (await sent).json() as TwinUpdateMessage;

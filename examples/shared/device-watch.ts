@@ -25,8 +25,12 @@ export interface DeviceWatch {
   readonly id: DeviceId;
   /** the latest known state; empty until a document or get result arrived */
   snapshot(): TwinSnapshot;
-  /** publish `twin/get` and resolve with the full twin from the matching `twin/get/result` */
-  refresh(timeoutMs?: number): Promise<TwinSnapshot>;
+  /**
+   * publish `twin/get` and resolve once the matching `twin/get/result` replaced the snapshot. It resolves
+   * with nothing on purpose: a document may arrive in the same read of the socket and be applied before
+   * the caller resumes, so the state to use is `snapshot()` then, never the result's older copy.
+   */
+  refresh(timeoutMs?: number): Promise<void>;
   /** publish a `twin/update` setting `expected` (desired) of each given property */
   setExpected(values: Record<string, string>): Promise<void>;
   /** publish a `twin/update` setting `actual` (reported) of each given property */
@@ -72,7 +76,7 @@ function isError(msg: Record<string, unknown>): msg is Record<string, unknown> &
 export async function watchDevice(bus: BusClient, id: DeviceId, opts: DeviceWatchOptions = {}): Promise<DeviceWatch> {
   const log = opts.logger;
   let state: TwinSnapshot = {};
-  const pendingGets = new Map<string, { resolve: (s: TwinSnapshot) => void; reject: (e: Error) => void }>();
+  const pendingGets = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
 
   const changed = (names: string[]) => {
     if (names.length > 0) opts.onChange?.(state, names);
@@ -139,7 +143,7 @@ export async function watchDevice(bus: BusClient, id: DeviceId, opts: DeviceWatc
     changed(names);
     if (waiter) {
       pendingGets.delete(eventId);
-      waiter.resolve(state);
+      waiter.resolve();
     }
   };
 
@@ -167,15 +171,15 @@ export async function watchDevice(bus: BusClient, id: DeviceId, opts: DeviceWatc
     snapshot: () => state,
     refresh(timeoutMs = 3000) {
       const eventId = randomUUID();
-      return new Promise<TwinSnapshot>((resolve, reject) => {
+      return new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
           pendingGets.delete(eventId);
           reject(new Error(`device ${id}: no twin/get/result within ${timeoutMs} ms (is the twin running?)`));
         }, timeoutMs);
         pendingGets.set(eventId, {
-          resolve: (s) => {
+          resolve: () => {
             clearTimeout(timer);
-            resolve(s);
+            resolve();
           },
           reject: (e) => {
             clearTimeout(timer);

@@ -117,10 +117,10 @@ export async function startApp(opts: TrafficLightAppOptions): Promise<{ stop(): 
   const waitForTwin = async () => {
     if (stopped) return;
     try {
-      const snapshot = await watch.refresh(Math.max(retryMs, 500));
+      await watch.refresh(Math.max(retryMs, 500));
       if (stopped) return;
       ready = true;
-      const raw = modeOf(snapshot);
+      const raw = modeOf(watch.snapshot());
       const initial = parseMode(raw);
       if (raw !== undefined && initial === undefined)
         log.warn({ value: raw, property: MODE_PROPERTY }, `mode "${raw}" is not auto or manual; starting in auto`);

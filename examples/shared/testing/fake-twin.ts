@@ -41,7 +41,15 @@ export async function startFakeTwin(
   bus: BusClient,
   id: DeviceId,
   initial: Record<string, PropertyState>,
-  opts: { known?: boolean } = {},
+  opts: {
+    known?: boolean;
+    /**
+     * values the device reports right after a `twin/get` is answered, in the same tick: the real twin does
+     * this when a get and a mapper's report share one batch, and the app gets the result and the document
+     * in one read of its socket
+     */
+    reportAfterGet?: Record<string, string>;
+  } = {},
 ): Promise<FakeTwin> {
   let known = opts.known ?? true;
   const twin: Record<string, PropertyState> = structuredClone(initial);
@@ -70,6 +78,11 @@ export async function startFakeTwin(
           }
         : errorResult(eventId, 404, `device ${id} not found`);
       void bus.publish(deviceTopic(id, 'twin/get/result'), JSON.stringify(body));
+      const after = opts.reportAfterGet;
+      if (known && after) {
+        opts.reportAfterGet = undefined;
+        void apply('actual', after);
+      }
     }),
     await bus.subscribe(deviceTopic(id, 'twin/update'), (_t, payload) => {
       const d = decodeTwinUpdate(payload);
