@@ -168,8 +168,8 @@ export class TwinStore {
   }
 
   /**
-   * Copies the WAL into the database file (PASSIVE: never waits for readers), on the checkpointer's worker
-   * thread: its fsyncs never stall the event loop (issue 15 target 5). Runs on a timer, so it never throws: a
+   * Copies the WAL into the database file (PASSIVE: never waits for readers) through the checkpointer, whose
+   * fsyncs run on libuv's thread pool: they never stall the event loop (issue 15 target 5). Runs on a timer, so it never throws: a
    * full disk becomes the `full` state (the WAL stays valid and is copied on a later tick). While full, each
    * tick also tries a small write, so the state clears by itself once space returns.
    */
@@ -370,8 +370,8 @@ export class TwinStore {
 
   close(): void {
     clearInterval(this.checkpointTimer);
-    // its connection closes with the thread; the main connection, closing last, checkpoints what is left
-    void this.checkpointer?.close();
+    // its connections close first; the main connection, closing last, checkpoints what is left
+    this.checkpointer?.close();
     if (this.db.open) this.db.close();
   }
 }
