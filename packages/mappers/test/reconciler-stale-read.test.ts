@@ -1,20 +1,22 @@
 // The write reconciler re-applies a verified value when the device drifts (reconciler.ts), but a reading that was
-// sent before the last write began may carry the value from before it: it is no drift. Found as a camera rebooted
+// sent before the value was verified may carry the value from before the write: it is no drift. Found as a camera rebooted
 // twice (onvif-server.test.ts): a read cycle's batch under way while `reboot=true` was written came back after the
-// verification with the old `false`, and the reboot was written again.
+// verification with the old `false`, and the reboot was written again; and again under load with a batch sent
+// while the SystemReboot call was still under way.
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { DeviceDriver, RawValue } from '../src/framework/driver.js';
 import { DEFAULT_WRITE_RETRY, WriteReconciler } from '../src/framework/reconciler.js';
 import { prop } from './runtime-helpers.js';
 
-function rig() {
+function rig(writeGate?: Promise<void>) {
   const p = prop('reboot', { type: 'BOOLEAN' });
   let held: RawValue = false;
   const writes: RawValue[] = [];
   const driver = {
     write: async (_p: unknown, v: RawValue) => {
       writes.push(v);
+      await writeGate;
       held = v;
     },
     readBatch: async () => new Map([['reboot', { ok: true as const, value: held, timestamp: Date.now() }]]),
@@ -51,6 +53,24 @@ describe('write reconciler and readings older than the write', () => {
     drift(false);
     r.onReading('false', performance.now());
     await expect.poll(() => writes).toEqual([true, true]);
+    r.stop();
+  });
+
+  it('ignores a reading sent while the write was still under way (the device did not hold the value yet)', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((res) => {
+      release = res;
+    });
+    const { r, writes, done } = rig(gate);
+    r.setDesired('true');
+    await expect.poll(() => writes).toEqual([true]);
+    // a read cycle's batch sent now (the camera's SystemReboot call not answered yet) reads the old false,
+    // and its answer arrives only after the verification
+    const sentDuring = performance.now();
+    release();
+    await done;
+    r.onReading('false', sentDuring);
+    expect(writes, 'written once').toEqual([true]);
     r.stop();
   });
 });

@@ -54,11 +54,12 @@ export class WriteReconciler {
   private waitingForConnection = false;
   private stopped = false;
   /**
-   * When the last write began (performance.now()). A reading that began before it may hold the value from
+   * When the value was last verified (performance.now()). A reading sent before it may hold the value from
    * before the write and is no sign of drift: a read cycle's batch that was under way while a camera's reboot
-   * was written came back after the verification with the old `false`, and the reboot was sent again.
+   * was written (sent before the write began, or while the SystemReboot call was still unanswered) came back
+   * after the verification with the old `false`, and the reboot was sent again.
    */
-  private writeStartedAt = Number.NEGATIVE_INFINITY;
+  private verifiedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly propertyName: string,
@@ -131,12 +132,12 @@ export class WriteReconciler {
 
   /**
    * A periodic reading: re-apply a verified value the device no longer holds. `readStartedAt`
-   * (performance.now() when the read was sent) lets a reading older than the last write be ignored.
+   * (performance.now() when the read was sent) lets a reading older than the verification be ignored.
    */
   onReading(engineering: string, readStartedAt = Number.POSITIVE_INFINITY): void {
     const t = this.target;
     // checked on every reading: the cheap state test first, the property lookup only when it may drift
-    if (this.state !== 'verified' || !t?.expect || this.busy || readStartedAt < this.writeStartedAt) return;
+    if (this.state !== 'verified' || !t?.expect || this.busy || readStartedAt < this.verifiedAt) return;
     const prop = this.deps.property();
     if (!prop) return;
     if (prop.visitor.reapplyOnDrift === false || prop.visitor.reapplyOnDrift === 'false') return;
@@ -172,7 +173,6 @@ export class WriteReconciler {
     }
     this.busy = true;
     this.attempts++;
-    this.writeStartedAt = performance.now();
     const timeout = (what: string) => () =>
       new DriverError(`device ${this.deps.deviceId} property ${prop.name}: ${what} timed out`, 'timeout', true);
     try {
@@ -198,6 +198,7 @@ export class WriteReconciler {
       const eng = toEngineering(back.value, prop, target.spec);
       if (eng.ok) this.deps.onReadBack(eng.value, back.timestamp);
       if (eng.ok && sameValue(prop.type, eng.value, target.expect)) {
+        this.verifiedAt = performance.now();
         this.status('verified', target.note);
         this.deps.onFinal('verified');
         return;

@@ -42,7 +42,10 @@ export interface OnvifServer {
   setTamper(on: boolean): void;
   reboots(): number;
   subscriptions(): number;
-  /** 'subscribed' (id) when a pull point is created, 'rebooted' when the camera is back after SystemReboot */
+  /**
+   * 'subscribed' (id) when a pull point is created, 'rebooted' when the camera is back after SystemReboot,
+   * 'rebootFailed' (error) when it could not listen again (its port taken meanwhile)
+   */
   events: EventEmitter;
   /** gone (ports refuse) and back on the same ports */
   down(): Promise<void>;
@@ -117,6 +120,8 @@ export async function startOnvifServer(opts: OnvifServerOptions = {}): Promise<O
   let rtsp: TcpServer | undefined;
   const sockets = new Set<Socket>();
   const events = new EventEmitter();
+  /** the reboot under way, from the SystemReboot reply until the camera is back */
+  let rebooting: Promise<void> | undefined;
   const base = () => `http://${host}:${port}`;
 
   const authorized = (doc: unknown): boolean => {
@@ -181,7 +186,18 @@ export async function startOnvifServer(opts: OnvifServerOptions = {}): Promise<O
         ];
       case 'SystemReboot':
         state.reboots++;
-        setTimeout(() => void reboot(), 100); // as a camera does: the reply first, then away
+        // as a camera does: the reply first, then away; asked again while it reboots, it reboots once (two
+        // reboots side by side re-listened twice on the same port: EADDRINUSE)
+        if (!rebooting) {
+          rebooting = new Promise<void>((res) => setTimeout(res, 100))
+            .then(reboot)
+            .catch((e: unknown) => {
+              events.emit('rebootFailed', e);
+            })
+            .finally(() => {
+              rebooting = undefined;
+            });
+        }
         return [
           200,
           envelope(
@@ -421,10 +437,13 @@ export async function startOnvifServer(opts: OnvifServerOptions = {}): Promise<O
       r && new Promise<void>((res) => r.close(() => res())),
     ]);
   };
+  let stopped = false;
   const reboot = async () => {
+    if (stopped) return;
     await close();
     subs.clear(); // a rebooted camera forgets its subscriptions
     await new Promise((r) => setTimeout(r, rebootMs));
+    if (stopped) return; // stopped while away: it stays away (no listener left behind after the test)
     await listen();
     events.emit('rebooted');
   };
@@ -471,7 +490,9 @@ export async function startOnvifServer(opts: OnvifServerOptions = {}): Promise<O
     down: close,
     up: listen,
     stop: async () => {
+      stopped = true;
       clearInterval(motionTimer);
+      await rebooting;
       await close();
     },
   } as OnvifServer;
