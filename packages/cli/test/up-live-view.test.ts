@@ -1,7 +1,7 @@
 // The live view of `edgetwin up` in a real pseudo-terminal (issue 16 §2), read back through a terminal
-// emulator (@xterm/headless) as a user's screen: under a stream of warnings (a Modbus device whose gateway is
-// hangs up on every connection, applied while up runs) the screen keeps one line per device and no log text, the new device
-// appears, a refused write shows its reason, and Ctrl-C says what it stopped.
+// emulator (@xterm/headless) as a user's screen: under a stream of warnings (a Modbus device whose gateway
+// hangs up on every connection, applied while up runs, and refused writes) the screen keeps one line per device
+// and no log text, the new device appears, a refused write shows its reason, and Ctrl-C says what it stopped.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -112,20 +112,27 @@ it('keeps the screen clean under a stream of warnings, follows the store, and sh
   expect(applied.out).toContain('device.devices.kubeedge.io/bay-nowhere created');
   await until(() => onScreen(/default\/bay-nowhere/) === 1, 'the applied device on screen');
 
-  const warnings = () =>
+  const warningLines = () =>
     readFileSync(join(dir, logFile!), 'utf8')
       .split('\n')
-      .filter((l) => l.includes('"level":40')).length;
-  await until(() => warnings() >= 5, 'a stream of warnings in the log file');
+      .filter((l) => l.includes('"level":40'));
+  const warnings = () => warningLines().length;
+  // the gateway's warnings come on the mapper's reconnect backoff (0.5 s doubling to 30 s) and repeat only when
+  // the error changes, so how many come in a minute is luck, not a bound (waiting for five of them, and then
+  // for one more within 120 s, timed out under the whole suite's load); the first one shows the flapping began
+  await until(() => warnings() >= 1, 'the gateway’s first warning in the log file');
 
-  // a write the GPIO mapper refuses shows as a failure with its reason, not as a command in flight forever
-  expect((await cli('twin', 'set', 'led-light-instance-01', 'power-status=BLINK')).code).toBe(0);
-  await until(() => onScreen(/✗ power-status=BLINK: /) === 1, 'the refused write on screen');
-
-  const warningsSeen = warnings();
-  // the mapper's reconnect backoff to the hung-up gateway grows towards its cap, so by now a warning may come
-  // only every few tens of seconds: one more is what shows the view redrawing over them (three timed out once)
-  await until(() => warnings() > warningsSeen, 'another warning while the view redraws', 120_000);
+  // the test's own warnings, each at once: a write the GPIO mapper refuses is logged as a warning, and shows as a
+  // failure with its reason, not as a command in flight forever; the view redraws between one warning and the next
+  for (const bad of ['BLINK', 'DIM', 'FLASH', 'PULSE']) {
+    expect((await cli('twin', 'set', 'led-light-instance-01', `power-status=${bad}`)).code).toBe(0);
+    await until(() => onScreen(new RegExp(`✗ power-status=${bad}: `)) === 1, `the refused write ${bad} on screen`);
+    await until(
+      () => warningLines().some((l) => l.includes(`"desired":"${bad}"`)),
+      `the refused write ${bad} logged as a warning`,
+    );
+  }
+  expect(warnings()).toBeGreaterThanOrEqual(5);
   await gateway.close();
   const lines = screen();
   // one line per device, sorted; nothing of the logs
