@@ -2,7 +2,9 @@
 // `edgetwin cloud --source kubernetes --leader-elect` processes with the RBAC of deploy/kubernetes; exactly
 // one acts (its HTTP API and cloud-link broker are up) while the other stands by (nothing listens but its
 // /livez, /healthz is 503, so no edge can reach it and it dispatches nothing); when the leader is killed the
-// standby takes over within the lease's bound, and a leader stopped cleanly releases the Lease at once.
+// standby takes over within the lease's bound, a leader keeps the Lease while the API server answers slowly
+// but in time, a standby the API server does not answer for a while keeps standing by, a standby asked to stop
+// exits, and a leader stopped cleanly releases the Lease at once.
 // Then, with TLS and node identities on (as deployed): an edge that joined through one replica keeps working
 // through the next after a failover, without rejoining: the node identities and the generated link certificate
 // are in Secrets every replica reads, not in the leader's data dir.
@@ -15,11 +17,13 @@ import { join } from 'node:path';
 import { deviceTopic } from '@edgetwin/api';
 import { newSecret } from '@edgetwin/api/secret-file';
 import { freePort, startTcpProxy, type TcpProxy, waitUntil } from '@edgetwin/eventbus/testing';
+import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import YAML from 'yaml';
 import { identityFile, loadEdgeCredential } from '../../devicetwin/src/cloud-link/node-credential.js';
 import { fetchPinnedCert } from '../../devicetwin/src/cloud-link/pinned-cert.js';
+import { LeaseElector } from '../src/sources/kubernetes/leader-election.js';
 import { CONTROLLER_USER, KubeCluster } from './kube-cluster.js';
 import { device, model, spawnCli } from './support.js';
 import { startTestEdge, type TestEdge } from './test-edge.js';
@@ -39,16 +43,22 @@ interface Replica {
 let kube: KubeCluster;
 let dir: string;
 const replicas: Replica[] = [];
+/** between replica c and the API server: its network fails for a while */
+let apiProxy: TcpProxy | undefined;
 
 /** `secure`: TLS and node identities as deployed (a shared API token file), instead of --no-tls and any node */
-async function startReplica(name: string, secure?: { apiTokenFile: string }): Promise<Replica> {
+async function startReplica(
+  name: string,
+  secure?: { apiTokenFile: string },
+  kubeconfig = kube.controllerKubeconfig,
+): Promise<Replica> {
   const httpPort = await freePort();
   const mqttPort = await freePort();
   const { child, out, exited } = spawnCli(
     [
       'cloud',
       '--source=kubernetes',
-      `--kubeconfig=${kube.controllerKubeconfig}`,
+      `--kubeconfig=${kubeconfig}`,
       '--leader-elect',
       `--data-dir=${join(dir, name)}`,
       `--http-port=${httpPort}`,
@@ -68,6 +78,28 @@ async function startReplica(name: string, secure?: { apiTokenFile: string }): Pr
 
 const isUp = (r: Replica) => r.out().includes('edgetwin cloud is up');
 const isStandingBy = (r: Replica) => r.out().includes('standing by');
+
+/** waits for `cond`; on a timeout, or the replica exiting first, says what it printed and how it ended */
+async function replicaWait(
+  r: Replica,
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs: number,
+  intervalMs: number,
+) {
+  const ended = () =>
+    r.child.exitCode !== null || r.child.signalCode !== null ? (r.child.exitCode ?? r.child.signalCode) : undefined;
+  const fail = (why: string) => new Error(`${why}\n--- replica ${r.name} ---\n${r.out()}`);
+  let met = false;
+  const check = async () => {
+    met = await cond();
+    return met || ended() !== undefined;
+  };
+  await waitUntil(check, what, timeoutMs, intervalMs).catch((e: Error) => {
+    throw fail(e.message);
+  });
+  if (!met) throw fail(`replica ${r.name} exited (${ended()}) while waiting for ${what}`);
+}
 
 async function status(r: Replica, path: string): Promise<number> {
   try {
@@ -102,19 +134,58 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const r of replicas) r.child.kill('SIGKILL');
   await Promise.all(replicas.map((r) => r.exited));
+  await apiProxy?.close();
   await kube?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
+
+const leaseUpdates = () =>
+  kube.requests(CONTROLLER_USER).filter((r) => r.resource === 'leases' && r.verb === 'update').length;
 
 describe('leader election between controller replicas', () => {
   let leader: Replica;
   let standby: Replica;
 
+  it('keeps the lease while the API server answers slowly but within the renew deadline', async () => {
+    const proxy = await startTcpProxy(kube.apiServerPort);
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(kube.controllerKubeconfigVia(`https://127.0.0.1:${proxy.port}`));
+    const elector = new LeaseElector({
+      kubeConfig,
+      namespace: 'edgetwin',
+      leaseDurationMs: 15_000,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 500,
+    });
+    const lost: string[] = [];
+    elector.onLost((why) => lost.push(why));
+    try {
+      await elector.acquire();
+      // every answer 1.2 s late: a request on its new TLS connection waits for two (handshake, answer), 2.4 s, so
+      // a round (0.5 s wait, read, replace) takes 5.3 s, inside the 10 s renew deadline; each request used to be
+      // cut at twice the retry period (1 s), so the leader gave up the lease
+      proxy.latency(1200);
+      const seen = leaseUpdates();
+      await waitUntil(
+        () => leaseUpdates() >= seen + 3 || lost.length > 0,
+        'three renewals through the slow link',
+        60_000,
+      );
+      expect(lost).toEqual([]);
+      expect(elector.isLeader).toBe(true);
+    } finally {
+      proxy.latency(0);
+      // released, so replica a below takes the Lease at once
+      await elector.stop();
+      await proxy.close();
+    }
+  }, 120_000);
+
   it('lets exactly one replica act while the other stands by, reachable by nobody', async () => {
     const a = await startReplica('a');
-    await waitUntil(() => isUp(a), `replica a up\n${a.out()}`, 60_000, 100);
+    await replicaWait(a, () => isUp(a), 'replica a up', 60_000, 100);
     const b = await startReplica('b');
-    await waitUntil(() => isStandingBy(b), `replica b standing by\n${b.out()}`, 60_000, 100);
+    await replicaWait(b, () => isStandingBy(b), 'replica b standing by', 60_000, 100);
     leader = a;
     standby = b;
     expect(await status(leader, '/healthz')).toBe(200);
@@ -125,12 +196,8 @@ describe('leader election between controller replicas', () => {
     expect(await accepts(standby.mqttPort)).toBe(false);
     expect((await lease()).holderIdentity).toMatch(/_/);
     // a few renewals later, still one leader
-    await waitUntil(
-      () => kube.requests(CONTROLLER_USER).filter((r) => r.resource === 'leases' && r.verb === 'update').length >= 4,
-      'four lease renewals',
-      20_000,
-      200,
-    );
+    const seen = leaseUpdates();
+    await waitUntil(() => leaseUpdates() >= seen + 4, 'four lease renewals', 20_000, 200);
     expect(isUp(standby)).toBe(false);
   }, 120_000);
 
@@ -138,7 +205,7 @@ describe('leader election between controller replicas', () => {
     const before = await lease();
     const killedAt = performance.now();
     leader.child.kill('SIGKILL');
-    await waitUntil(() => isUp(standby), `the standby taking over\n${standby.out()}`, 30_000, 50);
+    await replicaWait(standby, () => isUp(standby), 'the standby taking over', 30_000, 50);
     const tookMs = performance.now() - killedAt;
     // lease (3 s) + one retry (0.5 s) + starting the controller; generous for a loaded machine
     expect(tookMs).toBeLessThan(LEASE_MS + 12_000);
@@ -148,19 +215,44 @@ describe('leader election between controller replicas', () => {
     expect(await status(standby, '/healthz')).toBe(200);
   }, 120_000);
 
+  let next: Replica;
+  it('keeps a standby standing by while the API server does not answer it (slow or unreachable)', async () => {
+    apiProxy = await startTcpProxy(kube.apiServerPort);
+    next = await startReplica('c', undefined, kube.controllerKubeconfigVia(`https://127.0.0.1:${apiProxy.port}`));
+    await replicaWait(next, () => /identity (\S+)\)/.test(next.out()), 'replica c standing by', 60_000, 100);
+    // its requests hang past their deadline (as an API server too loaded to answer in time does), then fail
+    apiProxy.freeze();
+    await replicaWait(
+      next,
+      () => next.out().includes('still standing by'),
+      'replica c failing to reach the lease',
+      30_000,
+      50,
+    );
+    apiProxy.restore();
+    // a standby that gave up here left nobody to take over when the leader went
+    expect(next.child.exitCode, `replica c exited\n${next.out()}`).toBeNull();
+  }, 120_000);
+
+  it('lets a standby asked to stop exit at once', async () => {
+    const d = await startReplica('d');
+    await replicaWait(d, () => isStandingBy(d), 'replica d standing by', 60_000, 100);
+    d.child.kill('SIGTERM');
+    // a clean stop: it used to end with an error (exit 1), its wait for the Lease never ended
+    expect(await d.exited).toBe(0);
+  }, 120_000);
+
   it('releases the lease when the leader stops cleanly, so the next one does not wait out the term', async () => {
-    const next = await startReplica('c');
-    // the line naming its identity (pino's log line saying the same may come first)
-    await waitUntil(() => /identity (\S+)\)/.test(next.out()), `replica c standing by\n${next.out()}`, 60_000, 100);
+    // replica c, standing by again now that its API server answers
     const identity = /identity (\S+)\)/.exec(next.out())?.[1];
     expect(identity).toBeDefined();
     standby.child.kill('SIGTERM');
-    expect(await standby.exited).toBe(0);
+    expect(await standby.exited, standby.out()).toBe(0);
     const stoppedAt = performance.now();
-    await waitUntil(async () => (await lease()).holderIdentity === identity, 'c holding the lease', 10_000, 50);
+    await replicaWait(next, async () => (await lease()).holderIdentity === identity, 'c holding the lease', 10_000, 50);
     // a released lease is taken at the next retry (0.5 s), not after the 3 s term a crashed leader leaves
     expect(performance.now() - stoppedAt).toBeLessThan(LEASE_MS - 500);
-    await waitUntil(() => isUp(next), `replica c up\n${next.out()}`, 30_000, 50);
+    await replicaWait(next, () => isUp(next), 'replica c up', 30_000, 50);
   }, 120_000);
 });
 
@@ -198,9 +290,9 @@ describe('controller replicas share what edges need', () => {
 
   it('keeps the node identity and the link certificate in Secrets of the controller namespace', async () => {
     first = await startReplica('shared-1', { apiTokenFile });
-    await waitUntil(() => isUp(first), `replica shared-1 up\n${first.out()}`, 60_000, 100);
+    await replicaWait(first, () => isUp(first), 'replica shared-1 up', 60_000, 100);
     second = await startReplica('shared-2', { apiTokenFile });
-    await waitUntil(() => isStandingBy(second), `replica shared-2 standing by\n${second.out()}`, 60_000, 100);
+    await replicaWait(second, () => isStandingBy(second), 'replica shared-2 standing by', 60_000, 100);
     const identities = (method: string, node: string) =>
       fetch(`http://127.0.0.1:${first.httpPort}/identities/${node}`, {
         method,
@@ -267,10 +359,10 @@ describe('controller replicas share what edges need', () => {
     first.child.kill('SIGKILL');
     linkProxy.retarget(second.mqttPort);
     linkProxy.cutConnections();
-    await waitUntil(() => isUp(second), `replica shared-2 taking over\n${second.out()}`, 60_000, 100);
+    await replicaWait(second, () => isUp(second), 'replica shared-2 taking over', 60_000, 100);
     // a device applied now reaches the edge only through the new leader
     await apply(thermo('s2'));
-    await waitUntil(() => edgeIds().includes('default/s2'), `s2 on the edge through shared-2\n${second.out()}`, 30_000);
+    await replicaWait(second, () => edgeIds().includes('default/s2'), 's2 on the edge through shared-2', 30_000, 100);
     // and a report the edge makes is acknowledged by it and stored
     const eventId = 'shared-report';
     await edge.app.publish(

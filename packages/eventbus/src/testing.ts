@@ -216,6 +216,8 @@ export interface TcpProxy {
   restore(): void;
   /** new connections go to this port (a restarted broker that got a new port: its old one may be taken) */
   retarget(port: number): void;
+  /** every answer from the target reaches the client this much later (a slow or overloaded server); 0: off */
+  latency(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -226,6 +228,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let dropping = false;
   let refusing = false;
   let target = targetPort;
+  let latencyMs = 0;
   const server = net.createServer((inbound) => {
     if (refusing) {
       inbound.destroy();
@@ -245,10 +248,13 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       if (!dropping && !frozen.has(inbound)) outbound.write(d);
     });
     outbound.on('data', (d: Buffer) => {
-      if (!dropping && !frozen.has(inbound)) inbound.write(d);
+      if (dropping || frozen.has(inbound)) return;
+      if (latencyMs > 0) setTimeout(() => inbound.writable && inbound.write(d), latencyMs);
+      else inbound.write(d);
     });
     inbound.on('end', () => outbound.end());
-    outbound.on('end', () => inbound.end());
+    // after the data still on its way (a server that answers and closes: the answer first)
+    outbound.on('end', () => (latencyMs > 0 ? setTimeout(() => inbound.end(), latencyMs) : inbound.end()));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -264,6 +270,9 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     cutConnections,
     retarget(port: number) {
       target = port;
+    },
+    latency(ms: number) {
+      latencyMs = ms;
     },
     blackhole(on: boolean) {
       dropping = on;

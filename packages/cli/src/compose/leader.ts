@@ -61,15 +61,28 @@ export async function becomeLeader(opts: LeaderOptions, life: Lifecycle): Promis
   process.stdout.write(
     `edgetwin cloud: standing by (lease ${opts.namespace}/${elector.name}, identity ${elector.identity})\n`,
   );
-  const stopWaiting = () => elector.stop({ release: false });
+  let signalled = false;
+  const stopWaiting = () => {
+    signalled = true;
+    void elector.stop({ release: false });
+  };
   process.once('SIGTERM', stopWaiting);
   process.once('SIGINT', stopWaiting);
+  let acquired = true;
   try {
     await elector.acquire();
+  } catch (e) {
+    if (!signalled) throw e;
+    acquired = false;
   } finally {
     process.off('SIGTERM', stopWaiting);
     process.off('SIGINT', stopWaiting);
     await new Promise<void>((r) => standby.close(() => r()));
+  }
+  if (!acquired) {
+    // a standby asked to stop exits at once and cleanly (it used to end with an error: its wait never ended)
+    process.stdout.write('edgetwin cloud: stopped while standing by\n');
+    process.exit(0);
   }
   // stopped last (the Lifecycle stops in reverse order): the lease is released once nothing acts any more
   life.add('leader lease', () => elector.stop({ release: true }));

@@ -51,7 +51,10 @@ export class LeaseElector {
   private timer?: NodeJS.Timeout;
   /** fires when the leader has not renewed for renewDeadline, whatever a hung request is doing */
   private deadline?: NodeJS.Timeout;
-  private readonly reqOpts;
+  /** when that is (performance.now()): a renewal's requests may take until then */
+  private deadlineAt = 0;
+  /** ends the wait between two rounds of acquire() (stop() while standing by) */
+  private wake?: () => void;
   private readonly lostListeners = new Set<(why: string) => void>();
 
   constructor(private readonly opts: LeaseElectorOptions) {
@@ -66,7 +69,6 @@ export class LeaseElector {
       );
     this.logger = (opts.logger ?? pino({ level: 'silent' })).child({ lease: `${opts.namespace}/${this.name}` });
     this.api = opts.kubeConfig.makeApiClient(CoordinationV1Api);
-    this.reqOpts = requestOptions(this.retryMs * 2);
   }
 
   get isLeader(): boolean {
@@ -84,13 +86,32 @@ export class LeaseElector {
     return () => this.lostListeners.delete(listener);
   }
 
-  /** Resolves once this replica holds the Lease (keeps trying every retryPeriod); then renews it. */
+  /**
+   * Resolves once this replica holds the Lease (keeps trying every retryPeriod); then renews it. A round that
+   * fails (the API server slow to answer within the request deadline, or unreachable for a while) is tried
+   * again at the next retry, as client-go's candidates do: a standby that gave up on the first timeout left
+   * the replicas without anyone to take over (seen under load: no takeover within 60 s).
+   */
   async acquire(): Promise<void> {
     this.stopped = false;
     for (;;) {
       if (this.stopped) throw new Error('leader election stopped before the lease was acquired');
-      if (await this.tryAcquireOrRenew()) break;
+      let held = false;
+      try {
+        // a candidate's round may take as long as a leader's renewals may (a slow answer is still an answer)
+        held = await this.tryAcquireOrRenew(this.renewDeadlineMs);
+      } catch (e) {
+        this.logger.warn({ err: describe(e) }, 'could not read or take the lease; still standing by');
+      }
+      if (held && this.stopped) {
+        // told to stop while the winning round was under way: hand the Lease straight back
+        this.leading = true;
+        await this.stop({ release: true });
+      }
+      if (this.stopped) throw new Error('leader election stopped before the lease was acquired');
+      if (held) break;
       await new Promise<void>((r) => {
+        this.wake = r;
         this.timer = setTimeout(r, this.retryMs);
       });
     }
@@ -105,12 +126,12 @@ export class LeaseElector {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.deadline) clearTimeout(this.deadline);
+    // a replica standing by returns from acquire() (which throws) instead of waiting forever
+    this.wake?.();
     if (this.leading && opts.release !== false) {
       try {
-        const lease = await this.api.readNamespacedLease(
-          { name: this.name, namespace: this.opts.namespace },
-          this.reqOpts,
-        );
+        const reqOpts = requestOptions(this.retryMs * 2);
+        const lease = await this.api.readNamespacedLease({ name: this.name, namespace: this.opts.namespace }, reqOpts);
         if (lease.spec?.holderIdentity === this.identity) {
           const now = Date.now();
           lease.spec = {
@@ -121,7 +142,7 @@ export class LeaseElector {
           };
           await this.api.replaceNamespacedLease(
             { name: this.name, namespace: this.opts.namespace, body: lease },
-            this.reqOpts,
+            reqOpts,
           );
           this.logger.info('released the lease');
         }
@@ -137,7 +158,10 @@ export class LeaseElector {
     this.timer = setTimeout(async () => {
       let ok = false;
       try {
-        ok = await this.tryAcquireOrRenew();
+        // the round may take until the renew deadline, as client-go's does: a request cut at a shorter
+        // deadline of its own (it was twice the retry period) made a leader whose API server answered slowly
+        // but in time give up the lease (seen under load: lost 2 s after taking it, nobody up)
+        ok = await this.tryAcquireOrRenew(Math.max(1, Math.ceil(this.deadlineAt - performance.now())));
       } catch (e) {
         this.logger.warn({ err: describe(e) }, 'renewing the lease failed');
       }
@@ -151,6 +175,7 @@ export class LeaseElector {
 
   private armDeadline(): void {
     if (this.deadline) clearTimeout(this.deadline);
+    this.deadlineAt = performance.now() + this.renewDeadlineMs;
     this.deadline = setTimeout(
       () => this.lose(`could not renew the lease for ${this.renewDeadlineMs} ms`),
       this.renewDeadlineMs,
@@ -168,8 +193,10 @@ export class LeaseElector {
   }
 
   /** One round: create the Lease, renew ours, or take over an expired one. True when we hold it after. */
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  private async tryAcquireOrRenew(timeoutMs: number): Promise<boolean> {
     const ns = this.opts.namespace;
+    // the deadline of each request of the round (read, then create or replace)
+    const reqOpts = requestOptions(timeoutMs);
     const now = Date.now();
     const mine = {
       holderIdentity: this.identity,
@@ -178,7 +205,7 @@ export class LeaseElector {
     };
     let lease: V1Lease;
     try {
-      lease = await this.api.readNamespacedLease({ name: this.name, namespace: ns }, this.reqOpts);
+      lease = await this.api.readNamespacedLease({ name: this.name, namespace: ns }, reqOpts);
     } catch (e) {
       if (!(e instanceof ApiException && e.code === 404)) throw e;
       try {
@@ -192,7 +219,7 @@ export class LeaseElector {
               spec: { ...mine, acquireTime: microTime(now) as unknown as Date, leaseTransitions: 0 },
             },
           },
-          this.reqOpts,
+          reqOpts,
         );
         return true;
       } catch (ce) {
@@ -223,7 +250,7 @@ export class LeaseElector {
     };
     try {
       // carries metadata.resourceVersion: refused with 409 if anyone wrote the Lease since we read it
-      const out = await this.api.replaceNamespacedLease({ name: this.name, namespace: ns, body }, this.reqOpts);
+      const out = await this.api.replaceNamespacedLease({ name: this.name, namespace: ns, body }, reqOpts);
       this.observed = {
         holder: this.identity,
         renewTime: String(out.spec?.renewTime ?? ''),
