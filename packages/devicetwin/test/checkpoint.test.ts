@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitUntil } from '@edgetwin/eventbus/testing';
 import { afterEach, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { BackgroundCheckpointer } from '../src/store/checkpointer.js';
 import { TwinStore } from '../src/store/twin-store.js';
 
 let dir: string | undefined;
@@ -55,4 +57,52 @@ it('keeps what is written while a checkpoint waits for its fsyncs, and when the 
   for (const k of ['a0', 'a499', 'b0', 'b499', 'c0', 'c499']) expect(again.getKv(k)).toBe(value);
   expect(again.integrityCheck()).toBe('ok');
   again.close();
+});
+
+it("bounds the WAL of a writer that never pauses: SQLite's own checkpoint, after which the WAL starts over", async () => {
+  dir = await mkdtemp(join(tmpdir(), 'edgetwin-checkpoint-'));
+  const path = join(dir, 'wal.db');
+  // the twin's connection, as TwinStore opens it
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('wal_autocheckpoint = 0');
+  db.exec('CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)');
+  const put = db.prepare('INSERT OR REPLACE INTO t (k, v) VALUES (?, ?)');
+  const value = 'z'.repeat(3000);
+  for (let i = 0; i < 3000; i++) put.run(i, value);
+  const frames = () => (db.pragma('wal_checkpoint(PASSIVE)') as { log: number }[])[0]!.log;
+  let here = 0;
+  const checkpointer = new BackgroundCheckpointer(
+    path,
+    () => {
+      here++;
+      db.pragma('wal_checkpoint(PASSIVE)');
+    },
+    (e) => {
+      throw e;
+    },
+  );
+  // a write on every turn of the event loop: one lands during each of the checkpoint's fsyncs
+  let writing = true;
+  let n = 0;
+  const writer = () => {
+    if (!writing) return;
+    put.run(n++ % 3000, value);
+    setImmediate(writer);
+  };
+  setImmediate(writer);
+  try {
+    await checkpointer.run();
+    writing = false;
+    expect(here).toBe(1);
+    // the next write starts the WAL over instead of appending to thousands of frames
+    put.run(0, value);
+    expect(frames()).toBeLessThan(20);
+    expect((db.prepare('SELECT count(*) AS c FROM t').get() as { c: number }).c).toBe(3000);
+  } finally {
+    writing = false;
+    checkpointer.close();
+    db.close();
+  }
 });

@@ -18,6 +18,14 @@
 import { open } from 'node:fs/promises';
 import Database from 'better-sqlite3';
 
+/**
+ * A writer restarts the WAL only once every frame is in the database file, so frames written during a round's
+ * fsyncs (not synced, so not copied) keep it growing: up to this many rounds run back to back to take them.
+ */
+const CATCH_UP_ROUNDS = 8;
+/** past this many frames (16 MiB at SQLite's 4 KiB pages) left after those rounds, SQLite's own checkpoint */
+const WAL_FRAME_LIMIT = 4096;
+
 export interface CheckpointFailure extends Error {
   code?: string;
 }
@@ -43,9 +51,15 @@ export class BackgroundCheckpointer {
   private running = false;
   private again = false;
   private closed = false;
+  private current: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly path: string,
+    /**
+     * SQLite's own checkpoint on the twin's connection (fsyncs on the loop): the WAL's bound when writes never
+     * pause long enough for the background steps to take all of it (the next write then restarts the WAL)
+     */
+    private readonly checkpointHere: () => void,
     /** a checkpoint failed (e.g. SQLITE_FULL or ENOSPC on a full disk) */
     private readonly onFailure: (err: CheckpointFailure) => void,
   ) {
@@ -66,31 +80,48 @@ export class BackgroundCheckpointer {
     }
   }
 
-  /** Asks for a checkpoint; one at a time, and one more after it when asked meanwhile. */
-  run(): void {
-    if (this.closed) return;
+  /**
+   * Asks for a checkpoint; one at a time, and one more after it when asked meanwhile. Resolves when the one
+   * under way (this one, or the one it joins) is done; it never rejects (failures go to onFailure).
+   */
+  run(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     if (this.running) {
       this.again = true;
-      return;
+      return this.current;
     }
     this.running = true;
-    void this.checkpoint().then(() => {
+    this.current = this.checkpoint().then(() => {
       this.running = false;
       if (this.again) {
         this.again = false;
-        this.run();
+        void this.run();
       }
     });
+    return this.current;
   }
 
   private async checkpoint(): Promise<void> {
     try {
-      this.begin.run();
-      this.peek.get();
-      await datasync(`${this.path}-wal`);
-      if (this.closed) return;
-      this.copier.pragma('wal_checkpoint(PASSIVE)');
-      await datasync(this.path);
+      let frames = 0;
+      for (let round = 0; round < CATCH_UP_ROUNDS; round++) {
+        this.begin.run();
+        this.peek.get();
+        await datasync(`${this.path}-wal`);
+        if (this.closed) return;
+        this.copier.pragma('wal_checkpoint(PASSIVE)');
+        await datasync(this.path);
+        if (this.closed) return;
+        // still pinned, so this copies nothing more: it answers how much of the WAL is in the file now
+        const [state] = this.copier.pragma('wal_checkpoint(PASSIVE)') as { log: number; checkpointed: number }[];
+        this.commit.run();
+        frames = state?.log ?? 0;
+        // all of it: the next write starts the WAL over from its beginning
+        if (frames === (state?.checkpointed ?? 0)) return;
+        // writes came in during the fsyncs: their frames are not synced yet; one more round takes them
+      }
+      // writes never paused for the length of two fsyncs: bound the WAL the way SQLite does, on the loop
+      if (frames >= WAL_FRAME_LIMIT) this.checkpointHere();
     } catch (e) {
       if (!this.closed) this.onFailure(e instanceof Error ? e : new Error(String(e)));
     } finally {

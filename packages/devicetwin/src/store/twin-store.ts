@@ -106,10 +106,14 @@ export class TwinStore {
     this.checkpointer =
       path === ':memory:'
         ? undefined
-        : new BackgroundCheckpointer(path, (e) => {
-            if (isDiskFull(e)) this.health.full(e);
-            else this.onError(e);
-          });
+        : new BackgroundCheckpointer(
+            path,
+            () => this.db.pragma('wal_checkpoint(PASSIVE)'),
+            (e) => {
+              if (isDiskFull(e)) this.health.full(e);
+              else this.onError(e);
+            },
+          );
     this.checkpointTimer = setInterval(() => this.checkpoint(), CHECKPOINT_INTERVAL_MS);
     this.checkpointTimer.unref();
     this.stmts = {
@@ -183,7 +187,7 @@ export class TwinStore {
       }
       if (this.writesSinceCheckpoint === 0) return;
       this.writesSinceCheckpoint = 0;
-      if (this.checkpointer) this.checkpointer.run();
+      if (this.checkpointer) void this.checkpointer.run();
       else this.db.pragma('wal_checkpoint(PASSIVE)');
     } catch (e) {
       if (isDiskFull(e) || (e instanceof TwinError && this.health.state === 'full')) this.health.full(e);
