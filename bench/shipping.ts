@@ -38,7 +38,9 @@ const ROUNDS = numberOption('rounds', 5);
 const DEVICES = numberOption('devices', 1000);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** what deploy/ sets (systemd units, Dockerfile) */
-const TUNING = { NODE_OPTIONS: '--max-semi-space-size=1', MALLOC_ARENA_MAX: '2' };
+const TUNING = { NODE_OPTIONS: '--max-semi-space-size=1', MALLOC_ARENA_MAX: '1' };
+/** what deploy/ set before the checkpoint left its worker thread (issue 15 target 3): the --baseline's edge */
+const BASELINE_TUNING = { NODE_OPTIONS: '--max-semi-space-size=1', MALLOC_ARENA_MAX: '2' };
 const ONLY_UP = args.includes('--only-up');
 const ONLY_EDGE = args.includes('--only-edge');
 /** --variants "--no-opt;--max-lazy --optimize-for-size;MALLOC_ARENA_MAX=1": extra edge variants on top of what
@@ -307,14 +309,14 @@ async function main(): Promise<void> {
   const cliRows: string[] = [];
   try {
     // ---- edge memory, one variant after another
-    const deployed = `bundle, as deploy/ runs it (${TUNING.NODE_OPTIONS} MALLOC_ARENA_MAX=2)`;
+    const deployed = `bundle, as deploy/ runs it (${TUNING.NODE_OPTIONS} MALLOC_ARENA_MAX=${TUNING.MALLOC_ARENA_MAX})`;
     const variants: { label: string; mode: Mode; env: Record<string, string>; root?: string; nodeArgs?: string[] }[] = [
       ...(BASELINE
         ? [
             {
-              label: `baseline (--baseline checkout): bundle, as deploy/ ran it (${TUNING.NODE_OPTIONS} MALLOC_ARENA_MAX=2)`,
+              label: `baseline (--baseline checkout): bundle, as deploy/ ran it (${BASELINE_TUNING.NODE_OPTIONS} MALLOC_ARENA_MAX=${BASELINE_TUNING.MALLOC_ARENA_MAX})`,
               mode: 'bundle' as Mode,
-              env: TUNING,
+              env: BASELINE_TUNING,
               root: BASELINE,
             },
           ]

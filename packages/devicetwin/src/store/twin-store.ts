@@ -201,6 +201,10 @@ export class TwinStore {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
+      // 512 KiB of page cache, not SQLite's 2 MiB: the twin keeps its state in memory and only writes here
+      // (what it reads back comes from the WAL and the OS's cache); ~1.5 MiB of the edge's RSS with 1,000
+      // devices (issue 15 target 3)
+      db.pragma('cache_size = -512');
       return db;
     } catch (e) {
       db.close();
