@@ -102,6 +102,25 @@ describe('reports', () => {
     expect([qosOf.get(periodic.id), qosOf.get(onChange.id)]).toEqual([0, 1]);
   });
 
+  it('reports a change of device state at QoS 1 and the periodic report of the same state at QoS 0', async () => {
+    rig = await startRig(virtualDriverFactory);
+    const d = track(device(V, [prop('a')], { stateReport: { reportToCloud: true, reportCycleMs: 100 } }));
+    const seen: Array<[string, number]> = [];
+    await rig.app.subscribe(deviceTopic(d.id, 'state/update'), (_topic, payload, packet) => {
+      seen.push([(JSON.parse(payload.toString()) as { state: string }).state, packet.qos]);
+    });
+    await rig.publish(d);
+    const repeats = () => seen.filter(([state], i) => i > 0 && state === seen[i - 1]![0]).length;
+    await waitUntil(() => repeats() >= 2, 'the change to online and two periodic reports of it');
+    // each change (the first report is one) at QoS 1, each repeat of the same state at QoS 0
+    expect(
+      seen.map(([state, qos], i) => [state, i > 0 && state === seen[i - 1]![0] ? 'repeat' : 'change', qos]),
+    ).toEqual(
+      seen.map(([state], i) => (i > 0 && state === seen[i - 1]![0] ? [state, 'repeat', 0] : [state, 'change', 1])),
+    );
+    expect(seen.at(-1)![0]).toBe('online');
+  });
+
   it('does not report properties with reportToCloud false', async () => {
     rig = await startRig(virtualDriverFactory);
     const d = track(device(V, [prop('a'), prop('hidden', { reportToCloud: false })]));

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ReportGate, reportPolicy } from '../src/framework/report-policy.js';
-import { startCycle } from '../src/framework/scheduler.js';
+import { PHASE_GROUPS, phaseGroupMs, startCycle } from '../src/framework/scheduler.js';
 
 describe('startCycle', () => {
   beforeEach(() => {
@@ -75,6 +75,26 @@ describe('startCycle', () => {
     expect(b).toEqual([58, 100, 200, 300]);
   });
 
+  it('ticks at its phase on the grid: a state cycle in the slice at 300 ms of 1 s ticks at x.300 s', async () => {
+    vi.setSystemTime(1_000_450);
+    const starts: number[] = [];
+    const c = startCycle(
+      1000,
+      async () => {
+        starts.push(Date.now() - 1_000_000);
+      },
+      { immediate: false, phaseMs: 300 },
+    );
+    await vi.advanceTimersByTimeAsync(3000);
+    c.stop();
+    // 450 is past this second's 300: the first tick is the next second's (more than half a period away)
+    expect(starts).toEqual([1300, 2300, 3300]);
+  });
+
+  it('refuses a phase outside the period', () => {
+    expect(() => startCycle(100, async () => {}, { phaseMs: 100 })).toThrow(/phase must be >= 0 and < the period/);
+  });
+
   it('stops', async () => {
     let n = 0;
     const c = startCycle(50, async () => {
@@ -83,6 +103,29 @@ describe('startCycle', () => {
     c.stop();
     await vi.advanceTimersByTimeAsync(500);
     expect(n).toBe(1);
+  });
+});
+
+describe('phaseGroupMs', () => {
+  it('puts 1,000 devices in a few slices of the period, none holding much more than its share, each device always in the same one', () => {
+    const ids = Array.from({ length: 1000 }, (_, i) => `default/e2e-${String(i).padStart(4, '0')}`);
+    const bySlice = new Map<number, number>();
+    for (const id of ids) {
+      const phase = phaseGroupMs(id, 1000);
+      expect(phaseGroupMs(id, 1000)).toBe(phase);
+      bySlice.set(phase, (bySlice.get(phase) ?? 0) + 1);
+    }
+    expect([...bySlice.keys()].sort((a, b) => a - b)).toEqual(
+      Array.from({ length: PHASE_GROUPS }, (_, i) => (i * 1000) / PHASE_GROUPS),
+    );
+    // the burst a slice makes: at most 1.5x its even share (100 of 1,000 in 10 slices)
+    expect(Math.max(...bySlice.values())).toBeLessThanOrEqual((1.5 * 1000) / PHASE_GROUPS);
+  });
+
+  it('keeps fewer slices when the period is short (none under 10 ms) and one slice below 20 ms', () => {
+    const phases = new Set(Array.from({ length: 200 }, (_, i) => phaseGroupMs(`d${i}`, 50)));
+    expect([...phases].sort((a, b) => a - b)).toEqual([0, 10, 20, 30, 40]);
+    expect(phaseGroupMs('d1', 15)).toBe(0);
   });
 });
 

@@ -9,6 +9,10 @@
 // instead of firing every period only to skip: with many devices on a busy line most ticks come while
 // their run is going, and re-arming a timer for each was a large share of the mapper's CPU
 // (bench/modbus-mapper.ts). The ticks skipped while parked are counted when the run ends.
+// A cycle may tick at an offset from the grid (`phaseMs`): the state reports of 1,000 devices on one grid
+// tick passed both brokers and the twin in one burst each second, and a `twin set` that came then waited
+// behind it (issue 15 target 5); `phaseGroupMs` spreads such cycles over a few fixed slices of the period,
+// so each slice still leaves together (one write, one twin transaction) while no slice is the whole burst.
 
 export interface Cycle {
   readonly runs: number;
@@ -20,6 +24,8 @@ export interface CycleOptions {
   /** run at once on start (default true), then every period */
   immediate?: boolean;
   onOverrun?: (skipped: number) => void;
+  /** ticks are due at the multiples of the period plus this offset (0 <= phaseMs < period; default 0) */
+  phaseMs?: number;
   /** errors thrown by the task (the task should handle its own; this is a last resort) */
   onError?: (err: unknown) => void;
   now?: () => number;
@@ -27,7 +33,27 @@ export interface CycleOptions {
 
 export function startCycle(periodMs: number, task: () => Promise<void>, opts: CycleOptions = {}): Cycle {
   if (!(periodMs > 0)) throw new Error(`cycle period must be > 0 ms, got ${periodMs}`);
+  const phase = opts.phaseMs ?? 0;
+  if (!(phase >= 0 && phase < periodMs))
+    throw new Error(`cycle phase must be >= 0 and < the period (${periodMs} ms), got ${phase}`);
   return new PeriodicTask(periodMs, task, opts);
+}
+
+/** Slices of a period that `phaseGroupMs` spreads cycles over (measured in bench/e2e.ts, issue 15 target 5). */
+export const PHASE_GROUPS = 10;
+
+/**
+ * The offset in the period of `key`'s slice: the period cut into `groups` equal slices (none shorter than
+ * `minSliceMs`, so a short period keeps fewer), the slice chosen by a hash of the key, so a device keeps
+ * its slice across restarts and 1,000 devices fall about evenly into them.
+ */
+export function phaseGroupMs(key: string, periodMs: number, groups = PHASE_GROUPS, minSliceMs = 10): number {
+  const n = Math.max(1, Math.min(groups, Math.floor(periodMs / minSliceMs)));
+  if (n === 1) return 0;
+  // FNV-1a over the key's UTF-16 units: cheap, stable, well spread for names that differ in a digit
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return Math.floor((((h >>> 0) % n) * periodMs) / n);
 }
 
 /** the timer's callback: one function for every cycle (the cycle is the timer's argument), not a closure each */
@@ -57,7 +83,8 @@ class PeriodicTask implements Cycle {
   ) {
     this.now = opts.now ?? Date.now;
     // the grid point at or before now: the first run (immediate) stands for it
-    this.due = Math.floor(this.now() / periodMs) * periodMs;
+    const phase = opts.phaseMs ?? 0;
+    this.due = Math.floor((this.now() - phase) / periodMs) * periodMs + phase;
     if (opts.immediate ?? true) this.run();
     // without a run at once, the first tick is not sooner than half a period (it lands on the grid)
     else if (this.due + periodMs - this.now() < periodMs / 2) this.due += periodMs;
