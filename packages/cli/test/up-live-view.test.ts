@@ -45,10 +45,13 @@ function cli(...args: string[]): Promise<{ code: number; out: string }> {
   );
 }
 
+let raw = '';
 async function until(check: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    // up gone (a busy port, a crash): say so at once, with what it printed
+    if (up && up.exitCode !== null) throw new Error(`up exited (${up.exitCode}) before ${what}: ${raw.slice(-3000)}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; up printed: ${raw.slice(-3000)}`);
     // polls the condition (screen or file), not a fixed sleep
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -61,14 +64,14 @@ it('keeps the screen clean under a stream of warnings, follows the store, and sh
   mkdirSync(manifests);
   cpSync(LED, manifests, { recursive: true });
   const term = new xterm.Terminal({ cols: COLS, rows: ROWS, allowProposedApi: true });
-  let raw = '';
   // `script` gives up a pseudo-terminal of a fixed size, as a user's terminal is
   const cmd = [
     `stty cols ${COLS} rows ${ROWS};`,
     'exec',
     JSON.stringify(process.execPath),
     JSON.stringify(BIN),
-    'up --manifests manifests --port 0 --cloud-port 0 --http-port 0 --no-apps',
+    // every port free: another test's `up` may run at the same time (the REST API's 7777 clashed in CI)
+    'up --manifests manifests --port 0 --cloud-port 0 --http-port 0 --rest-port 0 --no-apps',
   ].join(' ');
   up = spawn('script', ['-qfec', cmd, '/dev/null'], {
     cwd: dir,
