@@ -22,7 +22,23 @@ export async function startUp(examples: string[], timeoutMs = 90_000): Promise<U
   const dir = mkdtempSync(join(tmpdir(), 'edgetwin-console-'));
   const child: ChildProcess = spawn(
     process.execPath,
-    [BIN, 'up', '--example', ...examples, '--port', '0', '--cloud-port', '0', '--http-port', '0', '--rest-port', '0', '--no-apps'],
+    [
+      BIN,
+      'up',
+      '--example',
+      ...examples,
+      '--port',
+      '0',
+      '--cloud-port',
+      '0',
+      '--http-port',
+      '0',
+      '--rest-port',
+      '0',
+      '--modbus-port',
+      '0',
+      '--no-apps',
+    ],
     { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EDGETWIN_LOG_LEVEL: 'warn' } },
   );
   let out = '';
