@@ -52,6 +52,7 @@ export async function startFakeTwin(
   } = {},
 ): Promise<FakeTwin> {
   let known = opts.known ?? true;
+  let reportAfterGet = opts.reportAfterGet;
   const twin: Record<string, PropertyState> = structuredClone(initial);
   const updates: TwinUpdateMessage[] = [];
 
@@ -78,10 +79,10 @@ export async function startFakeTwin(
           }
         : errorResult(eventId, 404, `device ${id} not found`);
       void bus.publish(deviceTopic(id, 'twin/get/result'), JSON.stringify(body));
-      const after = opts.reportAfterGet;
-      if (known && after) {
-        opts.reportAfterGet = undefined;
-        void apply('actual', after);
+      if (known && reportAfterGet) {
+        const values = reportAfterGet;
+        reportAfterGet = undefined; // once: the first get's answer only
+        void apply('actual', values);
       }
     }),
     await bus.subscribe(deviceTopic(id, 'twin/update'), (_t, payload) => {
