@@ -26,8 +26,27 @@ export interface SinkCounts {
 }
 
 /**
+ * Waits until the newest reading of each of `d`'s properties that push somewhere was taken after `t`. From
+ * then on every point a sink is handed was taken after `t`: a report hands a sink the property's newest
+ * reading, once. (Counting points handed over after `t` is not enough: the first one per property may have
+ * been read just before `t`.)
+ */
+export async function readingsTakenAfter(
+  w: { latestReading(property: string): { timestamp: number } | undefined },
+  d: ResolvedDevice,
+  t: number,
+): Promise<void> {
+  const pushing = d.properties.filter((p) => p.pushMethod).map((p) => p.name);
+  await waitUntil(
+    () => pushing.every((p) => (w.latestReading(p)?.timestamp ?? 0) > t),
+    `a reading of each of ${pushing.join(', ')} taken after ${new Date(t).toISOString()}`,
+    10_000,
+  );
+}
+
+/**
  * Serves `d` until `property`'s `kind` sink has written `first` points, stops `server` until 15 readings
- * taken after the stop are buffered (what was buffered while it was stopping was read before it), starts it
+ * taken after the stop are buffered, starts it
  * again, removes the device and waits for the backlog to be written. Returns when the server went down and
  * the sink's counts.
  */
@@ -46,6 +65,7 @@ export async function streamAcrossRestart(
   await waitUntil(() => (w.sinkStatus(property, kind)?.written as number) >= first, 'first points written', 10_000);
   await server.stop();
   const down = Date.now();
+  await readingsTakenAfter(w, d, down);
   const atDown = status().buffered;
   await waitUntil(() => status().buffered >= atDown + 15, `a backlog while ${kind} is down`, 10_000);
   await server.start();

@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { virtualDriverFactory } from '../src/drivers/virtual/index.js';
 import { type DbServer, startMariadb, startRedis } from './db-servers.js';
 import { device, prop, type Rig, startRig } from './runtime-helpers.js';
-import { capturingLogger } from './sink-helpers.js';
+import { capturingLogger, readingsTakenAfter } from './sink-helpers.js';
 import { collectReports } from '../src/conformance/report-collector.js';
 
 const REDIS_PASSWORD = 'redis-secret-1';
@@ -197,8 +197,8 @@ describe('redis and mysql sinks', () => {
     await waitUntil(() => (w()?.sinkStatus('level', 'mysql')?.written as number) >= 5, 'mysql written', 10_000);
     await Promise.all([redis.stop(), maria.stop()]);
     const down = Date.now();
-    // 15 more readings buffered after both are down (stopping mariadb takes a while, and what was buffered
-    // during the stop was read before `down`)
+    // 15 more readings buffered after both are down, all taken after `down`
+    await readingsTakenAfter(w()!, d, down);
     const buffered = (kind: string) => w()?.sinkStatus('level', kind)?.buffered as number;
     const [redisAtDown, mysqlAtDown] = [buffered('redis'), buffered('mysql')];
     await waitUntil(
@@ -261,7 +261,14 @@ describe('redis and mysql sinks', () => {
     await waitUntil(() => (status()?.written ?? 0) >= 3, 'redis written', 10_000);
     await redis.stop();
     const down = Date.now();
-    await waitUntil(() => (status()?.dropped ?? 0) >= 10, 'points dropped from the full buffer', 15_000);
+    await readingsTakenAfter(rig.mapper.runtime.worker(d.id)!, d, down);
+    // a buffer's worth dropped from here on: all that remains was taken after `down`
+    const droppedAtDown = status()?.dropped ?? 0;
+    await waitUntil(
+      () => (status()?.dropped ?? 0) >= droppedAtDown + maxBuffered,
+      'points dropped from the full buffer',
+      15_000,
+    );
     const worker = rig.mapper.runtime.worker(d.id)!;
     await rig.remove(d.id);
     await redis.start();
