@@ -421,19 +421,22 @@ async function main(): Promise<void> {
     );
     const applyMs = Math.max(...applyTimes);
     log(`kubectl apply done after ${(applyMs / 1000).toFixed(1)} s; waiting for every edge to hold its devices`);
+    // the bound on the wait is cleared once the edges are synced: left pending, its 10 minutes kept the
+    // process alive after the results were written
+    let syncBound: NodeJS.Timeout | undefined;
     await Promise.race([
       allSyncedP,
-      new Promise((_, rej) =>
-        setTimeout(() => {
+      new Promise((_, rej) => {
+        syncBound = setTimeout(() => {
           const late = edges.filter((e) => e.syncedAt === 0);
           rej(
             new Error(
               `${late.length} edges never held all their devices, e.g. ${late[0]?.node}: index ${Object.keys(late[0]?.index ?? {}).length}, held ${late[0]?.held.size}\n${controller?.out()}`,
             ),
           );
-        }, 600_000),
-      ),
-    ]);
+        }, 600_000);
+      }),
+    ]).finally(() => clearTimeout(syncBound));
     const syncMs = Math.max(...edges.map((e) => e.syncedAt)) - t0;
     const firstSyncMs = Math.min(...edges.map((e) => e.syncedAt)) - t0;
     const syncedMem = memoryOf(pid);
