@@ -5,10 +5,14 @@
 # bluetoothd with the system dbus-daemon (the BLE `dbus` adapter's run, scripts/vm/bluez.sh).
 apt_need qemu-system-x86 kmod cpio xz-utils gcc-12 make gpiod libgpiod-dev bluez bluez-test-tools dbus
 bash scripts/vm/build.sh
-# npm drops the optional node-libgpiod build when libgpiod-dev was missing at install time: install the
-# lockfile's tree again now that the headers are here
+# npm drops the optional node-libgpiod build when libgpiod-dev was missing at install time (or keeps its
+# sources without the binary, in a tree installed earlier): build it now that the headers are here
 if ! node -e "require('node-libgpiod')" 2>/dev/null; then
-  peer_log "node-libgpiod: building against libgpiod-dev (npm install from the lockfile)"
-  npm_config_nodedir=/usr npm install --no-audit --no-fund --loglevel=error
+  peer_log "node-libgpiod: building against libgpiod-dev"
+  if [ -d node_modules/node-libgpiod ]; then
+    npm_config_nodedir=/usr npm rebuild node-libgpiod --loglevel=error
+  else
+    npm_config_nodedir=/usr npm install --no-audit --no-fund --loglevel=error
+  fi
   node -e "require('node-libgpiod')" || { echo "test-setup: node-libgpiod still does not load" >&2; return 1; }
 fi
