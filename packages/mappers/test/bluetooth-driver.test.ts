@@ -6,8 +6,15 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import type { ResolvedDevice } from '@edgetwin/api';
-import { type BlePeripherals, describedDevice, sensorTagProperties, startBlePeripherals } from '@edgetwin/simulators';
+import {
+  type BlePeripherals,
+  describedDevice,
+  openPtyPair,
+  sensorTagProperties,
+  startBlePeripherals,
+} from '@edgetwin/simulators';
 import pino from 'pino';
+import { SerialPort } from 'serialport';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type DeviceDriver, DriverError, type RawValue } from '../src/framework/driver.js';
 import { bluetoothDriverFactory as factory } from '../src/drivers/bluetooth/index.js';
@@ -266,6 +273,54 @@ describe('bluetooth driver: faults', () => {
     const err = await deadConnect.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DriverError);
     expect((err as Error).message).toMatch(/not heard advertising/);
+  });
+
+  it('a partial HCI command left on the line by a host that died mid-write does not hang the next host', async () => {
+    // A host killed mid-write (or a line flushed mid-command) leaves the controller's H4 parser inside a
+    // command: it takes the next host's HCI Reset as that command's parameters and never answers it.
+    // Here: a whole Read Local Version (its answer proves the controller has read the write) and the
+    // header of one claiming 4 parameter bytes, which swallows the next Reset.
+    const line = new SerialPort({ path: sim.ptyPath, baudRate: 1_000_000, autoOpen: false });
+    await new Promise<void>((resolve, reject) => line.open((e) => (e ? reject(e) : resolve())));
+    let heard = Buffer.alloc(0);
+    const answered = new Promise<void>((resolve) => {
+      line.on('data', (b: Buffer) => {
+        heard = Buffer.concat([heard, b]).subarray(-4096);
+        if (heard.includes(Buffer.from('040e0c01011000', 'hex'))) resolve(); // Command Complete, 0x1001, success
+      });
+    });
+    line.write(Buffer.from('01011000' + '01011004', 'hex'));
+    await answered;
+    await new Promise<void>((resolve) => line.close(() => resolve()));
+    const dev = lamp();
+    const d = driverFor(dev);
+    await d.connect();
+    expect(await value(d, dev, 'power')).toBe(0);
+  });
+
+  it('a serial line with no controller behind it is an error saying no HCI Reset was answered', async () => {
+    const pair = await openPtyPair();
+    try {
+      const dev = lamp({ adapter: `uart:${pair.b}`, connectTimeoutMs: 2000 });
+      const d = driverFor(dev);
+      const err = await d.connect().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DriverError);
+      expect((err as Error).message).toMatch(
+        new RegExp(
+          `adapter uart:${pair.b} \\(HCI over UART\\): no answer to HCI Reset \\(sent [2-9] times in \\d+ ms\\).*baud rate`,
+        ),
+      );
+    } finally {
+      await factory.close?.();
+      await pair.close();
+    }
+    const missing = lamp({ adapter: 'uart:/tmp/edgetwin-no-such-tty', connectTimeoutMs: 1500 });
+    const err = await driverFor(missing)
+      .connect()
+      .catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(
+      /uart:\/tmp\/edgetwin-no-such-tty.*cannot use the serial port: .*No such file/,
+    );
   });
 
   it('no such adapter is an error naming the fix', async () => {

@@ -10,11 +10,17 @@
 // - noble's SIGINT hook exits the process before the mapper stops: it is removed (the mapper's own
 //   SIGINT/SIGTERM stop disconnects every device through factory.close()).
 // - noble's Read RSSI and write-error defects: patched once when noble loads (noble-fixes.ts).
+// - noble's UART socket sends HCI Reset once and waits for its answer forever: a Reset swallowed by a
+//   controller still inside a command of a host that died mid-write, or an answer lost on the line (the
+//   previous host's last read races the close), left the adapter poweredOff until the mapper restarted.
+//   While the socket is not up the Reset is sent again with backoff (bounded by the start's timeout), and
+//   a controller that never answers is an error saying so.
 
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import type { Noble, Peripheral } from '@stoprocent/noble';
 import type { Logger } from 'pino';
+import { backoff } from '../../framework/backoff.js';
 import { DriverError } from '../../framework/driver.js';
 import type { AdapterSpec } from './config.js';
 import { fixNoble } from './noble-fixes.js';
@@ -37,6 +43,21 @@ interface DbusBindingsLike {
   _objects?: Map<string, Record<string, unknown>>;
   on(event: 'warning', fn: (m: string) => void): unknown;
 }
+
+/** The part of @stoprocent/bluetooth-hci-socket's UART socket the adapter drives while it comes up. */
+interface UartSocketLike {
+  _isUp?: boolean;
+  _serialDevice?: unknown;
+  _hciSerialParser?: { reset(): void } | null;
+  reset(): void;
+  on(event: 'error', fn: (e: Error) => void): unknown;
+}
+
+/** First re-send of HCI Reset over UART, doubled up to the cap (a controller answers within milliseconds). */
+const RESET_RESEND_MS = 250;
+const RESET_RESEND_MAX_MS = 2000;
+/** At most this many re-sends per start (the start's timeout bounds them too). */
+export const MAX_RESET_RESENDS = 8;
 
 /** The part of @serialport/stream's SerialPort the adapter waits on. */
 interface SerialLike {
@@ -76,6 +97,11 @@ function loadNoble(spec: AdapterSpec): WithBindings {
       throw missing(DBUS_NEXT, '0.10.2', e);
     }
   return withBindings;
+}
+
+/** The UART socket under a noble instance (HCI over UART), once noble has started its binding. */
+function uartSocket(noble: Noble): UartSocketLike | undefined {
+  return (noble as unknown as { _bindings?: { _hci?: { _socket?: UartSocketLike } } })._bindings?._hci?._socket;
 }
 
 function describe(spec: AdapterSpec): string {
@@ -204,6 +230,17 @@ export class BleAdapter extends EventEmitter {
         if (starting) detail ??= String(m);
         this.logger.debug({ adapter: spec.key, warning: m }, 'BLE binding warning');
       });
+    // the UART socket reports a port it cannot open or use only as an `error` event; noble makes the
+    // socket when it starts its binding, on the tick after the first stateChange listener (below)
+    let lineError: string | undefined;
+    if (spec.kind === 'uart')
+      setImmediate(() =>
+        uartSocket(noble)?.on('error', (e: Error) => {
+          lineError ??= e.message;
+        }),
+      );
+    const resync = spec.kind === 'uart' ? this.resendResetUntilUp(noble) : undefined;
+    const startedAt = Date.now();
     let state = await new Promise<string>((resolve) => {
       const timer = setTimeout(() => done(noble.state === 'unknown' ? 'poweredOff' : noble.state), timeoutMs);
       const onState = (s: string) => {
@@ -217,6 +254,7 @@ export class BleAdapter extends EventEmitter {
       noble.on('stateChange', onState);
       if (noble.state === 'poweredOn') done('poweredOn');
     }).catch((e: Error) => e.message);
+    const resets = resync?.stop() ?? 0;
     // noble's own SIGINT hook would exit the process before the mapper says offline
     if (bindings._sigIntHandler) process.removeListener('SIGINT', bindings._sigIntHandler);
     // noble's BlueZ binding takes the first adapter when the one asked for is unknown: refuse that
@@ -231,7 +269,20 @@ export class BleAdapter extends EventEmitter {
       }
     }
     if (state !== 'poweredOn') {
+      const unanswered = spec.kind === 'uart' && state === 'poweredOff' && !uartSocket(noble)?._isUp;
       await this.drop(noble);
+      if (unanswered && lineError)
+        throw new DriverError(
+          `${describe(spec)}: cannot use the serial port: ${lineError} (check the path, and that the mapper's user may open it: group dialout) (docs/ble.md)`,
+          'connection',
+          true,
+        );
+      if (unanswered)
+        throw new DriverError(
+          `${describe(spec)}: no answer to HCI Reset (sent ${resets + 1} times in ${Date.now() - startedAt} ms): the port is not an HCI controller in H4 mode, its baud rate is not ${spec.baudRate} (uart:PORT@BAUD), or the controller is hung (power-cycle it) (docs/ble.md)`,
+          'connection',
+          true,
+        );
       throw stateError(spec, state, detail);
     }
     starting = false;
@@ -249,6 +300,40 @@ export class BleAdapter extends EventEmitter {
     this.scanWanted = true;
     await this.scan();
     return noble;
+  }
+
+  /**
+   * UART only: noble's socket sends one HCI Reset and ignores the line until that Reset's answer comes. If
+   * the controller swallowed it (its H4 parser still inside a command a previous host left half-written)
+   * or the answer was lost, the adapter stayed poweredOff for good. Re-send the Reset with backoff until the
+   * socket is up; each re-send first clears noble's serial parser of any half packet, so the answer starts
+   * a fresh packet. Noble runs its init sequence once for its own Reset (noble-fixes.ts drops the answers
+   * to these). Returns how to stop it, which says how many Resets it re-sent.
+   */
+  private resendResetUntilUp(noble: Noble): { stop(): number } {
+    let sent = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const tick = () => {
+      const socket = uartSocket(noble);
+      if (this.noble !== noble || socket?._isUp) return;
+      if (socket?._serialDevice) {
+        socket._hciSerialParser?.reset();
+        socket.reset();
+        sent++;
+        this.logger.debug(
+          { adapter: this.spec.key, resent: sent },
+          'BLE adapter: no answer to HCI Reset yet, sent again',
+        );
+      }
+      if (sent < MAX_RESET_RESENDS) timer = setTimeout(tick, backoff(sent + 1, RESET_RESEND_MS, RESET_RESEND_MAX_MS));
+    };
+    timer = setTimeout(tick, RESET_RESEND_MS);
+    return {
+      stop: () => {
+        clearTimeout(timer);
+        return sent;
+      },
+    };
   }
 
   /**

@@ -1,17 +1,27 @@
-// Two defects of @stoprocent/noble 2.8.0's HCI binding that the bluetooth driver must not inherit
+// Three defects of @stoprocent/noble 2.8.0's HCI binding that the bluetooth driver must not inherit
 // (issue 12), patched once on noble's prototypes when the driver loads noble:
 // 1. Read RSSI: the reply's handle and RSSI are read without checking its length or status; a short
 //    reply throws inside the socket's data handler and kills the process. Such replies are dropped (the
 //    driver's call times out instead).
 // 2. Write with response: an ATT Error Response is ignored, so the write never settles. It now fails
 //    with the ATT error code and name (noble's Characteristic.writeAsync already rejects on an error).
+// 3. HCI Reset: every Command Complete for a Reset re-runs noble's init sequence (event masks, version,
+//    LE features...). Over UART the adapter re-sends Reset until the controller answers (see below), so
+//    the controller may answer more Resets than noble sent. The init sequence now runs once per Reset
+//    noble itself sent; the extra answers are dropped. (All those Resets precede noble's own on the line,
+//    so the controller is reset before noble configures it.)
 // And one of its BlueZ D-Bus binding (the `dbus` adapter):
-// 3. The system bus connection's `error` event has no listener: a missing bus (no dbus-daemon, a wrong
+// 4. The system bus connection's `error` event has no listener: a missing bus (no dbus-daemon, a wrong
 //    DBUS_SYSTEM_BUS_ADDRESS) or a bus that goes away is an uncaught exception that ends the process. It
 //    is now the binding's warning and state: `unsupported` while starting, `poweredOff` once running (the
 //    driver then drops the instance and builds a new one, as for a lost HCI adapter).
+// Patched in adapter.ts instead (it needs the adapter's start and timeout): the UART socket of
+// @stoprocent/bluetooth-hci-socket 2.3.0 sends HCI Reset once and ignores the line until it is answered, so
+// one Reset swallowed by the controller or one answer lost hung the adapter poweredOff for good; the
+// adapter re-sends it with backoff while the socket is not up.
 
 const READ_RSSI = 0x1405;
+const RESET = 0x0c03;
 const ATT_OP_ERROR = 0x01;
 const ATT_OP_WRITE_RESP = 0x13;
 const ATT_ERRORS: Record<number, string> = {
@@ -37,6 +47,12 @@ interface DbusBindingsLike {
   emit(event: string, ...args: unknown[]): boolean;
 }
 
+interface HciLike {
+  _aclConnections: Map<number, unknown>;
+  /** Resets noble sent whose answer has not come yet */
+  __edgetwinResets?: number;
+}
+
 interface GattLike {
   _mtu: number;
   _address: string;
@@ -55,9 +71,19 @@ export function fixNoble(require: Require, root: string): void {
   if (hci.__edgetwinFixed) return;
   hci.__edgetwinFixed = true;
 
+  const reset = hci.reset as (this: HciLike) => void;
+  hci.reset = function (this: HciLike) {
+    // with links up noble sends no Reset (it runs its init sequence at once): no answer to wait for
+    if (this._aclConnections.size === 0) this.__edgetwinResets = (this.__edgetwinResets ?? 0) + 1;
+    return reset.call(this);
+  };
   const processCmdComplete = hci.processCmdCompleteEvent as (cmd: number, status: number, result: Buffer) => void;
-  hci.processCmdCompleteEvent = function (this: unknown, cmd: number, status: number, result: Buffer) {
+  hci.processCmdCompleteEvent = function (this: HciLike, cmd: number, status: number, result: Buffer) {
     if (cmd === READ_RSSI && (status !== 0 || !result || result.length < 3)) return;
+    if (cmd === RESET) {
+      if (!this.__edgetwinResets) return; // the answer to a Reset the adapter re-sent (adapter.ts)
+      this.__edgetwinResets--;
+    }
     return processCmdComplete.call(this, cmd, status, result);
   };
 
