@@ -4,6 +4,7 @@
 // reported, never silently lost). Encoder and decoder of both messages live here, side by side.
 //
 // Batch (mapper -> twin, reportsTopic):   [1,<seq>,<ms>,["ns/name","prop","value","prop","value",...],...]
+//   an entry may instead carry the device's state (issue 15 target 5): [0,"ns/name","online"]
 // Answer (twin -> mapper, reportAnswerTopic), only when something was refused or a refusal ended:
 //   {"seq":<seq>,"all":{"code":429,"reason":"..."}}                              the whole batch was refused
 //   {"seq":<seq>,"refused":[["ns/name","prop",413,"reason"],...],"accepted":[["ns/name","prop"],...]}
@@ -15,11 +16,22 @@ export const REPORT_BATCH_VERSION = 1;
 /** One device's readings: its id, then property name and value strings, alternating. */
 export type MapperReportEntry = readonly string[];
 
+/** The tag that opens a state entry: `[0,"ns/name","online"]` (a readings entry opens with the device id). */
+export const STATE_ENTRY_TAG = 0;
+
+/** One device's state as a state/update would carry it: online, offline, ok, unknown or unhealthy. */
+export interface MapperStateEntry {
+  device: string;
+  state: string;
+}
+
 export interface MapperReportBatch {
   seq: number;
   /** when its first entry was made (ms): no reading in it is older than the read cycle before this */
   timestamp: number;
   entries: MapperReportEntry[];
+  /** device states, in batch order (their own route, not a property: issue 15 target 5) */
+  states: MapperStateEntry[];
 }
 
 /** Answer codes a mapper resends on (the twin could not take the report now); anything else is permanent. */
@@ -65,7 +77,12 @@ export function encodeMapperReportEntryOf(id: string, fields: string): string {
   return `[${JSON.stringify(id)}${fields}]`;
 }
 
-/** A batch from entries made by encodeMapperReportEntry. */
+/** A device's state entry (the periodic state of our mappers, and its changes, travel in the batch). */
+export function encodeMapperStateEntry(id: string, state: string): string {
+  return `[${STATE_ENTRY_TAG},${JSON.stringify(id)},${JSON.stringify(state)}]`;
+}
+
+/** A batch from entries made by encodeMapperReportEntry and encodeMapperStateEntry. */
 export function encodeMapperReports(seq: number, timestamp: number, entries: readonly string[]): string {
   return `[${REPORT_BATCH_VERSION},${seq},${timestamp},${entries.join(',')}]`;
 }
@@ -86,8 +103,15 @@ export function decodeMapperReports(buf: Buffer | string): Decoded<MapperReportB
   if (typeof timestamp !== 'number')
     return { ok: false, error: 'report batch: timestamp (element 3) must be a number' };
   const entries: MapperReportEntry[] = [];
+  const states: MapperStateEntry[] = [];
   for (let i = 3; i < a.length; i++) {
     const e = a[i] as unknown;
+    if (Array.isArray(e) && e[0] === STATE_ENTRY_TAG) {
+      if (e.length !== 3 || typeof e[1] !== 'string' || !e[1] || typeof e[2] !== 'string')
+        return { ok: false, error: `report batch entry ${i - 3}: a state entry must be [0, device id, state]` };
+      states.push({ device: e[1], state: e[2] });
+      continue;
+    }
     if (!Array.isArray(e) || e.length % 2 === 0 || typeof e[0] !== 'string' || !e[0])
       return {
         ok: false,
@@ -98,7 +122,7 @@ export function decodeMapperReports(buf: Buffer | string): Decoded<MapperReportB
         return { ok: false, error: `report batch entry ${i - 3} (${e[0]}): element ${j} must be a string` };
     entries.push(e as string[]);
   }
-  return { ok: true, value: { seq: seq as number, timestamp, entries } };
+  return { ok: true, value: { seq: seq as number, timestamp, entries, states } };
 }
 
 /** `[1,<seq>,<ts>,` as encodeMapperReports writes it: the head of a batch with at least one entry. */
@@ -114,6 +138,7 @@ const HEAD_RE = /^\[1,(\d{1,15}),(\d{1,16}),/;
 export class MapperReportDecoder {
   private lastBody: Buffer | undefined;
   private lastEntries: MapperReportEntry[] = [];
+  private lastStates: MapperStateEntry[] = [];
   /** batches answered from the last one without parsing (a metric, and for tests) */
   reused = 0;
 
@@ -123,15 +148,20 @@ export class MapperReportDecoder {
     const last = this.lastBody;
     if (m && last && buf.length - start === last.length && buf.compare(last, 0, last.length, start) === 0) {
       this.reused++;
-      return { ok: true, value: { seq: Number(m[1]), timestamp: Number(m[2]), entries: this.lastEntries } };
+      return {
+        ok: true,
+        value: { seq: Number(m[1]), timestamp: Number(m[2]), entries: this.lastEntries, states: this.lastStates },
+      };
     }
     const d = decodeMapperReports(buf);
     if (d.ok && m) {
       this.lastBody = Buffer.from(buf.subarray(start));
       this.lastEntries = d.value.entries;
+      this.lastStates = d.value.states;
     } else {
       this.lastBody = undefined;
       this.lastEntries = [];
+      this.lastStates = [];
     }
     return d;
   }

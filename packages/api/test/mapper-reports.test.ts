@@ -1,9 +1,11 @@
-// Issue 15: the report channel's batch decoder that does not parse a batch repeating the one before.
+// Issue 15: the report channel's batch decoder that does not parse a batch repeating the one before, and the
+// device state entries our mappers send on it (target 5).
 import { describe, expect, it } from 'vitest';
 import {
   decodeMapperReports,
   encodeMapperReportEntry,
   encodeMapperReports,
+  encodeMapperStateEntry,
   MapperReportDecoder,
 } from '../src/mapper-reports.js';
 
@@ -37,5 +39,34 @@ describe('MapperReportDecoder', () => {
     const back = d.decode(batch(5, 50, ['1', '3']));
     expect(back.ok && back.value.seq).toBe(5);
     expect(d.reused).toBe(0);
+  });
+});
+
+describe('device state entries', () => {
+  it('travel beside readings and decode apart from them, also from a batch repeating the one before', () => {
+    const body = encodeMapperReports(3, 30, [
+      encodeMapperStateEntry('ns/a', 'online'),
+      encodeMapperReportEntry('ns/a', ['x'], ['1']),
+      encodeMapperStateEntry('ns/"b"', 'offline'),
+    ]);
+    const d = decodeMapperReports(body);
+    expect(d.ok && d.value.entries).toEqual([['ns/a', 'x', '1']]);
+    expect(d.ok && d.value.states).toEqual([
+      { device: 'ns/a', state: 'online' },
+      { device: 'ns/"b"', state: 'offline' },
+    ]);
+    const dec = new MapperReportDecoder();
+    dec.decode(Buffer.from(body));
+    const again = dec.decode(Buffer.from(body.replace('[1,3,30,', '[1,4,40,')));
+    expect(dec.reused).toBe(1);
+    expect(again.ok && again.value.states).toEqual(d.ok && d.value.states);
+  });
+
+  it('a malformed state entry names the entry and the shape expected', () => {
+    for (const bad of ['[1,1,1,[0,"ns/a"]]', '[1,1,1,[0,"ns/a",1]]', '[1,1,1,[0,"","online"]]'])
+      expect(decodeMapperReports(bad)).toMatchObject({
+        ok: false,
+        error: 'report batch entry 0: a state entry must be [0, device id, state]',
+      });
   });
 });

@@ -1,13 +1,15 @@
 // Issue 15's report channel, the twin's side: a batch of many devices' readings from one of our mappers is
 // applied like twin/updates of `actual` values (stored, a document for apps, a report to the cloud), with no
 // /result; the twin answers only what it refused (each property alone: a refusal keeps no neighbour out)
-// and, later, the end of a refusal (issue 9's leftover).
+// and, later, the end of a refusal (issue 9's leftover). Device states travel on it too (issue 15 target 5):
+// taken as a state/update is, answered on `state/update/result` only when what the cloud sees moves.
 
 import {
   decodeMapperReportAnswer,
   deviceTopic,
   encodeMapperReportEntry,
   encodeMapperReports,
+  encodeMapperStateEntry,
   reportAnswerTopic,
   reportsTopic,
 } from '@edgetwin/api';
@@ -133,5 +135,92 @@ describe('report batches of our mappers', () => {
     const a = decodeMapperReportAnswer(m!.payload);
     expect(a.ok && a.value).toMatchObject({ seq: 77, all: { code: 400 } });
     expect(a.ok && a.value.all?.reason).toMatch(/entry 0: must be \[device id, property, value, \.\.\.\]/);
+  });
+});
+
+describe('device states on the report channel (issue 15 target 5)', () => {
+  const sendStates = async (states: Array<[string, string]>) => {
+    const s = seq++;
+    const body = encodeMapperReports(
+      s,
+      Date.now(),
+      states.map(([id, st]) => encodeMapperStateEntry(id, st)),
+    );
+    await h.app.publish(reportsTopic(NODE, P), body, { qos: 1 });
+    await h.twin.settled();
+    return s;
+  };
+  const stateOf = (id: string) => h.twin.getTwin(id)?.state;
+  const cloudStates = () => h.twin.outbox.pending(0, 100).filter((e) => e.kind === 'state');
+
+  it('are taken as state/update is; apps see a result when the state changes, not for every repeat', async () => {
+    await start();
+    const results = await collectMessages(h.app, '$hw/events/device/+/+/state/update/result');
+    await sendStates([
+      [A, 'online'],
+      [B, 'ONLINE'],
+    ]);
+    await results.waitFor(2);
+    expect([stateOf(A), stateOf(B)]).toEqual(['online', 'online']);
+    const [first] = results.messages;
+    expect(first!.topic).toBe(deviceTopic(A, 'state/update/result'));
+    const seen = first!.json() as { event_id: string; device: { state: string; lastOnlineTime: string } };
+    expect(seen).toMatchObject({ event_id: '', device: { name: 'meter-a', state: 'online' } });
+    expect(seen.device.lastOnlineTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect(cloudStates()).toMatchObject([
+      { deviceId: A, state: 'online', lastOnlineTime: seen.device.lastOnlineTime },
+      { deviceId: B, state: 'online' },
+    ]);
+    const before = cloudStates().map((e) => e.seq);
+    // the periodic report of the same state: nothing for apps or the cloud (last-seen goes out once a minute)
+    await sendStates([
+      [A, 'online'],
+      [B, 'online'],
+    ]);
+    expect(results.messages).toHaveLength(2);
+    expect(cloudStates().map((e) => e.seq)).toEqual(before);
+    // a change: at once, to apps and the cloud; last-seen survives going offline
+    await sendStates([[A, 'offline']]);
+    const all = await results.waitFor(3);
+    expect(all[2]!.json()).toMatchObject({
+      device: { state: 'offline', lastOnlineTime: seen.device.lastOnlineTime },
+    });
+    // (the outbox keeps the latest state of a device not yet sent)
+    expect(cloudStates().filter((e) => e.deviceId === A)).toMatchObject([
+      { state: 'offline', lastOnlineTime: seen.device.lastOnlineTime },
+    ]);
+    expect(stateOf(A)).toBe('offline');
+    expect(answers.messages).toHaveLength(0);
+  });
+
+  it('refuses a state of an unknown device or one the twin does not know, alone', async () => {
+    await start();
+    const s = await sendStates([
+      ['default/nobody', 'online'],
+      [A, 'disconnected'],
+      [B, 'online'],
+    ]);
+    const [m] = await answers.waitFor(1);
+    const a = decodeMapperReportAnswer(m!.payload);
+    expect(a.ok && a.value.seq).toBe(s);
+    const refused = a.ok ? (a.value.refused ?? []) : [];
+    expect(refused.map((r) => [r.device, r.property, r.code])).toEqual([
+      ['default/nobody', '', 404],
+      [A, '', 400],
+    ]);
+    expect(refused[1]!.reason).toMatch(/"disconnected" is not one of online, offline, ok, unknown, unhealthy/);
+    expect(stateOf(B)).toBe('online');
+  });
+
+  it("a third-party mapper's $hw state/update is still answered every time", async () => {
+    await start();
+    const results = await collectMessages(h.app, deviceTopic(A, 'state/update/result'));
+    for (const id of ['s1', 's2'])
+      await h.app.publish(deviceTopic(A, 'state/update'), JSON.stringify({ event_id: id, state: 'online' }), {
+        qos: 1,
+      });
+    const got = await results.waitFor(2);
+    expect(got.map((m) => (m.json() as { event_id: string }).event_id)).toEqual(['s1', 's2']);
+    expect(stateOf(A)).toBe('online');
   });
 });

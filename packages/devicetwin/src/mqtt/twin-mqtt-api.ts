@@ -408,6 +408,8 @@ export class TwinMqttApi {
       const batch = this.reportDecoder(job.protocol).decode(job.payload);
       if (!batch.ok) throw new TwinError(400, batch.error);
       const answer = new ReadingAnswers(batch.value.seq, this.refusedReadings);
+      // states and readings are separate data: the order between them does not matter
+      for (const st of batch.value.states) e.reportedState(st.device, st.state, fx, now, answer);
       for (const entry of batch.value.entries) e.applyReadings(entry, fx, now, answer);
       const payload = answer.payload();
       if (payload) {

@@ -191,6 +191,33 @@ export class TwinEngine {
 
   stateUpdate(id: string, eventId: string, stateText: string, fx: Effects, now: number): void {
     const dev = this.device(id);
+    this.applyState(dev, stateText, fx, now);
+    fx.publish(deviceTopic(id, 'state/update/result'), stateResult(eventId, dev, now));
+  }
+
+  /**
+   * A device's state from our mappers' report channel (issue 15 target 5): taken as a state/update is, but
+   * `state/update/result` is published only when what the cloud sees moves (a change, or the last-seen
+   * refresh at most once a minute), not for every periodic report of the same state.
+   */
+  reportedState(id: string, stateText: string, fx: Effects, now: number, answer: ReadingAnswers): void {
+    const dev = this.devices.get(id);
+    if (!dev) {
+      answer.refuse(id, '', 404, `device ${id} is not on node ${this.node}`);
+      return;
+    }
+    try {
+      if (this.applyState(dev, stateText, fx, now))
+        fx.publish(deviceTopic(id, 'state/update/result'), stateResult('', dev, now));
+    } catch (e) {
+      if (!(e instanceof TwinError)) throw e;
+      answer.refuse(id, '', e.code, e.message);
+    }
+  }
+
+  /** Takes a state; true when it was stored and reported to the cloud (a change or the last-seen refresh). */
+  private applyState(dev: DeviceRecord, stateText: string, fx: Effects, now: number): boolean {
+    const id = dev.id;
     const state = normaliseState(stateText);
     if (!state)
       throw new TwinError(
@@ -205,13 +232,12 @@ export class TwinEngine {
     dev.lastOnline = lastOnline;
     // A repeated "online" refreshes last-seen on disk and in the cloud at most once a minute; a state
     // change goes out at once.
-    if (changed || now - persistedAt >= LAST_ONLINE_PERSIST_MS) {
-      this.store.putState(id, state, lastOnline);
-      this.lastOnlinePersisted.set(id, now);
-      this.reports.append({ kind: 'state', deviceId: id, state, lastOnlineTime: lastOnline }, now);
-      fx.outboxAppended++;
-    }
-    fx.publish(deviceTopic(id, 'state/update/result'), stateResult(eventId, dev, now));
+    if (!changed && now - persistedAt < LAST_ONLINE_PERSIST_MS) return false;
+    this.store.putState(id, state, lastOnline);
+    this.lastOnlinePersisted.set(id, now);
+    this.reports.append({ kind: 'state', deviceId: id, state, lastOnlineTime: lastOnline }, now);
+    fx.outboxAppended++;
+    return true;
   }
 
   membershipGet(eventId: string, fx: Effects, now: number, topic: string): void {
