@@ -13,7 +13,7 @@
 // Per sample (one at a time, a fresh value each time):
 //   t0  just before ControllerClient.setDesired
 //   t1  the simulated device holds the value (in-process hook on VirtualDevice.set; the mapper's write)
-//   t1r the mapper's twin/update carrying actual = value is seen on the edge broker
+//   t1r the mapper's report batch carrying the value is seen on the edge broker
 //   t2  the cloud shows it reported: the embedded store's watch (Source.onEvent) emits the Device with
 //       status.twins[value].reported = value, i.e. the status write is committed; a GET through the
 //       HTTP API right after confirms the API shows it.
@@ -305,10 +305,13 @@ async function runScenario(sc: Scenario): Promise<Result> {
     if (payload.length > 0) configs.add(id);
     setupCheck();
   });
-  await obs.subscribe('$hw/events/device/+/+/state/update', (topic, payload) => {
+  // what apps see: the twin's state/update/result (our mappers send their state on the report channel);
+  // unsubscribed once every device is online, so no observer of it adds to the stack's work while sampling
+  const stopWatchingState = await obs.subscribe('$hw/events/device/+/+/state/update/result', (topic, payload) => {
     const id = topic.split('/').slice(3, 5).join('/');
     try {
-      if ((JSON.parse(payload.toString()) as { state?: string }).state === 'online') online.add(id);
+      if ((JSON.parse(payload.toString()) as { device?: { state?: string } }).device?.state === 'online')
+        online.add(id);
     } catch {}
     setupCheck();
   });
@@ -409,6 +412,7 @@ async function runScenario(sc: Scenario): Promise<Result> {
   let r1: number;
   try {
     [c1, o1, r1] = await Promise.all([tConfigs, tOnline, tReport]);
+    await stopWatchingState();
   } catch (e) {
     const failure = `${(e as Error).message}: after ${Math.round(performance.now() - a0)} ms the edge broker had carried ${configs.size} of ${sc.devices} mapper device configs, ${online.size} devices reported online, ${reported.size} reported a value`;
     const rss = process.memoryUsage().rss / 2 ** 20;

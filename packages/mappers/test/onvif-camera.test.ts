@@ -7,8 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { configErrors, deviceTopic, mediaTopic, resolveDevice, type Device, type DeviceModel } from '@edgetwin/api';
-import { collectMessages } from '@edgetwin/eventbus/testing';
+import { configErrors, mediaTopic, resolveDevice, type Device, type DeviceModel } from '@edgetwin/api';
 import { type EmulatedCamera, startEmulatedCamera } from '@edgetwin/simulators/onvif/ipycam';
 import pino from 'pino';
 import { parse } from 'yaml';
@@ -16,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceDriver, ReadResult } from '../src/framework/driver.js';
 import { onvifDriverFactory, readPasswordFile } from '../src/drivers/onvif/index.js';
 import { device, prop, startRig, type TwinUpdate } from './runtime-helpers.js';
-import { collectReports } from '../src/conformance/report-collector.js';
+import { collectReports, collectStates } from '../src/conformance/report-collector.js';
 
 const run = promisify(execFile);
 
@@ -299,7 +298,7 @@ describe('a KubeEdge v1.17 onvif sample, unchanged, in the whole mapper', () => 
     const rig = await startRig(onvifDriverFactory);
     try {
       const twin = await collectReports(rig.app, d.id);
-      const state = await collectMessages(rig.app, deviceTopic(d.id, 'state/update'));
+      const state = await collectStates(rig.app, d.id);
       await rig.publish(d);
       const uri = `rtsp://127.0.0.1:${cam.rtspPort}/video_main`;
       await twin.waitFor((m) => (m.json() as TwinUpdate).twin.getURI?.actual.value === uri, 15_000);

@@ -6,14 +6,14 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeWriteStatus, deviceTopic, mediaTopic, writeStatusTopic } from '@edgetwin/api';
+import { decodeWriteStatus, mediaTopic, writeStatusTopic } from '@edgetwin/api';
 import { collectMessages } from '@edgetwin/eventbus/testing';
 import { type OnvifServer, startOnvifServer } from '@edgetwin/simulators/onvif/server';
 import { TEST_PATTERN_JPEG } from '@edgetwin/simulators/onvif/test-pattern';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { onvifDriverFactory } from '../src/drivers/onvif/index.js';
 import { device, prop, type Rig, startRig, type TwinUpdate } from './runtime-helpers.js';
-import { collectReports } from '../src/conformance/report-collector.js';
+import { collectReports, collectStates } from '../src/conformance/report-collector.js';
 
 let dir: string;
 let passwordFile: string;
@@ -90,7 +90,7 @@ describe('ONVIF events, imaging and reboot (our ONVIF server)', () => {
       prop('reboot', { type: 'BOOLEAN', visitor: {} }),
       prop('manufacturer', { type: 'STRING', accessMode: 'ReadOnly', visitor: {}, collectCycleMs: 100 }),
     ]);
-    const state = await collectMessages(rig.app, deviceTopic(d.id, 'state/update'));
+    const state = await collectStates(rig.app, d.id);
     const writes = await collectMessages(rig.app, writeStatusTopic(d.id));
     await rig.publish(d);
     await state.waitFor((m) => (m.json() as { state: string }).state === 'online');
@@ -111,7 +111,7 @@ describe('ONVIF events, imaging and reboot (our ONVIF server)', () => {
       const d = camera([
         prop('snapshot', { type: 'STRING', accessMode: 'ReadOnly', visitor: {}, collectCycleMs: 3_600_000 }),
       ]);
-      const state = await collectMessages(restRig.app, deviceTopic(d.id, 'state/update'));
+      const state = await collectStates(restRig.app, d.id);
       await restRig.publish(d);
       await state.waitFor((m) => (m.json() as { state: string }).state === 'online');
       const media = await collectMessages(restRig.app, mediaTopic(d.id, 'snapshot'));

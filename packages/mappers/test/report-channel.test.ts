@@ -14,7 +14,7 @@ import {
 } from '@edgetwin/api';
 import { collectMessages, waitUntil } from '@edgetwin/eventbus/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { collectReports } from '../src/conformance/report-collector.js';
+import { collectReports, collectStates } from '../src/conformance/report-collector.js';
 import { removeVirtualDevice, virtualDevice, virtualDriverFactory } from '../src/drivers/virtual/index.js';
 import { device, NODE, prop, type Rig, startRig, type TwinUpdate } from './runtime-helpers.js';
 
@@ -36,11 +36,16 @@ function steady(initial = 7) {
 
 /** Every batch the mapper sends, with its seq. */
 async function batches(r: Rig) {
-  const seen: Array<{ seq: number; entries: readonly (readonly string[])[] }> = [];
-  await r.app.subscribe(reportsTopic(NODE, V), (_t, payload) => {
+  const seen: Array<{
+    seq: number;
+    entries: readonly (readonly string[])[];
+    states: ReadonlyArray<{ device: string; state: string }>;
+    qos: number;
+  }> = [];
+  await r.app.subscribe(reportsTopic(NODE, V), (_t, payload, packet) => {
     const d = decodeMapperReports(payload);
     if (!d.ok) throw new Error(d.error);
-    seen.push({ seq: d.value.seq, entries: d.value.entries });
+    seen.push({ seq: d.value.seq, entries: d.value.entries, states: d.value.states, qos: packet.qos });
   });
   return {
     seen,
@@ -119,5 +124,23 @@ describe('a reading the twin refuses (issue 9 leftover)', () => {
     const second = decodeReportStatus(statuses.messages[1]!.payload);
     expect(second.ok && second.value).toMatchObject({ property: 'a', state: 'accepted' });
     expect(statuses.messages).toHaveLength(2);
+  });
+});
+
+describe("a device's state on the report channel (issue 15 target 5)", () => {
+  it('is sent again, at QoS 1, when the twin refused its batch whole for now (429)', async () => {
+    rig = await startRig(virtualDriverFactory);
+    const d = steady();
+    const states = await collectStates(rig.app, d.id);
+    const b = await batches(rig);
+    await rig.publish(d);
+    await states.waitFor((m) => (m.json() as { state: string }).state === 'online');
+    const first = b.seen.find((x) => x.states.some((st) => st.device === d.id))!;
+    await answer(rig, { seq: first.seq, all: { code: 429, reason: 'queue full' } });
+    // the periodic state is once a minute here: a second report within 2 s is the resend
+    const all = await states.waitFor(2, 2000);
+    expect(all.map((m) => (m.json() as { state: string }).state)).toEqual(['online', 'online']);
+    const resent = b.seen.filter((x) => x.states.some((st) => st.device === d.id))[1]!;
+    expect(resent.qos).toBe(1);
   });
 });

@@ -19,7 +19,7 @@ import { modbusDriverFactory } from '../src/drivers/modbus/index.js';
 import { removeVirtualDevice, virtualDevice, virtualDriverFactory } from '../src/drivers/virtual/index.js';
 import { uniqueName } from './fixtures.js';
 import { device, NODE, prop, type Rig, startRig, type TwinUpdate } from './runtime-helpers.js';
-import { collectReports, armNextReport } from '../src/conformance/report-collector.js';
+import { armNextReport, armNextState, collectReports, collectStates } from '../src/conformance/report-collector.js';
 
 const V = 'virtualProtocol';
 let rig: Rig | undefined;
@@ -93,7 +93,10 @@ describe('reports', () => {
     await rig.app.subscribe(reportsTopic(NODE, V), (_topic, payload, packet) => {
       const d = decodeMapperReports(payload);
       if (!d.ok) throw new Error(d.error);
-      for (const e of d.value.entries) if (!qosOf.has(e[0]!)) qosOf.set(e[0]!, packet.qos);
+      // a batch that also carries a state change is QoS 1 for it: the periodic device's readings alone
+      const alone = d.value.states.length === 0;
+      for (const e of d.value.entries)
+        if (!qosOf.has(e[0]!) && (alone || e[0] !== periodic.id)) qosOf.set(e[0]!, packet.qos);
     });
     await rig.publish(periodic);
     await waitUntil(() => qosOf.has(periodic.id), 'a report of the periodic device');
@@ -102,23 +105,30 @@ describe('reports', () => {
     expect([qosOf.get(periodic.id), qosOf.get(onChange.id)]).toEqual([0, 1]);
   });
 
-  it('reports a change of device state at QoS 1 and the periodic report of the same state at QoS 0', async () => {
+  it('reports device state on its report channel, not on $hw state/update: a change at QoS 1, a repeat at QoS 0', async () => {
     rig = await startRig(virtualDriverFactory);
     const d = track(device(V, [prop('a')], { stateReport: { reportToCloud: true, reportCycleMs: 100 } }));
-    const seen: Array<[string, number]> = [];
-    await rig.app.subscribe(deviceTopic(d.id, 'state/update'), (_topic, payload, packet) => {
-      seen.push([(JSON.parse(payload.toString()) as { state: string }).state, packet.qos]);
+    const hw = await collectMessages(rig.app, deviceTopic(d.id, 'state/update'));
+    // [state, QoS of its batch, whether the batch carried nothing but states]
+    const seen: Array<[string, number, boolean]> = [];
+    await rig.app.subscribe(reportsTopic(NODE, V), (_topic, payload, packet) => {
+      const b = decodeMapperReports(payload);
+      if (!b.ok) throw new Error(b.error);
+      for (const st of b.value.states)
+        if (st.device === d.id) seen.push([st.state, packet.qos, b.value.entries.length === 0]);
     });
     await rig.publish(d);
-    const repeats = () => seen.filter(([state], i) => i > 0 && state === seen[i - 1]![0]).length;
-    await waitUntil(() => repeats() >= 2, 'the change to online and two periodic reports of it');
-    // each change (the first report is one) at QoS 1, each repeat of the same state at QoS 0
-    expect(
-      seen.map(([state, qos], i) => [state, i > 0 && state === seen[i - 1]![0] ? 'repeat' : 'change', qos]),
-    ).toEqual(
-      seen.map(([state], i) => (i > 0 && state === seen[i - 1]![0] ? [state, 'repeat', 0] : [state, 'change', 1])),
-    );
+    const isRepeat = (i: number) => i > 0 && seen[i]![0] === seen[i - 1]![0];
+    const repeatsAlone = () => seen.filter(([, , alone], i) => alone && isRepeat(i)).length;
+    await waitUntil(() => repeatsAlone() >= 2, 'the change to online and two periodic reports of it');
+    // each change (the first report is one) at QoS 1; a batch of nothing but repeats of the same state at QoS 0
+    seen.forEach(([state, qos, alone], i) => {
+      if (!isRepeat(i)) expect(qos, `the change to ${state}`).toBe(1);
+      else if (alone) expect(qos, `a repeat of ${state}`).toBe(0);
+    });
     expect(seen.at(-1)![0]).toBe('online');
+    // one route per datum: nothing of it on KubeEdge's state/update (third-party mappers' route)
+    expect(hw.messages).toEqual([]);
   });
 
   it('does not report properties with reportToCloud false', async () => {
@@ -153,7 +163,7 @@ describe('device lifecycle', () => {
     const d = device('gpio', [prop('led', { type: 'BOOLEAN', visitor: { pin: 4 } })], {
       protocolConfig: { backend: 'simulated', chip: chip.name },
     });
-    const states = await collectMessages(rig.app, deviceTopic(d.id, 'state/update'));
+    const states = await collectStates(rig.app, d.id);
     await rig.publish(d);
     await states.waitFor(1);
     await rig.publish({ ...d, protocolConfig: { ...d.protocolConfig, note: 'rewired' } });
@@ -180,7 +190,7 @@ describe('device lifecycle', () => {
     rig = await startRig(virtualDriverFactory);
     const good = track(device(V, [prop('a')]));
     const bad = track(device(V, [prop('a', { visitor: { name: 'a', generator: 'fractal' } })]));
-    const { message: badState } = await armNextMessage(rig.app, deviceTopic(bad.id, 'state/update'));
+    const { message: badState } = await armNextState(rig.app, bad.id);
     const s = await collectReports(rig.app, good.id);
     await rig.publish(bad);
     await rig.publish(good);
@@ -210,7 +220,7 @@ describe('device lifecycle', () => {
     const logger = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l)) });
     rig = await startRig(virtualDriverFactory, { logger, worker: { callTimeoutMs: 100, connectBackoffMs: 1000 } });
     const d = track(device(V, [prop('a')], { protocolConfig: { latencyMs: 2000 } }));
-    const { message: offline } = await armNextMessage(rig.app, deviceTopic(d.id, 'state/update'));
+    const { message: offline } = await armNextState(rig.app, d.id);
     await rig.publish(d);
     expect((await offline).json()).toMatchObject({ state: 'offline' });
     expect(lines).toContainEqual(
@@ -226,7 +236,7 @@ describe('device lifecycle', () => {
     rig = await startRig(virtualDriverFactory);
     const d = track(device(V, [prop('a')]));
     const other = track(device(V, [prop('a')]));
-    const st = await collectMessages(rig.app, deviceTopic(d.id, 'state/update'));
+    const st = await collectStates(rig.app, d.id);
     await rig.publish(d);
     await rig.publish(other);
     await st.waitFor((m) => (m.json() as { state: string }).state === 'online');
@@ -281,7 +291,7 @@ describe('writes', () => {
     rig = r;
     const d = track(device(V, [prop('setpoint', { minimum: 0, maximum: 100 })]));
     const ws = await collectMessages(r.app, writeStatusTopic(d.id));
-    const { message: online } = await armNextMessage(r.app, deviceTopic(d.id, 'state/update'));
+    const { message: online } = await armNextState(r.app, d.id);
     await r.publish(d);
     await online;
     return { r, d, ws };
@@ -394,7 +404,7 @@ describe('writes', () => {
     const { message: verified } = await armNextMessage(rig.app, writeStatusTopic(d.id), {
       predicate: (m) => (m.json() as WriteStatus).state === 'verified',
     });
-    const { message: online } = await armNextMessage(rig.app, deviceTopic(d.id, 'state/update'));
+    const { message: online } = await armNextState(rig.app, d.id);
     await rig.publish(d);
     await online;
     expect(chip.level(18)).toBe(1); // off, active low: the line starts high

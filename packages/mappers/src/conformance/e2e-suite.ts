@@ -20,7 +20,7 @@ import { type RunningMapper, startMapper } from '../framework/start-mapper.js';
 import { toEngineering, toRaw, transformSpec } from '../framework/transforms.js';
 import { otherValue } from './helpers.js';
 import type { ConformanceOptions, ConformanceTarget } from './target.js';
-import { collectReports } from './report-collector.js';
+import { collectReports, collectStates } from './report-collector.js';
 
 type Broker = Awaited<ReturnType<typeof startTestBroker>>;
 
@@ -137,8 +137,8 @@ export function endToEndSuite(
       await updates.stop();
     });
 
-    it('reports the device online on state/update', async () => {
-      const states = await collectMessages(app, deviceTopic(t.device.id, 'state/update'));
+    it('reports the device online (its state on the report channel)', async () => {
+      const states = await collectStates(app, t.device.id);
       await publishDevice();
       await states.waitFor((m) => (m.json() as { state: string }).state === 'online', timeoutMs);
       await states.stop();
@@ -163,7 +163,7 @@ export function endToEndSuite(
       const desired =
         t.desiredSamples?.[p.name] ?? engineering(p, t.writeSamples?.[p.name] ?? otherValue(await t.peek(p.name), p));
       const s = await statuses();
-      const states = await collectMessages(app, deviceTopic(t.device.id, 'state/update'));
+      const states = await collectStates(app, t.device.id);
       await publishDevice();
       await states.waitFor((m) => (m.json() as { state: string }).state === 'online', timeoutMs);
       await delta({ [p.name]: desired });

@@ -1,6 +1,7 @@
 // For tests: what a mapper reported for one device, taken from its report batches (issue 15's report
 // channel) and shown one message per batch entry in KubeEdge's twin/update shape
-// ({"twin":{"prop":{"actual":{"value":"..."}}}}), so assertions read as they did on twin/update.
+// ({"twin":{"prop":{"actual":{"value":"..."}}}}), so assertions read as they did on twin/update; and the
+// device's state entries of the same batches in state/update's shape ({"state":"online"}, issue 15 target 5).
 
 import { decodeMapperReports, reportsFilter } from '@edgetwin/api';
 import type { BusClient } from '@edgetwin/eventbus/contracts';
@@ -24,6 +25,35 @@ export function collectReports(client: BusClient, id: string, node = '+'): Promi
     }
     return out;
   });
+}
+
+/** Collects the states reported for device `id` (ns/name) by any mapper, as `{event_id, timestamp, state}`. */
+export function collectStates(client: BusClient, id: string): Promise<MessageCollector> {
+  return collectMapped(client, 'edgetwin/v1/nodes/+/mappers/+/reports', (topic, payload, retain) => {
+    const d = decodeMapperReports(payload);
+    if (!d.ok) throw new Error(`bad report batch on ${topic}: ${d.error}`);
+    return d.value.states
+      .filter((st) => st.device === id)
+      .map((st) => {
+        const text = JSON.stringify({ event_id: String(d.value.seq), timestamp: d.value.timestamp, state: st.state });
+        return { topic, payload: Buffer.from(text), retain, json: () => JSON.parse(text) };
+      });
+  });
+}
+
+/** Resolves with the next state reported for device `id` (subscribed before it resolves). */
+export async function armNextState(
+  client: BusClient,
+  id: string,
+  opts: { timeoutMs?: number } = {},
+): Promise<{ message: Promise<ReceivedMessage> }> {
+  const c = await collectStates(client, id);
+  const message = c
+    .waitFor(1, opts.timeoutMs ?? 5000)
+    .then((all) => all[0] as ReceivedMessage)
+    .finally(() => void c.stop().catch(() => undefined));
+  message.catch(() => {});
+  return { message };
 }
 
 /** Resolves with the next report entry of device `id` (subscribed before it resolves, like armNextMessage). */

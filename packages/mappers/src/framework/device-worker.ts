@@ -5,7 +5,6 @@
 
 import {
   checkValue,
-  deviceTopic,
   encodeMapperReportEntryOf,
   encodeMapperReportField,
   type DeviceState,
@@ -128,6 +127,8 @@ export class DeviceWorker implements ReportListener {
   private twinRefused: Map<string, string> | undefined;
   /** resends of a property the twin could not take for now (issue 9's leftover) */
   private resends: Map<string, { attempt: number; last: number; timer?: NodeJS.Timeout }> | undefined;
+  /** a resend of the device's state after the twin refused its whole batch for now */
+  private stateResend: { attempt: number; last: number; timer?: NodeJS.Timeout } | undefined;
   /** in-process observers of write states (the REST API waits on a method write with one) */
   private writeListeners: Set<(s: WriteStatus) => void> | undefined;
 
@@ -252,8 +253,10 @@ export class DeviceWorker implements ReportListener {
     for (const r of this.reconcilers.values()) r.stop();
     for (const r of this.resends?.values() ?? []) clearTimeout(r.timer);
     this.resends = undefined;
+    clearTimeout(this.stateResend?.timer);
+    this.stateResend = undefined;
     await this.stopGeneration();
-    if (opts.publishOffline) await this.publishState('offline').catch(() => undefined);
+    if (opts.publishOffline) this.publishState('offline');
   }
 
   // ---- properties, reports, writes ----
@@ -450,6 +453,35 @@ export class DeviceWorker implements ReportListener {
     });
   }
 
+  /**
+   * The twin refused the batch that carried this device's state. For now (429, 500, 503): the current
+   * state is sent again after the connect backoff, as a change (QoS 1); anything else is logged (the
+   * mapper only sends states the twin knows, and the next periodic report says it again).
+   */
+  stateRefused(code: number, reason: string): void {
+    if (!TRANSIENT_REPORT_CODES.has(code) || this.stopped) {
+      this.log.warn({ code, reason }, 'the twin refused the device state');
+      return;
+    }
+    this.stateResend ??= { attempt: 0, last: 0 };
+    const r = this.stateResend;
+    if (r.timer) return;
+    const now = Date.now();
+    if (now - r.last > 2 * this.deps.options.maxConnectBackoffMs) r.attempt = 0;
+    r.attempt++;
+    r.last = now;
+    const { connectBackoffMs, maxConnectBackoffMs } = this.deps.options;
+    const wait = backoff(r.attempt, connectBackoffMs, maxConnectBackoffMs);
+    this.log[r.attempt === 1 ? 'warn' : 'debug'](
+      { code, reason, attempt: r.attempt, retryInMs: wait },
+      'the twin could not take the device state now; resending it',
+    );
+    r.timer = setTimeout(() => {
+      r.timer = undefined;
+      if (!this.stopped && this.state) this.deps.reports.addState(this.device.id, this.state, true);
+    }, wait);
+  }
+
   /** The twin took a reading of a property it had refused: the refusal ends. */
   reportAccepted(property: string): void {
     if (!this.twinRefused?.delete(property)) return;
@@ -560,7 +592,7 @@ export class DeviceWorker implements ReportListener {
     else {
       const state = failed > 0 && okProps.length === 0 ? 'unhealthy' : 'online';
       // the same state again publishes nothing: skip the call (and its promise) on every reading
-      if (state !== this.state) void this.publishState(state);
+      if (state !== this.state) this.publishState(state);
     }
   }
 
@@ -593,7 +625,7 @@ export class DeviceWorker implements ReportListener {
       });
     } catch (e) {
       this.log.error({ err: (e as Error).message }, 'driver refused the device');
-      void this.publishState('unhealthy');
+      this.publishState('unhealthy');
       return;
     }
     void this.connectLoop(gen);
@@ -637,7 +669,7 @@ export class DeviceWorker implements ReportListener {
         this.connectedAt = Date.now();
         this.log[this.drops > 1 ? 'debug' : 'info']({ attempt }, 'device connected');
         for (const g of this.gates.values()) g.reset();
-        void this.publishState('online');
+        this.publishState('online');
         this.syncGroups();
         await this.syncPush();
         for (const r of this.reconcilers.values()) r.onConnected();
@@ -648,7 +680,7 @@ export class DeviceWorker implements ReportListener {
         const wait = backoff(attempt, connectBackoffMs, maxConnectBackoffMs);
         const level = attempt === 1 ? 'warn' : 'debug';
         this.log[level]({ attempt, retryInMs: wait, err: (e as Error).message }, 'device connect failed');
-        void this.publishState('offline');
+        this.publishState('offline');
         await driver.disconnect().catch(() => undefined);
         await delay(wait, gen.signal);
       }
@@ -666,7 +698,7 @@ export class DeviceWorker implements ReportListener {
       { reason, drops: this.drops, retryInMs },
       'device connection lost; reconnecting',
     );
-    void this.publishState('offline');
+    this.publishState('offline');
     void this.stopGeneration().then(() => this.startGeneration());
   }
 
@@ -763,22 +795,18 @@ export class DeviceWorker implements ReportListener {
       if (h === 'offline') return this.lostConnection('health check says offline');
       if (h === 'unhealthy' || h === 'unknown') this.state = h;
     }
-    await this.publishState(this.state ?? 'unknown', true);
+    this.publishState(this.state ?? 'unknown', true);
   }
 
-  private async publishState(state: DeviceState, force = false): Promise<void> {
+  private publishState(state: DeviceState, force = false): void {
     const changed = state !== this.state;
     if (!force && !changed) return;
     if (changed) this.log.info({ from: this.state, to: state }, 'device state');
     this.state = state;
-    await this.deps.bus
-      .publish(
-        deviceTopic(this.device.id, 'state/update'),
-        JSON.stringify({ event_id: '', timestamp: Date.now(), state }),
-        // a change must not be lost; the periodic report of the same state is superseded by the next one
-        // (as a reading in report mode cycle), and its PUBACK was 1,000 packets a second at 1,000 devices
-        { qos: changed ? 1 : 0 },
-      )
-      .catch((e) => this.log.warn({ err: (e as Error).message }, 'could not publish state'));
+    // On the report channel, not `$hw` state/update (issue 15 target 5): 1,000 devices' periodic states
+    // and the twin's 1,000 answers a second shared the event loop with every command's answer; here a
+    // slice of them is one batch with no answer. A change must not be lost (QoS 1); the periodic report of
+    // the same state is superseded by the next one (QoS 0, as a reading in report mode cycle).
+    this.deps.reports.addState(this.device.id, state, changed);
   }
 }

@@ -8,6 +8,7 @@ import {
   decodeMapperReportAnswer,
   encodeMapperReportEntry,
   encodeMapperReports,
+  encodeMapperStateEntry,
   type MapperReportAnswer,
   reportAnswerTopic,
   reportsTopic,
@@ -31,12 +32,17 @@ const REMEMBERED_BATCHES = 32;
 export interface ReportListener {
   reportRefused(property: string, code: number, reason: string): void;
   reportAccepted(property: string): void;
+  /** the batch carrying the device's state was refused whole (a full queue, a store failure) */
+  stateRefused(code: number, reason: string): void;
 }
+
+/** What one entry of a sent batch carried: its device and properties, or (names undefined) its state. */
+type EntryContents = [device: string, names: readonly string[] | undefined];
 
 export class ReportChannel {
   private entries: string[] = [];
   /** per entry: the device and the properties it carries (for a whole-batch refusal) */
-  private contents: Array<[string, readonly string[]]> = [];
+  private contents: EntryContents[] = [];
   private bytes = 0;
   /** when the oldest entry waiting was added: the batch's timestamp (its readings are at most this old) */
   private firstAt = 0;
@@ -45,7 +51,9 @@ export class ReportChannel {
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
   private seq = Math.floor(Math.random() * 2 ** 30);
-  private readonly sent = new Map<number, Array<[string, readonly string[]]>>();
+  private readonly sent = new Map<number, EntryContents[]>();
+  /** the last batch's publish (stop waits for it: a device's offline is the last thing a mapper says) */
+  private lastPublish: Promise<void> = Promise.resolve();
   private readonly topic: string;
   private unsubscribe: (() => Promise<void>) | undefined;
   /** batches published (a metric) */
@@ -71,6 +79,7 @@ export class ReportChannel {
   /** Sends what is waiting and stops listening for answers. */
   async stop(): Promise<void> {
     this.flush();
+    await this.lastPublish;
     await this.unsubscribe?.().catch(() => undefined);
   }
 
@@ -82,8 +91,26 @@ export class ReportChannel {
     this.addEntry(device, names, encodeMapperReportEntry(device, names, values), qos1, urgent);
   }
 
+  /**
+   * A device's state (issue 15 target 5: our mappers' state travels here, not on `$hw` state/update).
+   * `qos1`: a change, which the next periodic report would not repeat if there is none.
+   */
+  addState(device: string, state: string, qos1: boolean): void {
+    this.push(device, undefined, encodeMapperStateEntry(device, state), qos1, false);
+  }
+
   /** As add, with the entry already encoded (encodeMapperReportEntryOf) for the properties `names`. */
   addEntry(device: string, names: readonly string[], entry: string, qos1: boolean, urgent = false): void {
+    this.push(device, names, entry, qos1, urgent);
+  }
+
+  private push(
+    device: string,
+    names: readonly string[] | undefined,
+    entry: string,
+    qos1: boolean,
+    urgent: boolean,
+  ): void {
     if (this.entries.length === 0) this.firstAt = Date.now();
     this.entries.push(entry);
     this.contents.push([device, names]);
@@ -117,7 +144,7 @@ export class ReportChannel {
     this.bytes = 0;
     this.qos = 0;
     this.batches++;
-    this.bus
+    this.lastPublish = this.bus
       .publish(this.topic, payload, { qos })
       .catch((e) => this.log.warn({ err: (e as Error).message }, 'could not publish a report batch'));
   }
@@ -143,7 +170,9 @@ export class ReportChannel {
       }
       for (const [device, names] of contents) {
         const l = this.listener(device);
-        if (l) for (const n of names) l.reportRefused(n, a.all.code, a.all.reason);
+        if (!l) continue;
+        if (!names) l.stateRefused(a.all.code, a.all.reason);
+        else for (const n of names) l.reportRefused(n, a.all.code, a.all.reason);
       }
     }
     for (const r of a.refused ?? []) {
@@ -153,8 +182,8 @@ export class ReportChannel {
         l.reportRefused(r.property, r.code, r.reason);
         continue;
       }
-      // the whole device entry: every property it carried
-      const names = this.sent.get(a.seq)?.find(([d]) => d === r.device)?.[1] ?? [];
+      // the whole device entry (an unknown device): every property it carried
+      const names = this.sent.get(a.seq)?.find(([d, n]) => d === r.device && n)?.[1] ?? [];
       for (const n of names) l.reportRefused(n, r.code, r.reason);
     }
     for (const r of a.accepted ?? []) this.listener(r.device)?.reportAccepted(r.property);

@@ -1,10 +1,10 @@
 // A mapper: serves every device of one protocol on one node, through the MQTT contract only
-// (docs/mapper-contract.md): device specs in, report batches + state/update + write status out, deltas in.
+// (docs/mapper-contract.md): device specs in, report batches (readings and device state) + write status
+// out, deltas in.
 
 import {
   decodeWriteStatus,
   deltaRequestTopic,
-  deviceTopic,
   type MapperPresence,
   mapperDevicesFilter,
   mapperPresenceTopic,
@@ -191,10 +191,7 @@ export class MapperRuntime {
 
   /** A device whose spec cannot be served shows as unhealthy; the reasons are in the log line before. */
   private publishRefusal(id: string): void {
-    const state = { event_id: '', timestamp: Date.now(), state: 'unhealthy' };
-    void this.opts.bus
-      .publish(deviceTopic(id, 'state/update'), JSON.stringify(state), { qos: 1 })
-      .catch(() => undefined);
+    this.reports.addState(id, 'unhealthy', true);
   }
 
   private onDelta(topic: string, payload: Buffer): void {
