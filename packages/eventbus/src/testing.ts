@@ -218,6 +218,11 @@ export interface TcpProxy {
   retarget(port: number): void;
   /** every answer from the target reaches the client this much later (a slow or overloaded server); 0: off */
   latency(ms: number): void;
+  /**
+   * Date.now() when bytes from a client last reached the target: where a keepalive timeout counts from (a
+   * client sends something at least once per keepalive, so the moment of a freeze says little about it)
+   */
+  lastForwardedAt(): number;
   close(): Promise<void>;
 }
 
@@ -229,6 +234,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let refusing = false;
   let target = targetPort;
   let latencyMs = 0;
+  let forwardedAt = 0;
   const server = net.createServer((inbound) => {
     if (refusing) {
       inbound.destroy();
@@ -245,7 +251,9 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     }
     // Relayed by hand rather than piped, so blackhole() and freeze() can drop bytes while both sockets stay open.
     inbound.on('data', (d: Buffer) => {
-      if (!dropping && !frozen.has(inbound)) outbound.write(d);
+      if (dropping || frozen.has(inbound)) return;
+      outbound.write(d);
+      forwardedAt = Date.now();
     });
     outbound.on('data', (d: Buffer) => {
       if (dropping || frozen.has(inbound)) return;
@@ -274,6 +282,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     latency(ms: number) {
       latencyMs = ms;
     },
+    lastForwardedAt: () => forwardedAt,
     blackhole(on: boolean) {
       dropping = on;
     },
