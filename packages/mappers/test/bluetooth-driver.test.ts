@@ -323,6 +323,18 @@ describe('bluetooth driver: faults', () => {
     );
   });
 
+  it('closing the mapper while its adapter is still starting leaves the line free for the next host', async () => {
+    // A host stopped before its serial port finished opening used to open it anyway and keep it (and its
+    // lock): the next host's open failed with "Cannot lock port" and the adapter never came up.
+    const first = driverFor(lamp()).connect();
+    await factory.close?.();
+    expect(await first.catch((e: unknown) => e)).toBeInstanceOf(DriverError);
+    const dev = lamp();
+    const d = driverFor(dev);
+    await d.connect();
+    expect(await value(d, dev, 'power')).toBe(0);
+  });
+
   it('no such adapter is an error naming the fix', async () => {
     const dev = lamp({ adapter: 'hci7' });
     const d = driverFor(dev);

@@ -15,12 +15,15 @@
 //   previous host's last read races the close), left the adapter poweredOff until the mapper restarted.
 //   While the socket is not up the Reset is sent again with backoff (bounded by the start's timeout), and
 //   a controller that never answers is an error saying so.
+// - a host dropped while starting kept its serial port open (noble starts its binding a tick later, and its
+//   UART socket closes the port only once open): drops wait for the binding, close a late-opening port, and
+//   the next start waits for them; a port still locked by the previous host is tried again.
 
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import type { Noble, Peripheral } from '@stoprocent/noble';
 import type { Logger } from 'pino';
-import { backoff } from '../../framework/backoff.js';
+import { backoff, delay } from '../../framework/backoff.js';
 import { DriverError } from '../../framework/driver.js';
 import type { AdapterSpec } from './config.js';
 import { fixNoble } from './noble-fixes.js';
@@ -59,10 +62,15 @@ const RESET_RESEND_MAX_MS = 2000;
 /** At most this many re-sends per start (the start's timeout bounds them too). */
 export const MAX_RESET_RESENDS = 8;
 
-/** The part of @serialport/stream's SerialPort the adapter waits on. */
+/** The part of @serialport/stream's SerialPort the adapter closes and waits on. */
 interface SerialLike {
+  opening?: boolean;
   closing?: boolean;
-  once(event: 'close', fn: () => void): unknown;
+  readonly isOpen: boolean;
+  close(): void;
+  on(event: 'error', fn: (e: Error) => void): unknown;
+  once(event: 'open' | 'close' | 'error', fn: () => void): unknown;
+  off(event: 'open' | 'close' | 'error', fn: () => void): unknown;
 }
 
 type WithBindings = (type: 'hci' | 'dbus', options: Record<string, unknown>) => Noble;
@@ -108,6 +116,13 @@ function describe(spec: AdapterSpec): string {
   if (spec.kind === 'hci') return `adapter hci${spec.deviceId}`;
   if (spec.kind === 'dbus') return `adapter ${spec.adapterId} (BlueZ D-Bus)`;
   return `adapter ${spec.key} (HCI over UART)`;
+}
+
+/** A UART port another open holds locked (possibly our previous host for a few more milliseconds). */
+class PortBusy extends DriverError {}
+
+function closedError(spec: AdapterSpec): DriverError {
+  return new DriverError(`${describe(spec)} is closed`, 'not-connected', true);
 }
 
 /** What an adapter state other than poweredOn means, and the fix. */
@@ -196,7 +211,7 @@ export class BleAdapter extends EventEmitter {
 
   /** The noble instance, powered on and scanning. Throws DriverError naming the fix when it cannot be. */
   async ready(timeoutMs: number): Promise<Noble> {
-    if (this.closed) throw new DriverError(`${describe(this.spec)} is closed`, 'not-connected', true);
+    if (this.closed) throw closedError(this.spec);
     if (this.noble && this.poweredOn) return this.noble;
     this.starting ??= this.start(timeoutMs).finally(() => {
       this.starting = undefined;
@@ -204,9 +219,28 @@ export class BleAdapter extends EventEmitter {
     return this.starting;
   }
 
+  /**
+   * A UART port still locked by the previous host (its last read, in the thread pool, can outlive its
+   * close by a few milliseconds) is tried again within the timeout; any other failure is final.
+   */
   private async start(timeoutMs: number): Promise<Noble> {
+    const deadline = Date.now() + timeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.startHost(Math.max(1, deadline - Date.now()));
+      } catch (e) {
+        const wait = backoff(attempt, 50, 1000);
+        if (!(e instanceof PortBusy) || Date.now() + wait >= deadline) throw e;
+        this.logger.debug({ adapter: this.spec.key, attempt }, 'BLE adapter: serial port locked, trying again');
+        await delay(wait);
+      }
+    }
+  }
+
+  private async startHost(timeoutMs: number): Promise<Noble> {
     const make = loadNoble(this.spec);
     await this.dropping;
+    if (this.closed) throw closedError(this.spec);
     const spec = this.spec;
     const options: Record<string, unknown> =
       spec.kind === 'hci'
@@ -233,10 +267,12 @@ export class BleAdapter extends EventEmitter {
     // the UART socket reports a port it cannot open or use only as an `error` event; noble makes the
     // socket when it starts its binding, on the tick after the first stateChange listener (below)
     let lineError: string | undefined;
+    let onLineError = () => {};
     if (spec.kind === 'uart')
       setImmediate(() =>
         uartSocket(noble)?.on('error', (e: Error) => {
           lineError ??= e.message;
+          onLineError();
         }),
       );
     const resync = spec.kind === 'uart' ? this.resendResetUntilUp(noble) : undefined;
@@ -246,15 +282,23 @@ export class BleAdapter extends EventEmitter {
       const onState = (s: string) => {
         if (s === 'poweredOn' || s === 'unauthorized' || s === 'unsupported') done(s);
       };
-      function done(s: string) {
+      // closed while starting: close() has dropped this host already
+      const onLost = () => {
+        if (this.noble !== noble) done('closed');
+      };
+      const done = (s: string) => {
         clearTimeout(timer);
         noble.removeListener('stateChange', onState);
+        this.off('lost', onLost);
         resolve(s);
-      }
+      };
       noble.on('stateChange', onState);
+      this.on('lost', onLost);
+      onLineError = () => done('poweredOff');
       if (noble.state === 'poweredOn') done('poweredOn');
     }).catch((e: Error) => e.message);
     const resets = resync?.stop() ?? 0;
+    if (state === 'closed' || this.noble !== noble) throw closedError(spec);
     // noble's own SIGINT hook would exit the process before the mapper says offline
     if (bindings._sigIntHandler) process.removeListener('SIGINT', bindings._sigIntHandler);
     // noble's BlueZ binding takes the first adapter when the one asked for is unknown: refuse that
@@ -271,6 +315,12 @@ export class BleAdapter extends EventEmitter {
     if (state !== 'poweredOn') {
       const unanswered = spec.kind === 'uart' && state === 'poweredOff' && !uartSocket(noble)?._isUp;
       await this.drop(noble);
+      if (unanswered && lineError && /lock/i.test(lineError))
+        throw new PortBusy(
+          `${describe(spec)}: the serial port is held by another program or HCI host (${lineError}; find it with \`fuser -v ${spec.port}\`) (docs/ble.md)`,
+          'connection',
+          true,
+        );
       if (unanswered && lineError)
         throw new DriverError(
           `${describe(spec)}: cannot use the serial port: ${lineError} (check the path, and that the mapper's user may open it: group dialout) (docs/ble.md)`,
@@ -293,7 +343,7 @@ export class BleAdapter extends EventEmitter {
         { adapter: this.spec.key, state: s },
         'BLE adapter lost; every device reconnects through a new HCI host',
       );
-      this.drop(noble);
+      void this.drop(noble);
     });
     noble.on('discover', (p: Peripheral) => this.onDiscover(p));
     noble.on('scanStop', () => this.scheduleScan());
@@ -337,9 +387,10 @@ export class BleAdapter extends EventEmitter {
   }
 
   /**
-   * Forget a noble instance: its adapter went away or never came up. Resolves when its serial line (UART
-   * adapters) is closed: until then the old reader still takes bytes off the line, and a new HCI host's
-   * reset answer could go to it (the new host would then stay poweredOff).
+   * Forget a noble instance: its adapter went away, never came up, or the adapter closes. Resolves when its
+   * serial line (UART adapters) is closed: until then the old reader still takes bytes off the line, and a
+   * new HCI host's reset answer could go to it (the new host would then stay poweredOff). Every start
+   * waits for the drops before it (`dropping`).
    */
   private drop(noble: Noble): Promise<void> {
     if (this.noble === noble) {
@@ -349,22 +400,54 @@ export class BleAdapter extends EventEmitter {
     }
     noble.removeAllListeners('discover');
     noble.removeAllListeners('scanStop');
-    const serial = (noble as unknown as { _bindings?: { _hci?: { _socket?: { _serialDevice?: SerialLike } } } })
-      ._bindings?._hci?._socket?._serialDevice;
+    this.emit('lost');
+    const stopped = this.stopHost(noble);
+    const before = this.dropping;
+    const all = Promise.all([before, stopped]).then(() => undefined);
+    this.dropping = all;
+    void all.then(() => {
+      if (this.dropping === all) this.dropping = undefined;
+    });
+    return stopped;
+  }
+
+  /**
+   * Stops a noble instance and closes its serial line. noble starts its binding (and opens the line) on
+   * the tick after its first stateChange listener, and its UART socket closes the port only if it is
+   * already open: a host stopped before either kept the port open (and its lock), reading the next
+   * host's bytes for good. So: stop only once the binding has started, and close a port that finishes
+   * opening after the stop.
+   */
+  private async stopHost(noble: Noble): Promise<void> {
+    const started = (noble as unknown as { _bindings?: { _hci?: unknown } })._bindings?._hci;
+    if (!started) await new Promise((resolve) => setImmediate(resolve));
+    const serial = uartSocket(noble)?._serialDevice as SerialLike | undefined;
     try {
       noble.stop();
     } catch (e) {
       this.logger.debug({ err: (e as Error).message }, 'noble stop failed');
     }
-    this.emit('lost');
-    if (!serial?.closing) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, 2000);
-      serial.once('close', () => {
-        clearTimeout(timer);
-        resolve();
+    if (!serial) return;
+    // the socket's stop removed every listener of the port: an open failing now must not be uncaught
+    serial.on('error', (e: Error) => this.logger.debug({ err: e.message }, 'BLE serial port error after stop'));
+    const event = (name: 'open' | 'close', ms: number) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(done, ms);
+        function done() {
+          clearTimeout(timer);
+          serial?.off(name, done);
+          serial?.off('error', done);
+          resolve();
+        }
+        serial?.once(name, done);
+        serial?.once('error', done);
       });
-    });
+    if (serial.opening) await event('open', 2000);
+    if (serial.isOpen) {
+      const closed = event('close', 2000);
+      serial.close();
+      await closed;
+    } else if (serial.closing) await event('close', 2000);
   }
 
   private async scan(): Promise<void> {
