@@ -132,6 +132,36 @@ describe('opcua driver: subscriptions', () => {
     expect(await read('temperature')).toBe(33.5);
     await unsubscribe();
   });
+
+  it('reads a subscribed property back from the server right after a write, not from the notification before it', async () => {
+    // sampled once a minute (the subscription publishes every 250 ms for temperature): the notification of the
+    // written value would come only then, and the write's read-back found the old value (a write reported
+    // failed after its retries, seen under load with the default 250 ms)
+    const flag = { ...p('flag'), visitor: { ...p('flag').visitor, subscribe: true, samplingInterval: 60_000 } };
+    const notified: boolean[] = [];
+    let first: () => void = () => {};
+    const initial = new Promise<void>((resolve) => {
+      first = resolve;
+    });
+    const unsubscribe = await driver.subscribe!([flag, p('temperature')], (name, v) => {
+      if (name !== 'flag') return;
+      notified.push(v as boolean);
+      first();
+    });
+    try {
+      await initial;
+      const was = notified[0] as boolean;
+      await driver.write(flag, !was);
+      const back = (await driver.readBatch([flag])).get('flag');
+      expect(back?.ok && back.value).toBe(!was);
+      expect(sim.peek(dev.id, 'flag')).toBe(!was);
+      // and later reads keep the written value, whatever notification of the old one is still on its way
+      const again = (await driver.readBatch([flag])).get('flag');
+      expect(again?.ok && again.value).toBe(!was);
+    } finally {
+      await unsubscribe();
+    }
+  });
 });
 
 describe('opcua driver: faults', () => {

@@ -71,6 +71,14 @@ export class OpcuaDeviceDriver implements DeviceDriver {
   private readonly targets = new Map<string, Target>();
   /** last notified value of each subscribed property */
   private readonly pushedValues = new Map<string, ReadResult>();
+  /**
+   * Subscribed properties written since they were last read from the server, with a count of their writes.
+   * Until one such read, their reads go to the server: the notification of the written value comes only with
+   * the next publish (up to a sampling interval later), and a write's read-back answered from the notification
+   * before it found the old value, retried and reported the write failed (a loaded machine, or any
+   * samplingInterval longer than the retries).
+   */
+  private readonly writtenSinceRead = new Map<string, number>();
   private readonly methodValues = new Map<string, RawValue>();
   private readonly where: string;
   private lastOk: boolean | undefined;
@@ -228,7 +236,7 @@ export class OpcuaDeviceDriver implements DeviceDriver {
         continue;
       }
       const cached = this.pushedValues.get(p.name);
-      if (t.visitor.subscribe && cached && this.subscription) {
+      if (t.visitor.subscribe && cached && this.subscription && !this.writtenSinceRead.has(p.name)) {
         out.set(p.name, cached);
         continue;
       }
@@ -252,6 +260,8 @@ export class OpcuaDeviceDriver implements DeviceDriver {
       toRead.push([p, t.nodeId]);
     }
     if (toRead.length === 0) return out;
+    // a write that completes while this read is on its way is not covered by it
+    const writes = toRead.map(([p]) => this.writtenSinceRead.get(p.name));
     let dvs: DataValue[];
     try {
       dvs = await session.read(toRead.map(([, nodeId]) => ({ nodeId, attributeId: AttributeIds.Value })));
@@ -263,9 +273,25 @@ export class OpcuaDeviceDriver implements DeviceDriver {
     this.lastOk = true;
     for (let i = 0; i < toRead.length; i++) {
       const name = (toRead[i] as [ResolvedProperty, NodeId])[0].name;
-      out.set(name, this.resultOf(name, dvs[i] as DataValue));
+      const r = this.resultOf(name, dvs[i] as DataValue);
+      out.set(name, r);
+      const written = writes[i];
+      if (written !== undefined && this.writtenSinceRead.get(name) === written) {
+        this.writtenSinceRead.delete(name);
+        if (r.ok) this.remember(name, r);
+      }
     }
     return out;
+  }
+
+  /**
+   * Keeps the newest value of a subscribed property (by the server's timestamps): a notification the server
+   * sent before a write may arrive after the write's read-back, and must not take its place.
+   */
+  private remember(name: string, r: ReadResult): void {
+    const cached = this.pushedValues.get(name);
+    if (r.ok && cached?.ok && r.timestamp < cached.timestamp) return;
+    this.pushedValues.set(name, r);
   }
 
   private resultOf(property: string, dv: DataValue): ReadResult {
@@ -324,6 +350,7 @@ export class OpcuaDeviceDriver implements DeviceDriver {
       const why = WRITE_REFUSALS[sc.name] ?? 'refused by the server';
       throw new DriverError(`${what}: write refused: ${sc.name} (${why})`, 'exception', false);
     }
+    this.writtenSinceRead.set(property.name, (this.writtenSinceRead.get(property.name) ?? 0) + 1);
   }
 
   private async callMethod(
@@ -452,7 +479,7 @@ export class OpcuaDeviceDriver implements DeviceDriver {
         const p = members[index]?.[0];
         if (!p) return;
         const r = this.resultOf(p.name, dv);
-        this.pushedValues.set(p.name, r);
+        this.remember(p.name, r);
         if (r.ok) onValue(p.name, r.value, r.timestamp);
       });
       await new Promise<void>((resolve) => {
