@@ -203,16 +203,17 @@ describe('device lifecycle', () => {
     await s.waitFor((m) => (m.json() as TwinUpdate).twin.a?.actual.value === '3');
   });
 
+  // The slow device takes longer than the test to connect (an abortable wait, so closing the rig ends it):
+  // the fast device reporting at all shows it did not queue behind it. No time bound to flake under load.
   it('one slow device does not delay another', async () => {
     rig = await startRig(virtualDriverFactory);
-    const slow = track(device(V, [prop('a')], { protocolConfig: { latencyMs: 4000 } }));
+    const slow = track(device(V, [prop('a')], { protocolConfig: { latencyMs: 600_000 } }));
     const fast = track(device(V, [prop('a')]));
     await rig.publish(slow);
-    const t0 = Date.now();
-    const { message: up } = await armNextReport(rig.app, fast.id, { timeoutMs: 2000 });
+    const { message: up } = await armNextReport(rig.app, fast.id, { timeoutMs: 15_000 });
     await rig.publish(fast);
     await up;
-    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(rig.mapper.runtime.worker(slow.id)?.latestReading('a')).toBeUndefined();
   });
 
   it('reports a device that does not answer in time offline, with a log line naming the timeout', async () => {
@@ -433,7 +434,8 @@ describe('writes', () => {
     await rig.publish(d);
     await updates.waitFor(1);
     chip.drive(17, 0); // pressed
-    const all = await updates.waitFor(2, 1000);
+    // the read cycle is 10 minutes: the edge arriving at all shows it came at once
+    const all = await updates.waitFor(2, 10_000);
     expect((all[1]!.json() as TwinUpdate).twin.button?.actual.value).toBe('true');
   });
 });
