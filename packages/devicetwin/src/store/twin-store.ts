@@ -174,8 +174,8 @@ export class TwinStore {
   /**
    * Copies the WAL into the database file (PASSIVE: never waits for readers) through the checkpointer, whose
    * fsyncs run on libuv's thread pool: they never stall the event loop (issue 15 target 5). Runs on a timer,
-   * so it never throws: a full disk becomes the `full` state (the WAL stays valid and is copied on a later tick). While full, each
-   * tick also tries a small write, so the state clears by itself once space returns.
+   * so it never throws: a full disk becomes the `full` state (the WAL stays valid and is copied on a later
+   * tick). While full, each tick also tries a small write, so the state clears by itself once space returns.
    */
   checkpoint(): void {
     if (!this.db.open || this.db.inTransaction) return;

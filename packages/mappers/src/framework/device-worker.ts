@@ -94,6 +94,13 @@ const OK_VALUES: string[] = [];
 const OK_STAMPS: number[] = [];
 const INCLUDED: Slot[] = [];
 
+/** A report the twin could not take for now, sent again after a backoff (issue 9's leftover). */
+interface Resend {
+  attempt: number;
+  last: number;
+  timer?: NodeJS.Timeout;
+}
+
 export class DeviceWorker implements ReportListener {
   private driver: DeviceDriver | undefined;
   private connected = false;
@@ -126,9 +133,9 @@ export class DeviceWorker implements ReportListener {
   /** properties whose last report the twin refused for good: code and reason, as published */
   private twinRefused: Map<string, string> | undefined;
   /** resends of a property the twin could not take for now (issue 9's leftover) */
-  private resends: Map<string, { attempt: number; last: number; timer?: NodeJS.Timeout }> | undefined;
+  private resends: Map<string, Resend> | undefined;
   /** a resend of the device's state after the twin refused its whole batch for now */
-  private stateResend: { attempt: number; last: number; timer?: NodeJS.Timeout } | undefined;
+  private stateResend: Resend | undefined;
   /** in-process observers of write states (the REST API waits on a method write with one) */
   private writeListeners: Set<(s: WriteStatus) => void> | undefined;
 
@@ -418,24 +425,15 @@ export class DeviceWorker implements ReportListener {
   reportRefused(property: string, code: number, reason: string): void {
     this.deps.metrics.reportRefusals.inc({ device: this.device.id, code: String(code) });
     if (TRANSIENT_REPORT_CODES.has(code)) {
-      const { connectBackoffMs, maxConnectBackoffMs } = this.deps.options;
       this.resends ??= new Map();
       const r = this.resends.get(property) ?? { attempt: 0, last: 0 };
       this.resends.set(property, r);
-      if (r.timer) return; // a resend is already on its way
-      const now = Date.now();
-      if (now - r.last > 2 * maxConnectBackoffMs) r.attempt = 0;
-      r.attempt++;
-      r.last = now;
-      const wait = backoff(r.attempt, connectBackoffMs, maxConnectBackoffMs);
-      this.log[r.attempt === 1 ? 'warn' : 'debug'](
-        { property, code, reason, attempt: r.attempt, retryInMs: wait },
+      this.scheduleResend(
+        r,
+        { property, code, reason },
         'the twin could not take a reading now; resending the latest',
+        () => this.resend(property),
       );
-      r.timer = setTimeout(() => {
-        r.timer = undefined;
-        this.resend(property);
-      }, wait);
       return;
     }
     const key = `${code}\u0000${reason}`;
@@ -464,21 +462,32 @@ export class DeviceWorker implements ReportListener {
       return;
     }
     this.stateResend ??= { attempt: 0, last: 0 };
-    const r = this.stateResend;
-    if (r.timer) return;
+    this.scheduleResend(
+      this.stateResend,
+      { code, reason },
+      'the twin could not take the device state now; resending it',
+      () => {
+        if (!this.stopped && this.state) this.deps.reports.addState(this.device.id, this.state, true);
+      },
+    );
+  }
+
+  /**
+   * Sends again after the connect backoff of `r`'s attempt (reset once the twin took things for a while);
+   * one resend on its way at a time. Logged at warn on the first attempt, then at debug.
+   */
+  private scheduleResend(r: Resend, fields: Record<string, unknown>, msg: string, send: () => void): void {
+    if (r.timer) return; // a resend is already on its way
+    const { connectBackoffMs, maxConnectBackoffMs } = this.deps.options;
     const now = Date.now();
-    if (now - r.last > 2 * this.deps.options.maxConnectBackoffMs) r.attempt = 0;
+    if (now - r.last > 2 * maxConnectBackoffMs) r.attempt = 0;
     r.attempt++;
     r.last = now;
-    const { connectBackoffMs, maxConnectBackoffMs } = this.deps.options;
     const wait = backoff(r.attempt, connectBackoffMs, maxConnectBackoffMs);
-    this.log[r.attempt === 1 ? 'warn' : 'debug'](
-      { code, reason, attempt: r.attempt, retryInMs: wait },
-      'the twin could not take the device state now; resending it',
-    );
+    this.log[r.attempt === 1 ? 'warn' : 'debug']({ ...fields, attempt: r.attempt, retryInMs: wait }, msg);
     r.timer = setTimeout(() => {
       r.timer = undefined;
-      if (!this.stopped && this.state) this.deps.reports.addState(this.device.id, this.state, true);
+      send();
     }, wait);
   }
 
